@@ -1,0 +1,1 @@
+//! Test PKI kit (being written).
