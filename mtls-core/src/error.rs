@@ -223,12 +223,6 @@ impl Error {
     pub fn kind(&self) -> &ErrorKind {
         &self.kind
     }
-
-    /// Replaces the origin (used when bytes read from a file or secret are parsed).
-    pub(crate) fn with_origin(mut self, origin: Origin) -> Self {
-        self.origin = origin;
-        self
-    }
 }
 
 impl fmt::Display for Error {
@@ -243,5 +237,29 @@ impl std::error::Error for Error {
             ErrorKind::Io(e) => Some(e),
             _ => None,
         }
+    }
+}
+
+impl From<&str> for Origin {
+    fn from(label: &str) -> Self {
+        Self::Memory(label.into())
+    }
+}
+
+impl From<String> for Origin {
+    fn from(label: String) -> Self {
+        Self::Memory(label.into())
+    }
+}
+
+impl From<&std::path::Path> for Origin {
+    fn from(path: &std::path::Path) -> Self {
+        Self::File(path.to_path_buf())
+    }
+}
+
+impl From<PathBuf> for Origin {
+    fn from(path: PathBuf) -> Self {
+        Self::File(path)
     }
 }

@@ -4,13 +4,20 @@
 //! chain has already been verified.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rustls_pki_types::CertificateDer;
+use sha2::{Digest as _, Sha256};
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::GeneralName;
+use x509_parser::prelude::FromDer as _;
 
+use crate::name;
 use crate::spiffe::{SpiffeId, SpiffeIdError};
+use crate::{Error, ErrorKind, Origin};
 
 /// The identity facts of a certificate: subject, issuer, serial, validity, SANs by type, the
 /// SPIFFE ID, and the SHA-256 fingerprints Envoy and Istio pin with.
@@ -38,6 +45,80 @@ struct Inner {
 }
 
 impl PeerIdentity {
+    /// Reads the identity facts of a DER certificate (one certificate, nothing after it).
+    ///
+    /// This parses for identity, not for trust: it checks no signature, no validity period and
+    /// no chain. Call it on a leaf whose chain has already been verified.
+    ///
+    /// A certificate that is not valid X.509 DER, has trailing bytes, or has a subject
+    /// alternative name extension that is malformed or present twice is an
+    /// [`ErrorKind::BadCertificate`] error. A certificate that carries `spiffe://` URIs without
+    /// being a valid X509-SVID is not an error: [`spiffe_id`](Self::spiffe_id) is then `None`
+    /// and [`spiffe_error`](Self::spiffe_error) says why.
+    pub fn from_der(der: &CertificateDer<'_>) -> Result<Self, Error> {
+        let bad = |detail: String| {
+            Error::new(
+                Origin::memory("peer certificate"),
+                ErrorKind::BadCertificate { index: 0, detail },
+            )
+        };
+        let (rest, cert) = X509Certificate::from_der(der.as_ref()).map_err(|e| {
+            bad(match e {
+                x509_parser::nom::Err::Incomplete(_) => "truncated input".to_owned(),
+                x509_parser::nom::Err::Error(e) | x509_parser::nom::Err::Failure(e) => {
+                    e.to_string()
+                }
+            })
+        })?;
+        if !rest.is_empty() {
+            return Err(bad(format!(
+                "{} trailing bytes after the certificate",
+                rest.len()
+            )));
+        }
+        let sans = cert
+            .subject_alternative_name()
+            .map_err(|e| bad(format!("subject alternative name extension: {e}")))?;
+
+        let mut dns_names = Vec::new();
+        let mut uris = Vec::new();
+        let mut ip_addresses = Vec::new();
+        let mut emails = Vec::new();
+        let mut other_san_count = 0;
+        for san in sans.iter().flat_map(|ext| &ext.value.general_names) {
+            match san {
+                GeneralName::DNSName(dns) => dns_names.push((*dns).to_owned()),
+                GeneralName::URI(uri) => uris.push((*uri).to_owned()),
+                GeneralName::RFC822Name(email) => emails.push((*email).to_owned()),
+                GeneralName::IPAddress(bytes) => match ip_address(bytes) {
+                    Some(ip) => ip_addresses.push(ip),
+                    None => other_san_count += 1,
+                },
+                _ => other_san_count += 1,
+            }
+        }
+        let spiffe = svid_spiffe_id(&uris);
+
+        let tbs = &cert.tbs_certificate;
+        Ok(Self(Arc::new(Inner {
+            subject: name::rfc4514(&tbs.subject),
+            common_name: name::common_name(&tbs.subject),
+            issuer: name::rfc4514(&tbs.issuer),
+            serial_hex: serial_hex(tbs.raw_serial()),
+            not_before: system_time(tbs.validity.not_before.timestamp()),
+            not_after: system_time(tbs.validity.not_after.timestamp()),
+            dns_names,
+            uris,
+            ip_addresses,
+            emails,
+            other_san_count,
+            spiffe,
+            cert_sha256: Sha256::digest(der.as_ref()).into(),
+            spki_sha256: Sha256::digest(tbs.subject_pki.raw).into(),
+            der: der.clone().into_owned(),
+        })))
+    }
+
     /// The certificate, DER encoded.
     pub fn der(&self) -> &CertificateDer<'static> {
         &self.0.der
@@ -133,6 +214,189 @@ impl PeerIdentity {
     }
 }
 
+/// The X509-SVID rule: the SPIFFE ID is the one URI SAN with the `spiffe` scheme. The scheme is
+/// matched ignoring case here, so that `SPIFFE://...` is reported as a bad SPIFFE ID instead of
+/// silently ignored.
+fn svid_spiffe_id(uris: &[String]) -> Result<Option<SpiffeId>, SpiffeIdError> {
+    let mut spiffe_uris = uris.iter().filter(|uri| {
+        uri.get(.."spiffe://".len())
+            .is_some_and(|scheme| scheme.eq_ignore_ascii_case("spiffe://"))
+    });
+    match (spiffe_uris.next(), spiffe_uris.clone().count()) {
+        (None, _) => Ok(None),
+        (Some(uri), 0) => SpiffeId::parse(uri).map(Some),
+        (Some(_), more) => Err(SpiffeIdError::MultipleSpiffeUris(more + 1)),
+    }
+}
+
+/// An iPAddress SAN: 4 bytes for IPv4, 16 for IPv6; other lengths are not addresses.
+fn ip_address(bytes: &[u8]) -> Option<IpAddr> {
+    if let Ok(v4) = <[u8; 4]>::try_from(bytes) {
+        Some(IpAddr::V4(Ipv4Addr::from(v4)))
+    } else if let Ok(v6) = <[u8; 16]>::try_from(bytes) {
+        Some(IpAddr::V6(Ipv6Addr::from(v6)))
+    } else {
+        None
+    }
+}
+
+/// Lowercase hex of the serial's content octets, leading zero bytes stripped, at least `00`.
+fn serial_hex(raw: &[u8]) -> String {
+    let significant = raw
+        .iter()
+        .position(|&b| b != 0)
+        .map_or(&[][..], |i| &raw[i..]);
+    if significant.is_empty() {
+        "00".to_owned()
+    } else {
+        hex(significant)
+    }
+}
+
+/// Seconds since the Unix epoch (negative before 1970) as a `SystemTime`. A time the platform
+/// cannot represent saturates to the closest one it can try (never panics).
+fn system_time(secs: i64) -> SystemTime {
+    let magnitude = Duration::from_secs(secs.unsigned_abs());
+    if secs < 0 {
+        UNIX_EPOCH.checked_sub(magnitude).unwrap_or(UNIX_EPOCH)
+    } else {
+        UNIX_EPOCH
+            .checked_add(magnitude)
+            .or_else(|| UNIX_EPOCH.checked_add(Duration::from_secs(u64::from(u32::MAX))))
+            .unwrap_or(UNIX_EPOCH)
+    }
+}
+
+impl PartialEq for PeerIdentity {
+    /// Two identities are equal when their certificates are (same SHA-256).
+    fn eq(&self, other: &Self) -> bool {
+        self.0.cert_sha256 == other.0.cert_sha256
+    }
+}
+
+impl Eq for PeerIdentity {}
+
+impl Hash for PeerIdentity {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.cert_sha256.hash(state);
+    }
+}
+
+impl fmt::Display for PeerIdentity {
+    /// One log line: the name that identifies the peer (its SPIFFE ID, else its first DNS SAN,
+    /// else its first URI SAN, else its CN), then its subject, serial and the first 16 hex
+    /// digits of its certificate SHA-256:
+    ///
+    /// `spiffe://cluster.local/ns/default/sa/web (subject="CN=web,O=Example", serial=1f2e, sha256=0123456789abcdef...)`
+    ///
+    /// When the certificate carries `spiffe://` URIs but is not a valid X509-SVID, the reason
+    /// follows as `svid_error="..."`. Control characters are escaped, so the line never breaks.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.0;
+        let name = inner
+            .spiffe
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .map(SpiffeId::as_str)
+            .or_else(|| inner.dns_names.first().map(String::as_str))
+            .or_else(|| inner.uris.first().map(String::as_str))
+            .or(inner.common_name.as_deref());
+        match name {
+            Some(name) => write_one_line(f, name)?,
+            None => f.write_str("<unnamed>")?,
+        }
+        f.write_str(" (subject=\"")?;
+        write_one_line(f, &inner.subject)?;
+        write!(f, "\", serial=")?;
+        write_one_line(f, &inner.serial_hex)?;
+        write!(f, ", sha256={}...", &hex(&inner.cert_sha256[..8]))?;
+        if let Err(e) = &inner.spiffe {
+            f.write_str(", svid_error=\"")?;
+            write_one_line(f, &e.to_string())?;
+            f.write_str("\"")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Writes `s` with control characters escaped (`\n`, `\u{85}`), so it stays on one line.
+fn write_one_line(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
+    for c in s.chars() {
+        if c.is_control() {
+            write!(f, "{}", c.escape_default())?;
+        } else {
+            fmt::Write::write_char(f, c)?;
+        }
+    }
+    Ok(())
+}
+
+impl fmt::Debug for PeerIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.0;
+        let spiffe = inner
+            .spiffe
+            .as_ref()
+            .map(|id| id.as_ref().map(SpiffeId::as_str));
+        f.debug_struct("PeerIdentity")
+            .field("subject", &inner.subject)
+            .field("issuer", &inner.issuer)
+            .field("serial", &inner.serial_hex)
+            .field("not_before", &Rfc3339(inner.not_before))
+            .field("not_after", &Rfc3339(inner.not_after))
+            .field("spiffe", &spiffe)
+            .field("dns_names", &inner.dns_names)
+            .field("uris", &inner.uris)
+            .field("ip_addresses", &inner.ip_addresses)
+            .field("emails", &inner.emails)
+            .field("other_san_count", &inner.other_san_count)
+            .field("cert_sha256", &format_args!("{}", hex(&inner.cert_sha256)))
+            .finish_non_exhaustive()
+    }
+}
+
+/// Formats a `SystemTime` as RFC 3339 UTC with second precision (`2025-01-31T23:59:59Z`).
+struct Rfc3339(SystemTime);
+
+impl fmt::Debug for Rfc3339 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = match self.0.duration_since(UNIX_EPOCH) {
+            Ok(d) => i64::try_from(d.as_secs()).unwrap_or(i64::MAX),
+            Err(e) => {
+                let d = e.duration();
+                let whole = i64::try_from(d.as_secs()).unwrap_or(i64::MAX);
+                // Round toward the past, so 0.5 s before the epoch prints as 23:59:59.
+                0i64.saturating_sub(whole)
+                    .saturating_sub(i64::from(d.subsec_nanos() > 0))
+            }
+        };
+        let (days, day_secs) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (year, month, day) = civil_from_days(days);
+        write!(
+            f,
+            "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+            day_secs / 3600,
+            day_secs / 60 % 60,
+            day_secs % 60
+        )
+    }
+}
+
+/// Proleptic Gregorian date of a day count since 1970-01-01 (H. Hinnant's `civil_from_days`).
+fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days.saturating_add(719_468);
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, day)
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use fmt::Write as _;
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -140,4 +404,106 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
         let _ = write!(s, "{b:02x}");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_hex_strips_leading_zero_bytes() {
+        assert_eq!(serial_hex(&[]), "00");
+        assert_eq!(serial_hex(&[0]), "00");
+        assert_eq!(serial_hex(&[0, 0]), "00");
+        assert_eq!(serial_hex(&[0, 0x8f, 0x01]), "8f01");
+        assert_eq!(serial_hex(&[0x01, 0x00]), "0100");
+        assert_eq!(serial_hex(&[0xff]), "ff");
+    }
+
+    #[test]
+    fn system_time_handles_the_whole_range() {
+        assert_eq!(system_time(0), UNIX_EPOCH);
+        assert_eq!(
+            system_time(86_400),
+            UNIX_EPOCH + Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            system_time(-86_400),
+            UNIX_EPOCH - Duration::from_secs(86_400)
+        );
+        // Must not panic, whatever the platform can represent.
+        let _ = system_time(i64::MIN);
+        let _ = system_time(i64::MAX);
+    }
+
+    #[test]
+    fn rfc3339() {
+        let cases = [
+            (0, "1970-01-01T00:00:00Z"),
+            (951_782_400, "2000-02-29T00:00:00Z"),
+            (1_735_689_599, "2024-12-31T23:59:59Z"),
+            (-1, "1969-12-31T23:59:59Z"),
+            (-631_152_000, "1950-01-01T00:00:00Z"),
+            (253_402_300_799, "9999-12-31T23:59:59Z"),
+            (-62_167_219_200, "0000-01-01T00:00:00Z"),
+        ];
+        for (secs, expected) in cases {
+            assert_eq!(
+                format!("{:?}", Rfc3339(system_time(secs))),
+                expected,
+                "{secs}"
+            );
+        }
+        let half_before = UNIX_EPOCH - Duration::from_millis(500);
+        assert_eq!(
+            format!("{:?}", Rfc3339(half_before)),
+            "1969-12-31T23:59:59Z"
+        );
+    }
+
+    #[test]
+    fn ip_address_lengths() {
+        assert_eq!(
+            ip_address(&[10, 0, 0, 1]),
+            Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)))
+        );
+        assert_eq!(
+            ip_address(&[0; 16]),
+            Some(IpAddr::V6(Ipv6Addr::UNSPECIFIED))
+        );
+        assert_eq!(ip_address(&[]), None);
+        assert_eq!(ip_address(&[10, 0, 0, 0, 255, 0, 0, 0]), None);
+        assert_eq!(ip_address(&[0; 32]), None);
+    }
+
+    #[test]
+    fn svid_rule() {
+        let uris = |list: &[&str]| list.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(svid_spiffe_id(&uris(&[])), Ok(None));
+        assert_eq!(svid_spiffe_id(&uris(&["https://example.com"])), Ok(None));
+        let one = svid_spiffe_id(&uris(&["https://example.com", "spiffe://td/a"]));
+        assert_eq!(
+            one.map(|id| id.map(|id| id.to_string())),
+            Ok(Some("spiffe://td/a".to_owned()))
+        );
+        assert_eq!(
+            svid_spiffe_id(&uris(&[
+                "spiffe://td/a",
+                "https://x",
+                "spiffe://td/b",
+                "spiffe://td/c"
+            ])),
+            Err(SpiffeIdError::MultipleSpiffeUris(3))
+        );
+        assert_eq!(
+            svid_spiffe_id(&uris(&["SPIFFE://td/a"])),
+            Err(SpiffeIdError::WrongScheme)
+        );
+        assert_eq!(
+            svid_spiffe_id(&uris(&["spiffe://td/a/"])),
+            Err(SpiffeIdError::TrailingSlash)
+        );
+        // A multi-byte character where the scheme would end: no panic, not a SPIFFE URI.
+        assert_eq!(svid_spiffe_id(&uris(&["spiffe:/é"])), Ok(None));
+    }
 }
