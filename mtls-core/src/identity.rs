@@ -55,6 +55,29 @@ impl PeerIdentity {
     /// [`ErrorKind::BadCertificate`] error. A certificate that carries `spiffe://` URIs without
     /// being a valid X509-SVID is not an error: [`spiffe_id`](Self::spiffe_id) is then `None`
     /// and [`spiffe_error`](Self::spiffe_error) says why.
+    ///
+    /// ```
+    /// use mtls_core::PeerIdentity;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let key = rcgen::KeyPair::generate()?;
+    /// let mut params = rcgen::CertificateParams::new(vec!["web.example.com".to_owned()])?;
+    /// params.distinguished_name = rcgen::DistinguishedName::new();
+    /// params.distinguished_name.push(rcgen::DnType::OrganizationName, "Example");
+    /// params.distinguished_name.push(rcgen::DnType::CommonName, "web");
+    /// let cert = params.self_signed(&key)?;
+    ///
+    /// let peer = PeerIdentity::from_der(cert.der())?;
+    /// assert_eq!(peer.subject(), "CN=web,O=Example");
+    /// assert_eq!(peer.common_name(), Some("web"));
+    /// assert_eq!(peer.dns_names(), ["web.example.com"]);
+    /// assert_eq!(peer.spiffe_id(), None);
+    /// // web.example.com (subject="CN=web,O=Example", serial=..., sha256=...)
+    /// println!("{peer}");
+    ///
+    /// assert!(PeerIdentity::from_der(&b"not a certificate".to_vec().into()).is_err());
+    /// # Ok(()) }
+    /// ```
     pub fn from_der(der: &CertificateDer<'_>) -> Result<Self, Error> {
         let bad = |detail: String| {
             Error::new(

@@ -66,6 +66,9 @@
 //! Every function that needs a crypto provider takes one explicitly; nothing relies on rustls'
 //! process-wide default.
 
+// Library code never unwraps; tests may.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
 mod bundle;
 mod cert;
 mod credential;

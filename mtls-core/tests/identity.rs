@@ -422,6 +422,19 @@ fn not_a_certificate() {
     );
 }
 
+#[test]
+fn identity_is_not_trust_a_bad_signature_still_parses() {
+    let mut der = valid_der().to_vec();
+    let last = der.len() - 1;
+    der[last] ^= 0x01;
+    let peer = PeerIdentity::from_der(&CertificateDer::from(der.clone())).expect("parses");
+    assert_eq!(peer.subject(), "O=Example,CN=fuzz");
+    assert_eq!(peer.cert_sha256(), &sha256(&der));
+    let original = PeerIdentity::from_der(&CertificateDer::from(valid_der())).expect("parses");
+    assert_ne!(peer, original);
+    assert_eq!(peer.spki_sha256(), original.spki_sha256());
+}
+
 /// One certificate with every SAN type, shared by the property tests.
 fn valid_der() -> &'static [u8] {
     static DER: OnceLock<CertificateDer<'static>> = OnceLock::new();

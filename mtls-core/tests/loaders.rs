@@ -335,7 +335,7 @@ fn credential_rejects_an_unusable_key() {
 fn credential_serves_a_real_handshake() {
     let pki = Pki::shared();
     let server = pki.server_for(&["localhost"]).issue();
-    let cred = ServerCredential::from_files_in_memory(&server);
+    let cred = credential_of(&server);
     let config = rustls::ServerConfig::builder_with_provider(provider())
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -347,16 +347,10 @@ fn credential_serves_a_real_handshake() {
     mtls_testkit::tls::handshake(client, Arc::new(config), "localhost").unwrap();
 }
 
-trait FromLeaf {
-    fn from_files_in_memory(leaf: &mtls_testkit::Leaf) -> ServerCredential;
-}
-
-impl FromLeaf for ServerCredential {
-    fn from_files_in_memory(leaf: &mtls_testkit::Leaf) -> ServerCredential {
-        let chain = CertificateChain::from_bytes(leaf.chain_pem().as_bytes(), "c").unwrap();
-        let key = PrivateKey::from_bytes(leaf.key_pem().as_bytes(), "k").unwrap();
-        ServerCredential::new(chain, key, &provider()).unwrap()
-    }
+fn credential_of(leaf: &mtls_testkit::Leaf) -> ServerCredential {
+    let chain = CertificateChain::from_bytes(leaf.chain_pem().as_bytes(), "c").unwrap();
+    let key = PrivateKey::from_bytes(leaf.key_pem().as_bytes(), "k").unwrap();
+    ServerCredential::new(chain, key, &provider()).unwrap()
 }
 
 // ---------------------------------------------------------------- CA bundles

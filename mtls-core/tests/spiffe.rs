@@ -195,8 +195,9 @@ fn valid_spiffe() -> impl Strategy<Value = (String, String)> {
 
 fn check_accepted(s: &str) -> Result<(), TestCaseError> {
     if let Ok(id) = SpiffeId::parse(s) {
-        prop_assert_eq!(id.to_string(), s);
-        let again = SpiffeId::parse(&id.to_string());
+        let displayed = id.to_string();
+        prop_assert_eq!(displayed.as_str(), s);
+        let again = SpiffeId::parse(&displayed);
         prop_assert_eq!(again.as_ref(), Ok(&id));
         prop_assert_eq!(format!("spiffe://{}{}", id.trust_domain(), id.path()), s);
         prop_assert!(s.len() <= 2048);

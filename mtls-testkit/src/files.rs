@@ -84,10 +84,10 @@ impl Pki {
             .issue()
             .write_to(dir, "expired")?;
 
-        let unrelated = Pki::shared_unrelated();
+        let unrelated = Self::shared_unrelated();
         let fresh;
         let unrelated = if std::ptr::eq(unrelated, self) {
-            fresh = Pki::new();
+            fresh = Self::new();
             &fresh
         } else {
             unrelated

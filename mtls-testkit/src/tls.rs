@@ -89,7 +89,8 @@ pub struct HandshakeError {
     pub error: rustls::Error,
     /// The error of the other side after the failing side's alert reached it, e.g.
     /// `AlertReceived(CertificateRequired)` on the client; `None` if it did not fail.
-    pub peer_error: Option<rustls::Error>,
+    /// (Boxed to keep `Result<_, HandshakeError>` small; use `.as_deref()` to match.)
+    pub peer_error: Option<Box<rustls::Error>>,
 }
 
 impl fmt::Display for HandshakeError {
@@ -187,6 +188,6 @@ fn failed<A, B>(
     HandshakeError {
         side,
         error,
-        peer_error: transfer(failed, peer).err(),
+        peer_error: transfer(failed, peer).err().map(Box::new),
     }
 }

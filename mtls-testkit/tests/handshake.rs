@@ -72,7 +72,7 @@ fn expired_client() {
     );
     // The server's alert reaches the client.
     assert!(
-        matches!(err.peer_error, Some(Error::AlertReceived(_))),
+        matches!(err.peer_error.as_deref(), Some(Error::AlertReceived(_))),
         "{err}"
     );
 }
@@ -212,8 +212,8 @@ fn no_client_cert_when_required() {
     assert_eq!(err.side, Side::Server);
     assert_eq!(err.error, Error::NoCertificatesPresented);
     assert_eq!(
-        err.peer_error,
-        Some(Error::AlertReceived(AlertDescription::CertificateRequired))
+        err.peer_error.as_deref(),
+        Some(&Error::AlertReceived(AlertDescription::CertificateRequired))
     );
 }
 
