@@ -4,8 +4,10 @@
 //! takes it as an argument. This module offers the one the crate features select, for callers that
 //! do not bring their own.
 
+#[cfg(any(feature = "aws-lc-rs", feature = "ring"))]
 use std::sync::Arc;
 
+#[cfg(any(feature = "aws-lc-rs", feature = "ring"))]
 use rustls::crypto::CryptoProvider;
 
 /// The provider selected by the crate features: aws-lc-rs when the `aws-lc-rs` feature is on

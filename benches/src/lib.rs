@@ -1,0 +1,1 @@
+//! Criterion benchmarks of the `mtls` crates; the benches live in `benches/`.

@@ -1,0 +1,362 @@
+//! The decision: context in, [`Decision`] out.
+
+use std::collections::BTreeMap;
+
+use mtls_core::PeerIdentity;
+
+use crate::answer::Answer;
+use crate::identity::identity_label;
+use crate::mode::{ClientCertMode, PeerMode};
+use crate::policy::{Host, Listener, Policy};
+use crate::reason::DenyReason;
+use crate::trust::Treatment;
+use crate::verification::{PeerVerification, VerifyError};
+
+/// A workload, for [`crate::scope`] resolution.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Workload<'a> {
+    /// Its namespace.
+    pub namespace: &'a str,
+    /// Its labels.
+    pub labels: &'a BTreeMap<String, String>,
+}
+
+/// What is known about a connection or request when deciding.
+///
+/// At handshake time leave `host` and `path` unset; per request, set them.
+#[derive(Clone, Copy, Debug)]
+#[non_exhaustive]
+pub struct Context<'a> {
+    /// The local port.
+    pub port: u16,
+    /// What the TLS layer reports.
+    pub verification: &'a PeerVerification,
+    /// The peer's identity, when it presented a certificate.
+    pub identity: Option<&'a PeerIdentity>,
+    /// The TLS server name.
+    pub sni: Option<&'a str>,
+    /// The HTTP Host (a `:port` suffix is ignored).
+    pub host: Option<&'a str>,
+    /// The request path.
+    pub path: Option<&'a str>,
+    /// The workload served, for peer-authentication scopes.
+    pub workload: Option<Workload<'a>>,
+}
+
+impl<'a> Context<'a> {
+    /// A context with a port and a verification outcome.
+    pub fn new(port: u16, verification: &'a PeerVerification) -> Self {
+        Self {
+            port,
+            verification,
+            identity: None,
+            sni: None,
+            host: None,
+            path: None,
+            workload: None,
+        }
+    }
+    /// Sets the peer identity.
+    pub fn identity(mut self, identity: &'a PeerIdentity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+    /// Sets the TLS server name.
+    pub fn sni(mut self, sni: &'a str) -> Self {
+        self.sni = Some(sni);
+        self
+    }
+    /// Sets the HTTP Host.
+    pub fn host(mut self, host: &'a str) -> Self {
+        self.host = Some(host);
+        self
+    }
+    /// Sets the request path.
+    pub fn path(mut self, path: &'a str) -> Self {
+        self.path = Some(path);
+        self
+    }
+    /// Sets the workload.
+    pub fn workload(mut self, namespace: &'a str, labels: &'a BTreeMap<String, String>) -> Self {
+        self.workload = Some(Workload { namespace, labels });
+        self
+    }
+}
+
+/// Something the decision let through that a stricter policy would not have.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuditNote {
+    /// An option tolerated this reason (`by` names the option, e.g.
+    /// `danger.skip_client_cert_validation`).
+    Tolerated {
+        /// What would have been denied.
+        reason: DenyReason,
+        /// The option that tolerated it.
+        by: &'static str,
+    },
+    /// Audit mode: this would have been denied.
+    WouldDeny(DenyReason),
+}
+
+/// The outcome of [`Policy::decide`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Decision {
+    /// Let the peer through.
+    Allow {
+        /// Its identity (`None`: anonymous, plaintext or no certificate).
+        identity: Option<PeerIdentity>,
+        /// What was tolerated or audited.
+        audit_notes: Vec<AuditNote>,
+    },
+    /// Refuse the peer.
+    Deny {
+        /// Why.
+        reason: DenyReason,
+        /// What to answer.
+        answer: Answer,
+    },
+}
+
+impl Decision {
+    /// Whether the peer is let through.
+    pub fn is_allow(&self) -> bool {
+        matches!(self, Self::Allow { .. })
+    }
+    /// The deny reason, if denied.
+    pub fn reason(&self) -> Option<&DenyReason> {
+        match self {
+            Self::Deny { reason, .. } => Some(reason),
+            Self::Allow { .. } => None,
+        }
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_once(']').map_or(host, |(h, _)| &h[1..]);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+fn verification_reason(error: &VerifyError, id: Option<&PeerIdentity>) -> DenyReason {
+    DenyReason::Verification {
+        error: error.clone(),
+        subject: id.map(|i| i.subject().to_owned()),
+        serial: id.map(|i| i.serial_hex().to_owned()),
+    }
+}
+
+impl Policy {
+    /// Decides on a connection or request. Pure: same context, same decision.
+    ///
+    /// Order: listener by port → host by SNI (else Host) → SNI/Host agreement → peer mode
+    /// (peer-authentication scopes when a workload is given, else the listener's) → client
+    /// certificate (requirement, verification outcome and its tolerated gaps, trust domain,
+    /// issuer scope, pins) → route allow-list. In audit mode (listener `audit`, route
+    /// `authorization.audit`) a deny becomes an allow with an [`AuditNote::WouldDeny`].
+    pub fn decide(&self, ctx: &Context<'_>) -> Decision {
+        let Some(listener) = self.by_port.get(&ctx.port).map(|&i| &self.listeners[i]) else {
+            let reason = DenyReason::NoListener {
+                port: ctx.port,
+                host: None,
+            };
+            let answer = self.config.answers.get(reason.kind(), &self.config.answers);
+            return Decision::Deny { reason, answer };
+        };
+        let mut notes = Vec::new();
+        match self.decide_in(listener, ctx, &mut notes) {
+            Ok(identity) => Decision::Allow {
+                identity: identity.cloned(),
+                audit_notes: notes,
+            },
+            Err(reason) if listener.audit => {
+                notes.push(AuditNote::WouldDeny(reason));
+                Decision::Allow {
+                    identity: ctx.identity.cloned(),
+                    audit_notes: notes,
+                }
+            }
+            Err(reason) => {
+                let answer = listener.answers.get(reason.kind(), &self.config.answers);
+                Decision::Deny { reason, answer }
+            }
+        }
+    }
+
+    /// The effective peer mode for a context: the peer-authentication scopes when a workload
+    /// is given and any are configured, else the listener's own; `None` for a TLS-only
+    /// listener without peer mode (or an unknown port).
+    pub fn peer_mode(&self, ctx: &Context<'_>) -> Option<PeerMode> {
+        match ctx.workload {
+            Some(w) if !self.mesh.is_empty() => {
+                Some(self.mesh.resolve(w.namespace, w.labels, ctx.port).mode)
+            }
+            _ => self
+                .by_port
+                .get(&ctx.port)
+                .and_then(|&i| self.listeners[i].peer_mode),
+        }
+    }
+
+    fn decide_in<'c>(
+        &self,
+        l: &Listener,
+        ctx: &Context<'c>,
+        notes: &mut Vec<AuditNote>,
+    ) -> Result<Option<&'c PeerIdentity>, DenyReason> {
+        let host_name = ctx.host.map(strip_port);
+        let hi = l.host_index(ctx.sni.or(host_name));
+        if let (true, Some(sni), Some(host)) = (l.sni_host_match, ctx.sni, host_name) {
+            if l.host_index(Some(host)) != hi {
+                return Err(DenyReason::SniHostMismatch {
+                    sni: sni.to_owned(),
+                    host: host.to_owned(),
+                });
+            }
+        }
+        let Some(host) = hi.map(|i| &l.hosts[i]) else {
+            let name = ctx.sni.or(host_name).unwrap_or_default();
+            return Err(DenyReason::NoListener {
+                port: ctx.port,
+                host: Some(name.to_owned()),
+            });
+        };
+        let mode = self.peer_mode(ctx);
+        let requirement = match mode {
+            Some(PeerMode::Strict) => ClientCertMode::Required,
+            Some(PeerMode::Disable) => ClientCertMode::None,
+            _ => host.mode,
+        };
+        let identity = match ctx.verification {
+            PeerVerification::Plaintext => match mode {
+                Some(PeerMode::Permissive | PeerMode::Disable) => None,
+                _ => {
+                    return Err(DenyReason::PlaintextNotAllowed {
+                        port: ctx.port,
+                        mode,
+                    });
+                }
+            },
+            PeerVerification::NoCertificate if requirement == ClientCertMode::Required => {
+                return Err(DenyReason::NoCertificate {
+                    listener: l.name.clone(),
+                });
+            }
+            PeerVerification::NoCertificate => None,
+            _ if requirement == ClientCertMode::None => None,
+            PeerVerification::Failed {
+                trust_domain,
+                error,
+            } => {
+                self.tolerate(host, trust_domain.as_deref(), error, ctx.identity, notes)?;
+                if let (Some(td), Some(id)) = (trust_domain, ctx.identity) {
+                    if !host.danger.skip_client_cert_validation {
+                        check_trusted(l, host, td, id)?;
+                    }
+                }
+                check_pins(host, ctx.identity)?;
+                ctx.identity
+            }
+            PeerVerification::Verified { trust_domain } => {
+                let Some(id) = ctx.identity else {
+                    return Err(DenyReason::NoCertificate {
+                        listener: l.name.clone(),
+                    });
+                };
+                check_trusted(l, host, trust_domain, id)?;
+                check_pins(host, Some(id))?;
+                Some(id)
+            }
+        };
+        if let Some(route) = ctx.path.and_then(|p| host.route(p)) {
+            if let Some(allow) = &route.allow {
+                if !identity.is_some_and(|id| allow.matches(id)) {
+                    let reason = DenyReason::IdentityNotAllowed {
+                        identity: identity.map_or_else(|| "anonymous".to_owned(), identity_label),
+                        route: route.name.clone(),
+                    };
+                    if !route.audit {
+                        return Err(reason);
+                    }
+                    notes.push(AuditNote::WouldDeny(reason));
+                }
+            }
+        }
+        Ok(identity)
+    }
+
+    /// Lets a verification failure through when an option says so, with a note; else denies.
+    fn tolerate(
+        &self,
+        host: &Host,
+        trust_domain: Option<&str>,
+        error: &VerifyError,
+        id: Option<&PeerIdentity>,
+        notes: &mut Vec<AuditNote>,
+    ) -> Result<(), DenyReason> {
+        let reason = verification_reason(error, id);
+        let treatment = |f: fn(&crate::policy::Trust) -> Treatment| {
+            trust_domain.and_then(|td| host.trust(td)).map(f)
+        };
+        let by = if host.danger.skip_client_cert_validation {
+            "danger.skip_client_cert_validation"
+        } else {
+            match error {
+                VerifyError::Expired | VerifyError::NotYetValid if host.danger.allow_expired => {
+                    "danger.allow_expired"
+                }
+                VerifyError::RevocationUnknown
+                    if treatment(|t| t.unknown_status) == Some(Treatment::Allow) =>
+                {
+                    "crl.unknown_status"
+                }
+                VerifyError::CrlExpired
+                    if treatment(|t| t.expired_crl) == Some(Treatment::Allow) =>
+                {
+                    "crl.expired_crl"
+                }
+                _ => return Err(reason),
+            }
+        };
+        notes.push(AuditNote::Tolerated { reason, by });
+        Ok(())
+    }
+}
+
+fn check_trusted(
+    l: &Listener,
+    host: &Host,
+    trust_domain: &str,
+    id: &PeerIdentity,
+) -> Result<(), DenyReason> {
+    let Some(trust) = host.trust(trust_domain) else {
+        return Err(DenyReason::UntrustedTrustDomain {
+            trust_domain: trust_domain.to_owned(),
+            listener: l.name.clone(),
+        });
+    };
+    if let Some(vouch) = &trust.may_vouch_for {
+        if !vouch.matches(id) {
+            return Err(DenyReason::IssuerNotAllowedForIdentity {
+                identity: identity_label(id),
+                trust_domain: trust_domain.to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+fn check_pins(host: &Host, id: Option<&PeerIdentity>) -> Result<(), DenyReason> {
+    match id {
+        Some(id) if !host.pins.allows(id) => Err(DenyReason::PinMismatch {
+            cert_sha256: id.cert_sha256_hex(),
+        }),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,169 @@
+//! Trust material, referenced as data: the TLS layer loads and enforces it and reports the
+//! outcome as a [`crate::PeerVerification`].
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::IdentityMatchSpec;
+
+/// Where a CA bundle or CRL comes from.
+///
+/// In YAML: `{ file: /etc/mtls/ca.pem }`, `{ pem: "-----BEGIN CERTIFICATE-----..." }` or
+/// `{ secret: { name: partner-ca, namespace: ingress, key: ca.crt } }`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "TrustSourceRepr", into = "TrustSourceRepr")]
+#[non_exhaustive]
+pub enum TrustSource {
+    /// A PEM file.
+    File(PathBuf),
+    /// Inline PEM.
+    Pem(String),
+    /// A Kubernetes secret (layouts `ca.crt`, `cacert`, `<name>-cacert`; see mtls-core).
+    Secret(SecretRef),
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustSourceRepr {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    file: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pem: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    secret: Option<SecretRef>,
+}
+
+impl TryFrom<TrustSourceRepr> for TrustSource {
+    type Error = String;
+    fn try_from(r: TrustSourceRepr) -> Result<Self, String> {
+        crate::one_of::exactly_one(vec![
+            ("file", r.file.map(Self::File)),
+            ("pem", r.pem.map(Self::Pem)),
+            ("secret", r.secret.map(Self::Secret)),
+        ])
+    }
+}
+
+impl From<TrustSource> for TrustSourceRepr {
+    fn from(s: TrustSource) -> Self {
+        match s {
+            TrustSource::File(m) => Self {
+                file: Some(m),
+                ..Self::default()
+            },
+            TrustSource::Pem(m) => Self {
+                pem: Some(m),
+                ..Self::default()
+            },
+            TrustSource::Secret(m) => Self {
+                secret: Some(m),
+                ..Self::default()
+            },
+        }
+    }
+}
+
+/// A reference to a Kubernetes secret.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SecretRef {
+    /// The secret's name.
+    pub name: String,
+    /// Its namespace; the gateway's own when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    /// The key; guessed from the known layouts when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+}
+
+/// Allow or deny, for a situation an option governs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Treatment {
+    /// Let the peer through (with an audit note).
+    Allow,
+    /// Deny the peer.
+    Deny,
+}
+
+/// Which certificates of the chain are checked against the CRLs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CrlScope {
+    /// Every certificate of the chain (rustls' default).
+    #[default]
+    WholeChain,
+    /// The leaf only.
+    LeafOnly,
+}
+
+/// Certificate revocation lists and how to treat their gaps.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CrlOptions {
+    /// The CRLs.
+    pub sources: Vec<TrustSource>,
+    /// Which certificates are checked.
+    #[serde(default)]
+    pub check: CrlScope,
+    /// A certificate for whose issuer no CRL is known: denied by default (rustls' default).
+    #[serde(default = "deny")]
+    pub unknown_status: Treatment,
+    /// A CRL past its `nextUpdate`: allowed by default (rustls ignores CRL expiry).
+    #[serde(default = "allow")]
+    pub expired_crl: Treatment,
+}
+
+fn deny() -> Treatment {
+    Treatment::Deny
+}
+fn allow() -> Treatment {
+    Treatment::Allow
+}
+fn yes() -> bool {
+    true
+}
+
+/// One isolated trust domain: a CA bundle of its own, so a client of domain A is never vouched
+/// for by the CA of domain B, and what this domain may vouch for.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct TrustDomain {
+    /// The name the TLS layer reports in [`crate::PeerVerification::Verified`].
+    pub name: String,
+    /// CA bundles (many PEM blocks each allowed).
+    pub ca: Vec<TrustSource>,
+    /// Revocation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crl: Option<CrlOptions>,
+    /// Longest accepted chain, leaf included.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_chain_depth: Option<u8>,
+    /// Require the clientAuth extended key usage (default true).
+    #[serde(default = "yes")]
+    pub require_client_auth_eku: bool,
+    /// Issuer-scoped rule: this domain's CAs may vouch only for identities matching this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub may_vouch_for: Option<IdentityMatchSpec>,
+}
+
+impl TrustDomain {
+    /// A trust domain with one CA source and default options.
+    pub fn new(name: impl Into<String>, ca: TrustSource) -> Self {
+        Self {
+            name: name.into(),
+            ca: vec![ca],
+            crl: None,
+            max_chain_depth: None,
+            require_client_auth_eku: true,
+            may_vouch_for: None,
+        }
+    }
+}
