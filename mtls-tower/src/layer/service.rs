@@ -1,0 +1,437 @@
+//! [`MtlsService`]: the per-request decision.
+
+use std::sync::Arc;
+use std::task::{Context as TaskContext, Poll};
+
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use mtls_core::PeerIdentity;
+use mtls_policy::identity::identity_label;
+use mtls_policy::{Answer, AuditNote, Context, Decision, DenyCode, DenyReason, HttpAnswer, Policy};
+use tower_service::Service;
+
+use super::body::ResponseBody;
+use super::forward::ForwardIdentity;
+use super::future::ResponseFuture;
+use super::layer::{Config, SharedPolicy};
+use super::{DENIALS_TOTAL, REQUESTS_TOTAL, path};
+use crate::ConnectionInfo;
+
+/// The audit notes of an allowed request (what was tolerated, what audit mode would have
+/// denied), in its extensions when there are any.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditNotes(pub Vec<AuditNote>);
+
+/// The service of [`MtlsLayer`](super::MtlsLayer). Per request:
+///
+/// 1. Read the [`ConnectionInfo`] the acceptor put in the request's extensions. Without one
+///    the request is refused with `500` (fail closed) and an error log line: the layer is
+///    not behind the mtls-tower acceptor.
+/// 2. Read the Host: the `Host` header, else the URI authority (HTTP/2 `:authority`), port
+///    removed. Two `Host` headers, a non-ASCII one, or a `Host` that names another host than
+///    the authority are refused with `400`.
+/// 3. Decide with the current [`Policy`] (port of the connection's local address, or
+///    [`MtlsLayer::port`](super::MtlsLayer::port); verification outcome; identity; SNI; Host;
+///    path). When the path is not in normal form (`%2e`, `//`, `..`, `\`), the normalised path
+///    is decided too and the stricter outcome wins, so an upstream that normalises cannot be
+///    reached past a route's allow-list.
+/// 4. Allow: remove inbound identity headers, set the configured ones ([`ForwardIdentity`]),
+///    insert the [`PeerIdentity`] (removing any when anonymous), the [`ConnectionInfo`] and
+///    [`AuditNotes`] (when any) into the extensions, and call the inner service. When audit
+///    mode let through a peer whose certificate did not verify (or whose trust domain, issuer
+///    scope or pin did not match), its identity is unproven: the request goes on as anonymous
+///    (no `PeerIdentity`, no XFCC / RFC 9440 headers; `ssl-client-verify: FAILED:<reason>`).
+/// 5. Deny: answer as the policy says, without calling the inner service: its status, a
+///    `text/plain` or `application/problem+json` body stating the reason. A deny whose answer
+///    is a TLS alert or a close (the acceptor should have acted on it; it may not have, e.g.
+///    plaintext let through a PERMISSIVE port) is answered over HTTP with
+///    [`fallback_status`] and a text body.
+///
+/// ```
+/// use std::convert::Infallible;
+/// use http::{Request, Response, StatusCode};
+/// use mtls_policy::Policy;
+/// use mtls_tower::{ConnectionInfo, MtlsService};
+/// use tower::{ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let policy = Policy::from_yaml("listeners: [{ name: web, port: 8080, peer_mode: permissive, hosts: [{}] }]")?;
+/// let inner = service_fn(|_req: Request<()>| async { Ok::<_, Infallible>(Response::new(String::from("hi"))) });
+/// let service = MtlsService::new(inner, policy);
+///
+/// // Without the ConnectionInfo the acceptor inserts, the layer fails closed.
+/// let res = service.clone().oneshot(Request::new(())).await?;
+/// assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+///
+/// let mut req = Request::new(());
+/// req.extensions_mut().insert(ConnectionInfo::plaintext(None, Some("127.0.0.1:8080".parse()?)));
+/// assert_eq!(service.oneshot(req).await?.status(), StatusCode::OK);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug)]
+pub struct MtlsService<S> {
+    inner: S,
+    config: Arc<Config>,
+}
+
+impl<S> MtlsService<S> {
+    /// Wraps `inner`, deciding with `policy` and forwarding [`ForwardIdentity::default`].
+    pub fn new(inner: S, policy: impl Into<SharedPolicy>) -> Self {
+        let config = Config {
+            policy: policy.into(),
+            forward: ForwardIdentity::default(),
+            port: None,
+        };
+        Self {
+            inner,
+            config: Arc::new(config),
+        }
+    }
+
+    pub(crate) fn from_config(inner: S, config: Arc<Config>) -> Self {
+        Self { inner, config }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for MtlsService<S>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut TaskContext<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
+        match authorize(&self.config, &mut req) {
+            Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+            Err(denial) => ResponseFuture::denied(*denial),
+        }
+    }
+}
+
+/// The HTTP status for a denial whose policy answer is a TLS alert or a close, when it reaches
+/// the layer: `421` for `no_listener` and `sni_host_mismatch`; `400` for a missing or failed
+/// certificate and for plaintext (as nginx answers these); `403` for the rest (pins, trust
+/// domain, issuer scope, allow-lists).
+pub fn fallback_status(reason: &DenyReason) -> u16 {
+    use DenyCode as C;
+    match reason.kind() {
+        C::NoListener | C::SniHostMismatch => 421,
+        C::NoCertificate
+        | C::PlaintextNotAllowed
+        | C::UnknownIssuer
+        | C::Expired
+        | C::NotYetValid
+        | C::Revoked
+        | C::RevocationUnknown
+        | C::CrlExpired
+        | C::BadEku
+        | C::ChainTooLong
+        | C::BadSignature
+        | C::InvalidCertificate => 400,
+        _ => 403,
+    }
+}
+
+fn count(decision: &'static str) {
+    metrics::counter!(REQUESTS_TOTAL, "decision" => decision).increment(1);
+}
+
+fn count_denial(reason: &'static str) {
+    count("deny");
+    metrics::counter!(DENIALS_TOTAL, "reason" => reason).increment(1);
+}
+
+fn text(status: StatusCode, body: String) -> Response<Bytes> {
+    let mut res = Response::new(Bytes::from(body));
+    *res.status_mut() = status;
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    res
+}
+
+/// `Err`: the denial to answer (boxed: it is the rare path).
+fn authorize<B>(config: &Config, req: &mut Request<B>) -> Result<(), Box<Response<Bytes>>> {
+    let Some(conn) = req.extensions().get::<ConnectionInfo>().cloned() else {
+        tracing::error!(
+            code = "missing_connection_info",
+            "request without ConnectionInfo in its extensions: MtlsLayer must run behind the \
+             mtls-tower acceptor (or something that inserts one); refused with 500"
+        );
+        count_denial("missing_connection_info");
+        let body = "internal error: no connection information for this request\n".to_owned();
+        return Err(Box::new(text(StatusCode::INTERNAL_SERVER_ERROR, body)));
+    };
+    let port = config
+        .port
+        .or(conn.local_addr().map(|a| a.port()))
+        .unwrap_or(0);
+    let decision = {
+        let host = match request_host(req) {
+            Ok(host) => host,
+            Err(message) => {
+                tracing::info!(code = "bad_host", %message, "mTLS request denied");
+                count_denial("bad_host");
+                return Err(Box::new(text(
+                    StatusCode::BAD_REQUEST,
+                    format!("{message}\n"),
+                )));
+            }
+        };
+        decide(&config.policy.guard(), port, &conn, host, req.uri().path())
+    };
+    match decision {
+        Decision::Allow {
+            identity,
+            audit_notes,
+        } => {
+            let audited = audit_notes
+                .iter()
+                .any(|n| matches!(n, AuditNote::WouldDeny(_)));
+            count(if audited { "audit" } else { "allow" });
+            log_notes(&audit_notes, identity.as_ref(), req);
+            // Audit mode lets through a certificate that did not verify; its identity is
+            // claimed, not proven, so it is neither forwarded nor given to handlers.
+            let identity = identity.filter(|_| !audit_notes.iter().any(unproven_identity));
+            config.forward.apply(
+                req.headers_mut(),
+                identity.as_ref(),
+                conn.peer_chain(),
+                conn.verification(),
+            );
+            let ext = req.extensions_mut();
+            match identity {
+                Some(id) => ext.insert(id),
+                None => ext.remove::<PeerIdentity>(),
+            };
+            if audit_notes.is_empty() {
+                ext.remove::<AuditNotes>();
+            } else {
+                ext.insert(AuditNotes(audit_notes));
+            }
+            ext.insert(conn);
+            Ok(())
+        }
+        Decision::Deny { reason, answer } => Err(Box::new(deny(&reason, &answer, &conn, req))),
+        other => {
+            // A decision kind this version does not know: fail closed.
+            tracing::error!(?other, "unknown policy decision; refused with 500");
+            count_denial("unknown_decision");
+            Err(Box::new(text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal error: unknown decision\n".into(),
+            )))
+        }
+    }
+}
+
+/// Whether an audit note says the identity itself was not established (as opposed to a
+/// proven identity that a route would have refused).
+fn unproven_identity(note: &AuditNote) -> bool {
+    use DenyCode as C;
+    let AuditNote::WouldDeny(reason) = note else {
+        return false;
+    };
+    !matches!(
+        reason.kind(),
+        C::IdentityNotAllowed | C::SniHostMismatch | C::NoListener | C::PlaintextNotAllowed
+    )
+}
+
+fn label(identity: Option<&PeerIdentity>) -> String {
+    identity.map_or_else(|| "anonymous".to_owned(), identity_label)
+}
+
+fn log_notes<B>(notes: &[AuditNote], identity: Option<&PeerIdentity>, req: &Request<B>) {
+    for note in notes {
+        match note {
+            AuditNote::WouldDeny(reason) => tracing::warn!(
+                code = reason.code(),
+                identity = %label(identity),
+                path = req.uri().path(),
+                %reason,
+                "audit mode: request allowed that would have been denied"
+            ),
+            AuditNote::Tolerated { reason, by } => tracing::info!(
+                code = reason.code(),
+                identity = %label(identity),
+                by,
+                %reason,
+                "mTLS verification failure tolerated"
+            ),
+            other => tracing::info!(?other, "mTLS audit note"),
+        }
+    }
+}
+
+fn deny<B>(
+    reason: &DenyReason,
+    answer: &Answer,
+    conn: &ConnectionInfo,
+    req: &Request<B>,
+) -> Response<Bytes> {
+    let fallback;
+    let http = if matches!(answer, Answer::Http(_)) {
+        answer
+    } else {
+        fallback = Answer::Http(HttpAnswer::new(fallback_status(reason)));
+        &fallback
+    };
+    let (status, content_type, body) = match http.http_response(reason) {
+        Some(r) => (r.status, r.content_type, r.body),
+        None => (403, "text/plain; charset=utf-8", format!("{reason}\n")),
+    };
+    let status = StatusCode::from_u16(status).unwrap_or_else(|_| {
+        tracing::warn!(
+            status,
+            "policy answer has an invalid HTTP status; answering 403"
+        );
+        StatusCode::FORBIDDEN
+    });
+    tracing::info!(
+        code = reason.code(),
+        identity = %label(conn.peer()),
+        status = status.as_u16(),
+        answer = %answer,
+        sni = conn.sni(),
+        path = req.uri().path(),
+        %reason,
+        "mTLS request denied"
+    );
+    count_denial(reason.code());
+    let mut res = text(status, body);
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    // For access logs and outer layers: why this request was denied.
+    res.extensions_mut().insert(reason.clone());
+    res
+}
+
+fn decide(
+    policy: &Policy,
+    port: u16,
+    conn: &ConnectionInfo,
+    host: Option<&str>,
+    path: &str,
+) -> Decision {
+    let mut ctx = Context::new(port, conn.verification());
+    if let Some(id) = conn.peer() {
+        ctx = ctx.identity(id);
+    }
+    if let Some(sni) = conn.sni() {
+        ctx = ctx.sni(sni);
+    }
+    if let Some(host) = host {
+        ctx = ctx.host(host);
+    }
+    let raw = policy.decide(&ctx.path(path));
+    let normal = path::normalize(path);
+    if normal == path {
+        return raw;
+    }
+    match (raw, policy.decide(&ctx.path(&normal))) {
+        (
+            Decision::Allow {
+                identity,
+                mut audit_notes,
+            },
+            Decision::Allow {
+                audit_notes: more, ..
+            },
+        ) => {
+            for note in more {
+                if !audit_notes.contains(&note) {
+                    audit_notes.push(note);
+                }
+            }
+            Decision::Allow {
+                identity,
+                audit_notes,
+            }
+        }
+        (Decision::Allow { .. }, deny) => deny,
+        (raw, _) => raw,
+    }
+}
+
+/// The request's host name, port removed: the `Host` header, else the URI authority.
+fn request_host<B>(req: &Request<B>) -> Result<Option<&str>, String> {
+    let mut values = req.headers().get_all(header::HOST).iter();
+    let header = match (values.next(), values.next()) {
+        (None, _) => None,
+        (Some(v), None) => {
+            let v = v
+                .to_str()
+                .map_err(|_| "Host header is not visible ASCII".to_owned())?;
+            Some(strip_port(v.trim())).filter(|h| !h.is_empty())
+        }
+        (Some(_), Some(_)) => return Err("more than one Host header".to_owned()),
+    };
+    let authority = req
+        .uri()
+        .authority()
+        .map(|a| a.host())
+        .filter(|h| !h.is_empty());
+    match (header, authority) {
+        (Some(h), Some(a)) if !h.eq_ignore_ascii_case(a) => Err(format!(
+            "Host header {h:?} does not match the request authority {a:?}"
+        )),
+        (Some(h), _) => Ok(Some(h)),
+        (None, a) => Ok(a),
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| &host[..=h.len()]);
+    }
+    match host.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::strip_port;
+
+    #[test]
+    fn ports_are_stripped() {
+        for (raw, want) in [
+            ("a.example", "a.example"),
+            ("a.example:8443", "a.example"),
+            ("a.example:", "a.example"),
+            ("[::1]:443", "[::1]"),
+            ("[::1]", "[::1]"),
+            ("[::1", "[::1"),
+            ("::1", "::1"),
+            ("a:b", "a:b"),
+        ] {
+            assert_eq!(strip_port(raw), want, "{raw:?}");
+        }
+    }
+}

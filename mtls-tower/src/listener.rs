@@ -1,0 +1,347 @@
+//! From a policy to a serving listener: one TLS host per policy host (its certificate, its own
+//! client verifier), the acceptor, and the layer, sharing one hot-swappable policy.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mtls_core::ServerCredential;
+use mtls_policy::{
+    Answer, ClientCertMode, Context, Decision, HostConfig, ListenerConfig, PeerVerification,
+    Policy, SecretRef, VerifyError,
+};
+use rustls::crypto::CryptoProvider;
+
+use crate::acceptor::Acceptor;
+use crate::layer::{MtlsLayer, SharedPolicy};
+use crate::tls::{
+    HostTls, MinTlsVersion, PolicyVerifier, ResolveError, SnapshotError, TlsSnapshot, TrustError,
+    UnknownSni, VerifierError,
+};
+
+/// Why a listener could not be built from a policy; the message names the listener and host.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ListenerError {
+    /// The policy has no listener of that name.
+    #[error("the policy has no listener named {0:?}")]
+    NoSuchListener(String),
+    /// No certificate for a host.
+    #[error("listener {listener:?} host {host}: no certificate: {detail}")]
+    Certificate {
+        /// The listener.
+        listener: String,
+        /// The host's first name, or `(default)`.
+        host: String,
+        /// Why.
+        detail: String,
+    },
+    /// A trust domain could not be loaded (CA bundle, CRLs, secrets).
+    #[error("listener {listener:?} host {host}: {source}")]
+    Trust {
+        /// The listener.
+        listener: String,
+        /// The host's first name, or `(default)`.
+        host: String,
+        /// The cause.
+        source: Box<TrustError>,
+    },
+    /// The verifier could not be built.
+    #[error("listener {listener:?} host {host}: {source}")]
+    Verifier {
+        /// The listener.
+        listener: String,
+        /// The host's first name, or `(default)`.
+        host: String,
+        /// The cause.
+        source: Box<VerifierError>,
+    },
+    /// The TLS configuration could not be built.
+    #[error("listener {listener:?}: {source}")]
+    Snapshot {
+        /// The listener.
+        listener: String,
+        /// The cause.
+        source: SnapshotError,
+    },
+}
+
+type Credentials<'a> = dyn Fn(&HostConfig) -> Result<ServerCredential, String> + 'a;
+type Secrets<'a> = dyn Fn(&SecretRef) -> Result<Vec<u8>, ResolveError> + 'a;
+
+/// Builds the TLS side of one policy listener.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// use mtls_core::ServerCredential;
+/// use mtls_policy::Policy;
+/// use mtls_tower::MtlsListener;
+///
+/// let provider = mtls_core::crypto::default_provider();
+/// let policy = Policy::from_yaml(&std::fs::read_to_string("policy.yaml")?)?;
+/// let cert = ServerCredential::from_files("server.pem", "server.key", &provider)?;
+/// let mtls = MtlsListener::builder(policy, "public", provider)
+///     .certificates(move |_host| Ok(cert.clone()))
+///     .build()?;
+/// let (acceptor, layer) = (mtls.acceptor(), mtls.layer());
+/// # let _ = (acceptor, layer);
+/// # Ok(()) }
+/// ```
+pub struct MtlsListenerBuilder<'a> {
+    policy: SharedPolicy,
+    name: String,
+    provider: Arc<CryptoProvider>,
+    credentials: Option<Box<Credentials<'a>>>,
+    secrets: Option<Box<Secrets<'a>>>,
+    handshake_timeout: Duration,
+    max_handshakes: usize,
+    unknown_sni: UnknownSni,
+    min_tls_version: MinTlsVersion,
+}
+
+/// One listener of a policy, ready to serve: an [`Acceptor`] (TLS per host, client
+/// verification, PERMISSIVE/STRICT) and an [`MtlsLayer`] (per-request decisions), sharing one
+/// policy that [`reload`](Self::reload) swaps together with the TLS configuration.
+#[derive(Clone, Debug)]
+pub struct MtlsListener {
+    name: String,
+    port: u16,
+    acceptor: Acceptor,
+    layer: MtlsLayer,
+    policy: SharedPolicy,
+    provider: Arc<CryptoProvider>,
+    unknown_sni: UnknownSni,
+    min_tls_version: MinTlsVersion,
+}
+
+impl MtlsListener {
+    /// Starts building the listener `name` of `policy` (a [`Policy`] or a [`SharedPolicy`]
+    /// shared with other listeners).
+    pub fn builder<'a>(
+        policy: impl Into<SharedPolicy>,
+        name: impl Into<String>,
+        provider: Arc<CryptoProvider>,
+    ) -> MtlsListenerBuilder<'a> {
+        MtlsListenerBuilder {
+            policy: policy.into(),
+            name: name.into(),
+            provider,
+            credentials: None,
+            secrets: None,
+            handshake_timeout: Duration::from_secs(10),
+            max_handshakes: 1024,
+            unknown_sni: UnknownSni::UseDefault,
+            min_tls_version: MinTlsVersion::Tls12,
+        }
+    }
+
+    /// The acceptor to serve with.
+    pub fn acceptor(&self) -> Acceptor {
+        self.acceptor.clone()
+    }
+
+    /// The layer to put in front of the application.
+    pub fn layer(&self) -> MtlsLayer {
+        self.layer.clone()
+    }
+
+    /// The policy listener's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Swaps in a new policy and the TLS configuration built from it (certificates from
+    /// `credentials`). On error nothing changes.
+    pub fn reload(
+        &self,
+        policy: Policy,
+        credentials: &Credentials<'_>,
+        secrets: Option<&Secrets<'_>>,
+    ) -> Result<(), ListenerError> {
+        let candidate = SharedPolicy::new(policy);
+        // Build against the candidate (so the verifiers' defer rule reads it), then point the
+        // live slot at it.
+        let (_, snapshot) = snapshot_for(
+            &candidate.load(),
+            &self.name,
+            &self.policy,
+            &self.provider,
+            credentials,
+            secrets,
+            self.unknown_sni,
+            self.min_tls_version,
+        )?;
+        self.policy.store_arc(candidate.load());
+        self.acceptor.reload(snapshot);
+        Ok(())
+    }
+}
+
+impl<'a> MtlsListenerBuilder<'a> {
+    /// Where each host's server certificate comes from (required).
+    pub fn certificates(
+        mut self,
+        credentials: impl Fn(&HostConfig) -> Result<ServerCredential, String> + 'a,
+    ) -> Self {
+        self.credentials = Some(Box::new(credentials));
+        self
+    }
+
+    /// How `secret:` trust sources are read (default: they are an error).
+    pub fn secrets(
+        mut self,
+        secrets: impl Fn(&SecretRef) -> Result<Vec<u8>, ResolveError> + 'a,
+    ) -> Self {
+        self.secrets = Some(Box::new(secrets));
+        self
+    }
+
+    /// How long a handshake may take (default 10 s).
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.handshake_timeout = timeout;
+        self
+    }
+
+    /// How many handshakes may be in flight before new connections are shed (default 1024).
+    pub fn max_handshakes(mut self, max: usize) -> Self {
+        self.max_handshakes = max;
+        self
+    }
+
+    /// What to do with an SNI no host has (default: the default host).
+    pub fn unknown_sni(mut self, unknown_sni: UnknownSni) -> Self {
+        self.unknown_sni = unknown_sni;
+        self
+    }
+
+    /// The oldest TLS version accepted (default TLS 1.2).
+    pub fn min_tls_version(mut self, version: MinTlsVersion) -> Self {
+        self.min_tls_version = version;
+        self
+    }
+
+    /// Loads every host's certificate and trust material and builds the listener.
+    pub fn build(self) -> Result<MtlsListener, ListenerError> {
+        let no_certificates = |_: &HostConfig| Err("no certificates were configured".to_string());
+        let credentials: &Credentials<'_> = match &self.credentials {
+            Some(c) => c.as_ref(),
+            None => &no_certificates,
+        };
+        let policy = self.policy.load();
+        let (port, snapshot) = snapshot_for(
+            &policy,
+            &self.name,
+            &self.policy,
+            &self.provider,
+            credentials,
+            self.secrets.as_deref(),
+            self.unknown_sni,
+            self.min_tls_version,
+        )?;
+        let acceptor = Acceptor::with_limits(snapshot, self.handshake_timeout, self.max_handshakes);
+        Ok(MtlsListener {
+            layer: MtlsLayer::new(self.policy.clone()).port(port),
+            name: self.name,
+            port,
+            acceptor,
+            policy: self.policy,
+            provider: self.provider,
+            unknown_sni: self.unknown_sni,
+            min_tls_version: self.min_tls_version,
+        })
+    }
+}
+
+/// The TLS snapshot of the policy listener `name`, and its port. Verifiers read `slot` (the
+/// live policy) to tell which verification failures the policy answers over HTTP: those let
+/// the handshake complete so the answer can be given; the others end it with their alert.
+#[allow(clippy::too_many_arguments)]
+pub fn snapshot_for(
+    policy: &Policy,
+    name: &str,
+    slot: &SharedPolicy,
+    provider: &Arc<CryptoProvider>,
+    credentials: &Credentials<'_>,
+    secrets: Option<&Secrets<'_>>,
+    unknown_sni: UnknownSni,
+    min_tls_version: MinTlsVersion,
+) -> Result<(u16, TlsSnapshot), ListenerError> {
+    let listener: &ListenerConfig = policy
+        .config()
+        .listeners
+        .iter()
+        .find(|l| l.name == name)
+        .ok_or_else(|| ListenerError::NoSuchListener(name.to_string()))?;
+    let no_secrets = |secret: &SecretRef| -> Result<Vec<u8>, ResolveError> {
+        Err(format!("secret {:?}: no secret resolver is configured", secret.name).into())
+    };
+    let secrets: &Secrets<'_> = secrets.unwrap_or(&no_secrets);
+    let mut builder = TlsSnapshot::builder(Arc::clone(provider))
+        .peer_mode(listener.peer_mode.unwrap_or(mtls_policy::PeerMode::Strict))
+        .unknown_sni(unknown_sni)
+        .min_tls_version(min_tls_version);
+    for host in &listener.hosts {
+        let label = host
+            .hostnames
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "(default)".into());
+        let credential = credentials(host).map_err(|detail| ListenerError::Certificate {
+            listener: name.to_string(),
+            host: label.clone(),
+            detail,
+        })?;
+        let mut tls_host = HostTls::new(host.hostnames.clone(), credential);
+        if let Some(validation) = &host.client_validation {
+            let asks = validation.mode != ClientCertMode::None
+                || validation.danger.skip_client_cert_validation;
+            if asks {
+                let slot = slot.clone();
+                let port = listener.port;
+                let sni = host.hostnames.first().cloned();
+                let verifier = PolicyVerifier::from_client_validation(
+                    validation,
+                    Arc::clone(provider),
+                    secrets,
+                )
+                .map_err(|source| ListenerError::Trust {
+                    listener: name.to_string(),
+                    host: label.clone(),
+                    source: Box::new(source),
+                })?
+                .defer_failures_if(move |error| {
+                    answered_over_http(&slot.load(), port, sni.as_deref(), error)
+                })
+                .build()
+                .map_err(|source| ListenerError::Verifier {
+                    listener: name.to_string(),
+                    host: label.clone(),
+                    source: Box::new(source),
+                })?;
+                tls_host = tls_host.client_verifier(Arc::new(verifier));
+            }
+        }
+        builder = builder.host(tls_host);
+        if host.hostnames.is_empty() {
+            builder = builder.default_host();
+        }
+    }
+    let snapshot = builder.build().map_err(|source| ListenerError::Snapshot {
+        listener: name.to_string(),
+        source,
+    })?;
+    Ok((listener.port, snapshot))
+}
+
+/// Whether the policy answers this failure over HTTP, or lets it through: either way the
+/// handshake must complete.
+fn answered_over_http(policy: &Policy, port: u16, sni: Option<&str>, error: &VerifyError) -> bool {
+    let verification = PeerVerification::failed(None, error.clone());
+    let mut ctx = Context::new(port, &verification);
+    if let Some(sni) = sni {
+        ctx = ctx.sni(sni).host(sni);
+    }
+    match policy.decide(&ctx) {
+        Decision::Deny { answer, .. } => matches!(answer, Answer::Http(_)),
+        _ => true,
+    }
+}

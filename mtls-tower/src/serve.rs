@@ -1,0 +1,156 @@
+//! Serving a tower service over an [`Acceptor`] with hyper (HTTP/1.1 and HTTP/2).
+
+use std::error::Error as StdError;
+use std::future::Future;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tower_service::Service;
+
+use crate::acceptor::Acceptor;
+use crate::connection::ConnectionInfo;
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// How long [`serve`] lets in-flight requests finish after shutdown is asked for.
+pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(30);
+
+/// Serves `service` on every connection `listener` accepts, through `acceptor` (plaintext or
+/// TLS, client certificates, SNI), over HTTP/1.1 and HTTP/2 (ALPN or prior knowledge), until
+/// `shutdown` completes; then stops accepting and lets open connections finish their requests
+/// for up to [`DEFAULT_GRACE_PERIOD`].
+///
+/// Every request reaches `service` with the connection's [`ConnectionInfo`] in its extensions,
+/// which is what [`MtlsLayer`](crate::MtlsLayer) reads.
+///
+/// ```no_run
+/// # async fn run(acceptor: mtls_tower::Acceptor) -> std::io::Result<()> {
+/// use std::convert::Infallible;
+/// use http::{Request, Response};
+/// use mtls_tower::ConnectionInfo;
+///
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8443").await?;
+/// let hello = tower::service_fn(|req: Request<hyper::body::Incoming>| async move {
+///     let who = req
+///         .extensions()
+///         .get::<ConnectionInfo>()
+///         .and_then(|c| c.peer())
+///         .map(|p| p.to_string())
+///         .unwrap_or_else(|| "anonymous".into());
+///     Ok::<_, Infallible>(Response::new(format!("hello {who}\n")))
+/// });
+/// mtls_tower::serve(listener, acceptor, hello, std::future::pending()).await
+/// # }
+/// ```
+pub async fn serve<S, B>(
+    listener: TcpListener,
+    acceptor: Acceptor,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+) -> std::io::Result<()>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    serve_with_grace(listener, acceptor, service, shutdown, DEFAULT_GRACE_PERIOD).await
+}
+
+/// [`serve`] with an explicit grace period for in-flight requests at shutdown.
+pub async fn serve_with_grace<S, B>(
+    listener: TcpListener,
+    acceptor: Acceptor,
+    service: S,
+    shutdown: impl Future<Output = ()>,
+    grace: Duration,
+) -> std::io::Result<()>
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+{
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, remote) = tokio::select! {
+            () = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = stream.set_nodelay(true);
+        let acceptor = acceptor.clone();
+        let service = service.clone();
+        let watcher = graceful.watcher();
+        tokio::spawn(async move {
+            let (io, info) = match acceptor.accept(stream).await {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    tracing::debug!(%remote, reason = e.code(), error = %e, "connection not accepted");
+                    return;
+                }
+            };
+            let service = TowerToHyperService::new(WithConnectionInfo {
+                inner: service,
+                info,
+            });
+            let builder = Builder::new(TokioExecutor::new());
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+            if let Err(e) = watcher.watch(conn).await {
+                tracing::debug!(%remote, error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = tokio::time::sleep(grace) => {
+            tracing::warn!(?grace, "grace period over; closing the remaining connections");
+        }
+    }
+    Ok(())
+}
+
+/// Inserts the connection's [`ConnectionInfo`] into each request, then calls the inner service.
+#[derive(Clone)]
+struct WithConnectionInfo<S> {
+    inner: S,
+    info: ConnectionInfo,
+}
+
+impl<S, B> Service<Request<B>> for WithConnectionInfo<S>
+where
+    S: Service<Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        req.extensions_mut().insert(self.info.clone());
+        self.inner.call(req)
+    }
+}

@@ -1,0 +1,422 @@
+//! Per-host rustls server configurations of one listener, chosen by SNI, and the TLS handshake.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use mtls_core::{PeerIdentity, ServerCredential};
+use mtls_policy::{PeerMode, PeerVerification};
+use rustls::crypto::CryptoProvider;
+use rustls::server::danger::ClientCertVerifier;
+use rustls::{ServerConfig, SupportedProtocolVersion};
+use rustls_pki_types::CertificateDer;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio_rustls::LazyConfigAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use crate::connection::{ConnectionInfo, TlsInfo};
+
+/// A client-certificate verifier that also tells, after the handshake, how the certificate the
+/// peer presented was judged: verified by which trust domain, or failed and why (failures the
+/// policy answers over HTTP let the handshake complete).
+pub trait ReportingVerifier: ClientCertVerifier {
+    /// The verification outcome of a completed handshake, given the chain the peer presented
+    /// (leaf first).
+    fn outcome_for(&self, chain: &[CertificateDer<'_>]) -> PeerVerification;
+}
+
+/// The oldest TLS version a listener accepts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MinTlsVersion {
+    /// TLS 1.2 and 1.3 (the default).
+    #[default]
+    Tls12,
+    /// TLS 1.3 only.
+    Tls13,
+}
+
+/// One virtual host of a listener: the names it answers for, its certificate and its client
+/// validation.
+pub struct HostTls {
+    names: Vec<String>,
+    credential: ServerCredential,
+    verifier: Option<Arc<dyn ReportingVerifier>>,
+}
+
+impl HostTls {
+    /// A host serving `credential` for the SNI names `names` (exact names or `*.parent`
+    /// wildcards matching one label; empty for a host that only serves as the default).
+    pub fn new<I, S>(names: I, credential: ServerCredential) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Self {
+            names: names.into_iter().map(Into::into).collect(),
+            credential,
+            verifier: None,
+        }
+    }
+
+    /// Requests and verifies client certificates with `verifier`. Without it, the host asks
+    /// for no client certificate (Istio `SIMPLE`).
+    pub fn client_verifier(mut self, verifier: Arc<dyn ReportingVerifier>) -> Self {
+        self.verifier = Some(verifier);
+        self
+    }
+}
+
+impl fmt::Debug for HostTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HostTls")
+            .field("names", &self.names)
+            .field("client_auth", &self.verifier.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What to do with a ClientHello whose SNI matches no host.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum UnknownSni {
+    /// Serve the default host (the first one added, or the one marked default).
+    #[default]
+    UseDefault,
+    /// Close the connection.
+    Refuse,
+}
+
+struct BuiltHost {
+    label: String,
+    config: Arc<ServerConfig>,
+    verifier: Option<Arc<dyn ReportingVerifier>>,
+}
+
+/// Errors building a [`TlsSnapshot`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The listener has no host.
+    #[error("listener has no host: at least one certificate is needed")]
+    NoHosts,
+    /// Two hosts claim the same name.
+    #[error("host name {0:?} is configured twice")]
+    DuplicateName(String),
+    /// A host name is not a DNS name or `*.` wildcard.
+    #[error("host name {0:?} is not a DNS name or a `*.parent` wildcard")]
+    BadName(String),
+    /// rustls refused the configuration (e.g. no protocol version the provider supports).
+    #[error("TLS configuration for host {host}: {detail}")]
+    Rustls {
+        /// The host's first name, or `default`.
+        host: String,
+        /// rustls' message.
+        detail: String,
+    },
+}
+
+/// The TLS configuration of one listener at one moment: a `ServerConfig` per host, how SNI
+/// selects among them, and the listener's peer mode. Immutable; a reload builds a new one.
+///
+/// Each snapshot has its own session caches (every `ServerConfig` is new), so no session
+/// resumed after a reload skips the new CA bundle, CRLs or policy: rustls does not re-verify
+/// client certificates on resumption.
+pub struct TlsSnapshot {
+    hosts: Vec<BuiltHost>,
+    exact: HashMap<String, usize>,
+    wildcard: HashMap<String, usize>,
+    default: Option<usize>,
+    unknown_sni: UnknownSni,
+    peer_mode: PeerMode,
+}
+
+impl fmt::Debug for TlsSnapshot {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TlsSnapshot")
+            .field(
+                "hosts",
+                &self.hosts.iter().map(|h| &h.label).collect::<Vec<_>>(),
+            )
+            .field("peer_mode", &self.peer_mode)
+            .field("unknown_sni", &self.unknown_sni)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`TlsSnapshot`].
+pub struct TlsSnapshotBuilder {
+    provider: Arc<CryptoProvider>,
+    hosts: Vec<HostTls>,
+    default: Option<usize>,
+    unknown_sni: UnknownSni,
+    peer_mode: PeerMode,
+    min_version: MinTlsVersion,
+    alpn: Vec<Vec<u8>>,
+}
+
+impl TlsSnapshot {
+    /// Starts a snapshot using `provider` for every handshake.
+    pub fn builder(provider: Arc<CryptoProvider>) -> TlsSnapshotBuilder {
+        TlsSnapshotBuilder {
+            provider,
+            hosts: Vec::new(),
+            default: None,
+            unknown_sni: UnknownSni::default(),
+            peer_mode: PeerMode::Strict,
+            min_version: MinTlsVersion::default(),
+            alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        }
+    }
+
+    /// The listener's peer mode: STRICT refuses plaintext; PERMISSIVE and DISABLE serve
+    /// plaintext and TLS on the same port.
+    pub fn peer_mode(&self) -> PeerMode {
+        self.peer_mode
+    }
+
+    /// Whether plaintext connections are served.
+    pub fn allows_plaintext(&self) -> bool {
+        !matches!(self.peer_mode, PeerMode::Strict)
+    }
+
+    fn select(&self, sni: Option<&str>) -> Option<&BuiltHost> {
+        let index = match sni {
+            None => self.default,
+            Some(name) => {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                let exact = self.exact.get(&name).copied();
+                let wild = || {
+                    name.split_once('.')
+                        .and_then(|(_, parent)| self.wildcard.get(parent).copied())
+                };
+                match (exact.or_else(wild), self.unknown_sni) {
+                    (Some(i), _) => Some(i),
+                    (None, UnknownSni::UseDefault) => self.default,
+                    (None, UnknownSni::Refuse) => None,
+                }
+            }
+        };
+        index.and_then(|i| self.hosts.get(i))
+    }
+}
+
+impl TlsSnapshotBuilder {
+    /// Adds a host. The first host added is the default unless [`default_host`](Self::default_host)
+    /// says otherwise.
+    pub fn host(mut self, host: HostTls) -> Self {
+        self.hosts.push(host);
+        self
+    }
+
+    /// Makes the most recently added host the default (served without SNI, and for unknown SNI
+    /// under [`UnknownSni::UseDefault`]).
+    pub fn default_host(mut self) -> Self {
+        self.default = self.hosts.len().checked_sub(1);
+        self
+    }
+
+    /// What to do with an SNI that matches no host (default: serve the default host).
+    pub fn unknown_sni(mut self, unknown_sni: UnknownSni) -> Self {
+        self.unknown_sni = unknown_sni;
+        self
+    }
+
+    /// The listener's peer mode (default STRICT). `Unset` is taken as Istio's default,
+    /// PERMISSIVE.
+    pub fn peer_mode(mut self, mode: PeerMode) -> Self {
+        self.peer_mode = match mode {
+            PeerMode::Unset => PeerMode::Permissive,
+            other => other,
+        };
+        self
+    }
+
+    /// The oldest TLS version accepted (default TLS 1.2).
+    pub fn min_tls_version(mut self, version: MinTlsVersion) -> Self {
+        self.min_version = version;
+        self
+    }
+
+    /// The ALPN protocols offered, in preference order (default `h2`, `http/1.1`).
+    pub fn alpn(mut self, protocols: Vec<Vec<u8>>) -> Self {
+        self.alpn = protocols;
+        self
+    }
+
+    /// Builds every host's `ServerConfig`.
+    pub fn build(self) -> Result<TlsSnapshot, SnapshotError> {
+        if self.hosts.is_empty() {
+            return Err(SnapshotError::NoHosts);
+        }
+        static TLS12_13: [&SupportedProtocolVersion; 2] =
+            [&rustls::version::TLS13, &rustls::version::TLS12];
+        static TLS13: [&SupportedProtocolVersion; 1] = [&rustls::version::TLS13];
+        let versions: &[&SupportedProtocolVersion] = match self.min_version {
+            MinTlsVersion::Tls12 => &TLS12_13,
+            MinTlsVersion::Tls13 => &TLS13,
+        };
+        let mut exact = HashMap::new();
+        let mut wildcard = HashMap::new();
+        let mut hosts = Vec::with_capacity(self.hosts.len());
+        for (index, host) in self.hosts.into_iter().enumerate() {
+            for name in &host.names {
+                let name = name.trim_end_matches('.').to_ascii_lowercase();
+                let (map, key) = match name.strip_prefix("*.") {
+                    Some(parent) => (&mut wildcard, parent.to_string()),
+                    None => (&mut exact, name.clone()),
+                };
+                if !valid_dns_name(&key) {
+                    return Err(SnapshotError::BadName(name));
+                }
+                if map.insert(key, index).is_some() {
+                    return Err(SnapshotError::DuplicateName(name));
+                }
+            }
+            let label = host
+                .names
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "default".into());
+            let rustls_err = |e: rustls::Error| SnapshotError::Rustls {
+                host: label.clone(),
+                detail: e.to_string(),
+            };
+            let builder = ServerConfig::builder_with_provider(Arc::clone(&self.provider))
+                .with_protocol_versions(versions)
+                .map_err(rustls_err)?;
+            let builder = match &host.verifier {
+                Some(v) => builder.with_client_cert_verifier(Arc::clone(v) as _),
+                None => builder.with_no_client_auth(),
+            };
+            let mut config = builder.with_cert_resolver(Arc::new(
+                rustls::sign::SingleCertAndKey::from(host.credential.certified_key()),
+            ));
+            config.alpn_protocols = self.alpn.clone();
+            hosts.push(BuiltHost {
+                label,
+                config: Arc::new(config),
+                verifier: host.verifier,
+            });
+        }
+        Ok(TlsSnapshot {
+            hosts,
+            exact,
+            wildcard,
+            default: Some(self.default.unwrap_or(0)),
+            unknown_sni: self.unknown_sni,
+            peer_mode: self.peer_mode,
+        })
+    }
+}
+
+fn valid_dns_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// Why a TLS handshake did not complete.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HandshakeFailure {
+    #[error("no host for SNI {0:?}")]
+    UnknownSni(Option<String>),
+    #[error("reading the ClientHello: {0}")]
+    ClientHello(#[source] std::io::Error),
+    #[error("handshake: {0}")]
+    Handshake(#[source] std::io::Error),
+}
+
+/// Runs the server side of a handshake on `io`, choosing the host by SNI, and reads what the
+/// connection learned.
+pub(crate) async fn handshake<IO>(
+    io: IO,
+    snapshot: &TlsSnapshot,
+    remote_addr: Option<SocketAddr>,
+    local_addr: Option<SocketAddr>,
+) -> Result<(TlsStream<IO>, ConnectionInfo), HandshakeFailure>
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), io)
+        .await
+        .map_err(HandshakeFailure::ClientHello)?;
+    let sni = start.client_hello().server_name().map(str::to_owned);
+    let Some(host) = snapshot.select(sni.as_deref()) else {
+        return Err(HandshakeFailure::UnknownSni(sni));
+    };
+    let stream = match start
+        .into_stream(Arc::clone(&host.config))
+        .into_fallible()
+        .await
+    {
+        Ok(stream) => stream,
+        Err((error, io)) => {
+            linger_close(io).await;
+            return Err(HandshakeFailure::Handshake(error));
+        }
+    };
+    let (_, conn) = stream.get_ref();
+    let chain: Vec<CertificateDer<'static>> = conn
+        .peer_certificates()
+        .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
+        .unwrap_or_default();
+    let verification = match (chain.first(), &host.verifier) {
+        (None, _) => PeerVerification::NoCertificate,
+        (Some(_), Some(verifier)) => verifier.outcome_for(&chain),
+        // rustls only asks for certificates when a verifier is configured.
+        (Some(_), None) => PeerVerification::NoCertificate,
+    };
+    let peer = chain
+        .first()
+        .and_then(|leaf| match PeerIdentity::from_der(leaf) {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::debug!(error = %e, "peer certificate has no readable identity");
+                None
+            }
+        });
+    let tls = TlsInfo {
+        sni,
+        alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
+        version: conn
+            .protocol_version()
+            .and_then(|v| v.as_str())
+            .unwrap_or("unknown"),
+        cipher_suite: conn
+            .negotiated_cipher_suite()
+            .and_then(|s| s.suite().as_str())
+            .unwrap_or("unknown"),
+    };
+    let info = ConnectionInfo::tls(remote_addr, local_addr, tls, chain, peer, verification);
+    Ok((stream, info))
+}
+
+/// Closes a connection whose handshake failed without resetting it: the alert rustls wrote must
+/// reach the client. Dropping a socket with unread input (the client's Finished, its first
+/// request) makes the kernel send a reset, and the client may then never read the alert (curl
+/// would say "Connection reset" instead of "alert certificate required"). So: send FIN, read
+/// and discard what the client still sends, for a short while, then drop.
+pub(crate) async fn linger_close<IO>(mut io: IO)
+where
+    IO: AsyncRead + AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let _ = io.shutdown().await;
+    let mut sink = [0u8; 2048];
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(500), async {
+        while let Ok(n) = io.read(&mut sink).await {
+            if n == 0 {
+                break;
+            }
+        }
+    })
+    .await;
+}

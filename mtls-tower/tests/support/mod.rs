@@ -1,0 +1,165 @@
+//! Shared helpers for mtls-tower's socket tests: a server on 127.0.0.1 and a raw HTTP client.
+#![allow(dead_code, unreachable_pub)]
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response};
+use mtls_core::{CertificateChain, PrivateKey, ServerCredential};
+use mtls_tower::{Acceptor, ConnectionInfo};
+use rustls::ClientConfig;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::oneshot;
+
+/// Every socket operation of a test is bounded by this.
+pub const LIMIT: Duration = Duration::from_secs(10);
+
+pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    mtls_core::crypto::default_provider()
+}
+
+pub fn credential(leaf: &mtls_testkit::Leaf) -> ServerCredential {
+    let chain = CertificateChain::from_bytes(leaf.chain_pem().as_bytes(), "chain").unwrap();
+    let key = PrivateKey::from_bytes(leaf.key_pem().as_bytes(), "key").unwrap();
+    ServerCredential::new(chain, key, &provider()).unwrap()
+}
+
+/// A running server; stops when dropped.
+pub struct Server {
+    pub addr: SocketAddr,
+    pub acceptor: Acceptor,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Server {
+    /// Stops accepting and waits (bounded) for the serve loop to end.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(LIMIT, task)
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// Answers `200` with a body describing the connection: `transport sni peer verification`.
+pub async fn echo(req: Request<hyper::body::Incoming>) -> Result<Response<String>, Infallible> {
+    let info = req.extensions().get::<ConnectionInfo>().cloned();
+    let body = match info {
+        None => "no connection info\n".to_string(),
+        Some(info) => format!(
+            "transport={} sni={} peer={} verification={:?}\n",
+            if info.is_plaintext() {
+                "plaintext"
+            } else {
+                "tls"
+            },
+            info.sni().unwrap_or("-"),
+            info.peer()
+                .map(|p| p
+                    .spiffe_id()
+                    .map_or_else(|| p.subject().to_string(), |s| s.to_string()))
+                .unwrap_or_else(|| "-".into()),
+            info.verification(),
+        ),
+    };
+    Ok(Response::new(body))
+}
+
+/// Starts `mtls_tower::serve` with the echo service on 127.0.0.1 (ephemeral port).
+pub async fn start(acceptor: Acceptor) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let service = tower::service_fn(echo);
+    let task = tokio::spawn(mtls_tower::serve_with_grace(
+        listener,
+        acceptor.clone(),
+        service,
+        async move {
+            let _ = stopped.await;
+        },
+        Duration::from_secs(2),
+    ));
+    Server {
+        addr,
+        acceptor,
+        stop: Some(stop),
+        task: Some(task),
+    }
+}
+
+/// What a TLS client saw.
+pub struct TlsReply {
+    pub server_leaf: CertificateDer<'static>,
+    pub response: String,
+}
+
+/// One HTTP/1.1 GET over TLS with `config`, SNI `server_name`.
+pub async fn tls_get(
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+    server_name: &str,
+    host: &str,
+) -> std::io::Result<TlsReply> {
+    tokio::time::timeout(LIMIT, async {
+        let tcp = TcpStream::connect(addr).await?;
+        let name = ServerName::try_from(server_name.to_string())
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let mut tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await?;
+        let server_leaf = tls.get_ref().1.peer_certificates().unwrap()[0]
+            .clone()
+            .into_owned();
+        let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        tls.write_all(request.as_bytes()).await?;
+        let mut response = String::new();
+        tls.read_to_string(&mut response).await?;
+        Ok(TlsReply {
+            server_leaf,
+            response,
+        })
+    })
+    .await
+    .unwrap_or_else(|_| Err(std::io::Error::other("client timed out")))
+}
+
+/// One plaintext HTTP/1.1 GET; returns the raw response (empty when the server closed).
+pub async fn plain_get(addr: SocketAddr) -> std::io::Result<String> {
+    tokio::time::timeout(LIMIT, async {
+        let mut tcp = TcpStream::connect(addr).await?;
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut response = String::new();
+        tcp.read_to_string(&mut response).await?;
+        Ok(response)
+    })
+    .await
+    .unwrap_or_else(|_| Err(std::io::Error::other("client timed out")))
+}
+
+/// A rustls client config trusting `pki`'s root, ALPN http/1.1, presenting `identity`.
+pub fn client(pki: &mtls_testkit::Pki, identity: Option<&mtls_testkit::Leaf>) -> Arc<ClientConfig> {
+    let mut config = (*mtls_testkit::tls::client_config(pki, identity)).clone();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Arc::new(config)
+}
