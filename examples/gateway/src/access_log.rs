@@ -1,0 +1,109 @@
+//! One access-log line per request: who, what, the decision and its reason code.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use http::{Request, Response};
+use mtls_tower::ConnectionInfo;
+use tower_service::Service;
+
+/// Logs every request at `info` on the `access` target after the response head is ready.
+#[derive(Clone)]
+pub(crate) struct AccessLog<S> {
+    inner: S,
+    listener: std::sync::Arc<str>,
+}
+
+impl<S> AccessLog<S> {
+    pub(crate) fn new(inner: S, listener: &str) -> Self {
+        Self {
+            inner,
+            listener: listener.into(),
+        }
+    }
+}
+
+impl<S, B, R> Service<Request<B>> for AccessLog<S>
+where
+    S: Service<Request<B>, Response = Response<R>>,
+    S::Future: Send + 'static,
+    S::Error: std::fmt::Display,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let started = Instant::now();
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let host = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(str::to_owned)
+            .or_else(|| req.uri().host().map(str::to_owned))
+            .unwrap_or_default();
+        let conn = req.extensions().get::<ConnectionInfo>().cloned();
+        let listener = std::sync::Arc::clone(&self.listener);
+        let future = self.inner.call(req);
+        Box::pin(async move {
+            let result = future.await;
+            let (remote, identity, transport) = match &conn {
+                Some(c) => (
+                    c.remote_addr().map(|a| a.to_string()).unwrap_or_default(),
+                    c.peer()
+                        .map(|p| {
+                            p.spiffe_id()
+                                .map_or_else(|| p.subject().to_string(), |s| s.to_string())
+                        })
+                        .unwrap_or_else(|| "-".into()),
+                    if c.is_plaintext() { "plaintext" } else { "tls" },
+                ),
+                None => (String::new(), "-".into(), "-"),
+            };
+            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            match &result {
+                Ok(response) => {
+                    let reason = response
+                        .extensions()
+                        .get::<mtls_policy::DenyReason>()
+                        .map(|r| r.code())
+                        .unwrap_or("-");
+                    let decision = if reason == "-" { "allow" } else { "deny" };
+                    tracing::info!(
+                        target: "access",
+                        listener = %listener,
+                        %remote,
+                        transport,
+                        identity = %identity,
+                        %method,
+                        host = %host,
+                        path = %path,
+                        status = response.status().as_u16(),
+                        decision,
+                        reason,
+                        elapsed_ms = format!("{elapsed_ms:.2}"),
+                    );
+                }
+                Err(e) => tracing::warn!(
+                    target: "access",
+                    listener = %listener,
+                    %remote,
+                    identity = %identity,
+                    %method,
+                    host = %host,
+                    path = %path,
+                    error = %e,
+                ),
+            }
+            result
+        })
+    }
+}

@@ -1,0 +1,360 @@
+//! `check`: verify a certificate chain exactly as the gateway would, and explain the decision.
+//!
+//! The command line is a contract scripts depend on:
+//! `mtls-gateway check --ca ROOTS.pem --chain CHAIN.pem [--crl CRLS.pem]... [--time RFC3339|@UNIX]
+//! [--purpose client|server] [--name dns:NAME|ip:ADDR|email:ADDR]... [--max-depth N]
+//! [--policy FILE] [--json]`; exit 0 accepted, 1 rejected, 2 usage or configuration error.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mtls_core::{CaBundle, CertificateChain, CrlSet, PeerIdentity};
+use mtls_policy::{Context, Decision, PeerVerification, Policy, VerifyError};
+use mtls_tower::tls::{DomainOptions, LoadedTrustDomain, PolicyVerifier};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use serde_json::json;
+
+/// Arguments of `check`.
+#[derive(clap::Args, Debug)]
+pub(crate) struct CheckArgs {
+    /// Trusted roots (PEM bundle or DER).
+    #[arg(long, value_name = "ROOTS.pem")]
+    ca: PathBuf,
+    /// The chain to check: the leaf first, then intermediates.
+    #[arg(long, value_name = "CHAIN.pem")]
+    chain: PathBuf,
+    /// CRLs (PEM or DER); may be given several times; an empty file means no CRL.
+    #[arg(long, value_name = "CRLS.pem")]
+    crl: Vec<PathBuf>,
+    /// The verification time: RFC 3339 (`2026-01-01T00:00:00Z`) or `@` and Unix seconds.
+    #[arg(long, value_name = "RFC3339|@UNIX")]
+    time: Option<String>,
+    /// `client` (clientAuth EKU, as for gateway clients) or `server` (serverAuth EKU and the
+    /// names, as for upstreams).
+    #[arg(long, value_enum, default_value_t = Purpose::Client)]
+    purpose: Purpose,
+    /// A name the leaf must be valid for: `dns:NAME`, `ip:ADDR` or `email:ADDR`.
+    #[arg(long, value_name = "dns:NAME|ip:ADDR|email:ADDR")]
+    name: Vec<String>,
+    /// The most intermediates a chain may have.
+    #[arg(long, value_name = "N")]
+    max_depth: Option<u8>,
+    /// A policy (mtls-policy YAML) to decide with after the chain verifies: its first listener,
+    /// as a request without SNI would be decided.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Print the result as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Purpose {
+    Client,
+    Server,
+}
+
+/// The outcome, before printing.
+struct Outcome {
+    accepted: bool,
+    code: String,
+    reason: String,
+    identity: Option<PeerIdentity>,
+    chain: Vec<String>,
+}
+
+pub(crate) fn run(args: &CheckArgs) -> ExitCode {
+    match check(args) {
+        Ok(outcome) => {
+            print(args, &outcome);
+            if outcome.accepted {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            if args.json {
+                println!("{}", json!({ "decision": "error", "error": e }));
+            } else {
+                eprintln!("mtls-gateway check: {e}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn check(args: &CheckArgs) -> Result<Outcome, String> {
+    let provider = mtls_core::crypto::default_provider();
+    let bundle = CaBundle::from_file(&args.ca).map_err(|e| e.to_string())?;
+    let chain = CertificateChain::from_file(&args.chain).map_err(|e| e.to_string())?;
+    let mut crls = CrlSet::default();
+    for file in &args.crl {
+        let bytes = std::fs::read(file)
+            .map_err(|e| format!("file {}: cannot read: {e}", file.display()))?;
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            continue; // an empty file means no CRL
+        }
+        crls.extend(CrlSet::from_bytes(&bytes, file.as_path()).map_err(|e| e.to_string())?);
+    }
+    let now = match &args.time {
+        None => UnixTime::now(),
+        Some(t) => parse_time(t)?,
+    };
+    let names = args
+        .name
+        .iter()
+        .map(|n| parse_name(n))
+        .collect::<Result<Vec<_>, _>>()?;
+    let policy = match &args.policy {
+        None => None,
+        Some(file) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| format!("file {}: cannot read: {e}", file.display()))?;
+            Some(Policy::from_yaml(&text).map_err(|e| format!("{}: {e}", file.display()))?)
+        }
+    };
+    // Name the trust domain as the policy does, so its decision sees the domain it expects.
+    let domain_name = policy
+        .as_ref()
+        .and_then(|p| p.config().listeners.first())
+        .and_then(|l| l.hosts.iter().find_map(|h| h.client_validation.as_ref()))
+        .and_then(|v| v.trust.first())
+        .map_or_else(|| "check".to_string(), |t| t.name.clone());
+    let mut options = DomainOptions::default();
+    // Ours counts intermediates; the domain's depth counts the leaf too.
+    options.max_chain_depth = args.max_depth.map(|n| n.saturating_add(1));
+    options.require_client_auth_eku = args.purpose == Purpose::Client;
+    let crls = (!crls.is_empty()).then_some(&crls);
+    let domain = LoadedTrustDomain::new(&domain_name, bundle.clone(), crls, options, &provider)
+        .map_err(|e| e.to_string())?;
+    let leaf = chain.leaf();
+    let intermediates = chain.intermediates();
+    let mut verification = match args.purpose {
+        Purpose::Client => PolicyVerifier::builder(Arc::clone(&provider))
+            .trust_domain(domain)
+            .build()
+            .map_err(|e| e.to_string())?
+            .verify_chain(leaf, intermediates, now),
+        Purpose::Server => {
+            let Some(server_name) = names.iter().find_map(Name::server_name) else {
+                return Err("--purpose server needs a --name dns:NAME or ip:ADDR".into());
+            };
+            domain.verify_server(&provider, leaf, intermediates, &server_name, now)
+        }
+    };
+    if matches!(verification, PeerVerification::Verified { .. }) {
+        if let Some(problem) = name_problem(leaf, &names) {
+            verification =
+                PeerVerification::failed(Some(&domain_name), VerifyError::Other(problem));
+        }
+    }
+    let identity = PeerIdentity::from_der(leaf).ok();
+    let chain_subjects = built_chain(&chain, &bundle);
+    let (mut accepted, mut code, mut reason) = match &verification {
+        PeerVerification::Verified { trust_domain } => (
+            true,
+            "ok".to_string(),
+            format!("verified by trust domain {trust_domain:?}"),
+        ),
+        PeerVerification::Failed { error, .. } => {
+            (false, verify_code(error).to_string(), error.to_string())
+        }
+        other => (
+            false,
+            "invalid_certificate".to_string(),
+            format!("{other:?}"),
+        ),
+    };
+    if let Some(policy) = &policy {
+        let port = policy.config().listeners.first().map_or(443, |l| l.port);
+        let mut ctx = Context::new(port, &verification);
+        if let Some(id) = &identity {
+            ctx = ctx.identity(id);
+        }
+        match policy.decide(&ctx) {
+            Decision::Allow { .. } => {}
+            Decision::Deny { reason: r, .. } => {
+                accepted = false;
+                code = r.code().to_string();
+                reason = r.to_string();
+            }
+            _ => {}
+        }
+    }
+    Ok(Outcome {
+        accepted,
+        code,
+        reason,
+        identity,
+        chain: chain_subjects,
+    })
+}
+
+fn verify_code(error: &VerifyError) -> &'static str {
+    match error {
+        VerifyError::UnknownIssuer => "unknown_issuer",
+        VerifyError::Expired => "expired",
+        VerifyError::NotYetValid => "not_yet_valid",
+        VerifyError::Revoked { .. } => "revoked",
+        VerifyError::RevocationUnknown => "revocation_unknown",
+        VerifyError::CrlExpired => "crl_expired",
+        VerifyError::BadEku => "bad_eku",
+        VerifyError::ChainTooLong { .. } => "chain_too_long",
+        VerifyError::BadSignature => "bad_signature",
+        _ => "invalid_certificate",
+    }
+}
+
+enum Name {
+    Dns(String),
+    Ip(std::net::IpAddr),
+    Email(String),
+}
+
+impl Name {
+    fn server_name(&self) -> Option<ServerName<'static>> {
+        match self {
+            Self::Dns(n) => ServerName::try_from(n.clone()).ok(),
+            Self::Ip(ip) => Some(ServerName::IpAddress((*ip).into())),
+            Self::Email(_) => None,
+        }
+    }
+}
+
+fn parse_name(text: &str) -> Result<Name, String> {
+    let bad = || format!("--name {text:?}: expected dns:NAME, ip:ADDR or email:ADDR");
+    let (kind, value) = text.split_once(':').ok_or_else(bad)?;
+    match kind {
+        "dns" => ServerName::try_from(value.to_string())
+            .map(|_| Name::Dns(value.to_string()))
+            .map_err(|_| format!("--name {text:?}: not a DNS name")),
+        "ip" => value
+            .parse()
+            .map(Name::Ip)
+            .map_err(|_| format!("--name {text:?}: not an IP address")),
+        "email" if value.contains('@') => Ok(Name::Email(value.to_string())),
+        _ => Err(bad()),
+    }
+}
+
+/// Every name must be one the leaf is valid for: DNS and IP as webpki checks server names,
+/// email against the rfc822Name SANs (case-insensitive domain part).
+fn name_problem(leaf: &CertificateDer<'_>, names: &[Name]) -> Option<String> {
+    let cert = webpki::EndEntityCert::try_from(leaf).ok()?;
+    for name in names {
+        match name {
+            Name::Dns(_) | Name::Ip(_) => {
+                let server_name = name.server_name()?;
+                if cert.verify_is_valid_for_subject_name(&server_name).is_err() {
+                    return Some(format!("certificate is not valid for {}", describe(name)));
+                }
+            }
+            Name::Email(wanted) => {
+                let ok = PeerIdentity::from_der(leaf)
+                    .map(|id| id.emails().iter().any(|e| email_eq(e, wanted)))
+                    .unwrap_or(false);
+                if !ok {
+                    return Some(format!("certificate is not valid for {}", describe(name)));
+                }
+            }
+        }
+    }
+    None
+}
+
+fn email_eq(a: &str, b: &str) -> bool {
+    match (a.rsplit_once('@'), b.rsplit_once('@')) {
+        (Some((la, da)), Some((lb, db))) => la == lb && da.eq_ignore_ascii_case(db),
+        _ => false,
+    }
+}
+
+fn describe(name: &Name) -> String {
+    match name {
+        Name::Dns(n) => format!("dns:{n}"),
+        Name::Ip(ip) => format!("ip:{ip}"),
+        Name::Email(e) => format!("email:{e}"),
+    }
+}
+
+fn parse_time(text: &str) -> Result<UnixTime, String> {
+    let time = if let Some(seconds) = text.strip_prefix('@') {
+        let seconds: u64 = seconds
+            .parse()
+            .map_err(|_| format!("--time {text:?}: expected @ and Unix seconds"))?;
+        UNIX_EPOCH + Duration::from_secs(seconds)
+    } else {
+        humantime::parse_rfc3339(text).map_err(|e| format!("--time {text:?}: not RFC 3339: {e}"))?
+    };
+    let since = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    Ok(UnixTime::since_unix_epoch(since))
+}
+
+/// The chain as presented, and the bundle's anchor whose subject is the last certificate's
+/// issuer, by subject.
+fn built_chain(chain: &CertificateChain, bundle: &CaBundle) -> Vec<String> {
+    let mut subjects: Vec<String> = chain
+        .as_slice()
+        .iter()
+        .map(|c| {
+            PeerIdentity::from_der(c)
+                .map_or_else(|_| "<unreadable>".into(), |id| id.subject().to_string())
+        })
+        .collect();
+    let issuer = chain
+        .as_slice()
+        .last()
+        .and_then(|c| PeerIdentity::from_der(c).ok())
+        .map(|id| id.issuer().to_string());
+    if let Some(anchor) =
+        issuer.and_then(|i| bundle.certificates().iter().find(|a| a.subject() == i))
+    {
+        subjects.push(format!("{} (trust anchor)", anchor.subject()));
+    }
+    subjects
+}
+
+fn print(args: &CheckArgs, outcome: &Outcome) {
+    let identity = outcome.identity.as_ref().map(|id| {
+        json!({
+            "subject": id.subject(),
+            "issuer": id.issuer(),
+            "serial": id.serial_hex(),
+            "spiffe_id": id.spiffe_id().map(|s| s.as_str()),
+            "dns": id.dns_names(),
+            "uri": id.uris(),
+            "ip": id.ip_addresses().iter().map(ToString::to_string).collect::<Vec<_>>(),
+            "email": id.emails(),
+            "sha256": id.cert_sha256_hex(),
+            "spki_sha256": id.spki_sha256_base64(),
+        })
+    });
+    if args.json {
+        let value = json!({
+            "decision": if outcome.accepted { "accepted" } else { "rejected" },
+            "code": outcome.code,
+            "reason": outcome.reason,
+            "identity": identity,
+            "chain": outcome.chain,
+        });
+        println!("{value}");
+        return;
+    }
+    if outcome.accepted {
+        println!("ACCEPTED: {}", outcome.reason);
+    } else {
+        println!("REJECTED ({}): {}", outcome.code, outcome.reason);
+    }
+    if let Some(id) = &outcome.identity {
+        println!("identity: {id}");
+    }
+    println!("chain:");
+    for (i, subject) in outcome.chain.iter().enumerate() {
+        println!("  {i}: {subject}");
+    }
+}

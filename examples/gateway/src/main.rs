@@ -1,0 +1,89 @@
+//! `mtls-gateway`: an mTLS ingress gateway assembled from the mtls crates.
+//!
+//! - `run --config FILE`: serve listeners, routes and backends from a YAML file, reloading it
+//!   (and the certificates it names) on change and on SIGHUP.
+//! - `demo`: generate a throw-away PKI, start an echo backend and a gateway on loopback, and
+//!   print the `curl` commands that show each decision.
+//! - `check`: verify a certificate chain exactly as the gateway would, and explain the decision.
+
+mod access_log;
+mod admin;
+mod assemble;
+mod check;
+mod config;
+mod demo;
+mod proxy;
+mod server;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "mtls-gateway", version, about = "An mTLS ingress gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the configuration in FILE until SIGTERM or Ctrl-C.
+    Run {
+        /// The YAML configuration.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Run a gateway and an echo backend on loopback with a generated PKI, and print curl
+    /// commands to try it.
+    Demo(demo::DemoArgs),
+    /// Verify a certificate chain as the gateway would and explain the decision
+    /// (exit 0 accepted, 1 rejected, 2 usage or configuration error).
+    Check(check::CheckArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => check::run(&args),
+        Command::Run { config } => with_runtime(|| server::run(config)),
+        Command::Demo(args) => with_runtime(|| demo::run(args)),
+    }
+}
+
+fn with_runtime<F, Fut>(f: F) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<(), String>>,
+{
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("mtls-gateway: cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(f()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("mtls-gateway: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .compact()
+        .try_init();
+}

@@ -1,0 +1,649 @@
+//! The reverse proxy: picks a backend by Host and path ([`RouteTable`]), forwards the request
+//! over a pooled HTTP/1.1 or HTTP/2 upstream connection ([`Backend`]) and streams the answer
+//! back; answers 404, 502 and 504 itself, each with a short text reason.
+//!
+//! The route table sits behind an [`ArcSwap`]: a reload stores a new table and the next request
+//! uses it, while requests in flight finish with the backend they picked.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::{Future, ready};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http_body::Body;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use mtls_tower::ConnectionInfo;
+use mtls_tower::UpstreamConnector;
+use mtls_tower::layer::is_identity_header;
+use tower_service::Service;
+
+/// The error type of the bodies the proxy moves.
+pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// The body of every proxy response (upstream bodies and the proxy's own answers) and of every
+/// upstream request.
+pub(crate) type ProxyBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// `x-forwarded-for`.
+pub(crate) const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// `x-forwarded-proto`.
+pub(crate) const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// `x-forwarded-host`.
+pub(crate) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Counter of upstream requests, labelled `backend` and `status_class` (`2xx`, ..., `5xx`; the
+/// class of what the client got, so 502/504 answers count as `5xx`).
+pub(crate) const UPSTREAM_REQUESTS_TOTAL: &str = "mtls_gateway_upstream_requests_total";
+/// Counter of upstream failures, labelled `backend` and `kind` (`connect`, `tls`,
+/// `connect_timeout`, `timeout`, `request`).
+pub(crate) const UPSTREAM_ERRORS_TOTAL: &str = "mtls_gateway_upstream_errors_total";
+
+/// Hop-by-hop headers (RFC 9110 7.6.1, plus the legacy ones proxies still see).
+const HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
+    header::PROXY_AUTHORIZATION,
+    header::PROXY_AUTHENTICATE,
+];
+
+/// The backend that served a response, in its extensions (for the access log).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RouteName(pub(crate) String);
+
+/// Upstream timeouts (the TCP connect timeout is the connector's:
+/// [`UpstreamConnector::connect_timeout`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct BackendTimeouts {
+    /// From sending the request until the response head arrives (connecting and the TLS
+    /// handshake included).
+    pub(crate) request: Duration,
+}
+
+impl Default for BackendTimeouts {
+    fn default() -> Self {
+        Self {
+            request: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Why a [`Backend`] or a [`RouteTable`] cannot be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum ConfigError {
+    /// The backend URI is not `http://host[:port][/prefix]` or `https://...`.
+    #[error("backend {name:?}: {uri} is not an http:// or https:// URI with a host: {reason}")]
+    BackendUri {
+        /// The backend.
+        name: String,
+        /// Its URI.
+        uri: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A route's host is empty or a wildcard other than `*.suffix`.
+    #[error("route host {0:?}: expected a host name or `*.suffix`")]
+    RouteHost(String),
+    /// A route's path does not start with `/`.
+    #[error("route path {0:?}: must start with `/`")]
+    RoutePath(String),
+}
+
+/// An upstream: where to send requests and how (pooled client, timeouts, Host handling).
+pub(crate) struct Backend {
+    name: String,
+    scheme: Scheme,
+    authority: Authority,
+    /// Path prepended to every request path, without a trailing `/` (empty for none).
+    prefix: String,
+    client: Client<UpstreamConnector, ProxyBody>,
+    timeouts: BackendTimeouts,
+    http2_only: bool,
+    rewrite_host: bool,
+}
+
+impl fmt::Debug for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Backend")
+            .field("name", &self.name)
+            .field(
+                "base",
+                &format_args!("{}://{}{}", self.scheme, self.authority, self.prefix),
+            )
+            .field("timeouts", &self.timeouts)
+            .field("http2_only", &self.http2_only)
+            .field("rewrite_host", &self.rewrite_host)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Backend {
+    /// A backend named `name` at `base` (`http://host:port` or `https://host:port`, with an
+    /// optional path prefix prepended to every request path), reached through `connector`
+    /// (TLS settings and connect timeout).
+    ///
+    /// Upstream connections speak HTTP/1.1, or HTTP/2 when ALPN negotiates `h2`; with
+    /// `http2_only`, HTTP/2 with prior knowledge (h2c for `http`).
+    pub(crate) fn new(
+        name: impl Into<String>,
+        base: Uri,
+        connector: UpstreamConnector,
+        timeouts: BackendTimeouts,
+        http2_only: bool,
+    ) -> Result<Self, ConfigError> {
+        let name = name.into();
+        let bad = |reason| ConfigError::BackendUri {
+            name: name.clone(),
+            uri: base.to_string(),
+            reason,
+        };
+        let scheme = match base.scheme_str() {
+            Some("http") => Scheme::HTTP,
+            Some("https") => Scheme::HTTPS,
+            _ => return Err(bad("the scheme must be http or https")),
+        };
+        let authority = base.authority().cloned().ok_or_else(|| bad("no host"))?;
+        if base.query().is_some() {
+            return Err(bad("a query is not allowed"));
+        }
+        let prefix = base.path().trim_end_matches('/').to_owned();
+        let client = build_client(connector, http2_only);
+        Ok(Self {
+            name,
+            scheme,
+            authority,
+            prefix,
+            client,
+            timeouts,
+            http2_only,
+            rewrite_host: false,
+        })
+    }
+
+    /// Send the backend's own authority as `Host` instead of the client's.
+    #[allow(
+        dead_code,
+        reason = "a backend option the configuration does not offer yet"
+    )]
+    pub(crate) fn rewrite_host(mut self, on: bool) -> Self {
+        self.rewrite_host = on;
+        self
+    }
+
+    /// The backend's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Forwards `req` and returns the upstream's response, or a 502/504 answer naming this
+    /// backend and the reason.
+    async fn forward<B>(self: Arc<Self>, req: Request<B>) -> Response<ProxyBody>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let upstream = match self.upstream_request(req) {
+            Ok(upstream) => upstream,
+            Err(e) => return text(StatusCode::BAD_REQUEST, format!("bad request target: {e}")),
+        };
+        let sent = tokio::time::timeout(self.timeouts.request, self.client.request(upstream)).await;
+        let mut response = match sent {
+            Ok(Ok(response)) => {
+                let (mut parts, body) = response.into_parts();
+                strip_hop_by_hop(&mut parts.headers, false);
+                parts.version = Version::default();
+                Response::from_parts(parts, body.map_err(BoxError::from).boxed_unsync())
+            }
+            Ok(Err(e)) => self.failure(&e),
+            Err(_elapsed) => {
+                self.count_error("timeout");
+                let reason = format!(
+                    "upstream {:?} did not answer within {:?}",
+                    self.name, self.timeouts.request
+                );
+                tracing::warn!(backend = %self.name, "{reason}");
+                text(StatusCode::GATEWAY_TIMEOUT, reason)
+            }
+        };
+        metrics::counter!(
+            UPSTREAM_REQUESTS_TOTAL,
+            "backend" => self.name.clone(),
+            "status_class" => status_class(response.status()),
+        )
+        .increment(1);
+        response
+            .extensions_mut()
+            .insert(RouteName(self.name().to_owned()));
+        response
+    }
+
+    /// The request to send upstream: URI on this backend, hop-by-hop headers removed,
+    /// `x-forwarded-*` set, body untouched (streamed).
+    fn upstream_request<B>(&self, req: Request<B>) -> Result<Request<ProxyBody>, http::Error>
+    where
+        B: Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let (mut parts, body) = req.into_parts();
+        let headers = &mut parts.headers;
+        let conn = parts.extensions.get::<ConnectionInfo>();
+        // The host as the client sent it: Host, else the HTTP/2 :authority.
+        let original_host = headers.get(header::HOST).cloned().or_else(|| {
+            let authority = parts.uri.authority()?;
+            HeaderValue::from_str(authority.as_str()).ok()
+        });
+        strip_hop_by_hop(headers, true);
+
+        if let Some(ip) = conn.and_then(ConnectionInfo::remote_addr).map(|a| a.ip()) {
+            let mut value = Vec::new();
+            for prior in headers.get_all(&X_FORWARDED_FOR) {
+                value.extend_from_slice(prior.as_bytes());
+                value.extend_from_slice(b", ");
+            }
+            value.extend_from_slice(ip.to_string().as_bytes());
+            let value = HeaderValue::from_bytes(&value)
+                .or_else(|_| HeaderValue::from_str(&ip.to_string()))?;
+            headers.insert(X_FORWARDED_FOR, value);
+        }
+        let proto = match conn {
+            Some(conn) if conn.is_plaintext() => "http",
+            Some(_) => "https",
+            None if parts.uri.scheme() == Some(&Scheme::HTTPS) => "https",
+            None => "http",
+        };
+        headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
+        match &original_host {
+            Some(host) => headers.insert(X_FORWARDED_HOST, host.clone()),
+            None => headers.remove(X_FORWARDED_HOST),
+        };
+        if self.rewrite_host {
+            headers.insert(
+                header::HOST,
+                HeaderValue::from_str(self.authority.as_str())?,
+            );
+        } else if let Some(host) = original_host {
+            // HTTP/2 clients send :authority only; an HTTP/1.1 upstream must see it as Host.
+            headers.entry(header::HOST).or_insert(host);
+        }
+
+        let path_and_query = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
+        let path_and_query = if self.prefix.is_empty() {
+            PathAndQuery::try_from(path_and_query)?
+        } else {
+            PathAndQuery::try_from(format!("{}{path_and_query}", self.prefix))?
+        };
+        parts.uri = Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(path_and_query)
+            .build()?;
+        // hyper-util refuses an HTTP/2 request on an HTTP/1 connection; HTTP/2 connections
+        // ignore the version.
+        parts.version = Version::HTTP_11;
+        let body = body.map_err(Into::into).boxed_unsync();
+        Ok(Request::from_parts(parts, body))
+    }
+
+    /// The answer to a failed upstream request: 504 for a connect timeout, 502 otherwise.
+    fn failure(&self, error: &hyper_util::client::legacy::Error) -> Response<ProxyBody> {
+        let reason = error_chain(error);
+        let tls = chain(error).any(|e| {
+            matches!(
+                e.downcast_ref(),
+                Some(mtls_tower::tls::UpstreamConnectError::Tls { .. })
+            )
+        });
+        let timed_out = chain(error).any(|e| {
+            e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+        });
+        let (status, kind, reason) = if error.is_connect() && timed_out {
+            let reason = format!("upstream {:?} connect timed out: {reason}", self.name);
+            (StatusCode::GATEWAY_TIMEOUT, "connect_timeout", reason)
+        } else if error.is_connect() {
+            let kind = if tls { "tls" } else { "connect" };
+            (
+                StatusCode::BAD_GATEWAY,
+                kind,
+                format!("upstream {:?} unreachable: {reason}", self.name),
+            )
+        } else {
+            (
+                StatusCode::BAD_GATEWAY,
+                "request",
+                format!("upstream {:?} failed: {reason}", self.name),
+            )
+        };
+        tracing::warn!(backend = %self.name, kind, "{reason}");
+        self.count_error(kind);
+        text(status, reason)
+    }
+
+    fn count_error(&self, kind: &'static str) {
+        metrics::counter!(UPSTREAM_ERRORS_TOTAL, "backend" => self.name.clone(), "kind" => kind)
+            .increment(1);
+    }
+}
+
+fn build_client(
+    connector: UpstreamConnector,
+    http2_only: bool,
+) -> Client<UpstreamConnector, ProxyBody> {
+    Client::builder(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .http2_only(http2_only)
+        .build(connector)
+}
+
+/// The error and its sources.
+fn chain<'a>(
+    error: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(error), |&e| e.source())
+}
+
+/// The error's message with the useful part of its sources: hyper-util's own
+/// `client error (Connect)` is dropped, and a source already quoted by its parent is not
+/// repeated.
+fn error_chain(error: &hyper_util::client::legacy::Error) -> String {
+    let mut errors = chain(error);
+    if error.source().is_some() {
+        errors.next();
+    }
+    let mut message = String::new();
+    for e in errors {
+        let part = e.to_string();
+        if part.is_empty() || message.contains(&part) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&part);
+    }
+    message
+}
+
+/// Removes the hop-by-hop headers and those `Connection` names (except the identity headers
+/// the `MtlsLayer` set and `Host`: a client cannot make us drop those). On a request,
+/// `te: trailers` is kept.
+fn strip_hop_by_hop(headers: &mut HeaderMap, request: bool) {
+    let mut named: Vec<HeaderName> = Vec::new();
+    for value in headers.get_all(header::CONNECTION) {
+        let Ok(value) = value.to_str() else { continue };
+        for token in value.split(',').map(str::trim) {
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes())
+                && name != header::HOST
+                && !is_identity_header(&name)
+            {
+                named.push(name);
+            }
+        }
+    }
+    let trailers = request
+        && headers.get_all(header::TE).iter().any(|v| {
+            v.to_str().is_ok_and(|v| {
+                v.split(',').any(|t| {
+                    t.split(';')
+                        .next()
+                        .is_some_and(|t| t.trim().eq_ignore_ascii_case("trailers"))
+                })
+            })
+        });
+    for name in named.iter().chain(&HOP_BY_HOP) {
+        headers.remove(name);
+    }
+    if trailers {
+        headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    }
+}
+
+fn status_class(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        100..=199 => "1xx",
+        200..=299 => "2xx",
+        300..=399 => "3xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// A `text/plain` answer of the proxy itself.
+fn text(status: StatusCode, reason: String) -> Response<ProxyBody> {
+    let mut body = reason;
+    body.push('\n');
+    let mut response = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|e| match e {})
+            .boxed_unsync(),
+    );
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// How a route matches the path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum PathMatch {
+    /// The path or anything under it, on segment boundaries: `/api` matches `/api`, `/api/`
+    /// and `/api/x`, not `/apix`. A trailing `/` is ignored (`/api/` is `/api`); `/` matches
+    /// every path.
+    Prefix(String),
+    /// Exactly this path (the query is not part of it).
+    Exact(String),
+}
+
+/// One route: requests for `host` (any host when `None`) whose path matches go to `backend`.
+#[derive(Clone, Debug)]
+pub(crate) struct Route {
+    /// An exact host name, `*.suffix` (one label before `suffix`), or `None` for any host.
+    /// Case-insensitive, without a port.
+    pub(crate) host: Option<String>,
+    /// The path match.
+    pub(crate) path: PathMatch,
+    /// Where the requests go.
+    pub(crate) backend: Arc<Backend>,
+}
+
+/// The routes, compiled for lookup in time independent of their number.
+///
+/// Precedence: the host first (an exact host beats a `*.suffix` wildcard, which beats a
+/// host-less route), then, among the routes of that host, an exact path beats a prefix and
+/// the longest prefix wins. A host whose routes match nothing falls through to the next, so
+/// host-less routes serve as the default. Of two identical routes the first wins.
+#[derive(Debug, Default)]
+pub(crate) struct RouteTable {
+    routes: Vec<Route>,
+    exact_hosts: HashMap<String, PathTable>,
+    /// Keyed by the suffix after `*.`.
+    wildcard_hosts: HashMap<String, PathTable>,
+    any_host: PathTable,
+}
+
+#[derive(Debug, Default)]
+struct PathTable {
+    exact: HashMap<String, usize>,
+    /// Keyed by the prefix without its trailing `/` (`""` for `/`).
+    prefix: HashMap<String, usize>,
+}
+
+impl PathTable {
+    fn insert(&mut self, path: &PathMatch, index: usize) {
+        match path {
+            PathMatch::Exact(p) => self.exact.entry(p.clone()).or_insert(index),
+            PathMatch::Prefix(p) => self
+                .prefix
+                .entry(p.trim_end_matches('/').to_owned())
+                .or_insert(index),
+        };
+    }
+
+    fn lookup(&self, path: &str) -> Option<usize> {
+        if let Some(&index) = self.exact.get(path) {
+            return Some(index);
+        }
+        if self.prefix.is_empty() {
+            return None;
+        }
+        // The path itself (without a trailing `/`), then each shorter segment boundary.
+        let mut candidate = path.trim_end_matches('/');
+        loop {
+            if let Some(&index) = self.prefix.get(candidate) {
+                return Some(index);
+            }
+            candidate = &candidate[..candidate.rfind('/')?];
+        }
+    }
+}
+
+impl RouteTable {
+    /// Compiles `routes`.
+    pub(crate) fn new(routes: impl IntoIterator<Item = Route>) -> Result<Self, ConfigError> {
+        let mut table = Self::default();
+        for (index, mut route) in routes.into_iter().enumerate() {
+            let path = match &route.path {
+                PathMatch::Exact(p) | PathMatch::Prefix(p) => p,
+            };
+            if !path.starts_with('/') {
+                return Err(ConfigError::RoutePath(path.clone()));
+            }
+            let paths = match route.host.as_deref() {
+                None => &mut table.any_host,
+                Some(host) => {
+                    let host = host.trim_end_matches('.').to_ascii_lowercase();
+                    let wild = host.strip_prefix("*.");
+                    let name = wild.unwrap_or(&host);
+                    if name.is_empty()
+                        || name.contains(['*', '/', ':', ' '])
+                        || name.starts_with('.')
+                    {
+                        return Err(ConfigError::RouteHost(host));
+                    }
+                    let map = if wild.is_some() {
+                        &mut table.wildcard_hosts
+                    } else {
+                        &mut table.exact_hosts
+                    };
+                    let key = name.to_owned();
+                    route.host = Some(host);
+                    map.entry(key).or_default()
+                }
+            };
+            paths.insert(&route.path, index);
+            table.routes.push(route);
+        }
+        Ok(table)
+    }
+
+    /// The route for a request to `host` (port removed, any case) and `path`.
+    pub(crate) fn lookup(&self, host: Option<&str>, path: &str) -> Option<&Route> {
+        if !path.starts_with('/') {
+            return None;
+        }
+        let host = host.map(normalize_host);
+        let exact = host.as_deref().and_then(|h| self.exact_hosts.get(h));
+        let wildcard = host
+            .as_deref()
+            .and_then(|h| h.split_once('.'))
+            .filter(|(label, _)| !label.is_empty())
+            .and_then(|(_, suffix)| self.wildcard_hosts.get(suffix));
+        [exact, wildcard, Some(&self.any_host)]
+            .into_iter()
+            .flatten()
+            .find_map(|paths| paths.lookup(path))
+            .map(|index| &self.routes[index])
+    }
+}
+
+/// `Host` value → host name: port removed (IPv6 brackets kept), lowercase, no trailing dot.
+fn normalize_host(host: &str) -> String {
+    let host = if host.starts_with('[') {
+        host.find(']').map_or(host, |end| &host[..=end])
+    } else {
+        match host.rsplit_once(':') {
+            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+            _ => host,
+        }
+    };
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// The host of a request: its `Host` header, else its URI authority (HTTP/2 `:authority`).
+fn request_host<B>(req: &Request<B>) -> Option<&str> {
+    match req.headers().get(header::HOST) {
+        Some(host) => host.to_str().ok(),
+        None => req.uri().host(),
+    }
+}
+
+/// The proxy service: routes each request with the current [`RouteTable`] and forwards it.
+#[derive(Clone, Debug)]
+pub(crate) struct Proxy {
+    routes: Arc<ArcSwap<RouteTable>>,
+}
+
+impl Proxy {
+    /// A proxy routing with whatever table `routes` holds at each request.
+    pub(crate) fn new(routes: Arc<ArcSwap<RouteTable>>) -> Self {
+        Self { routes }
+    }
+}
+
+impl<B> Service<Request<B>> for Proxy
+where
+    B: Body<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response<ProxyBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        if req.method() == Method::CONNECT {
+            let answer = text(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "CONNECT is not supported".into(),
+            );
+            return Box::pin(ready(Ok(answer)));
+        }
+        let host = request_host(&req);
+        let path = req.uri().path();
+        let backend = self
+            .routes
+            .load()
+            .lookup(host, path)
+            .map(|route| Arc::clone(&route.backend));
+        let Some(backend) = backend else {
+            let reason = format!("no route for host {:?} path {path:?}", host.unwrap_or(""));
+            return Box::pin(ready(Ok(text(StatusCode::NOT_FOUND, reason))));
+        };
+        Box::pin(async move { Ok(backend.forward(req).await) })
+    }
+}

@@ -1,0 +1,254 @@
+//! `run`: serve a configuration, reload it on change and on SIGHUP, drain on SIGTERM.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use mtls_tower::{Acceptor, MtlsLayer, SharedPolicy};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower_layer::Layer as _;
+
+use crate::access_log::AccessLog;
+use crate::admin::{AdminState, install_metrics, serve_admin};
+use crate::assemble::{Plan, assemble};
+use crate::config::GatewayConfig;
+use crate::proxy::{Proxy, RouteTable};
+
+/// A running listener's swappable parts.
+struct Running {
+    name: String,
+    address: std::net::SocketAddr,
+    acceptor: Acceptor,
+    routes: Arc<ArcSwap<RouteTable>>,
+}
+
+/// What a running gateway is: its listeners' handles and the policy slot.
+pub(crate) struct Gateway {
+    listeners: Vec<Running>,
+    policy: SharedPolicy,
+    stop: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Loads `config`, binds every listener and starts serving. Returns once everything is up.
+pub(crate) async fn start(config_file: &Path) -> Result<Gateway, String> {
+    let metrics = install_metrics().ok();
+    let provider = mtls_core::crypto::default_provider();
+    let loaded = GatewayConfig::load(config_file).map_err(|e| e.to_string())?;
+    let policy = SharedPolicy::new(loaded.policy.clone());
+    let plan = assemble(loaded, &provider, &policy).map_err(|e| e.to_string())?;
+    let Plan {
+        listeners,
+        policy: _,
+        forward,
+        admin,
+    } = plan;
+    let (stop, stopped) = watch::channel(false);
+    let mut running = Vec::new();
+    let mut tasks = Vec::new();
+    for listener in listeners {
+        let socket = TcpListener::bind(listener.address).await.map_err(|e| {
+            format!(
+                "listener {:?}: cannot bind {}: {e}",
+                listener.name, listener.address
+            )
+        })?;
+        let bound = socket.local_addr().map_err(|e| e.to_string())?;
+        let acceptor = Acceptor::with_limits(
+            listener.snapshot,
+            listener.handshake_timeout,
+            listener.max_handshakes,
+        );
+        let routes = Arc::new(ArcSwap::from_pointee(listener.routes));
+        let service = AccessLog::new(
+            MtlsLayer::new(policy.clone())
+                .port(listener.port)
+                .forward(forward.clone())
+                .layer(Proxy::new(Arc::clone(&routes))),
+            &listener.name,
+        );
+        let mut stopped = stopped.clone();
+        let serve_acceptor = acceptor.clone();
+        let name = listener.name.clone();
+        tasks.push(tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            if let Err(e) = mtls_tower::serve(socket, serve_acceptor, service, shutdown).await {
+                tracing::error!(listener = %name, error = %e, "listener stopped");
+            }
+        }));
+        tracing::info!(listener = %listener.name, address = %bound, "listening");
+        running.push(Running {
+            name: listener.name,
+            address: listener.address,
+            acceptor,
+            routes,
+        });
+    }
+    if let Some(address) = admin {
+        let socket = TcpListener::bind(address)
+            .await
+            .map_err(|e| format!("admin: cannot bind {address}: {e}"))?;
+        let admin_address = socket.local_addr().ok();
+        let state = AdminState::new(metrics);
+        state.set_ready();
+        let mut stopped = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            serve_admin(socket, state, async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            })
+            .await;
+        }));
+        tracing::info!(address = ?admin_address, "admin listening (/healthz /readyz /metrics)");
+    }
+    Ok(Gateway {
+        listeners: running,
+        policy,
+        stop,
+        tasks,
+    })
+}
+
+impl Gateway {
+    /// Loads `config_file` again and swaps in the result; on any error the running
+    /// configuration keeps serving and the error is returned (and logged, and counted).
+    pub(crate) fn reload(&self, config_file: &Path) -> Result<(), String> {
+        let result = self.try_reload(config_file);
+        match &result {
+            Ok(()) => {
+                metrics::counter!("mtls_gateway_config_reloads_total", "result" => "ok")
+                    .increment(1);
+                tracing::info!(config = %config_file.display(), "configuration reloaded");
+            }
+            Err(e) => {
+                metrics::counter!("mtls_gateway_config_reloads_total", "result" => "failed")
+                    .increment(1);
+                tracing::warn!(config = %config_file.display(), error = %e, "reload failed; the previous configuration keeps serving");
+            }
+        }
+        result
+    }
+
+    fn try_reload(&self, config_file: &Path) -> Result<(), String> {
+        let provider = mtls_core::crypto::default_provider();
+        let loaded = GatewayConfig::load(config_file).map_err(|e| e.to_string())?;
+        let plan = assemble(loaded, &provider, &self.policy).map_err(|e| e.to_string())?;
+        if plan.listeners.len() != self.listeners.len()
+            || plan
+                .listeners
+                .iter()
+                .zip(&self.listeners)
+                .any(|(new, old)| new.name != old.name || new.address != old.address)
+        {
+            return Err(
+                "listeners were added, removed, renamed or moved: that needs a restart".into(),
+            );
+        }
+        // The policy first: new verifiers consult it to decide which failures to defer.
+        self.policy.store(plan.policy);
+        for (new, running) in plan.listeners.into_iter().zip(&self.listeners) {
+            running.acceptor.reload(new.snapshot);
+            running.routes.store(Arc::new(new.routes));
+            tracing::debug!(listener = %running.name, "listener reloaded");
+        }
+        Ok(())
+    }
+
+    /// Stops accepting, lets in-flight requests finish (bounded), and waits for the tasks.
+    pub(crate) async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(35), task).await;
+        }
+    }
+}
+
+/// `mtls-gateway run --config FILE`.
+pub(crate) async fn run(config_file: PathBuf) -> Result<(), String> {
+    let gateway = start(&config_file).await?;
+    let (changes, mut changed) = tokio::sync::mpsc::channel::<&'static str>(16);
+    let _watcher = watch_files(&config_file, changes.clone());
+    spawn_sighup(changes);
+    let terminate = terminate_signal();
+    tokio::pin!(terminate);
+    loop {
+        tokio::select! {
+            () = &mut terminate => break,
+            Some(why) = changed.recv() => {
+                // Debounce: editors and the kubelet write in several steps.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                while changed.try_recv().is_ok() {}
+                tracing::info!(trigger = why, "reloading");
+                let _ = gateway.reload(&config_file);
+            }
+        }
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+    gateway.shutdown().await;
+    Ok(())
+}
+
+/// Watches the configuration file's directory and every directory named in it (certificates,
+/// CAs, CRLs), so that Kubernetes' `..data` symlink swaps are seen too.
+fn watch_files(
+    config_file: &Path,
+    changes: tokio::sync::mpsc::Sender<&'static str>,
+) -> Option<notify::RecommendedWatcher> {
+    use notify::Watcher as _;
+    let mut dirs = vec![config_file.parent().unwrap_or(Path::new(".")).to_path_buf()];
+    if let Ok(loaded) = GatewayConfig::load(config_file) {
+        dirs.extend(loaded.config.watched_dirs());
+    }
+    dirs.sort();
+    dirs.dedup();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok_and(|e| !e.kind.is_access()) {
+            let _ = changes.try_send("file change");
+        }
+    })
+    .map_err(|e| tracing::warn!(error = %e, "cannot watch files; reload with SIGHUP"))
+    .ok()?;
+    for dir in dirs {
+        if let Err(e) = watcher.watch(&dir, notify::RecursiveMode::NonRecursive) {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch directory");
+        }
+    }
+    Some(watcher)
+}
+
+#[cfg(unix)]
+fn spawn_sighup(changes: tokio::sync::mpsc::Sender<&'static str>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    let _ = changes.send("SIGHUP").await;
+                }
+            });
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot listen for SIGHUP"),
+    }
+}
+
+#[cfg(not(unix))]
+fn spawn_sighup(_: tokio::sync::mpsc::Sender<&'static str>) {}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub(crate) async fn terminate_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,960 @@
+//! The reverse proxy and the admin listener over loopback sockets: an echo upstream, the proxy
+//! served by hyper-util, and clients speaking HTTP/1.1 and HTTP/2.
+
+#[allow(dead_code)]
+#[path = "../src/admin.rs"]
+mod admin;
+#[allow(dead_code)]
+#[path = "../src/proxy.rs"]
+mod proxy;
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use bytes::{Bytes, BytesMut};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body::Frame;
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use metrics_exporter_prometheus::PrometheusHandle;
+use mtls_core::{CaBundle, CertificateChain, PrivateKey, ServerCredential};
+use mtls_tower::{ConnectionInfo, HostTls, TlsSnapshot, UpstreamConnector, UpstreamTls};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tower_service::Service;
+
+use admin::{AdminState, install_metrics, serve_admin};
+use proxy::{
+    Backend, BackendTimeouts, ConfigError, PathMatch, Proxy, Route, RouteName, RouteTable,
+};
+
+const CHUNK: usize = 16 * 1024;
+const CHUNKS: usize = 64;
+
+/// Runs a test body, failing it after 30 s.
+async fn bounded<F: Future>(test: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(30), test)
+        .await
+        .expect("test timed out")
+}
+
+// ---------------------------------------------------------------- the upstream
+
+type UpBody = UnsyncBoxBody<Bytes, Infallible>;
+
+struct Upstream {
+    addr: SocketAddr,
+    /// Lets `/stream` send the rest of its body.
+    release: Arc<Notify>,
+}
+
+/// An upstream (HTTP/1.1 and h2c): `.../slow` answers after 3 s; `.../stream` sends one
+/// 16 KiB chunk, waits for `release`, then 63 more; `.../hop` answers with hop-by-hop
+/// headers; anything else echoes the request: `method=`, `path=`, `query=`, `version=` lines,
+/// the headers as `name: value` lines, an empty line, then the body.
+async fn start_upstream() -> Upstream {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let release = Arc::new(Notify::new());
+    let notify = Arc::clone(&release);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let notify = Arc::clone(&notify);
+            let service = service_fn(move |req| upstream(req, Arc::clone(&notify)));
+            tokio::spawn(async move {
+                let builder = auto::Builder::new(TokioExecutor::new());
+                let _ = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    Upstream { addr, release }
+}
+
+fn chunk(i: usize) -> Bytes {
+    Bytes::from(vec![b'a' + (i % 26) as u8; CHUNK])
+}
+
+async fn upstream(
+    req: Request<Incoming>,
+    release: Arc<Notify>,
+) -> Result<Response<UpBody>, Infallible> {
+    let path = req.uri().path().to_owned();
+    if path.ends_with("/slow") {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        return Ok(Response::new(Full::new(Bytes::from("slow")).boxed_unsync()));
+    }
+    if path.ends_with("/stream") {
+        let (tx, rx) = tokio::sync::mpsc::channel(2);
+        tokio::spawn(async move {
+            let _ = tx.send(chunk(0)).await;
+            let _ = tokio::time::timeout(Duration::from_secs(10), release.notified()).await;
+            for i in 1..CHUNKS {
+                if tx.send(chunk(i)).await.is_err() {
+                    return;
+                }
+            }
+        });
+        return Ok(Response::new(ChannelBody(rx).boxed_unsync()));
+    }
+    if path.ends_with("/hop") {
+        let response = Response::builder()
+            .header("connection", "x-up-custom")
+            .header("x-up-custom", "1")
+            .header("keep-alive", "timeout=5")
+            .header("proxy-authenticate", "Basic realm=\"up\"")
+            .header("proxy-connection", "keep-alive")
+            .header("trailer", "x-t")
+            .header("x-up-plain", "1")
+            .body(Full::new(Bytes::from("hop")).boxed_unsync())
+            .unwrap();
+        return Ok(response);
+    }
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let mut head = format!(
+        "method={}\npath={}\nquery={}\nversion={:?}\n",
+        parts.method,
+        parts.uri.path(),
+        parts.uri.query().unwrap_or(""),
+        parts.version
+    );
+    for (name, value) in &parts.headers {
+        head.push_str(&format!(
+            "{name}: {}\n",
+            String::from_utf8_lossy(value.as_bytes())
+        ));
+    }
+    head.push('\n');
+    let mut out = BytesMut::from(head.as_bytes());
+    out.extend_from_slice(&body);
+    Ok(Response::new(Full::new(out.freeze()).boxed_unsync()))
+}
+
+/// A response body fed by a channel, one data frame per message.
+struct ChannelBody(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl http_body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|c| Ok(Frame::data(c))))
+    }
+}
+
+/// An echo answer, parsed.
+struct Echo {
+    head: String,
+    body: Bytes,
+}
+
+impl Echo {
+    fn parse(bytes: &Bytes) -> Self {
+        let split = bytes
+            .windows(2)
+            .position(|w| w == b"\n\n")
+            .expect("echo head");
+        let head = String::from_utf8(bytes[..split + 1].to_vec()).unwrap();
+        Self {
+            head,
+            body: bytes.slice(split + 2..),
+        }
+    }
+
+    fn line(&self, key: &str) -> &str {
+        let prefix = format!("{key}=");
+        self.head
+            .lines()
+            .find_map(|l| l.strip_prefix(prefix.as_str()))
+            .unwrap_or("")
+    }
+
+    /// The values of request header `name` as the upstream got them.
+    fn header(&self, name: &str) -> Vec<&str> {
+        let prefix = format!("{name}: ");
+        self.head
+            .lines()
+            .filter_map(|l| l.strip_prefix(prefix.as_str()))
+            .collect()
+    }
+}
+
+// ---------------------------------------------------------------- the proxy
+
+fn backend(name: &str, base: String, timeouts: BackendTimeouts) -> Arc<Backend> {
+    let base: Uri = base.parse().unwrap();
+    Arc::new(Backend::new(name, base, UpstreamConnector::plain(), timeouts, false).unwrap())
+}
+
+fn quick() -> BackendTimeouts {
+    BackendTimeouts {
+        request: Duration::from_secs(10),
+    }
+}
+
+fn route(host: Option<&str>, path: PathMatch, backend: &Arc<Backend>) -> Route {
+    Route {
+        host: host.map(str::to_owned),
+        path,
+        backend: Arc::clone(backend),
+    }
+}
+
+fn prefix(p: &str) -> PathMatch {
+    PathMatch::Prefix(p.to_owned())
+}
+
+fn exact(p: &str) -> PathMatch {
+    PathMatch::Exact(p.to_owned())
+}
+
+/// Serves `proxy` on loopback (HTTP/1.1 and h2c), each request carrying a plaintext
+/// `ConnectionInfo` as the mtls-tower acceptor would put there.
+async fn start_proxy(proxy: Proxy) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, remote)) = listener.accept().await {
+            let info = ConnectionInfo::plaintext(Some(remote), Some(addr));
+            let proxy = proxy.clone();
+            let service = service_fn(move |mut req: Request<Incoming>| {
+                req.extensions_mut().insert(info.clone());
+                let mut proxy = proxy.clone();
+                async move { proxy.call(req).await }
+            });
+            tokio::spawn(async move {
+                let builder = auto::Builder::new(TokioExecutor::new());
+                let _ = builder
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    addr
+}
+
+/// An upstream, a proxy in front of it with `routes(upstream address)`, and its table.
+async fn setup(
+    routes: impl FnOnce(SocketAddr) -> Vec<Route>,
+) -> (Upstream, SocketAddr, Arc<ArcSwap<RouteTable>>) {
+    let upstream = start_upstream().await;
+    let table = RouteTable::new(routes(upstream.addr)).unwrap();
+    let table = Arc::new(ArcSwap::from_pointee(table));
+    let addr = start_proxy(Proxy::new(Arc::clone(&table))).await;
+    (upstream, addr, table)
+}
+
+fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build_http()
+}
+
+async fn get(addr: SocketAddr, path: &str) -> (StatusCode, Bytes) {
+    let uri: Uri = format!("http://{addr}{path}").parse().unwrap();
+    let response = client().get(uri).await.unwrap();
+    let status = response.status();
+    (
+        status,
+        response.into_body().collect().await.unwrap().to_bytes(),
+    )
+}
+
+// ---------------------------------------------------------------- routing
+
+#[tokio::test]
+async fn routing_precedence() {
+    let b = |name: &str| {
+        backend(
+            name,
+            "http://127.0.0.1:9".into(),
+            BackendTimeouts::default(),
+        )
+    };
+    let (default, api, api_exact, api_v2, host_api, wild, a_wild_x, dup) = (
+        b("default"),
+        b("api"),
+        b("api-exact"),
+        b("api-v2"),
+        b("host-api"),
+        b("wild"),
+        b("a-wild-x"),
+        b("dup"),
+    );
+    let table = RouteTable::new([
+        route(None, prefix("/"), &default),
+        route(None, prefix("/api"), &api),
+        route(None, exact("/api/exact"), &api_exact),
+        route(None, prefix("/api/v2/"), &api_v2),
+        route(Some("Example.COM"), prefix("/api"), &host_api),
+        route(Some("*.wild.test"), prefix("/"), &wild),
+        route(Some("a.wild.test"), exact("/x"), &a_wild_x),
+        route(None, prefix("/api"), &dup),
+        route(None, exact("/api/exact"), &dup),
+    ])
+    .unwrap();
+    let cases: &[(Option<&str>, &str, &str)] = &[
+        (None, "/", "default"),
+        (None, "/anything", "default"),
+        (None, "/api", "api"),
+        (None, "/api/", "api"),
+        (None, "/api/x", "api"),
+        (None, "/apix", "default"),
+        (None, "/api/exact", "api-exact"),
+        (None, "/api/exact/", "api"),
+        (None, "/api/exact/more", "api"),
+        (None, "/api/v2", "api-v2"),
+        (None, "/api/v2/z", "api-v2"),
+        (None, "/api/v22", "api"),
+        (Some("example.com"), "/api/x", "host-api"),
+        (Some("EXAMPLE.com:8443"), "/api", "host-api"),
+        (Some("example.com."), "/api", "host-api"),
+        // The host decides first: its prefix beats a host-less exact path.
+        (Some("example.com"), "/api/exact", "host-api"),
+        // A host whose routes do not match falls through to the host-less ones.
+        (Some("example.com"), "/other", "default"),
+        (Some("b.wild.test"), "/q", "wild"),
+        (Some("a.b.wild.test"), "/q", "default"),
+        (Some("wild.test"), "/q", "default"),
+        (Some("a.wild.test"), "/x", "a-wild-x"),
+        (Some("a.wild.test"), "/x/y", "wild"),
+        (Some("a.wild.test:80"), "/y", "wild"),
+        (Some("other.com"), "/api", "api"),
+        (Some("[::1]:8080"), "/api", "api"),
+    ];
+    for (host, path, want) in cases {
+        let got = table.lookup(*host, path).map(|r| r.backend.name());
+        assert_eq!(got, Some(*want), "host {host:?} path {path:?}");
+    }
+
+    let only_host = RouteTable::new([route(Some("only.test"), prefix("/"), &default)]).unwrap();
+    assert!(only_host.lookup(Some("other.test"), "/").is_none());
+    assert!(only_host.lookup(None, "/").is_none());
+    assert!(only_host.lookup(Some("only.test"), "*").is_none());
+    assert_eq!(
+        only_host
+            .lookup(Some("only.test"), "/a")
+            .map(|r| r.backend.name()),
+        Some("default")
+    );
+}
+
+#[tokio::test]
+async fn bad_routes_and_backends_are_refused() {
+    let b = backend("b", "http://127.0.0.1:9".into(), BackendTimeouts::default());
+    let err = RouteTable::new([route(None, prefix("api"), &b)]).unwrap_err();
+    assert!(
+        matches!(err, ConfigError::RoutePath(ref p) if p == "api"),
+        "{err}"
+    );
+    for host in ["a.*.b", "*", "*.", "", "a b"] {
+        let err = RouteTable::new([route(Some(host), prefix("/"), &b)]).unwrap_err();
+        assert!(matches!(err, ConfigError::RouteHost(_)), "{host:?}: {err}");
+    }
+    for base in ["ftp://x/", "/relative", "http://x/?q=1"] {
+        let base: Uri = base.parse().unwrap();
+        let err = Backend::new(
+            "b",
+            base.clone(),
+            UpstreamConnector::plain(),
+            BackendTimeouts::default(),
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ConfigError::BackendUri { .. }),
+            "{base}: {err}"
+        );
+        assert!(err.to_string().starts_with("backend \"b\": "), "{err}");
+    }
+}
+
+#[tokio::test]
+async fn no_route_is_404_with_a_reason() {
+    bounded(async {
+        let (_up, addr, _) = setup(|up| {
+            vec![route(
+                None,
+                prefix("/api"),
+                &backend("api", format!("http://{up}"), quick()),
+            )]
+        })
+        .await;
+        let (status, body) = get(addr, "/apix?q=1").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(
+            body,
+            format!("no route for host \"{addr}\" path \"/apix\"\n")
+        );
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------- forwarding
+
+#[tokio::test]
+async fn query_method_prefix_and_forwarded_headers() {
+    bounded(async {
+        let (_up, addr, _) = setup(|up| {
+            vec![
+                route(
+                    None,
+                    prefix("/"),
+                    &backend("echo", format!("http://{up}/base/"), quick()),
+                ),
+                route(Some("rewrite.test"), prefix("/"), &{
+                    let b = Backend::new(
+                        "rw",
+                        format!("http://{up}").parse().unwrap(),
+                        UpstreamConnector::plain(),
+                        quick(),
+                        false,
+                    );
+                    Arc::new(b.unwrap().rewrite_host(true))
+                }),
+            ]
+        })
+        .await;
+        let req = Request::builder()
+            .method(Method::PUT)
+            .uri(format!("http://{addr}/echo/q?a=1&b=two%20x"))
+            .header("host", "app.test:8443")
+            .header("x-forwarded-for", "10.0.0.1")
+            .header("x-forwarded-proto", "https")
+            .header("x-forwarded-host", "spoofed.test")
+            .header("x-forwarded-client-cert", "By=spiffe://gw;Hash=ab")
+            .header("connection", "x-custom")
+            .header("x-custom", "1")
+            .body(Full::new(Bytes::from("put body")))
+            .unwrap();
+        let response = client().request(req).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(
+            response.extensions().get::<RouteName>(),
+            None,
+            "not visible to the client"
+        );
+        let echo = Echo::parse(&response.into_body().collect().await.unwrap().to_bytes());
+        assert_eq!(echo.line("method"), "PUT");
+        assert_eq!(echo.line("path"), "/base/echo/q");
+        assert_eq!(echo.line("query"), "a=1&b=two%20x");
+        assert_eq!(echo.header("host"), ["app.test:8443"]);
+        assert_eq!(echo.header("x-forwarded-for"), ["10.0.0.1, 127.0.0.1"]);
+        assert_eq!(echo.header("x-forwarded-proto"), ["http"]);
+        assert_eq!(echo.header("x-forwarded-host"), ["app.test:8443"]);
+        assert_eq!(
+            echo.header("x-forwarded-client-cert"),
+            ["By=spiffe://gw;Hash=ab"]
+        );
+        assert!(echo.header("x-custom").is_empty(), "{}", echo.head);
+        assert!(echo.header("connection").is_empty(), "{}", echo.head);
+        assert_eq!(&echo.body[..], b"put body");
+
+        let req = Request::builder()
+            .uri(format!("http://{addr}/r"))
+            .header("host", "rewrite.test")
+            .body(Full::default())
+            .unwrap();
+        let response = client().request(req).await.unwrap();
+        let echo = Echo::parse(&response.into_body().collect().await.unwrap().to_bytes());
+        assert_eq!(echo.header("host"), [_up.addr.to_string().as_str()]);
+        assert_eq!(echo.header("x-forwarded-host"), ["rewrite.test"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn hop_by_hop_headers_are_removed_both_ways() {
+    bounded(async {
+        let up = start_upstream().await;
+        let echo = backend("echo", format!("http://{}", up.addr), quick());
+        let table = RouteTable::new([route(None, prefix("/"), &echo)]).unwrap();
+        let mut proxy = Proxy::new(Arc::new(ArcSwap::from_pointee(table)));
+
+        // Called directly, so that headers a hyper server would act on reach the proxy.
+        let req = Request::builder()
+            .uri("/echo")
+            .header("host", "app.test")
+            .header(
+                "connection",
+                "x-custom, keep-alive, x-forwarded-client-cert, host",
+            )
+            .header("x-custom", "1")
+            .header("keep-alive", "timeout=5")
+            .header("proxy-connection", "keep-alive")
+            .header("te", "trailers, deflate;q=0.5")
+            .header("trailer", "x-t")
+            .header("transfer-encoding", "chunked")
+            .header("upgrade", "websocket")
+            .header("proxy-authorization", "Basic Zm9vOmJhcg==")
+            .header("x-forwarded-client-cert", "By=spiffe://gw;Hash=ab")
+            .header("x-keep", "yes")
+            .body(Full::new(Bytes::from("hi")))
+            .unwrap();
+        let response = proxy.call(req).await.unwrap();
+        assert_eq!(
+            response.extensions().get::<RouteName>(),
+            Some(&RouteName("echo".into()))
+        );
+        let echo = Echo::parse(&response.into_body().collect().await.unwrap().to_bytes());
+        for gone in [
+            "connection",
+            "x-custom",
+            "keep-alive",
+            "proxy-connection",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+            "proxy-authorization",
+        ] {
+            assert!(
+                echo.header(gone).is_empty(),
+                "{gone} forwarded:\n{}",
+                echo.head
+            );
+        }
+        assert_eq!(echo.header("te"), ["trailers"]);
+        assert_eq!(echo.header("host"), ["app.test"]);
+        assert_eq!(
+            echo.header("x-forwarded-client-cert"),
+            ["By=spiffe://gw;Hash=ab"]
+        );
+        assert_eq!(echo.header("x-keep"), ["yes"]);
+        assert_eq!(
+            echo.header("x-forwarded-proto"),
+            ["http"],
+            "no ConnectionInfo, no TLS"
+        );
+        assert!(
+            echo.header("x-forwarded-for").is_empty(),
+            "no client address known"
+        );
+        assert_eq!(&echo.body[..], b"hi");
+
+        let req = Request::builder()
+            .uri("/hop")
+            .body(Full::<Bytes>::default())
+            .unwrap();
+        let response = proxy.call(req).await.unwrap();
+        let headers = response.headers();
+        for gone in [
+            "connection",
+            "x-up-custom",
+            "keep-alive",
+            "proxy-authenticate",
+            "proxy-connection",
+            "trailer",
+        ] {
+            assert!(!headers.contains_key(gone), "{gone} returned: {headers:?}");
+        }
+        assert_eq!(headers["x-up-plain"], "1");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bodies_stream_both_ways() {
+    bounded(async {
+        let (up, addr, _) = setup(|up| {
+            vec![route(
+                None,
+                prefix("/"),
+                &backend("echo", format!("http://{up}"), quick()),
+            )]
+        })
+        .await;
+
+        // 1 MiB up and back.
+        let sent: Bytes = (0..1024 * 1024)
+            .map(|i: u32| (i % 251) as u8)
+            .collect::<Vec<_>>()
+            .into();
+        let req = Request::post(format!("http://{addr}/upload"))
+            .body(Full::new(sent.clone()))
+            .unwrap();
+        let response = client().request(req).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let echo = Echo::parse(&response.into_body().collect().await.unwrap().to_bytes());
+        assert_eq!(echo.line("method"), "POST");
+        assert_eq!(echo.header("content-length"), ["1048576"]);
+        assert!(echo.body == sent, "body changed in transit");
+
+        // The first chunk arrives while the upstream still holds back the rest.
+        let uri: Uri = format!("http://{addr}/stream").parse().unwrap();
+        let mut body = client().get(uri).await.unwrap().into_body();
+        let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+        assert!(!first.is_empty() && first.iter().all(|&b| b == b'a'));
+        up.release.notify_one();
+        let rest = body.collect().await.unwrap().to_bytes();
+        assert_eq!(first.len() + rest.len(), CHUNK * CHUNKS);
+        let last = rest.last().copied();
+        assert_eq!(last, Some(b'a' + ((CHUNKS - 1) % 26) as u8));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn http2_prior_knowledge_client_and_h2c_upstream() {
+    bounded(async {
+        let (_up, addr, _) = setup(|up| {
+            let h2 = Backend::new(
+                "h2",
+                format!("http://{up}").parse().unwrap(),
+                UpstreamConnector::plain(),
+                quick(),
+                true,
+            );
+            vec![
+                route(
+                    None,
+                    prefix("/"),
+                    &backend("h1", format!("http://{up}"), quick()),
+                ),
+                route(None, prefix("/h2up"), &Arc::new(h2.unwrap())),
+            ]
+        })
+        .await;
+        let h2_client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
+            .http2_only(true)
+            .build_http();
+        let req = Request::post(format!("http://{addr}/echo?x=1"))
+            .header("te", "trailers")
+            .body(Full::new(Bytes::from("over h2")))
+            .unwrap();
+        let response = h2_client.request(req).await.unwrap();
+        assert_eq!(response.version(), http::Version::HTTP_2);
+        assert_eq!(response.status(), StatusCode::OK);
+        let echo = Echo::parse(&response.into_body().collect().await.unwrap().to_bytes());
+        assert_eq!(echo.line("version"), "HTTP/1.1");
+        assert_eq!(echo.line("query"), "x=1");
+        assert_eq!(
+            echo.header("host"),
+            [addr.to_string().as_str()],
+            "from :authority"
+        );
+        assert_eq!(echo.header("x-forwarded-host"), [addr.to_string().as_str()]);
+        assert_eq!(&echo.body[..], b"over h2");
+
+        let (status, body) = get(addr, "/h2up/x").await;
+        assert_eq!(status, StatusCode::OK);
+        let echo = Echo::parse(&body);
+        assert_eq!(echo.line("version"), "HTTP/2.0");
+        assert_eq!(echo.line("path"), "/h2up/x");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn unreachable_upstream_is_502_with_the_reason() {
+    bounded(async {
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let (_up, addr, _) = setup(|_| {
+            vec![route(
+                None,
+                prefix("/"),
+                &backend("down", format!("http://{closed}"), quick()),
+            )]
+        })
+        .await;
+        let (status, body) = get(addr, "/x").await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            body.starts_with(&format!(
+                "upstream \"down\" unreachable: connecting to http://{closed}/: "
+            )),
+            "{body}"
+        );
+        assert!(body.contains("Connection refused"), "{body}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn upstream_not_accepting_connections_is_504() {
+    bounded(async {
+        // A listener that never accepts, its backlog filled: further SYNs go unanswered.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(1).unwrap();
+        let full = listener.local_addr().unwrap();
+        let mut held = Vec::new();
+        let mut saturated = false;
+        for _ in 0..16 {
+            let attempt = tokio::net::TcpStream::connect(full);
+            match tokio::time::timeout(Duration::from_millis(200), attempt).await {
+                Ok(Ok(stream)) => held.push(stream),
+                Ok(Err(e)) => panic!("connect to the full listener: {e}"),
+                Err(_) => {
+                    saturated = true;
+                    break;
+                }
+            }
+        }
+        if !saturated {
+            eprintln!("this system answers every connect (syncookies?); skipping");
+            return;
+        }
+        let base: Uri = format!("http://{full}").parse().unwrap();
+        let connector = UpstreamConnector::plain().connect_timeout(Duration::from_millis(300));
+        let stuck = Backend::new("stuck", base, connector, quick(), false).unwrap();
+        let table = RouteTable::new([route(None, prefix("/"), &Arc::new(stuck))]).unwrap();
+        let addr = start_proxy(Proxy::new(Arc::new(ArcSwap::from_pointee(table)))).await;
+        let (status, body) = get(addr, "/x").await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            body.starts_with("upstream \"stuck\" connect timed out: "),
+            "{body}"
+        );
+        drop((held, listener));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn slow_upstream_is_504() {
+    bounded(async {
+        let (_up, addr, _) = setup(|up| {
+            let timeouts = BackendTimeouts {
+                request: Duration::from_millis(300),
+            };
+            vec![route(
+                None,
+                prefix("/"),
+                &backend("slow", format!("http://{up}"), timeouts),
+            )]
+        })
+        .await;
+        let started = std::time::Instant::now();
+        let (status, body) = get(addr, "/slow").await;
+        assert_eq!(status, StatusCode::GATEWAY_TIMEOUT);
+        assert_eq!(body, "upstream \"slow\" did not answer within 300ms\n");
+        assert!(started.elapsed() < Duration::from_secs(2));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn route_table_hot_swap() {
+    bounded(async {
+        let (up, addr, table) = setup(|up| {
+            vec![route(
+                None,
+                prefix("/"),
+                &backend("a", format!("http://{up}/a"), quick()),
+            )]
+        })
+        .await;
+        let (_, body) = get(addr, "/x").await;
+        assert_eq!(Echo::parse(&body).line("path"), "/a/x");
+
+        let b = backend("b", format!("http://{}/b", up.addr), quick());
+        table.store(Arc::new(
+            RouteTable::new([route(None, prefix("/"), &b)]).unwrap(),
+        ));
+        let (_, body) = get(addr, "/x").await;
+        assert_eq!(Echo::parse(&body).line("path"), "/b/x");
+
+        table.store(Arc::new(RouteTable::default()));
+        let (status, _) = get(addr, "/x").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    })
+    .await;
+}
+
+/// The echo upstream as a tower service, for `mtls_tower::serve`.
+#[derive(Clone)]
+struct EchoService;
+
+impl Service<Request<Incoming>> for EchoService {
+    type Response = Response<UpBody>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<UpBody>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request<Incoming>) -> Self::Future {
+        Box::pin(upstream(req, Arc::new(Notify::new())))
+    }
+}
+
+#[tokio::test]
+async fn tls_upstream_speaks_h2_by_alpn_and_a_wrong_name_is_502() {
+    bounded(async {
+        let pki = mtls_testkit::Pki::shared();
+        let provider = mtls_core::crypto::default_provider();
+        let leaf = pki.server_for(&["backend.test"]).issue();
+        let chain = CertificateChain::from_bytes(leaf.chain_pem().as_bytes(), "chain").unwrap();
+        let key = PrivateKey::from_bytes(leaf.key_pem().as_bytes(), "key").unwrap();
+        let credential = ServerCredential::new(chain, key, &provider).unwrap();
+        let snapshot = TlsSnapshot::builder(Arc::clone(&provider))
+            .host(HostTls::new(["backend.test"], credential))
+            .build()
+            .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let up = listener.local_addr().unwrap();
+        let acceptor = mtls_tower::Acceptor::new(snapshot);
+        tokio::spawn(mtls_tower::serve(listener, acceptor, EchoService, std::future::pending()));
+
+        let ca = CaBundle::from_bytes(pki.root().cert_pem().as_bytes(), "ca").unwrap();
+        let connector = |name: &str| {
+            let tls = UpstreamTls::builder(Arc::clone(&provider), &ca).expected_name(name);
+            UpstreamConnector::new(tls.build().unwrap())
+        };
+        let base: Uri = format!("https://{up}").parse().unwrap();
+        let secure = Backend::new("secure", base.clone(), connector("backend.test"), quick(), false);
+        let wrong = Backend::new("wrong", base, connector("other.test"), quick(), false);
+        let table = RouteTable::new([
+            route(None, prefix("/good"), &Arc::new(secure.unwrap())),
+            route(None, prefix("/bad"), &Arc::new(wrong.unwrap())),
+        ])
+        .unwrap();
+        let addr = start_proxy(Proxy::new(Arc::new(ArcSwap::from_pointee(table)))).await;
+
+        let (status, body) = get(addr, "/good/x?y=1").await;
+        assert_eq!(status, StatusCode::OK);
+        let echo = Echo::parse(&body);
+        assert_eq!(echo.line("version"), "HTTP/2.0", "ALPN chose h2");
+        assert_eq!(echo.line("query"), "y=1");
+        assert_eq!(echo.header("x-forwarded-proto"), ["http"]);
+
+        let (status, body) = get(addr, "/bad/x").await;
+        assert_eq!(status, StatusCode::BAD_GATEWAY);
+        let body = String::from_utf8(body.to_vec()).unwrap();
+        let want = format!(
+            "upstream \"wrong\" unreachable: TLS handshake with https://{up}/: invalid peer certificate: "
+        );
+        assert!(body.starts_with(&want), "{body}");
+        assert!(body.contains("other.test"), "{body}");
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------- admin
+
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| install_metrics().unwrap()).clone()
+}
+
+#[tokio::test]
+async fn admin_endpoints() {
+    bounded(async {
+        let handle = metrics_handle();
+        let state = AdminState::new(Some(handle));
+        let ready = Arc::clone(&state.ready);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let admin = listener.local_addr().unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(serve_admin(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+
+        assert_eq!(
+            get(admin, "/healthz").await,
+            (StatusCode::OK, Bytes::from("ok\n"))
+        );
+        let not_ready = (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Bytes::from("not ready: starting\n"),
+        );
+        assert_eq!(get(admin, "/readyz").await, not_ready);
+        ready.store(true, Ordering::Release);
+        assert_eq!(
+            get(admin, "/readyz").await,
+            (StatusCode::OK, Bytes::from("ready\n"))
+        );
+        state.set_not_ready("config /etc/gw.yaml: listeners[0].port: invalid");
+        let (status, body) = get(admin, "/readyz").await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            body,
+            "not ready: config /etc/gw.yaml: listeners[0].port: invalid\n"
+        );
+        state.set_ready();
+        assert_eq!(get(admin, "/readyz").await.0, StatusCode::OK);
+        assert_eq!(get(admin, "/nope").await.0, StatusCode::NOT_FOUND);
+        let post = Request::post(format!("http://{admin}/healthz"))
+            .body(Full::default())
+            .unwrap();
+        assert_eq!(
+            client().request(post).await.unwrap().status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+
+        // A proxied request shows up in /metrics, and so does an upstream failure.
+        let (_up, addr, _) = setup(|up| {
+            let closed = "127.0.0.1:1";
+            vec![
+                route(
+                    None,
+                    prefix("/"),
+                    &backend("metered", format!("http://{up}"), quick()),
+                ),
+                route(
+                    None,
+                    prefix("/down"),
+                    &backend("metered-down", format!("http://{closed}"), quick()),
+                ),
+            ]
+        })
+        .await;
+        assert_eq!(get(addr, "/x").await.0, StatusCode::OK);
+        assert_eq!(get(addr, "/down").await.0, StatusCode::BAD_GATEWAY);
+        let (status, body) = get(admin, "/metrics").await;
+        assert_eq!(status, StatusCode::OK);
+        let text = String::from_utf8(body.to_vec()).unwrap();
+        assert!(
+            text.contains(
+                r#"mtls_gateway_upstream_requests_total{backend="metered",status_class="2xx"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                r#"mtls_gateway_upstream_errors_total{backend="metered-down",kind="connect"} 1"#
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE mtls_gateway_upstream_requests_total counter"),
+            "{text}"
+        );
+
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .unwrap()
+            .unwrap();
+    })
+    .await;
+}
