@@ -165,6 +165,18 @@ impl Acceptor {
                 };
                 metrics::counter!("mtls_connections_accepted_total", "transport" => outcome)
                     .increment(1);
+                if let Some(peer) = info.peer() {
+                    // Days left on presented client certificates: an early warning of clients
+                    // about to fail. Negative for expired ones that a policy tolerated.
+                    let days = match peer
+                        .not_after()
+                        .duration_since(std::time::SystemTime::now())
+                    {
+                        Ok(left) => left.as_secs_f64() / 86_400.0,
+                        Err(past) => -(past.duration().as_secs_f64() / 86_400.0),
+                    };
+                    metrics::histogram!("mtls_client_cert_days_to_expiry").record(days);
+                }
             }
             Err(e) => {
                 metrics::counter!("mtls_accept_failures_total", "reason" => e.code()).increment(1);

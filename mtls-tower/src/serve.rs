@@ -101,7 +101,8 @@ where
         let acceptor = acceptor.clone();
         let service = service.clone();
         let watcher = graceful.watcher();
-        tokio::spawn(async move {
+        let span = tracing::debug_span!("connection", %remote);
+        let task = async move {
             let (io, info) = match acceptor.accept(stream).await {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -118,7 +119,8 @@ where
             if let Err(e) = watcher.watch(conn).await {
                 tracing::debug!(%remote, error = %e, "connection ended with an error");
             }
-        });
+        };
+        tokio::spawn(tracing::Instrument::instrument(task, span));
     }
     drop(listener);
     tokio::select! {

@@ -1,6 +1,7 @@
 //! Path verification in one trust domain: rustls-webpki builds and checks the path (signatures,
 //! validity, EKU, name constraints, path length) without CRLs; a `verify_path` callback then
-//! checks the depth limit and answers revocation from the domain's [`RevocationIndex`].
+//! checks the depth limit and the trust anchor's own `notAfter` (which webpki does not keep),
+//! and answers revocation from the domain's [`RevocationIndex`].
 //!
 //! [`RevocationIndex`]: crate::tls::RevocationIndex
 
@@ -237,6 +238,17 @@ fn check_path(
             CertificateError::ApplicationVerificationFailure,
         ));
     }
+    if let Some(not_after) = anchor_not_after(domain, path.anchor()) {
+        if now.as_secs() > not_after.as_secs() {
+            return Err(anchored(
+                VerifyError::Expired,
+                CertificateError::ExpiredContext {
+                    time: now,
+                    not_after,
+                },
+            ));
+        }
+    }
     let Some(index) = &domain.revocation else {
         return Ok(());
     };
@@ -296,6 +308,32 @@ fn check_path(
         }
     }
     Ok(())
+}
+
+/// The `notAfter` of the bundle certificate behind `anchor` (the latest, when the bundle holds
+/// several certificates of that name and key). rustls-webpki takes an anchor as a name and a
+/// key, without validity; the gateway refuses a path through an expired CA certificate of its
+/// bundle, as OpenSSL and Go do (x509-limbo `rfc5280::validity::expired-root`).
+fn anchor_not_after(
+    domain: &LoadedTrustDomain,
+    anchor: &rustls_pki_types::TrustAnchor<'_>,
+) -> Option<UnixTime> {
+    domain
+        .anchors
+        .iter()
+        .zip(domain.bundle().certificates())
+        .filter(|(a, _)| {
+            a.subject.as_ref() == anchor.subject.as_ref()
+                && a.subject_public_key_info.as_ref() == anchor.subject_public_key_info.as_ref()
+        })
+        .map(|(_, cert)| {
+            let since = cert
+                .not_after()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default();
+            UnixTime::since_unix_epoch(since)
+        })
+        .max_by_key(UnixTime::as_secs)
 }
 
 fn anchored(error: VerifyError, tls: CertificateError) -> Failure {

@@ -8,6 +8,7 @@ use rustls::crypto::CryptoProvider;
 use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 
 use crate::tls::chain;
+use crate::tls::der;
 use crate::tls::revocation::{CrlError, RevocationIndex};
 
 /// An error a secret resolver returns.
@@ -67,6 +68,22 @@ pub enum TrustError {
         domain: String,
         /// The source, as debug-printed.
         source_kind: String,
+    },
+    /// A CRL names a CA certificate of the bundle as its issuer, but that certificate has a
+    /// keyUsage extension without cRLSign, so it may not sign CRLs (RFC 5280 6.3.3 (f)).
+    /// (For CRLs of intermediate CAs the same rule is applied per handshake: such a CRL does not
+    /// count.)
+    #[error(
+        "trust domain {domain:?}: CRL {index} (issuer {issuer}): the CA certificate of that \
+         name in the bundle has a keyUsage without cRLSign, so it may not sign CRLs"
+    )]
+    CrlIssuerNotCrlSigner {
+        /// The trust domain.
+        domain: String,
+        /// Zero-based index of the CRL in its set.
+        index: usize,
+        /// The CRL's issuer (RFC 4514).
+        issuer: String,
     },
     /// A CRL could not be indexed (bad signature, unsupported partitioning, ...).
     #[error("trust domain {domain:?}: {source}")]
@@ -177,7 +194,8 @@ impl LoadedTrustDomain {
     ///
     /// # Errors
     /// [`TrustError::Crl`] when a CRL cannot be indexed, e.g. one naming a CA of `bundle` but
-    /// not signed by it.
+    /// not signed by it; [`TrustError::CrlIssuerNotCrlSigner`] when the CA of `bundle` it names
+    /// has a keyUsage without cRLSign.
     pub fn new(
         name: impl Into<String>,
         bundle: CaBundle,
@@ -187,6 +205,9 @@ impl LoadedTrustDomain {
     ) -> Result<Self, TrustError> {
         let name = name.into();
         let anchors = bundle.trust_anchors();
+        if let Some(crls) = crls {
+            check_crl_signers(&name, crls, &bundle, &anchors)?;
+        }
         let revocation = crls
             .map(|crls| {
                 RevocationIndex::new(crls, &anchors, &provider.signature_verification_algorithms)
@@ -357,6 +378,38 @@ impl LoadedTrustDomain {
             ),
         }
     }
+}
+
+/// Refuses a CRL whose issuer is a CA of the bundle when every bundle certificate of that name
+/// has a keyUsage without cRLSign (rustls-webpki keeps no keyUsage for trust anchors, so the
+/// revocation index cannot tell).
+fn check_crl_signers(
+    domain: &str,
+    crls: &CrlSet,
+    bundle: &CaBundle,
+    anchors: &[TrustAnchor<'static>],
+) -> Result<(), TrustError> {
+    for (index, crl) in crls.crls().iter().enumerate() {
+        let Ok(parsed) = webpki::BorrowedCertRevocationList::from_der(crl.der()) else {
+            continue; // the revocation index reports it
+        };
+        let parsed = webpki::CertRevocationList::from(parsed);
+        let mut issuers = anchors
+            .iter()
+            .zip(bundle.certificates())
+            .filter(|(a, _)| a.subject.as_ref() == parsed.issuer())
+            .peekable();
+        if issuers.peek().is_some()
+            && issuers.all(|(_, cert)| der::crl_sign(cert.der()) == der::CrlSign::Missing)
+        {
+            return Err(TrustError::CrlIssuerNotCrlSigner {
+                domain: domain.to_owned(),
+                index,
+                issuer: crl.issuer().to_owned(),
+            });
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, thiserror::Error)]

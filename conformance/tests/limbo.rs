@@ -1,0 +1,116 @@
+//! The whole x509-limbo suite through the gateway's verification path. Fails when the suite is
+//! missing (it lives in `shared/` beside the repository, or where `$MTLS_LIMBO` points) and when
+//! the CLIENT or SERVER pass count drops below its recorded floor. Raise the floors when a fix
+//! passes more testcases (and update CONFORMANCE.md).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use mtls_conformance::{Limbo, Stage, Verifier, run_suite, suite_path};
+
+/// CLIENT testcases passed when the floor was recorded (of 10).
+const CLIENT_FLOOR: usize = 5;
+/// SERVER testcases passed when the floor was recorded (of 9,770).
+const SERVER_FLOOR: usize = 9716;
+
+#[test]
+fn limbo_suite_meets_the_recorded_floors() {
+    let path = suite_path();
+    let limbo = Limbo::load(&path).unwrap_or_else(|e| {
+        panic!(
+            "{e}\nThe x509-limbo suite is required: expected at {} (shared/ beside the \
+             repository), or set MTLS_LIMBO to its path.",
+            path.display()
+        )
+    });
+    assert_eq!(
+        limbo.testcases.len(),
+        9780,
+        "not the suite the floors were recorded for"
+    );
+
+    let report = run_suite(&limbo, Verifier::Gateway);
+    let summary = &report.summary;
+    println!("{}", summary.line());
+    for f in report.failures() {
+        println!(
+            "  failing: {} {} ({:?}): {}",
+            f.kind, f.id, f.stage, f.reason
+        );
+    }
+
+    // Every testcase ran, none was skipped, and the runner could read every one of them.
+    assert_eq!(report.results.len(), limbo.testcases.len());
+    let unreadable: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.stage == Stage::Testcase)
+        .map(|r| format!("{}: {}", r.id, r.reason))
+        .collect();
+    assert!(
+        unreadable.is_empty(),
+        "testcases the runner could not run: {unreadable:#?}"
+    );
+
+    let (client, server) = (summary.totals.client, summary.totals.server);
+    assert_eq!((client.total, server.total), (10, 9770));
+    assert!(
+        client.passed >= CLIENT_FLOOR,
+        "CLIENT conformance regressed: {}/{} passed, floor {CLIENT_FLOOR}",
+        client.passed,
+        client.total
+    );
+    assert!(
+        server.passed >= SERVER_FLOOR,
+        "SERVER conformance regressed: {}/{} passed, floor {SERVER_FLOOR}",
+        server.passed,
+        server.total
+    );
+}
+
+/// Spot checks of the mapping, so a wrong mapping cannot hide behind an unchanged count.
+#[test]
+fn limbo_mapping_spot_checks() {
+    let Ok(limbo) = Limbo::load(&suite_path()) else {
+        return; // the floor test above reports the missing suite
+    };
+    let report = run_suite(
+        &Limbo {
+            version: limbo.version,
+            testcases: limbo
+                .testcases
+                .into_iter()
+                .filter(|c| {
+                    c.id.starts_with("pathlen::max-chain-depth")
+                        || c.id.starts_with("crl::")
+                        || c.id == "webpki::forbidden-dsa-leaf"
+                        || c.id == "rfc5280::validity::expired-root"
+                })
+                .collect(),
+        },
+        Verifier::Gateway,
+    );
+    let result = |id: &str| {
+        report
+            .results
+            .iter()
+            .find(|r| r.id == id)
+            .unwrap_or_else(|| panic!("{id} is not in the suite"))
+    };
+    // max_chain_depth counts intermediates: 0 accepts root -> leaf only.
+    assert!(result("pathlen::max-chain-depth-0").accepted);
+    assert!(result("pathlen::max-chain-depth-1").accepted);
+    let exhausted = result("pathlen::max-chain-depth-0-exhausted");
+    assert!(!exhausted.accepted && exhausted.reason.contains("chain too long"));
+    // CRLs reach the revocation index.
+    let revoked = result("crl::revoked-certificate-with-crl");
+    assert!(
+        !revoked.accepted && revoked.reason.contains("revoked"),
+        "{revoked:?}"
+    );
+    assert!(result("crl::certificate-not-on-crl").accepted);
+    // A CRL from an anchor without cRLSign is refused at load.
+    assert_eq!(result("crl::issuer-missing-crlsign").stage, Stage::Crls);
+    // The handshake's CertificateVerify cannot be made with a DSA leaf key.
+    assert_eq!(result("webpki::forbidden-dsa-leaf").stage, Stage::Handshake);
+    // An expired anchor is refused.
+    assert!(!result("rfc5280::validity::expired-root").accepted);
+}
