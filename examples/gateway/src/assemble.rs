@@ -224,7 +224,8 @@ fn build_backends(
             request: backend.request_timeout.unwrap_or(Duration::from_secs(30)),
         };
         let built = Backend::new(name.clone(), base, connector, timeouts, backend.http2_only)
-            .map_err(|e| fail(&what, e))?;
+            .map_err(|e| fail(&what, e))?
+            .rewrite_host(backend.rewrite_host);
         backends.insert(name.clone(), Arc::new(built));
     }
     Ok(backends)

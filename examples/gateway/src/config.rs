@@ -130,6 +130,10 @@ pub(crate) struct BackendConfig {
     /// Speak HTTP/2 without ALPN (prior knowledge) to a plaintext upstream.
     #[serde(default)]
     pub(crate) http2_only: bool,
+    /// Send the URL's authority as `Host` instead of the client's (nginx `proxy_set_header
+    /// Host $proxy_host`): for upstreams that route or check by their own name.
+    #[serde(default)]
+    pub(crate) rewrite_host: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -340,6 +344,20 @@ impl GatewayConfig {
     /// The directories holding the files this configuration names (certificates, keys, CAs,
     /// CRLs, secret directories): the ones to watch for changes.
     pub(crate) fn watched_dirs(&self) -> Vec<PathBuf> {
+        let (files, mut dirs) = self.watched_files();
+        dirs.extend(
+            files
+                .into_iter()
+                .filter_map(|f| f.parent().map(Path::to_path_buf)),
+        );
+        dirs.sort();
+        dirs.dedup();
+        dirs
+    }
+
+    /// The files this configuration names (certificates, keys, CAs, CRLs) and the secret
+    /// directories it reads whole.
+    pub(crate) fn watched_files(&self) -> (Vec<&Path>, Vec<PathBuf>) {
         let mut files: Vec<&Path> = Vec::new();
         let mut dirs: Vec<PathBuf> = Vec::new();
         for listener in &self.listeners {
@@ -370,14 +388,7 @@ impl GatewayConfig {
                 }
             }
         }
-        dirs.extend(
-            files
-                .into_iter()
-                .filter_map(|f| f.parent().map(Path::to_path_buf)),
-        );
-        dirs.sort();
-        dirs.dedup();
-        dirs
+        (files, dirs)
     }
 
     /// Cross-references: listeners ↔ policy listeners, certificates ↔ policy hosts, routes ↔

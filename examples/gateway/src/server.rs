@@ -1,7 +1,9 @@
 //! `run`: serve a configuration, reload it on change and on SIGHUP, drain on SIGTERM.
 
+use std::collections::HashSet;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -170,7 +172,8 @@ impl Gateway {
 pub(crate) async fn run(config_file: PathBuf) -> Result<(), String> {
     let gateway = start(&config_file).await?;
     let (changes, mut changed) = tokio::sync::mpsc::channel::<&'static str>(16);
-    let _watcher = watch_files(&config_file, changes.clone());
+    let watched = Arc::new(RwLock::new(Watched::of(&config_file)));
+    let _watcher = watch_files(&config_file, Arc::clone(&watched), changes.clone());
     spawn_sighup(changes);
     let terminate = terminate_signal();
     tokio::pin!(terminate);
@@ -182,7 +185,10 @@ pub(crate) async fn run(config_file: PathBuf) -> Result<(), String> {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 while changed.try_recv().is_ok() {}
                 tracing::info!(trigger = why, "reloading");
-                let _ = gateway.reload(&config_file);
+                if gateway.reload(&config_file).is_ok() {
+                    let now = Watched::of(&config_file);
+                    *watched.write().unwrap_or_else(PoisonError::into_inner) = now;
+                }
             }
         }
     }
@@ -191,10 +197,46 @@ pub(crate) async fn run(config_file: PathBuf) -> Result<(), String> {
     Ok(())
 }
 
+/// What a file event must touch to cause a reload: the configuration file or a file it names
+/// (by file name), anything directly in a secret directory it reads whole, or a Kubernetes
+/// `..data`-style entry (`..` prefix). Other files in the watched directories (a log written
+/// next to the configuration, editor swap files) do not reload it.
+#[derive(Default)]
+struct Watched {
+    names: HashSet<OsString>,
+    dirs: Vec<PathBuf>,
+}
+
+impl Watched {
+    fn of(config_file: &Path) -> Self {
+        let mut watched = Self::default();
+        watched
+            .names
+            .extend(config_file.file_name().map(OsStr::to_os_string));
+        if let Ok(loaded) = GatewayConfig::load(config_file) {
+            let (files, dirs) = loaded.config.watched_files();
+            let names = files.iter().filter_map(|f| f.file_name());
+            watched.names.extend(names.map(OsStr::to_os_string));
+            watched.dirs = dirs;
+        }
+        watched
+    }
+
+    fn matches(&self, path: &Path) -> bool {
+        path.file_name().is_some_and(|name| {
+            self.names.contains(name) || name.as_encoded_bytes().starts_with(b"..")
+        }) || path
+            .parent()
+            .is_some_and(|p| self.dirs.iter().any(|d| d == p))
+    }
+}
+
 /// Watches the configuration file's directory and every directory named in it (certificates,
-/// CAs, CRLs), so that Kubernetes' `..data` symlink swaps are seen too.
+/// CAs, CRLs), so that Kubernetes' `..data` symlink swaps are seen too; only events that
+/// touch what `watched` names count.
 fn watch_files(
     config_file: &Path,
+    watched: Arc<RwLock<Watched>>,
     changes: tokio::sync::mpsc::Sender<&'static str>,
 ) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher as _;
@@ -205,7 +247,11 @@ fn watch_files(
     dirs.sort();
     dirs.dedup();
     let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok_and(|e| !e.kind.is_access()) {
+        let relevant = |e: &notify::Event| {
+            let watched = watched.read().unwrap_or_else(PoisonError::into_inner);
+            e.paths.iter().any(|p| watched.matches(p))
+        };
+        if event.is_ok_and(|e| !e.kind.is_access() && relevant(&e)) {
             let _ = changes.try_send("file change");
         }
     })
