@@ -165,7 +165,13 @@ impl Backend {
             return Err(bad("a query is not allowed"));
         }
         let prefix = base.path().trim_end_matches('/').to_owned();
-        let client = build_client(connector, http2_only);
+        let target = Uri::builder()
+            .scheme(scheme.clone())
+            .authority(authority.clone())
+            .path_and_query("/")
+            .build()
+            .map_err(|_| bad("not a valid target"))?;
+        let client = build_client(connector.connect_to(target), http2_only);
         Ok(Self {
             name,
             scheme,
@@ -274,15 +280,18 @@ impl Backend {
             Some(host) => headers.insert(X_FORWARDED_HOST, host.clone()),
             None => headers.remove(X_FORWARDED_HOST),
         };
-        if self.rewrite_host {
-            headers.insert(
-                header::HOST,
-                HeaderValue::from_str(self.authority.as_str())?,
-            );
-        } else if let Some(host) = original_host {
-            // HTTP/2 clients send :authority only; an HTTP/1.1 upstream must see it as Host.
-            headers.entry(header::HOST).or_insert(host);
-        }
+        // The authority the upstream sees: the client's, or with `rewrite_host` the backend's.
+        // It goes in the URI only (the connector always dials the backend): hyper writes it as
+        // `Host` on HTTP/1.1 and as `:authority` on HTTP/2, so the two never disagree.
+        headers.remove(header::HOST);
+        let authority = match (&original_host, self.rewrite_host) {
+            (Some(host), false) => host
+                .to_str()
+                .ok()
+                .and_then(|h| h.parse::<Authority>().ok())
+                .unwrap_or_else(|| self.authority.clone()),
+            _ => self.authority.clone(),
+        };
 
         let path_and_query = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
         let path_and_query = if self.prefix.is_empty() {
@@ -292,7 +301,7 @@ impl Backend {
         };
         parts.uri = Uri::builder()
             .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
+            .authority(authority)
             .path_and_query(path_and_query)
             .build()?;
         // hyper-util refuses an HTTP/2 request on an HTTP/1 connection; HTTP/2 connections

@@ -140,6 +140,7 @@ impl UpstreamTlsBuilder {
 pub struct UpstreamConnector {
     http: HttpConnector,
     tls: Option<UpstreamTls>,
+    target: Option<Uri>,
 }
 
 impl UpstreamConnector {
@@ -158,7 +159,20 @@ impl UpstreamConnector {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(5)));
-        Self { http, tls }
+        Self {
+            http,
+            tls,
+            target: None,
+        }
+    }
+
+    /// Connects to `target` (`scheme://host:port`) whatever authority the request URI names.
+    /// A proxy uses this to keep the client's authority in the request (HTTP/2 `:authority`,
+    /// HTTP/1.1 `Host`) while reaching its backend; the TLS name checked is then the
+    /// [`expected_name`](UpstreamTlsBuilder::expected_name), else the target's host.
+    pub fn connect_to(mut self, target: Uri) -> Self {
+        self.target = Some(target);
+        self
     }
 
     /// Sets the TCP connect timeout.
@@ -212,6 +226,7 @@ impl Service<Uri> for UpstreamConnector {
     fn call(&mut self, uri: Uri) -> Self::Future {
         let mut http = self.http.clone();
         let tls = self.tls.clone();
+        let uri = self.target.clone().unwrap_or(uri);
         Box::pin(async move {
             let https = uri.scheme_str() == Some("https");
             let Some(host) = uri
