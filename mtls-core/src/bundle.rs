@@ -95,25 +95,14 @@ impl CaBundle {
     /// Reads every file of a directory (sorted by name; names starting with `.` skipped) into one
     /// bundle. Each file must hold at least one CA certificate.
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, Error> {
-        let dir = dir.as_ref();
-        let files = pem::dir_files(dir)?;
-        if files.is_empty() {
-            return Err(Error::new(
-                Origin::file(dir),
-                ErrorKind::EmptyDirectory(Expected::CaCertificate),
-            ));
-        }
         let mut bundle = Self {
             certs: Vec::new(),
             duplicates: 0,
         };
         let mut seen = HashSet::new();
-        for (_, path) in files {
-            let input = pem::read_file(&path)?;
-            bundle
-                .add(&input, &mut seen)
-                .map_err(|kind| Error::new(Origin::file(&path), kind))?;
-        }
+        pem::for_each_file(dir.as_ref(), Expected::CaCertificate, |input| {
+            bundle.add(input, &mut seen)
+        })?;
         Ok(bundle)
     }
 

@@ -121,20 +121,8 @@ impl CrlSet {
 
     /// Reads every file of a directory (sorted; names starting with `.` skipped).
     pub fn from_dir(dir: impl AsRef<Path>) -> Result<Self, Error> {
-        let dir = dir.as_ref();
-        let files = pem::dir_files(dir)?;
-        if files.is_empty() {
-            return Err(Error::new(
-                Origin::file(dir),
-                ErrorKind::EmptyDirectory(Expected::Crl),
-            ));
-        }
         let mut set = Self::default();
-        for (_, path) in files {
-            let input = pem::read_file(&path)?;
-            set.add(&input)
-                .map_err(|kind| Error::new(Origin::file(&path), kind))?;
-        }
+        pem::for_each_file(dir.as_ref(), Expected::Crl, |input| set.add(input))?;
         Ok(set)
     }
 

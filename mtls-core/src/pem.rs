@@ -120,6 +120,27 @@ pub(crate) fn dir_files(dir: &Path) -> Result<Vec<(String, std::path::PathBuf)>,
     Ok(files)
 }
 
+/// Calls `add` with the bytes of every file of `dir` (see [`dir_files`]); an error of `add` is
+/// reported against that file; a directory with no file is [`ErrorKind::EmptyDirectory`].
+pub(crate) fn for_each_file(
+    dir: &Path,
+    expected: Expected,
+    mut add: impl FnMut(&[u8]) -> Result<(), ErrorKind>,
+) -> Result<(), Error> {
+    let files = dir_files(dir)?;
+    if files.is_empty() {
+        return Err(Error::new(
+            Origin::file(dir),
+            ErrorKind::EmptyDirectory(expected),
+        ));
+    }
+    for (_, path) in files {
+        let input = read_file(&path)?;
+        add(&input).map_err(|kind| Error::new(Origin::file(&path), kind))?;
+    }
+    Ok(())
+}
+
 /// Seconds since the Unix epoch (negative before it) as a `SystemTime`, saturating.
 pub(crate) fn system_time(timestamp: i64) -> SystemTime {
     let magnitude = Duration::from_secs(timestamp.unsigned_abs());
