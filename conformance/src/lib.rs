@@ -34,6 +34,12 @@ pub use suite::{Expected, Kind, Limbo, PeerName, SUITE_ENV, Testcase, suite_path
 /// reports mark them.
 pub const DELIBERATE: &[(&str, &str)] = &[
     (
+        "crl::crlnumber-missing",
+        "looser: a CRL without cRLNumber is accepted with a warning; RFC 5280 5.2.3 requires \
+         the extension, but OpenSSL `ca -gencrl` omits it unless configured, rustls and nginx \
+         accept such CRLs, and refusing one would refuse the whole trust domain",
+    ),
+    (
         "pathlen::max-chain-depth-1-self-issued",
         "stricter: max_chain_depth bounds every certificate the peer makes us process, \
          self-issued ones included (RFC 5280 exempts them from pathLenConstraint only)",

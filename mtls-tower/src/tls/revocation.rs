@@ -5,7 +5,9 @@
 //!
 //! - **At load** ([`RevocationIndex::new`]): every CRL is parsed by rustls-webpki (which rejects
 //!   delta CRLs, indirect CRLs and reason-partitioned CRLs), and its revoked serials go into a
-//!   hash index keyed by (issuer name, serial). A CRL whose issuer name is the subject of one or
+//!   hash index keyed by (issuer name, serial). A CRL with a critical cRLNumber is refused
+//!   (RFC 5280 5.2.3; [`CrlError::CriticalCrlNumber`]); one without a cRLNumber is accepted with
+//!   a warning (RFC 5280 requires it, but common CA tooling omits it and rustls accepts it). A CRL whose issuer name is the subject of one or
 //!   more trust anchors must verify with one of them, else loading fails
 //!   ([`CrlError::BadSignature`]). A CRL whose issuer is no anchor is taken to be issued by an
 //!   intermediate CA.
@@ -36,6 +38,8 @@ use mtls_core::CrlSet;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls_pki_types::{CertificateRevocationListDer, TrustAnchor, UnixTime};
 use webpki::{BorrowedCertRevocationList, CertRevocationList, RevocationReason};
+use x509_parser::prelude::FromDer as _;
+use x509_parser::revocation_list::CertificateRevocationList;
 
 use crate::tls::der::{self, CrlSign, IdpScope};
 
@@ -68,6 +72,17 @@ pub enum CrlError {
         issuer: String,
         /// Why the signature was refused.
         detail: String,
+    },
+    /// The CRL's cRLNumber extension is marked critical (RFC 5280 5.2.3: non-critical).
+    #[error(
+        "CRL {index} (issuer {issuer}): its cRLNumber extension is marked critical, which it \
+         MUST NOT be (RFC 5280 5.2.3)"
+    )]
+    CriticalCrlNumber {
+        /// Zero-based index of the CRL in its set.
+        index: usize,
+        /// The CRL's issuer (RFC 4514).
+        issuer: String,
     },
     /// The CRL's issuingDistributionPoint names a distribution point; such partitioned CRLs
     /// are not supported.
@@ -205,6 +220,18 @@ impl RevocationIndex {
             };
             if scope.partitioned {
                 return Err(CrlError::Partitioned { index: i, issuer });
+            }
+            match crl_number_critical(crl.der()).map_err(unreadable)? {
+                // RFC 5280 5.2.3 says every CRL MUST carry one, but OpenSSL `ca -gencrl`
+                // writes none unless configured to, rustls and nginx accept such CRLs, and
+                // refusing one would refuse the whole trust domain: accept it, say so.
+                None => tracing::warn!(
+                    crl = i,
+                    %issuer,
+                    "CRL has no cRLNumber extension (RFC 5280 5.2.3); accepted, but reissue it with a CRL number"
+                ),
+                Some(true) => return Err(CrlError::CriticalCrlNumber { index: i, issuer }),
+                Some(false) => {}
             }
 
             // Anchors of that name must have signed it.
@@ -376,6 +403,18 @@ pub(crate) fn verify_signature(
     } else {
         "unsupported signature algorithm".to_owned()
     })
+}
+
+/// Whether the CRL's cRLNumber extension is critical (`None`: it has none).
+fn crl_number_critical(der: &[u8]) -> Result<Option<bool>, String> {
+    /// id-ce-cRLNumber (2.5.29.20), DER contents.
+    const CRL_NUMBER: &[u8] = &[0x55, 0x1d, 0x14];
+    let (_, crl) = CertificateRevocationList::from_der(der).map_err(|e| e.to_string())?;
+    Ok(crl
+        .extensions()
+        .iter()
+        .find(|e| e.oid.as_bytes() == CRL_NUMBER)
+        .map(|e| e.critical))
 }
 
 fn unix_time(t: SystemTime) -> UnixTime {

@@ -174,6 +174,9 @@ pub struct LoadedTrustDomain {
     name: String,
     bundle: CaBundle,
     pub(crate) anchors: Vec<TrustAnchor<'static>>,
+    /// Per anchor (as `anchors`): why its bundle certificate may not anchor a path under the
+    /// RFC 5280 profile checks ([`chain::anchor_fault`]).
+    pub(crate) anchor_faults: Vec<Option<String>>,
     pub(crate) revocation: Option<RevocationIndex>,
     pub(crate) options: DomainOptions,
 }
@@ -194,8 +197,14 @@ impl LoadedTrustDomain {
     ///
     /// # Errors
     /// [`TrustError::Crl`] when a CRL cannot be indexed, e.g. one naming a CA of `bundle` but
-    /// not signed by it; [`TrustError::CrlIssuerNotCrlSigner`] when the CA of `bundle` it names
-    /// has a keyUsage without cRLSign.
+    /// not signed by it, or one without a non-critical cRLNumber (RFC 5280 5.2.3);
+    /// [`TrustError::CrlIssuerNotCrlSigner`] when the CA of `bundle` it names has a keyUsage
+    /// without cRLSign.
+    ///
+    /// A CA certificate of `bundle` that breaks an RFC 5280 profile rule the verifier enforces
+    /// on anchors (an empty subject, an unprocessed critical extension, an empty
+    /// nameConstraints) does not fail the load: it is logged, and every chain through it is
+    /// refused with that reason.
     pub fn new(
         name: impl Into<String>,
         bundle: CaBundle,
@@ -205,6 +214,17 @@ impl LoadedTrustDomain {
     ) -> Result<Self, TrustError> {
         let name = name.into();
         let anchors = bundle.trust_anchors();
+        let anchor_faults: Vec<_> = bundle
+            .certificates()
+            .iter()
+            .map(|cert| chain::anchor_fault(cert.der()))
+            .collect();
+        for fault in anchor_faults.iter().flatten() {
+            tracing::warn!(
+                trust_domain = %name,
+                "{fault}: no chain through this CA certificate will be accepted"
+            );
+        }
         if let Some(crls) = crls {
             check_crl_signers(&name, crls, &bundle, &anchors)?;
         }
@@ -221,6 +241,7 @@ impl LoadedTrustDomain {
             name,
             bundle,
             anchors,
+            anchor_faults,
             revocation,
             options,
         })

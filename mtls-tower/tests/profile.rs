@@ -1,0 +1,489 @@
+//! The RFC 5280 profile checks the gateway makes on a verified path (beyond rustls-webpki) and
+//! on CRLs at load, each with certificates generated now by rcgen (custom extensions where the
+//! test kit cannot express the fault), asserting the exact error.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use mtls_core::{CaBundle, CrlSet};
+use mtls_policy::{PeerVerification, VerifyError};
+use mtls_tower::tls::{CrlError, DomainOptions, LoadedTrustDomain, PolicyVerifier, TrustError};
+use rcgen::{
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SigningKey,
+};
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+
+const DOMAIN: &str = "profile";
+const HOST: &str = "server.test";
+
+/// A CA made with rcgen: its parameters and key (to issue), and its certificate.
+struct TestCa {
+    params: CertificateParams,
+    key: KeyPair,
+    cert: rcgen::Certificate,
+}
+
+impl TestCa {
+    fn root(name: &str, tweak: impl FnOnce(&mut CertificateParams)) -> Self {
+        let key = KeyPair::generate().unwrap();
+        let mut params = ca_params(name);
+        tweak(&mut params);
+        let cert = params.self_signed(&key).unwrap();
+        Self { params, key, cert }
+    }
+
+    fn issuer(&self) -> Issuer<'_, &KeyPair> {
+        Issuer::new(self.params.clone(), &self.key)
+    }
+
+    fn intermediate(&self, name: &str, tweak: impl FnOnce(&mut CertificateParams)) -> Self {
+        let key = KeyPair::generate().unwrap();
+        let mut params = ca_params(name);
+        params.use_authority_key_identifier_extension = true;
+        tweak(&mut params);
+        let cert = params.signed_by(&key, &self.issuer()).unwrap();
+        Self { params, key, cert }
+    }
+
+    fn leaf(&self, tweak: impl FnOnce(&mut CertificateParams)) -> CertificateDer<'static> {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec![HOST.to_owned()]).unwrap();
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, HOST);
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        params.use_authority_key_identifier_extension = true;
+        tweak(&mut params);
+        params
+            .signed_by(&key, &self.issuer())
+            .unwrap()
+            .der()
+            .clone()
+    }
+
+    fn der(&self) -> &CertificateDer<'static> {
+        self.cert.der()
+    }
+}
+
+fn ca_params(name: &str) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params
+}
+
+fn extension(oid: &[u64], value: Vec<u8>, critical: bool) -> CustomExtension {
+    let mut ext = CustomExtension::from_oid_content(oid, value);
+    ext.set_criticality(critical);
+    ext
+}
+
+const NAME_CONSTRAINTS: &[u64] = &[2, 5, 29, 30];
+/// NameConstraints { permittedSubtrees [0] { GeneralSubtree { dNSName "test" } } }.
+const PERMIT_DOT_TEST: &[u8] = &[
+    0x30, 0x0a, 0xa0, 0x08, 0x30, 0x06, 0x82, 0x04, b't', b'e', b's', b't',
+];
+
+fn domain_of(roots: &[&TestCa], crls: Option<&CrlSet>) -> Result<LoadedTrustDomain, TrustError> {
+    let pem: String = roots.iter().map(|r| r.cert.pem()).collect();
+    let bundle = CaBundle::from_bytes(pem.as_bytes(), "ca.pem").unwrap();
+    LoadedTrustDomain::new(
+        DOMAIN,
+        bundle,
+        crls,
+        DomainOptions::default(),
+        &mtls_core::crypto::default_provider(),
+    )
+}
+
+fn verify_server(
+    domain: &LoadedTrustDomain,
+    leaf: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+) -> PeerVerification {
+    domain.verify_server(
+        &mtls_core::crypto::default_provider(),
+        leaf,
+        intermediates,
+        &ServerName::try_from(HOST).unwrap(),
+        UnixTime::now(),
+    )
+}
+
+fn verify_client(
+    domain: LoadedTrustDomain,
+    leaf: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+) -> PeerVerification {
+    PolicyVerifier::builder(mtls_core::crypto::default_provider())
+        .trust_domain(domain)
+        .build()
+        .unwrap()
+        .verify_chain(leaf, intermediates, UnixTime::now())
+}
+
+fn refused(message: &str) -> PeerVerification {
+    PeerVerification::failed(Some(DOMAIN), VerifyError::Other(message.to_owned()))
+}
+
+#[test]
+fn a_conforming_chain_with_name_constraints_and_aia_passes() {
+    let root = TestCa::root("Profile Root", |_| {});
+    let ica = root.intermediate("Profile ICA", |p| {
+        p.custom_extensions = vec![extension(NAME_CONSTRAINTS, PERMIT_DOT_TEST.to_vec(), true)];
+    });
+    // authorityInfoAccess { caIssuers URI "http://ca.test/" }
+    let ca_issuers = tlv(0x06, &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x02]);
+    let aia = tlv(
+        0x30,
+        &tlv(0x30, &[ca_issuers, tlv(0x86, b"http://ca.test/")].concat()),
+    );
+    let leaf = ica.leaf(|p| {
+        p.custom_extensions = vec![extension(&[1, 3, 6, 1, 5, 5, 7, 1, 1], aia, false)];
+    });
+    let domain = domain_of(&[&root], None).unwrap();
+    let chain = [ica.der().clone()];
+    assert_eq!(
+        verify_server(&domain, &leaf, &chain),
+        PeerVerification::verified(DOMAIN)
+    );
+    assert_eq!(
+        verify_client(domain, &leaf, &chain),
+        PeerVerification::verified(DOMAIN)
+    );
+}
+
+#[test]
+fn a_leaf_with_name_constraints_is_refused() {
+    let root = TestCa::root("Profile Root", |_| {});
+    let expected = refused(
+        "the end-entity certificate (subject \"CN=server.test\") has a nameConstraints \
+         extension, which only a CA certificate may carry (RFC 5280 4.2.1.10)",
+    );
+    for critical in [true, false] {
+        let leaf = root.leaf(|p| {
+            p.custom_extensions = vec![extension(
+                NAME_CONSTRAINTS,
+                PERMIT_DOT_TEST.to_vec(),
+                critical,
+            )];
+        });
+        let domain = domain_of(&[&root], None).unwrap();
+        assert_eq!(
+            verify_server(&domain, &leaf, &[]),
+            expected,
+            "critical {critical}"
+        );
+        assert_eq!(
+            verify_client(domain, &leaf, &[]),
+            expected,
+            "critical {critical}"
+        );
+    }
+}
+
+#[test]
+fn an_intermediate_with_empty_name_constraints_is_refused() {
+    let root = TestCa::root("Profile Root", |_| {});
+    let cases: [(&[u8], &str); 3] = [
+        // NameConstraints ::= SEQUENCE {} (neither field)
+        (
+            &[0x30, 0x00],
+            "has a nameConstraints extension with neither permittedSubtrees nor \
+             excludedSubtrees (RFC 5280 4.2.1.10: it MUST NOT be empty)",
+        ),
+        // both fields present as empty sequences
+        (
+            &[0x30, 0x04, 0xa0, 0x00, 0xa1, 0x00],
+            "has a nameConstraints extension with an empty permittedSubtrees or \
+             excludedSubtrees (RFC 5280 4.2.1.10: GeneralSubtrees ::= SEQUENCE SIZE (1..MAX))",
+        ),
+        // an empty excludedSubtrees after a valid permittedSubtrees
+        (
+            &[
+                0x30, 0x0c, 0xa0, 0x08, 0x30, 0x06, 0x82, 0x04, b't', b'e', b's', b't', 0xa1, 0x00,
+            ],
+            "has a nameConstraints extension with an empty permittedSubtrees or \
+             excludedSubtrees (RFC 5280 4.2.1.10: GeneralSubtrees ::= SEQUENCE SIZE (1..MAX))",
+        ),
+    ];
+    for (value, problem) in cases {
+        let ica = root.intermediate("Profile ICA", |p| {
+            p.custom_extensions = vec![extension(NAME_CONSTRAINTS, value.to_vec(), true)];
+        });
+        let leaf = ica.leaf(|_| {});
+        let domain = domain_of(&[&root], None).unwrap();
+        assert_eq!(
+            verify_server(&domain, &leaf, &[ica.der().clone()]),
+            refused(&format!(
+                "intermediate CA certificate 1 (subject \"CN=Profile ICA\") {problem}"
+            )),
+        );
+    }
+}
+
+#[test]
+fn an_anchor_with_empty_name_constraints_is_refused() {
+    let root = TestCa::root("Profile Root", |p| {
+        p.custom_extensions = vec![extension(NAME_CONSTRAINTS, vec![0x30, 0x00], true)];
+    });
+    let leaf = root.leaf(|_| {});
+    let domain = domain_of(&[&root], None).unwrap();
+    assert_eq!(
+        verify_server(&domain, &leaf, &[]),
+        refused(
+            "the trust anchor (subject \"CN=Profile Root\") has a nameConstraints extension \
+             with neither permittedSubtrees nor excludedSubtrees (RFC 5280 4.2.1.10: it MUST \
+             NOT be empty)"
+        ),
+    );
+}
+
+#[test]
+fn a_non_ca_leaf_asserting_key_cert_sign_is_refused() {
+    let root = TestCa::root("Profile Root", |_| {});
+    let expected = refused(
+        "the end-entity certificate (subject \"CN=server.test\") asserts keyCertSign in its \
+         keyUsage without basicConstraints cA=TRUE (RFC 5280 4.2.1.3, 4.2.1.9)",
+    );
+    for is_ca in [IsCa::ExplicitNoCa, IsCa::NoCa] {
+        let leaf = root.leaf(|p| {
+            p.is_ca = is_ca;
+            p.key_usages = vec![
+                KeyUsagePurpose::DigitalSignature,
+                KeyUsagePurpose::KeyCertSign,
+            ];
+        });
+        let domain = domain_of(&[&root], None).unwrap();
+        assert_eq!(verify_server(&domain, &leaf, &[]), expected);
+        assert_eq!(verify_client(domain, &leaf, &[]), expected);
+    }
+}
+
+#[test]
+fn a_ca_with_an_empty_subject_is_refused() {
+    // As the trust anchor.
+    let root = TestCa::root("Profile Root", |p| {
+        p.distinguished_name = DistinguishedName::new()
+    });
+    let leaf = root.leaf(|_| {});
+    let domain = domain_of(&[&root], None).unwrap();
+    assert_eq!(
+        verify_server(&domain, &leaf, &[]),
+        refused(
+            "the trust anchor (subject \"\") has an empty subject; a CA's subject MUST be a \
+             non-empty distinguished name (RFC 5280 4.1.2.6)"
+        ),
+    );
+
+    // As an intermediate.
+    let root = TestCa::root("Profile Root", |_| {});
+    let ica = root.intermediate("unused", |p| {
+        p.distinguished_name = DistinguishedName::new()
+    });
+    let leaf = ica.leaf(|_| {});
+    let domain = domain_of(&[&root], None).unwrap();
+    assert_eq!(
+        verify_server(&domain, &leaf, &[ica.der().clone()]),
+        refused(
+            "intermediate CA certificate 1 (subject \"\") has an empty subject; a CA's subject \
+             MUST be a non-empty distinguished name (RFC 5280 4.1.2.6)"
+        ),
+    );
+}
+
+#[test]
+fn an_anchor_with_an_unprocessed_critical_extension_is_refused() {
+    let cases: [(&[u64], Vec<u8>, &str); 3] = [
+        // A private extension nobody processes.
+        (
+            &[1, 3, 6, 1, 4, 1, 55738, 666, 1],
+            vec![0x05, 0x00],
+            "1.3.6.1.4.1.55738.666.1",
+        ),
+        // authorityKeyIdentifier { keyIdentifier }: MUST be non-critical.
+        (
+            &[2, 5, 29, 35],
+            vec![0x30, 0x06, 0x80, 0x04, 1, 2, 3, 4],
+            "2.5.29.35 (authorityKeyIdentifier)",
+        ),
+        // subjectKeyIdentifier: MUST be non-critical.
+        (
+            &[2, 5, 29, 14],
+            vec![0x04, 0x04, 1, 2, 3, 4],
+            "2.5.29.14 (subjectKeyIdentifier)",
+        ),
+    ];
+    for (oid, value, shown) in cases {
+        let root = TestCa::root("Profile Root", |p| {
+            p.custom_extensions = vec![extension(oid, value, true)];
+        });
+        let leaf = root.leaf(|_| {});
+        let domain = domain_of(&[&root], None).unwrap();
+        assert_eq!(
+            verify_server(&domain, &leaf, &[]),
+            refused(&format!(
+                "the trust anchor (subject \"CN=Profile Root\") has a critical extension \
+                 {shown} that is not processed; a certificate with an unprocessed critical \
+                 extension MUST be rejected (RFC 5280 4.2)"
+            )),
+        );
+    }
+}
+
+#[test]
+fn a_conforming_certificate_of_the_same_anchor_in_the_bundle_keeps_it_usable() {
+    // The same name and key, once with an unprocessed critical extension and once without (a
+    // root re-issued to fix it): the anchor stays usable.
+    let faulty = TestCa::root("Profile Root", |p| {
+        p.custom_extensions = vec![extension(
+            &[1, 3, 6, 1, 4, 1, 55738, 666, 1],
+            vec![0x05, 0x00],
+            true,
+        )];
+    });
+    let fixed = TestCa {
+        cert: ca_params("Profile Root").self_signed(&faulty.key).unwrap(),
+        params: ca_params("Profile Root"),
+        key: KeyPair::generate().unwrap(), // unused: `faulty` issues
+    };
+    let leaf = faulty.leaf(|_| {});
+    let domain = domain_of(&[&faulty, &fixed], None).unwrap();
+    assert_eq!(domain.bundle().len(), 2);
+    assert_eq!(
+        verify_server(&domain, &leaf, &[]),
+        PeerVerification::verified(DOMAIN)
+    );
+}
+
+#[test]
+fn a_malformed_authority_info_access_is_refused() {
+    let root = TestCa::root("Profile Root", |_| {});
+    let leaf = root.leaf(|p| {
+        p.custom_extensions = vec![extension(
+            &[1, 3, 6, 1, 5, 5, 7, 1, 1],
+            b"malformed".to_vec(),
+            false,
+        )];
+    });
+    let domain = domain_of(&[&root], None).unwrap();
+    assert_eq!(
+        verify_server(&domain, &leaf, &[]),
+        refused(
+            "the end-entity certificate (subject \"CN=server.test\") has a malformed \
+             authorityInfoAccess extension (RFC 5280 4.2.2: not the DER of its syntax)"
+        ),
+    );
+}
+
+/// One DER TLV.
+fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
+    let mut out = vec![tag];
+    let len = contents.len();
+    if len < 0x80 {
+        out.push(u8::try_from(len).unwrap());
+    } else if len < 0x100 {
+        out.extend([0x81, u8::try_from(len).unwrap()]);
+    } else {
+        out.extend([
+            0x82,
+            u8::try_from(len >> 8).unwrap(),
+            u8::try_from(len & 0xff).unwrap(),
+        ]);
+    }
+    out.extend_from_slice(contents);
+    out
+}
+
+/// A v2 CRL of `ca` listing nothing, with a cRLNumber extension (critical or not) or without
+/// one (rcgen always writes it non-critical), signed with the CA's ECDSA P-256 key.
+fn crl_of(ca: &TestCa, crl_number: Option<bool>) -> CrlSet {
+    use x509_parser::prelude::FromDer as _;
+    const ECDSA_SHA256: &[u8] = &[
+        0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
+    ];
+    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(ca.der()).unwrap();
+    let mut tbs = tlv(0x02, &[0x01]);
+    tbs.extend_from_slice(ECDSA_SHA256);
+    tbs.extend_from_slice(cert.subject().as_raw());
+    tbs.extend(tlv(0x17, b"250101000000Z"));
+    tbs.extend(tlv(0x18, b"20991231000000Z"));
+    // rustls-webpki wants crlExtensions: an authorityKeyIdentifier is always there.
+    let mut extensions = tlv(
+        0x30,
+        &[
+            tlv(0x06, &[0x55, 0x1d, 0x23]),
+            tlv(0x04, &tlv(0x30, &tlv(0x80, &[1, 2, 3, 4]))),
+        ]
+        .concat(),
+    );
+    if let Some(critical) = crl_number {
+        let mut ext = tlv(0x06, &[0x55, 0x1d, 0x14]);
+        if critical {
+            ext.extend(tlv(0x01, &[0xff]));
+        }
+        ext.extend(tlv(0x04, &tlv(0x02, &[0x07])));
+        extensions.extend(tlv(0x30, &ext));
+    }
+    tbs.extend(tlv(0xa0, &tlv(0x30, &extensions)));
+    let tbs = tlv(0x30, &tbs);
+    let mut signature = vec![0];
+    signature.extend(ca.key.sign(&tbs).unwrap());
+    let mut crl = tbs;
+    crl.extend_from_slice(ECDSA_SHA256);
+    crl.extend(tlv(0x03, &signature));
+    CrlSet::from_bytes(&tlv(0x30, &crl), "crl.der").unwrap()
+}
+
+#[test]
+fn a_crl_with_a_non_critical_crl_number_loads() {
+    let root = TestCa::root("Profile Root", |_| {});
+    let crls = crl_of(&root, Some(false));
+    let domain = domain_of(&[&root], Some(&crls)).unwrap();
+    assert_eq!(domain.revocation().map(|r| r.crl_count()), Some(1));
+    let leaf = root.leaf(|_| {});
+    assert_eq!(
+        verify_server(&domain, &leaf, &[]),
+        PeerVerification::verified(DOMAIN)
+    );
+}
+
+#[test]
+fn a_crl_without_a_crl_number_is_accepted() {
+    // RFC 5280 5.2.3 requires the extension, but OpenSSL `ca -gencrl` omits it unless
+    // configured and rustls accepts such CRLs: refusing it would refuse the trust domain.
+    let root = TestCa::root("Profile Root", |_| {});
+    let crls = crl_of(&root, None);
+    let domain = domain_of(&[&root], Some(&crls)).expect("a CRL without cRLNumber loads");
+    assert_eq!(domain.revocation().map(|r| r.crl_count()), Some(1));
+}
+
+#[test]
+fn a_crl_with_a_critical_crl_number_is_refused_at_load() {
+    let root = TestCa::root("Profile Root", |_| {});
+    let crls = crl_of(&root, Some(true));
+    let err = domain_of(&[&root], Some(&crls)).unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            TrustError::Crl { domain, source: CrlError::CriticalCrlNumber { index: 0, issuer } }
+                if domain == DOMAIN && issuer == "CN=Profile Root"
+        ),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "trust domain \"profile\": CRL 0 (issuer CN=Profile Root): its cRLNumber extension is \
+         marked critical, which it MUST NOT be (RFC 5280 5.2.3)"
+    );
+}
