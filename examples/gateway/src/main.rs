@@ -14,6 +14,7 @@ mod config;
 mod demo;
 mod proxy;
 mod server;
+mod translate;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,12 +42,16 @@ enum Command {
     /// Verify a certificate chain as the gateway would and explain the decision
     /// (exit 0 accepted, 1 rejected, 2 usage or configuration error).
     Check(check::CheckArgs),
+    /// Translate Kubernetes manifests (Istio, Gateway API, AGC, osm-edge, ingress-nginx) into
+    /// this gateway's configuration: YAML on stdout, warnings on stderr.
+    Translate(translate::TranslateArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Translate(args) => translate::run(&args),
         Command::Run { config } => with_runtime(|| server::run(config)),
         Command::Demo(args) => with_runtime(|| demo::run(args)),
     }

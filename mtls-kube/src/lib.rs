@@ -1,0 +1,75 @@
+//! Bring mutual-TLS configuration from Kubernetes as it is: Istio `Gateway` and
+//! `PeerAuthentication`, Gateway API `Gateway` (frontend client-certificate validation),
+//! `HTTPRoute` and `BackendTLSPolicy`, Azure Application Gateway for Containers
+//! `FrontendTLSPolicy`, osm-edge `IngressBackend`, ingress-nginx `Ingress` annotations, and the
+//! Secrets and ConfigMaps they name, translated into an `mtls-gateway` configuration (with its
+//! [`mtls_policy::PolicyConfig`]).
+//!
+//! The translation is pure: objects in ([`parse_manifests`], [`Object::from_json`]), a
+//! [`Translation`] out: the [`GatewayConfig`], the [`CredentialRef`]s it reads (checked with
+//! [`mtls_core::SecretMaterial`] when the Secrets are part of the input), a [`Warning`] for every
+//! field not translated as written (object, field, why), and status conditions
+//! ([`ObjectStatus`]) ready to be written back.
+//!
+//! ```
+//! let manifests = r#"
+//! apiVersion: networking.istio.io/v1
+//! kind: Gateway
+//! metadata: { name: mygateway, namespace: istio-system }
+//! spec:
+//!   selector: { istio: ingressgateway }
+//!   servers:
+//!     - port: { number: 443, name: https, protocol: HTTPS }
+//!       hosts: [httpbin.example.com]
+//!       tls: { mode: MUTUAL, credentialName: httpbin-credential }
+//! "#;
+//! let objects = mtls_kube::parse_manifests(manifests, "gateway.yaml")?;
+//! let t = mtls_kube::translate(&objects, &mtls_kube::Options::default());
+//!
+//! let host = &t.config.policy.listeners[0].hosts[0];
+//! assert_eq!(host.hostnames, ["httpbin.example.com"]);
+//! let validation = host.client_validation.as_ref().expect("MUTUAL validates clients");
+//! assert_eq!(validation.mode, mtls_policy::ClientCertMode::Required);
+//! // The CA is the credential's `ca.crt`, mounted where the gateway reads it.
+//! assert_eq!(
+//!     validation.trust[0].ca,
+//!     [mtls_policy::TrustSource::File(
+//!         "/etc/mtls/secrets/istio-system/httpbin-credential/ca.crt".into()
+//!     )]
+//! );
+//! // Istio routes live in VirtualServices, which are not translated: said, not hidden.
+//! assert_eq!(t.warnings.len(), 1);
+//! println!("{}", t.config.to_yaml());
+//! # Ok::<(), mtls_kube::ParseError>(())
+//! ```
+//!
+//! What each vendor's objects become, and what is warned about, is tabled in [`istio`],
+//! [`gateway_api`] (with AGC), [`nginx`] and [`osm`].
+//!
+//! # Features
+//!
+//! - `aws-lc-rs` (default) or `ring`: the crypto provider that checks a Secret's key against its
+//!   certificate.
+
+// Library code never unwraps; tests may.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod build;
+mod de;
+pub mod gateway_api;
+pub mod istio;
+mod manifest;
+mod model;
+pub mod nginx;
+pub mod osm;
+mod render;
+mod secrets;
+mod translate;
+
+pub use manifest::{Object, ParseError, parse_manifests};
+pub use model::{
+    Backend, BackendTls, Certificate, ClientCertificate, Condition, ConditionStatus, CredentialRef,
+    ForwardIdentity, GatewayConfig, Listener, MinTlsVersion, ObjectRef, ObjectStatus, Purpose,
+    RefState, Route, Translation, UnknownSni, Warning,
+};
+pub use translate::{Options, translate};

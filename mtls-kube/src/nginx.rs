@@ -1,0 +1,599 @@
+//! ingress-nginx: `Ingress` objects and their `nginx.ingress.kubernetes.io/*` annotations.
+//!
+//! | ingress-nginx | ours |
+//! |---|---|
+//! | every Ingress host, on port 443 | a host of listener `ingress-nginx` |
+//! | `spec.tls[].secretName` (else the default certificate) | the host's certificate |
+//! | `auth-tls-secret` (`ca.crt`, `ca.crl`) | `trust[].ca`, `trust[].crl` |
+//! | `auth-tls-verify-client` on / optional / optional_no_ca / off | mode required / optional / optional + `danger.skip_client_cert_validation` / none |
+//! | `auth-tls-verify-depth` | `trust[].max_chain_depth` |
+//! | `auth-tls-match-cn` | a route `authorization` on the subject (403) |
+//! | failed verification: 400 "The SSL certificate error" / "No required SSL certificate was sent" | listener `answers` |
+//! | `auth-tls-pass-certificate-to-upstream` | `forward_identity.rfc9440` |
+//! | `backend-protocol: HTTPS` + `proxy-ssl-secret` / `proxy-ssl-name` | backend `tls` (`ca`, `client_certificate`, `expected_name`) |
+
+use std::collections::BTreeMap;
+
+use mtls_policy::{
+    Answer, Authorization, ClientCertMode, ClientValidation, DenyCode, HttpAnswer, IdentityRule,
+    StringMatch, TrustDomain, TrustSource,
+};
+use serde::Deserialize;
+use serde_norway::Value;
+
+use crate::build;
+use crate::manifest::{Kind, Object};
+use crate::model::{Backend, BackendTls, ClientCertificate, ObjectRef, Purpose, RefState, Route};
+use crate::translate::{Ctx, HostDraft, accepted, normalize, resolved_refs};
+
+/// A rule's host and its paths (with their field paths).
+type RuleHost<'a> = (Option<String>, Vec<(String, &'a HttpPath)>);
+
+const PREFIX: &str = "nginx.ingress.kubernetes.io/";
+const LISTENER: &str = "ingress-nginx";
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct IngressSpec {
+    #[serde(default)]
+    ingress_class_name: Option<String>,
+    #[serde(default)]
+    default_backend: Option<IngressBackend>,
+    #[serde(default)]
+    tls: Vec<IngressTls>,
+    #[serde(default)]
+    rules: Vec<Rule>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct IngressTls {
+    #[serde(default)]
+    hosts: Vec<String>,
+    #[serde(default)]
+    secret_name: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct Rule {
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    http: Option<Http>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct Http {
+    #[serde(default)]
+    paths: Vec<HttpPath>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct HttpPath {
+    #[serde(default)]
+    path: Option<String>,
+    #[serde(default)]
+    path_type: Option<String>,
+    #[serde(default)]
+    backend: IngressBackend,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct IngressBackend {
+    #[serde(default)]
+    service: Option<ServiceBackend>,
+    #[serde(default)]
+    resource: Option<Value>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct ServiceBackend {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    port: ServicePort,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct ServicePort {
+    #[serde(default)]
+    number: Option<u16>,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// The annotations we read (the prefix stripped).
+const KNOWN: [&str; 12] = [
+    "auth-tls-secret",
+    "auth-tls-verify-client",
+    "auth-tls-verify-depth",
+    "auth-tls-match-cn",
+    "auth-tls-pass-certificate-to-upstream",
+    "auth-tls-error-page",
+    "backend-protocol",
+    "proxy-ssl-secret",
+    "proxy-ssl-verify",
+    "proxy-ssl-name",
+    "proxy-ssl-server-name",
+    "configuration-snippet",
+];
+
+struct Ann<'a> {
+    map: BTreeMap<&'a str, &'a str>,
+}
+
+impl Ann<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.map.get(key).map(|v| v.trim())
+    }
+}
+
+fn field(key: &str) -> String {
+    format!("metadata.annotations[{PREFIX}{key}]")
+}
+
+pub(crate) fn translate(ctx: &mut Ctx<'_>, objects: &[Object]) {
+    for o in objects {
+        if let Kind::Ingress(spec) = &o.kind {
+            ingress(ctx, o, spec);
+        }
+    }
+}
+
+/// `ns/name` or `name` (in the Ingress's namespace).
+fn secret_ref(value: &str, namespace: &str) -> ObjectRef {
+    match value.split_once('/') {
+        Some((ns, name)) => ObjectRef::new("Secret", ns, name),
+        None => ObjectRef::new("Secret", namespace, value),
+    }
+}
+
+fn ingress(ctx: &mut Ctx<'_>, o: &Object, spec: &IngressSpec) {
+    let r = &o.reference;
+    let ns = r.ns().to_string();
+    let ann = Ann {
+        map: o
+            .meta
+            .annotations
+            .iter()
+            .filter_map(|(k, v)| k.strip_prefix(PREFIX).map(|k| (k, v.as_str())))
+            .collect(),
+    };
+    for key in ann.map.keys() {
+        if !KNOWN.contains(key) {
+            let why = match *key {
+                "proxy-ssl-verify-depth" | "proxy-ssl-ciphers" | "proxy-ssl-protocols" => {
+                    "not supported: upstream TLS uses the provider's defaults and the chain length rustls allows"
+                }
+                _ => {
+                    "not translated: mtls-kube reads the auth-tls-*, backend-protocol and proxy-ssl-* annotations"
+                }
+            };
+            ctx.warn(r, field(key), why);
+        }
+    }
+    if let Some(class) = &spec.ingress_class_name {
+        if !class.contains("nginx") {
+            ctx.warn(
+                r,
+                "spec.ingressClassName",
+                format!("class {class:?} is translated as ingress-nginx"),
+            );
+        }
+    }
+    let mut states: Vec<(String, RefState)> = Vec::new();
+    let validation = client_validation(ctx, r, &ann, &mut states);
+    let match_cn = ann.get("auth-tls-match-cn").map(str::to_string);
+    if match_cn.is_some() && validation.is_none() {
+        ctx.warn(
+            r,
+            field("auth-tls-match-cn"),
+            "ignored: no client certificate is verified (auth-tls-secret)",
+        );
+    }
+    if let Some(page) = ann.get("auth-tls-error-page") {
+        ctx.warn(r, field("auth-tls-error-page"), format!(
+            "not supported: a failed verification answers 400 as ingress-nginx does without an error page, not a redirect to {page:?}"
+        ));
+    }
+    if validation.is_some() {
+        ctx.forward.ssl_client = true;
+        nginx_answers(ctx);
+        if ann.get("auth-tls-pass-certificate-to-upstream") == Some("true") {
+            ctx.forward.rfc9440 = true;
+            ctx.warn(r, field("auth-tls-pass-certificate-to-upstream"), "the certificate goes upstream as RFC 9440 `Client-Cert` (base64 DER), not as `ssl-client-cert` (URL-encoded PEM)");
+        }
+    }
+    let scheme = backend_scheme(ctx, r, &ann);
+    let upstream_tls = match scheme {
+        Some(("https", _)) => Some(upstream_tls(ctx, r, &ann, &mut states)),
+        _ => None,
+    };
+
+    // Hosts, each with its certificate and routes.
+    let mut hosts: Vec<RuleHost<'_>> = Vec::new();
+    for (i, rule) in spec.rules.iter().enumerate() {
+        let paths = rule.http.iter().flat_map(|h| h.paths.iter()).enumerate();
+        let paths: Vec<(String, &HttpPath)> = paths
+            .map(|(j, p)| (format!("spec.rules[{i}].http.paths[{j}]"), p))
+            .collect();
+        hosts.push((rule.host.clone(), paths));
+    }
+    for (host, paths) in &hosts {
+        let hostnames: Vec<String> = host.iter().cloned().collect();
+        let secret = host.as_ref().and_then(|h| {
+            spec.tls
+                .iter()
+                .find(|t| t.hosts.iter().any(|n| normalize(n) == normalize(h)))
+        });
+        let secret = match secret.and_then(|t| t.secret_name.as_ref()) {
+            Some(name) => ObjectRef::new("Secret", &ns, name),
+            None => {
+                let d = ctx.opts.nginx_default_certificate.clone();
+                ctx.warn(r, "spec.tls", format!(
+                    "no spec.tls secret names host {:?}: it is served with the default certificate {d}",
+                    host.as_deref().unwrap_or("*")
+                ));
+                d
+            }
+        };
+        let port = ctx.opts.nginx_port;
+        let (certificate, state) = ctx.server_certificate(&hostnames, &secret, r);
+        states.push((format!("certificate {}", secret.name), state));
+        let mut policy_routes = Vec::new();
+        if let (Some(re), Some(_)) = (&match_cn, &validation) {
+            let mut auth = Authorization::default();
+            auth.rules = vec![IdentityRule::Subject(StringMatch::Regex(format!(
+                ".*(?:{re}).*"
+            )))];
+            let mut route = build::route("auth-tls-match-cn", "/");
+            route.authorization = Some(auth);
+            policy_routes.push(route);
+        }
+        let draft = HostDraft {
+            hostnames: hostnames.clone(),
+            certificate,
+            validation: validation.clone(),
+            routes: policy_routes,
+            origin: r.clone(),
+        };
+        let exists = ctx
+            .listener(LISTENER, port)
+            .hosts
+            .iter()
+            .find(|h| h.hostnames == hostnames)
+            .map(|h| h.origin.clone());
+        match exists {
+            // Several Ingresses share a host: ingress-nginx merges their paths; the host's TLS
+            // settings come from the first.
+            Some(first) if first != *r => {
+                if validation.is_some() {
+                    ctx.warn(r, field("auth-tls-secret"), format!(
+                        "host {:?} is also defined by {first}, whose client-certificate settings apply to it",
+                        host.as_deref().unwrap_or("*")
+                    ));
+                }
+            }
+            Some(_) => {}
+            None => {
+                ctx.add_host(LISTENER, port, draft, "spec.rules");
+            }
+        }
+        for (at, path) in paths {
+            route(
+                ctx,
+                r,
+                at,
+                host.as_deref(),
+                path,
+                scheme,
+                upstream_tls.as_ref(),
+            );
+        }
+    }
+    if let Some(backend) = &spec.default_backend {
+        ctx.warn(r, "spec.defaultBackend", "served for requests no rule matches on the hosts above; hosts no Ingress names are not served");
+        let path = HttpPath {
+            path: None,
+            path_type: None,
+            backend: backend.clone(),
+        };
+        route(
+            ctx,
+            r,
+            "spec.defaultBackend",
+            None,
+            &path,
+            scheme,
+            upstream_tls.as_ref(),
+        );
+    }
+    let reason = if states
+        .iter()
+        .any(|(w, s)| w.starts_with("certificate") && matches!(s, RefState::Invalid { .. }))
+    {
+        "InvalidCertificateRef"
+    } else {
+        "InvalidCACertificateRef"
+    };
+    ctx.status(r, None, vec![accepted(), resolved_refs(&states, reason)]);
+}
+
+fn client_validation(
+    ctx: &mut Ctx<'_>,
+    r: &ObjectRef,
+    ann: &Ann<'_>,
+    states: &mut Vec<(String, RefState)>,
+) -> Option<ClientValidation> {
+    let verify = ann.get("auth-tls-verify-client");
+    let Some(secret) = ann.get("auth-tls-secret") else {
+        for key in ["auth-tls-verify-client", "auth-tls-verify-depth"] {
+            if ann.get(key).is_some() {
+                ctx.warn(
+                    r,
+                    field(key),
+                    "ignored: ingress-nginx verifies client certificates only with auth-tls-secret",
+                );
+            }
+        }
+        return None;
+    };
+    let (mode, skip) = match verify.unwrap_or("on") {
+        "on" => (ClientCertMode::Required, false),
+        "optional" => (ClientCertMode::Optional, false),
+        "optional_no_ca" => (ClientCertMode::Optional, true),
+        "off" => return None,
+        other => {
+            ctx.warn(
+                r,
+                field("auth-tls-verify-client"),
+                format!("unknown value {other:?}: treated as \"on\""),
+            );
+            (ClientCertMode::Required, false)
+        }
+    };
+    let secret = secret_ref(secret, r.ns());
+    let missing = ctx.missing_state();
+    let found = ctx.secrets.ca(&secret, &missing);
+    let mut keys = vec![found.ca_key];
+    keys.extend(found.crl_key);
+    ctx.credential(&secret, Purpose::ClientCa, &keys, r, &found.state);
+    states.push((format!("CA {}", secret.name), found.state.clone()));
+    let mut domain = TrustDomain::new(
+        secret.name.clone(),
+        TrustSource::File(ctx.file(&secret, found.ca_key)),
+    );
+    if let Some(crl) = found.crl_key {
+        domain.crl = Some(build::crl(vec![TrustSource::File(ctx.file(&secret, crl))]));
+    }
+    // ingress-nginx's default depth is 1: the client certificate signed by a CA of the bundle.
+    let depth = ann.get("auth-tls-verify-depth").unwrap_or("1");
+    match depth.parse::<u8>() {
+        Ok(d) if d >= 1 => domain.max_chain_depth = Some(d),
+        _ => ctx.warn(
+            r,
+            field("auth-tls-verify-depth"),
+            format!("{depth:?} is not a depth of at least 1: no limit is set"),
+        ),
+    }
+    if skip {
+        ctx.warn(r, field("auth-tls-verify-client"), "optional_no_ca: any client certificate passes unverified (danger.skip_client_cert_validation)");
+    }
+    let mut v = ClientValidation::default();
+    v.mode = mode;
+    v.trust = vec![domain];
+    v.danger.skip_client_cert_validation = skip;
+    Some(v)
+}
+
+/// ingress-nginx answers a failed verification with HTTP 400 and a fixed text.
+fn nginx_answers(ctx: &mut Ctx<'_>) {
+    let port = ctx.opts.nginx_port;
+    let answers = &mut ctx.listener(LISTENER, port).answers.0;
+    let http = |message: &str| {
+        let mut a = HttpAnswer::new(400);
+        a.message = Some(message.into());
+        Answer::Http(a)
+    };
+    answers.insert(
+        DenyCode::NoCertificate,
+        http("No required SSL certificate was sent"),
+    );
+    for code in [
+        DenyCode::UnknownIssuer,
+        DenyCode::UntrustedTrustDomain,
+        DenyCode::Expired,
+        DenyCode::NotYetValid,
+        DenyCode::Revoked,
+        DenyCode::RevocationUnknown,
+        DenyCode::BadEku,
+        DenyCode::ChainTooLong,
+        DenyCode::BadSignature,
+        DenyCode::InvalidCertificate,
+    ] {
+        answers.insert(code, http("The SSL certificate error"));
+    }
+}
+
+/// The upstream scheme per `backend-protocol`, and whether it is HTTP/2 only (gRPC).
+fn backend_scheme(ctx: &mut Ctx<'_>, r: &ObjectRef, ann: &Ann<'_>) -> Option<(&'static str, bool)> {
+    match ann
+        .get("backend-protocol")
+        .map(str::to_ascii_uppercase)
+        .as_deref()
+    {
+        None | Some("HTTP") => Some(("http", false)),
+        Some("HTTPS") => Some(("https", false)),
+        Some("GRPC") => Some(("http", true)),
+        Some("GRPCS") => Some(("https", false)),
+        Some(other) => {
+            ctx.warn(r, field("backend-protocol"), format!("{other} is not supported (HTTP, HTTPS, GRPC, GRPCS are): its paths are not translated"));
+            None
+        }
+    }
+}
+
+fn upstream_tls(
+    ctx: &mut Ctx<'_>,
+    r: &ObjectRef,
+    ann: &Ann<'_>,
+    states: &mut Vec<(String, RefState)>,
+) -> BackendTls {
+    let verify = ann.get("proxy-ssl-verify").unwrap_or("off");
+    let secret = match ann.get("proxy-ssl-secret") {
+        Some(s) => secret_ref(s, r.ns()),
+        None => {
+            let placeholder = ObjectRef::new("Secret", r.ns(), format!("{}-upstream-ca", r.name));
+            ctx.warn(r, field("backend-protocol"), format!(
+                "HTTPS upstreams are always verified here, and no proxy-ssl-secret names a CA: create {placeholder} with ca.crt"
+            ));
+            placeholder
+        }
+    };
+    if verify != "on" {
+        ctx.warn(r, field("proxy-ssl-verify"), format!(
+            "{verify:?}: the gateway always verifies the upstream's certificate, against ca.crt of {secret}"
+        ));
+    }
+    let missing = ctx.missing_state();
+    let found = ctx.secrets.ca(&secret, &missing);
+    ctx.credential(
+        &secret,
+        Purpose::UpstreamCa,
+        &[found.ca_key],
+        r,
+        &found.state,
+    );
+    states.push((format!("CA {}", secret.name), found.state.clone()));
+    let mut tls = BackendTls {
+        ca: ctx.file(&secret, found.ca_key),
+        expected_name: None,
+        client_certificate: None,
+    };
+    if ann.get("proxy-ssl-secret").is_some() {
+        let (keys, state) = ctx.secrets.certificate(&secret, &missing);
+        let has_cert = !matches!(state, RefState::Invalid { .. });
+        if has_cert {
+            ctx.credential(
+                &secret,
+                Purpose::UpstreamClientCertificate,
+                &keys,
+                r,
+                &state,
+            );
+            tls.client_certificate = Some(ClientCertificate {
+                chain: ctx.file(&secret, keys[0]),
+                key: ctx.file(&secret, keys[1]),
+            });
+        }
+    }
+    tls.expected_name = ann.get("proxy-ssl-name").map(str::to_string).or_else(|| {
+        let snippet = ann.get("configuration-snippet")?;
+        snippet_ssl_name(snippet)
+    });
+    if let Some(snippet) = ann.get("configuration-snippet") {
+        let rest: Vec<&str> = snippet
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("proxy_ssl_name"))
+            .collect();
+        if !rest.is_empty() {
+            ctx.warn(
+                r,
+                field("configuration-snippet"),
+                format!(
+                    "not translated (only proxy_ssl_name is read): {}",
+                    rest.join(" ")
+                ),
+            );
+        }
+    }
+    if ann.get("proxy-ssl-server-name") == Some("off") {
+        ctx.warn(
+            r,
+            field("proxy-ssl-server-name"),
+            "the gateway always sends the expected name as SNI",
+        );
+    }
+    tls
+}
+
+/// `proxy_ssl_name "name";` in a configuration snippet.
+fn snippet_ssl_name(snippet: &str) -> Option<String> {
+    snippet.lines().find_map(|l| {
+        let rest = l.trim().strip_prefix("proxy_ssl_name")?;
+        let name = rest
+            .trim()
+            .trim_end_matches(';')
+            .trim()
+            .trim_matches('"')
+            .trim_matches('\'');
+        (!name.is_empty()).then(|| name.to_string())
+    })
+}
+
+fn route(
+    ctx: &mut Ctx<'_>,
+    r: &ObjectRef,
+    at: &str,
+    host: Option<&str>,
+    path: &HttpPath,
+    scheme: Option<(&'static str, bool)>,
+    tls: Option<&BackendTls>,
+) {
+    let Some((scheme, http2_only)) = scheme else {
+        return;
+    };
+    if path.backend.resource.is_some() {
+        ctx.warn(
+            r,
+            format!("{at}.backend.resource"),
+            "not supported: only Service backends are",
+        );
+        return;
+    }
+    let Some(service) = &path.backend.service else {
+        ctx.warn(r, format!("{at}.backend"), "no service: not translated");
+        return;
+    };
+    let Some(port) = service.port.number else {
+        ctx.warn(
+            r,
+            format!("{at}.backend.service.port"),
+            format!(
+                "a port by name ({:?}) needs the Service to resolve: use the port number",
+                service.port.name.as_deref().unwrap_or_default()
+            ),
+        );
+        return;
+    };
+    let ns = r.ns().to_string();
+    let name = format!("{ns}-{}-{port}", service.name);
+    let url = ctx.service_url(scheme, &ns, &service.name, port);
+    ctx.backend(
+        &name,
+        Backend {
+            url,
+            tls: tls.cloned(),
+            http2_only,
+        },
+    );
+    let p = path.path.clone().unwrap_or_else(|| "/".into());
+    let exact = path.path_type.as_deref() == Some("Exact");
+    if !p.starts_with('/') {
+        ctx.warn(
+            r,
+            format!("{at}.path"),
+            format!("{p:?} does not start with `/`: not translated"),
+        );
+        return;
+    }
+    ctx.routes.push(Route {
+        listener: LISTENER.into(),
+        host: host.map(str::to_string),
+        path_prefix: (!exact).then(|| p.clone()),
+        path_exact: exact.then_some(p),
+        backend: name,
+    });
+}
