@@ -381,7 +381,26 @@ impl std::error::Error for ProfileViolation {}
 /// and (precomputed at load) the anchor of a verified path.
 fn check_profile(domain: &LoadedTrustDomain, path: &VerifiedPath<'_>) -> Result<(), String> {
     let leaf_der = path.end_entity().der();
-    let leaf = parse(&leaf_der, "the end-entity certificate")?;
+    if !domain.profile_passed.contains(true, &leaf_der) {
+        check_leaf_profile(&leaf_der)?;
+        domain.profile_passed.insert(true, &leaf_der);
+    }
+    for (k, cert) in path.intermediate_certificates().enumerate() {
+        let der = cert.der();
+        if !domain.profile_passed.contains(false, &der) {
+            check_intermediate_profile(&der, k)?;
+            domain.profile_passed.insert(false, &der);
+        }
+    }
+    if let Some(fault) = anchor_fault_of(domain, path.anchor()) {
+        return Err(fault.to_owned());
+    }
+    Ok(())
+}
+
+/// The profile checks of the end-entity certificate.
+fn check_leaf_profile(leaf_der: &[u8]) -> Result<(), String> {
+    let leaf = parse(leaf_der, "the end-entity certificate")?;
     let what = || {
         format!(
             "the end-entity certificate (subject \"{}\")",
@@ -406,25 +425,22 @@ fn check_profile(domain: &LoadedTrustDomain, path: &VerifiedPath<'_>) -> Result<
             }
         }
     }
-    check_common(&leaf, &what)?;
-    for (k, cert) in path.intermediate_certificates().enumerate() {
-        let der = cert.der();
-        let label = format!("intermediate CA certificate {}", k + 1);
-        let cert = parse(&der, &label)?;
-        let what = || format!("{label} (subject \"{}\")", cert.subject());
-        if cert.subject().iter().next().is_none() {
-            return Err(format!(
-                "{} has an empty subject; a CA's subject MUST be a non-empty distinguished name \
-                 (RFC 5280 4.1.2.6)",
-                what()
-            ));
-        }
-        check_common(&cert, &what)?;
+    check_common(&leaf, &what)
+}
+
+/// The profile checks of the `k`-th intermediate (0-based) of a path.
+fn check_intermediate_profile(der: &[u8], k: usize) -> Result<(), String> {
+    let label = format!("intermediate CA certificate {}", k + 1);
+    let cert = parse(der, &label)?;
+    let what = || format!("{label} (subject \"{}\")", cert.subject());
+    if cert.subject().iter().next().is_none() {
+        return Err(format!(
+            "{} has an empty subject; a CA's subject MUST be a non-empty distinguished name \
+             (RFC 5280 4.1.2.6)",
+            what()
+        ));
     }
-    if let Some(fault) = anchor_fault_of(domain, path.anchor()) {
-        return Err(fault.to_owned());
-    }
-    Ok(())
+    check_common(&cert, &what)
 }
 
 /// The checks made on every certificate of the path: nameConstraints not empty, AIA / SIA

@@ -125,6 +125,7 @@ pub enum SnapshotError {
 /// client certificates on resumption.
 pub struct TlsSnapshot {
     hosts: Vec<BuiltHost>,
+    identities: IdentityCache,
     exact: HashMap<String, usize>,
     wildcard: HashMap<String, usize>,
     default: Option<usize>,
@@ -302,6 +303,7 @@ impl TlsSnapshotBuilder {
         }
         Ok(TlsSnapshot {
             hosts,
+            identities: IdentityCache::default(),
             exact,
             wildcard,
             default: Some(self.default.unwrap_or(0)),
@@ -376,13 +378,7 @@ where
     };
     let peer = chain
         .first()
-        .and_then(|leaf| match PeerIdentity::from_der(leaf) {
-            Ok(id) => Some(id),
-            Err(e) => {
-                tracing::debug!(error = %e, "peer certificate has no readable identity");
-                None
-            }
-        });
+        .and_then(|leaf| snapshot.identities.get_or_parse(leaf));
     let tls = TlsInfo {
         sni,
         alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
@@ -419,4 +415,39 @@ where
         }
     })
     .await;
+}
+
+/// Peer identities by leaf certificate (full DER), so that a returning client's certificate is
+/// not parsed again on every connection. Bounded; cleared when full.
+#[derive(Default)]
+struct IdentityCache(std::sync::Mutex<HashMap<Vec<u8>, PeerIdentity>>);
+
+impl IdentityCache {
+    const CAPACITY: usize = 4096;
+
+    fn get_or_parse(&self, leaf: &CertificateDer<'_>) -> Option<PeerIdentity> {
+        if let Some(id) = self
+            .0
+            .lock()
+            .ok()
+            .and_then(|m| m.get(leaf.as_ref()).cloned())
+        {
+            return Some(id);
+        }
+        match PeerIdentity::from_der(leaf) {
+            Ok(id) => {
+                if let Ok(mut map) = self.0.lock() {
+                    if map.len() >= Self::CAPACITY {
+                        map.clear();
+                    }
+                    map.insert(leaf.to_vec(), id.clone());
+                }
+                Some(id)
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "peer certificate has no readable identity");
+                None
+            }
+        }
+    }
 }

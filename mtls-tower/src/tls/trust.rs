@@ -177,6 +177,9 @@ pub struct LoadedTrustDomain {
     /// Per anchor (as `anchors`): why its bundle certificate may not anchor a path under the
     /// RFC 5280 profile checks ([`chain::anchor_fault`]).
     pub(crate) anchor_faults: Vec<Option<String>>,
+    /// Leaves and intermediates that passed the per-certificate profile checks, so that a
+    /// returning client (or every client under the same intermediate) is not parsed again.
+    pub(crate) profile_passed: ProfileCache,
     pub(crate) revocation: Option<RevocationIndex>,
     pub(crate) options: DomainOptions,
 }
@@ -242,6 +245,7 @@ impl LoadedTrustDomain {
             bundle,
             anchors,
             anchor_faults,
+            profile_passed: ProfileCache::default(),
             revocation,
             options,
         })
@@ -475,4 +479,30 @@ fn resolved(
             }
         }
     })
+}
+
+/// A bounded set of certificates (full DER, tagged leaf or intermediate) that passed the
+/// profile checks of [`chain`](super::chain). Cleared when full: a cache, not a record.
+#[derive(Debug, Default)]
+pub(crate) struct ProfileCache(std::sync::Mutex<std::collections::HashSet<(bool, Vec<u8>)>>);
+
+impl ProfileCache {
+    const CAPACITY: usize = 4096;
+
+    pub(crate) fn contains(&self, leaf: bool, der: &[u8]) -> bool {
+        // A lookup key borrowing `der` would need a custom Borrow; certificates are small.
+        self.0
+            .lock()
+            .map(|set| set.contains(&(leaf, der.to_vec())))
+            .unwrap_or(false)
+    }
+
+    pub(crate) fn insert(&self, leaf: bool, der: &[u8]) {
+        if let Ok(mut set) = self.0.lock() {
+            if set.len() >= Self::CAPACITY {
+                set.clear();
+            }
+            set.insert((leaf, der.to_vec()));
+        }
+    }
 }
