@@ -907,3 +907,43 @@ fn the_readme_pki_serves_every_example() {
     assert_eq!(osm(b, "untrusted"), 200);
     drop(gw);
 }
+
+/// SIGTERM: the gateway stops accepting, lets the in-flight request finish, and exits 0.
+#[test]
+fn sigterm_drains_in_flight_requests_then_exits() {
+    let w = Workdir::new();
+    let app = backend("app");
+    let (https, admin) = (free_port(), free_port());
+    let text = example(
+        "agc-frontend-mtls.yaml",
+        &[(8443, https), (9901, admin), (3000, app.port)],
+    );
+    let mut gw = w.start("agc-frontend-mtls.yaml", &text, admin);
+    let dir = w.etc.clone();
+    let slow = std::thread::spawn(move || {
+        let url = format!("https://localhost:{https}/sleep/1500");
+        curl_status(&dir, &with(&["--cacert", "ca.pem", &url], &CLIENT))
+    });
+    // Let the request reach the backend, then ask the gateway to stop.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let status = gw.terminate(std::time::Duration::from_secs(20));
+    let (code, http, body, err) = slow.join().unwrap();
+    assert_eq!(
+        (code, http),
+        (0, 200),
+        "the in-flight request was cut: {body}{err}"
+    );
+    assert!(body.contains("slept=1500ms"), "{body}");
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "exit: {status:?}\n{}",
+        gw.log_text()
+    );
+    assert!(
+        gw.log_text().contains("draining in-flight requests"),
+        "{}",
+        gw.log_text()
+    );
+    // Nothing listens any more.
+    assert!(std::net::TcpStream::connect(("127.0.0.1", https)).is_err());
+}

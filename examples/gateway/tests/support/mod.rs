@@ -258,6 +258,14 @@ pub(crate) fn backend(name: &'static str) -> Backend {
 
 async fn answer(name: &str, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path().to_string();
+    if let Some(ms) = path.strip_prefix("/sleep/") {
+        // A slow answer, for graceful-shutdown tests (bounded: at most 5 s).
+        let ms = ms.parse::<u64>().unwrap_or(0).min(5_000);
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        return Ok(Response::new(Full::new(Bytes::from(format!(
+            "backend={name}\nslept={ms}ms\n"
+        )))));
+    }
     if let Some(code) = path.strip_prefix("/status/") {
         let status = code
             .parse::<u16>()
@@ -368,6 +376,24 @@ impl Gateway {
     }
 
     /// Sends SIGHUP (with the real `kill`).
+    /// Sends SIGTERM and waits (bounded) for the process to exit; its exit status.
+    pub(crate) fn terminate(
+        &mut self,
+        within: std::time::Duration,
+    ) -> Option<std::process::ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let started = std::time::Instant::now();
+        while started.elapsed() < within {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        None
+    }
+
     pub(crate) fn hup(&self) {
         let status = Command::new("kill")
             .args(["-HUP", &self.pid().to_string()])
