@@ -261,7 +261,7 @@ async fn answer(name: &str, req: Request<Incoming>) -> Result<Response<Full<Byte
     if let Some(ms) = path.strip_prefix("/sleep/") {
         // A slow answer, for graceful-shutdown tests (bounded: at most 5 s).
         let ms = ms.parse::<u64>().unwrap_or(0).min(5_000);
-        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        tokio::time::sleep(Duration::from_millis(ms)).await;
         return Ok(Response::new(Full::new(Bytes::from(format!(
             "backend={name}\nslept={ms}ms\n"
         )))));
@@ -379,17 +379,17 @@ impl Gateway {
     /// Sends SIGTERM and waits (bounded) for the process to exit; its exit status.
     pub(crate) fn terminate(
         &mut self,
-        within: std::time::Duration,
+        within: Duration,
     ) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
-        let started = std::time::Instant::now();
+        let started = Instant::now();
         while started.elapsed() < within {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return Some(status);
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(20));
         }
         None
     }
