@@ -120,7 +120,13 @@ where
                 tracing::debug!(%remote, error = %e, "connection ended with an error");
             }
         };
-        tokio::spawn(tracing::Instrument::instrument(task, span));
+        // An instrumented future costs a little on every poll, even with the span disabled:
+        // only wrap it when debug logging is on.
+        if span.is_disabled() {
+            tokio::spawn(task);
+        } else {
+            tokio::spawn(tracing::Instrument::instrument(task, span));
+        }
     }
     drop(listener);
     tokio::select! {

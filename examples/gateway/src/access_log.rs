@@ -40,6 +40,10 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
+        if !tracing::enabled!(target: "access", tracing::Level::WARN) {
+            // Access logging is filtered out: copy nothing.
+            return Box::pin(self.inner.call(req));
+        }
         let started = Instant::now();
         let method = req.method().clone();
         let path = req.uri().path().to_string();
