@@ -377,10 +377,7 @@ impl Gateway {
 
     /// Sends SIGHUP (with the real `kill`).
     /// Sends SIGTERM and waits (bounded) for the process to exit; its exit status.
-    pub(crate) fn terminate(
-        &mut self,
-        within: Duration,
-    ) -> Option<std::process::ExitStatus> {
+    pub(crate) fn terminate(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
         let _ = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status();
