@@ -433,14 +433,14 @@ fn server(
             format!("{other} is not supported: the minimum is TLS 1.2"),
         ),
     }
-    if let Some(max) = tls.max_protocol_version.as_deref() {
-        if !matches!(max.to_ascii_uppercase().as_str(), "TLS_AUTO" | "TLSV1_3") {
-            ctx.warn(
-                r,
-                f("tls.maxProtocolVersion"),
-                format!("{max} is not supported: TLS 1.3 stays enabled"),
-            );
-        }
+    if let Some(max) = tls.max_protocol_version.as_deref()
+        && !matches!(max.to_ascii_uppercase().as_str(), "TLS_AUTO" | "TLSV1_3")
+    {
+        ctx.warn(
+            r,
+            f("tls.maxProtocolVersion"),
+            format!("{max} is not supported: TLS 1.3 stays enabled"),
+        );
     }
     if !tls.cipher_suites.is_empty() {
         ctx.warn(
@@ -602,35 +602,34 @@ fn peer_authentication(ctx: &mut Ctx<'_>, o: &Object, spec: &PeerAuthenticationS
         let mode = peer_mode(ctx, r, &format!("{field}.mode"), Some(mtls));
         pa.port_level.insert(p, mode);
     }
-    if pa.selector.is_none() {
-        if let Some(first) = ctx
+    if pa.selector.is_none()
+        && let Some(first) = ctx
             .peer_auth
             .iter()
             .find(|p| p.selector.is_none() && p.namespace == pa.namespace)
-        {
-            let scope = if pa.namespace == ctx.opts.root_namespace {
-                "mesh"
-            } else {
-                "namespace"
-            };
-            let first = first.name.clone();
-            ctx.warn(
+    {
+        let scope = if pa.namespace == ctx.opts.root_namespace {
+            "mesh"
+        } else {
+            "namespace"
+        };
+        let first = first.name.clone();
+        ctx.warn(
                 r,
                 "metadata.name",
                 format!("a second {scope}-wide policy: Istio applies the oldest, {first:?}; this one is ignored"),
             );
-            ctx.status(
-                r,
-                None,
-                vec![Condition::new(
-                    "Accepted",
-                    ConditionStatus::False,
-                    "Conflicted",
-                    format!("{first:?} applies"),
-                )],
-            );
-            return;
-        }
+        ctx.status(
+            r,
+            None,
+            vec![Condition::new(
+                "Accepted",
+                ConditionStatus::False,
+                "Conflicted",
+                format!("{first:?} applies"),
+            )],
+        );
+        return;
     }
     ctx.peer_auth.push(pa);
     ctx.status(r, None, vec![accepted()]);

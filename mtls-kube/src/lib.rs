@@ -50,12 +50,20 @@
 //!
 //! - `aws-lc-rs` (default) or `ring`: the crypto provider that checks a Secret's key against its
 //!   certificate.
+//! - `runtime`: [`runtime::Follower`], kube-rs watchers that keep a translation (and the
+//!   Secrets it reads) live. It brings kube's client and runtime but no TLS stack and no
+//!   Kubernetes version: the application builds the `kube::Client` and picks k8s-openapi's
+//!   version feature (as k8s-openapi asks of libraries). Needs Rust 1.89 (kube 5's).
+//! - `fake-api`: `fake::FakeApiServer`, a Kubernetes API server on loopback speaking list and
+//!   watch, to test followers without a cluster.
 
 // Library code never unwraps; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod build;
 mod de;
+#[cfg(feature = "fake-api")]
+pub mod fake;
 pub mod gateway_api;
 pub mod istio;
 mod manifest;
@@ -63,6 +71,8 @@ mod model;
 pub mod nginx;
 pub mod osm;
 mod render;
+#[cfg(feature = "runtime")]
+pub mod runtime;
 mod secrets;
 mod translate;
 
@@ -72,4 +82,4 @@ pub use model::{
     ForwardIdentity, GatewayConfig, Listener, MinTlsVersion, ObjectRef, ObjectStatus, Purpose,
     RefState, Route, Translation, UnknownSni, Warning,
 };
-pub use translate::{Options, translate};
+pub use translate::{Options, Workload, translate};

@@ -173,14 +173,14 @@ fn ingress(ctx: &mut Ctx<'_>, o: &Object, spec: &IngressSpec) {
             ctx.warn(r, field(key), why);
         }
     }
-    if let Some(class) = &spec.ingress_class_name {
-        if !class.contains("nginx") {
-            ctx.warn(
-                r,
-                "spec.ingressClassName",
-                format!("class {class:?} is translated as ingress-nginx"),
-            );
-        }
+    if let Some(class) = &spec.ingress_class_name
+        && !class.contains("nginx")
+    {
+        ctx.warn(
+            r,
+            "spec.ingressClassName",
+            format!("class {class:?} is translated as ingress-nginx"),
+        );
     }
     let mut states: Vec<(String, RefState)> = Vec::new();
     let validation = client_validation(ctx, r, &ann, &mut states);

@@ -3,7 +3,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
-use mtls_policy::{Answers, ClientValidation, PeerAuthentication, PeerMode, RouteConfig};
+use mtls_policy::{
+    Answers, ClientValidation, PeerAuthentication, PeerAuthentications, PeerMode, RouteConfig,
+    Scope,
+};
 
 use crate::build;
 use crate::manifest::{Kind, Object};
@@ -41,6 +44,31 @@ pub struct Options {
     /// osm-edge's mesh CA bundle, which verifies the ingress's client certificate (default
     /// `osm-system/osm-ca-bundle`).
     pub osm_ca_bundle: ObjectRef,
+    /// The gateway's own workload (its pod's namespace and labels), when known: each listener
+    /// then takes the peer mode the `PeerAuthentication`s give this workload on its port (Istio
+    /// precedence: mesh, namespace, workload, port), so STRICT closes plaintext and PERMISSIVE
+    /// admits it. `None` (the default): listeners keep their own mode (TLS only).
+    pub workload: Option<Workload>,
+}
+
+/// A workload: the namespace and labels of the gateway's pods.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Workload {
+    /// The namespace.
+    pub namespace: String,
+    /// The pod labels (what `PeerAuthentication` selectors match).
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Workload {
+    /// A workload in `namespace` with `labels`.
+    pub fn new(namespace: impl Into<String>, labels: BTreeMap<String, String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            labels,
+        }
+    }
 }
 
 impl Default for Options {
@@ -59,6 +87,7 @@ impl Default for Options {
                 "ingress-nginx-default-certificate",
             ),
             osm_ca_bundle: ObjectRef::new("Secret", "osm-system", "osm-ca-bundle"),
+            workload: None,
         }
     }
 }
@@ -439,11 +468,28 @@ fn finish(mut ctx: Ctx<'_>) -> Translation {
     } = ctx;
     let mut policy = build::policy();
     policy.root_namespace = opts.root_namespace.clone();
+    // The PeerAuthentications as they apply to this gateway's workload (invalid sets are
+    // warned about by the policy loader; they then leave listeners as they are).
+    let scopes = opts
+        .workload
+        .as_ref()
+        .filter(|_| !peer_auth.is_empty())
+        .and_then(|w| {
+            PeerAuthentications::new(&opts.root_namespace, peer_auth.clone())
+                .ok()
+                .map(|s| (w, s))
+        });
     policy.peer_authentication = peer_auth;
     let mut out_listeners = Vec::new();
     for l in listeners {
         let mut pl = build::listener(&l.name, l.port);
         pl.peer_mode = l.peer_mode;
+        if let Some((w, scopes)) = &scopes {
+            let resolved = scopes.resolve(&w.namespace, &w.labels, l.port);
+            if resolved.scope != Scope::Default && resolved.mode != PeerMode::Unset {
+                pl.peer_mode = Some(resolved.mode);
+            }
+        }
         pl.answers = l.answers;
         let mut certificates = Vec::new();
         for h in l.hosts {

@@ -145,11 +145,10 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
             domain.verify_server(&provider, leaf, intermediates, &server_name, now)
         }
     };
-    if matches!(verification, PeerVerification::Verified { .. }) {
-        if let Some(problem) = name_problem(leaf, &names) {
-            verification =
-                PeerVerification::failed(Some(&domain_name), VerifyError::Other(problem));
-        }
+    if matches!(verification, PeerVerification::Verified { .. })
+        && let Some(problem) = name_problem(leaf, &names)
+    {
+        verification = PeerVerification::failed(Some(&domain_name), VerifyError::Other(problem));
     }
     let identity = PeerIdentity::from_der(leaf).ok();
     let chain_subjects = built_chain(&chain, &bundle);

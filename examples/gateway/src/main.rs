@@ -2,6 +2,8 @@
 //!
 //! - `run --config FILE`: serve listeners, routes and backends from a YAML file, reloading it
 //!   (and the certificates it names) on change and on SIGHUP.
+//! - `run --kube [--namespace NS]`: the same, following a Kubernetes cluster's objects and
+//!   Secrets instead (see `deploy/`).
 //! - `demo`: generate a throw-away PKI, start an echo backend and a gateway on loopback, and
 //!   print the `curl` commands that show each decision.
 //! - `check`: verify a certificate chain exactly as the gateway would, and explain the decision.
@@ -12,6 +14,7 @@ mod assemble;
 mod check;
 mod config;
 mod demo;
+mod kube;
 mod proxy;
 mod server;
 mod translate;
@@ -30,11 +33,18 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the configuration in FILE until SIGTERM or Ctrl-C.
+    /// Serve the configuration in FILE (or, with --kube, the cluster's) until SIGTERM or
+    /// Ctrl-C.
     Run {
         /// The YAML configuration.
-        #[arg(long, short)]
-        config: PathBuf,
+        #[arg(long, short, required_unless_present = "kube", conflicts_with = "kube")]
+        config: Option<PathBuf>,
+        /// Follow the Kubernetes cluster (in-cluster or kubeconfig) instead of files: its
+        /// Istio, Gateway API, AGC, osm-edge and ingress-nginx objects and Secrets.
+        #[arg(long)]
+        kube: bool,
+        #[command(flatten)]
+        kube_args: kube::KubeArgs,
     },
     /// Run a gateway and an echo backend on loopback with a generated PKI, and print curl
     /// commands to try it.
@@ -52,7 +62,11 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Translate(args) => translate::run(&args),
-        Command::Run { config } => with_runtime(|| server::run(config)),
+        Command::Run {
+            config: Some(config),
+            ..
+        } => with_runtime(|| server::run(config)),
+        Command::Run { kube_args, .. } => with_runtime(|| kube::run(kube_args)),
         Command::Demo(args) => with_runtime(|| demo::run(args)),
     }
 }

@@ -36,7 +36,10 @@ pub(crate) struct Gateway {
 
 /// Loads `config`, binds every listener and starts serving. Returns once everything is up.
 pub(crate) async fn start(config_file: &Path) -> Result<Gateway, String> {
-    let metrics = install_metrics().ok();
+    // Once per process: `run --kube` starts listeners again when they change.
+    static METRICS: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
+        std::sync::OnceLock::new();
+    let metrics = METRICS.get_or_init(|| install_metrics().ok()).clone();
     let provider = mtls_core::crypto::default_provider();
     let loaded = GatewayConfig::load(config_file).map_err(|e| e.to_string())?;
     let policy = SharedPolicy::new(loaded.policy.clone());
@@ -157,6 +160,14 @@ impl Gateway {
             tracing::debug!(listener = %running.name, "listener reloaded");
         }
         Ok(())
+    }
+
+    /// The listeners' names and addresses: what a reload cannot change.
+    pub(crate) fn layout(&self) -> Vec<(String, std::net::SocketAddr)> {
+        self.listeners
+            .iter()
+            .map(|l| (l.name.clone(), l.address))
+            .collect()
     }
 
     /// Stops accepting, lets in-flight requests finish (bounded), and waits for the tasks.

@@ -53,11 +53,11 @@ pub(crate) fn run(args: &TranslateArgs) -> ExitCode {
     options.bind_address = args.bind.clone();
     let t = mtls_kube::translate(&objects, &options);
     let yaml = t.config.to_yaml();
-    if args.validate {
-        if let Err(e) = GatewayConfig::parse(&yaml, Path::new("(translated)"), Path::new("/")) {
-            eprintln!("mtls-gateway: the translation does not load: {e}");
-            return ExitCode::from(2);
-        }
+    if args.validate
+        && let Err(e) = GatewayConfig::parse(&yaml, Path::new("(translated)"), Path::new("/"))
+    {
+        eprintln!("mtls-gateway: the translation does not load: {e}");
+        return ExitCode::from(2);
     }
     for w in &t.warnings {
         eprintln!("warning: {w}");

@@ -1,0 +1,251 @@
+//! `run --kube`: follow a cluster instead of files.
+//!
+//! mtls-kube's [`Follower`] watches the Secrets, ConfigMaps and vendor objects, translates
+//! them, and writes the credentials the translation reads under the state directory; here each
+//! update's configuration is written next to them (`gateway.yaml`) and swapped in through the
+//! same [`Gateway::reload`] as a file change, so there is one way to swap a snapshot. A change
+//! of listeners (a port added or removed), which a reload cannot do, restarts the listeners.
+//!
+//! The Kubernetes client is kube-rs over rustls. kube builds its rustls configuration with
+//! rustls' process-wide default provider; it is installed here, explicitly, before the client
+//! is built: the same provider the gateway serves with ([`mtls_core::crypto::default_provider`],
+//! aws-lc-rs), never one picked implicitly.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use mtls_kube::runtime::{Follower, Update};
+use mtls_kube::{ConditionStatus, Options, Workload};
+
+use crate::config::GatewayConfig;
+use crate::server::{self, Gateway};
+
+/// Options of `run --kube`.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub(crate) struct KubeArgs {
+    /// Watch this namespace only (repeatable; a Role in each suffices). Default: all
+    /// namespaces (needs a ClusterRole).
+    #[arg(long = "namespace", short = 'n', value_name = "NS", requires = "kube")]
+    pub(crate) namespaces: Vec<String>,
+    /// Where the generated configuration and the Secrets it reads are written (an emptyDir).
+    /// Default: a temporary directory.
+    #[arg(long, value_name = "DIR", requires = "kube")]
+    pub(crate) state_dir: Option<PathBuf>,
+    /// The admin listener (`/healthz`, `/readyz`, `/metrics`).
+    #[arg(long, value_name = "ADDR", requires = "kube")]
+    pub(crate) admin: Option<SocketAddr>,
+    /// The address listeners bind.
+    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
+    pub(crate) bind: String,
+    /// This gateway's namespace, for PeerAuthentication (default: $POD_NAMESPACE).
+    #[arg(long, value_name = "NS", requires = "kube")]
+    pub(crate) workload_namespace: Option<String>,
+    /// A label of this gateway's pods (KEY=VALUE, repeatable), for PeerAuthentication
+    /// selectors.
+    #[arg(long = "workload-label", value_name = "KEY=VALUE", requires = "kube")]
+    pub(crate) workload_labels: Vec<String>,
+    /// How long changes must be quiet before a new configuration is built.
+    #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = crate::config::parse_duration)]
+    pub(crate) debounce: Duration,
+}
+
+impl KubeArgs {
+    fn options(&self, state_dir: &Path) -> Result<Options, String> {
+        let mut options = Options::default();
+        options.mount_root = state_dir.to_path_buf();
+        options.bind_address = self.bind.clone();
+        let namespace = self
+            .workload_namespace
+            .clone()
+            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+            .filter(|ns| !ns.is_empty());
+        let mut labels = BTreeMap::new();
+        for label in &self.workload_labels {
+            let (k, v) = label
+                .split_once('=')
+                .ok_or_else(|| format!("--workload-label {label:?}: expected KEY=VALUE"))?;
+            labels.insert(k.to_string(), v.to_string());
+        }
+        options.workload = namespace.map(|ns| Workload::new(ns, labels));
+        Ok(options)
+    }
+}
+
+/// `mtls-gateway run --kube`.
+pub(crate) async fn run(args: KubeArgs) -> Result<(), String> {
+    install_crypto_provider();
+    let config = ::kube::Config::infer()
+        .await
+        .map_err(|e| format!("no Kubernetes configuration (in-cluster or kubeconfig): {e}"))?;
+    tracing::info!(cluster = %config.cluster_url, "following the cluster");
+    let client = ::kube::Client::try_from(config)
+        .map_err(|e| format!("cannot build the Kubernetes client: {e}"))?;
+    let (dir, _temporary) = match &args.state_dir {
+        Some(dir) => (dir.clone(), None),
+        None => {
+            let t = tempfile::tempdir().map_err(|e| format!("state directory: {e}"))?;
+            (t.path().to_path_buf(), Some(t))
+        }
+    };
+    follow(client, &args, &dir, server::terminate_signal(), None).await
+}
+
+/// Installs the gateway's crypto provider as rustls' process default, for kube's client (the
+/// gateway's own configurations always name their provider). A provider installed earlier
+/// by the embedding program stays.
+fn install_crypto_provider() {
+    let provider = Arc::unwrap_or_clone(mtls_core::crypto::default_provider());
+    if provider.install_default().is_err() {
+        tracing::debug!("a rustls default provider was installed already");
+    }
+}
+
+/// Follows the cluster through `client` until `shutdown`, serving each update. `applied`
+/// (tests) hears the generation of every update swapped in.
+pub(crate) async fn follow(
+    client: ::kube::Client,
+    args: &KubeArgs,
+    dir: &Path,
+    shutdown: impl Future<Output = ()>,
+    applied: Option<tokio::sync::watch::Sender<u64>>,
+) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let config_file = dir.join("gateway.yaml");
+    let mut updates = Follower::new(client, args.options(dir)?)
+        .namespaces(args.namespaces.iter().cloned())
+        .debounce(args.debounce)
+        .start();
+    let mut gateway: Option<Gateway> = None;
+    let mut log = Logged::default();
+    tokio::pin!(shutdown);
+    loop {
+        let update = tokio::select! {
+            () = &mut shutdown => break,
+            update = updates.next() => match update {
+                Some(u) => u,
+                None => break,
+            },
+        };
+        log.report(&update);
+        if let Err(e) = write_config(&config_file, &update, args.admin) {
+            tracing::error!(error = %e, "cannot write the configuration");
+            continue;
+        }
+        gateway = apply(gateway, &config_file).await;
+        if gateway.is_some()
+            && let Some(tx) = &applied
+        {
+            tx.send_replace(update.generation);
+        }
+    }
+    if let Some(gateway) = gateway {
+        tracing::info!("shutting down: draining in-flight requests");
+        gateway.shutdown().await;
+    }
+    Ok(())
+}
+
+/// Swaps the configuration in (a reload), or (re)starts the listeners when there are none yet
+/// or they changed. On failure what serves keeps serving.
+async fn apply(gateway: Option<Gateway>, config_file: &Path) -> Option<Gateway> {
+    let layout = match GatewayConfig::load(config_file) {
+        Ok(loaded) => loaded
+            .config
+            .listeners
+            .iter()
+            .map(|l| (l.name.clone(), l.address))
+            .collect::<Vec<_>>(),
+        Err(e) => {
+            metrics::counter!("mtls_gateway_config_reloads_total", "result" => "failed")
+                .increment(1);
+            tracing::warn!(error = %e, "the cluster's configuration does not load; what serves keeps serving");
+            return gateway;
+        }
+    };
+    match gateway {
+        Some(g) if g.layout() == layout => {
+            let _ = g.reload(config_file);
+            Some(g)
+        }
+        Some(g) => {
+            tracing::info!("listeners changed: restarting them");
+            g.shutdown().await;
+            start(config_file).await
+        }
+        None => start(config_file).await,
+    }
+}
+
+async fn start(config_file: &Path) -> Option<Gateway> {
+    match server::start(config_file).await {
+        Ok(g) => Some(g),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serve the cluster's configuration; waiting for a change");
+            None
+        }
+    }
+}
+
+/// The translation's YAML, with the admin listener, written atomically.
+fn write_config(path: &Path, update: &Update, admin: Option<SocketAddr>) -> Result<(), String> {
+    let yaml = update.translation.config.to_yaml();
+    let text = match admin {
+        None => yaml,
+        Some(address) => {
+            let mut value: serde_norway::Value =
+                serde_norway::from_str(&yaml).map_err(|e| e.to_string())?;
+            if let serde_norway::Value::Mapping(m) = &mut value {
+                let mut a = serde_norway::Mapping::new();
+                a.insert("address".into(), address.to_string().into());
+                m.insert("admin".into(), a.into());
+            }
+            serde_norway::to_string(&value).map_err(|e| e.to_string())?
+        }
+    };
+    let tmp = path.with_extension("yaml.tmp");
+    std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// What was logged, so each warning and failed condition is logged once.
+#[derive(Default)]
+struct Logged(BTreeSet<String>);
+
+impl Logged {
+    fn report(&mut self, update: &Update) {
+        let t = &update.translation;
+        let mut now = BTreeSet::new();
+        for w in &t.warnings {
+            let line = w.to_string();
+            if !self.0.contains(&line) {
+                tracing::info!(warning = %line, "not translated as written");
+            }
+            now.insert(line);
+        }
+        for s in &t.status {
+            for c in s
+                .conditions
+                .iter()
+                .filter(|c| c.status == ConditionStatus::False)
+            {
+                let line = format!("{} {}=False {}: {}", s.object, c.kind, c.reason, c.message);
+                if !self.0.contains(&line) {
+                    tracing::warn!(status = %line, "condition");
+                }
+                now.insert(line);
+            }
+        }
+        tracing::debug!(
+            generation = update.generation,
+            files = update.written.len(),
+            "cluster update"
+        );
+        self.0 = now;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,570 @@
+//! Following a cluster: kube-rs watchers over the Secrets, ConfigMaps and vendor objects the
+//! translation reads, debounced into [`Update`]s (feature `runtime`).
+//!
+//! A [`Follower`] watches every [`WatchedKind`] (cluster-wide, or in the namespaces it is
+//! given), keeps the objects in memory, and after each burst of changes (once every kind has
+//! been listed) translates them ([`crate::translate`], with
+//! [`Options::secrets_complete`](crate::Options::secrets_complete): a reference to a missing
+//! Secret is an error) and writes the credentials the result reads under
+//! [`Options::mount_root`](crate::Options::mount_root), where the configuration names them.
+//! The caller loads the configuration as it loads any ([`Update::translation`]'s
+//! `config.to_yaml()`), and swaps it in.
+//!
+//! A broken object never takes down what works:
+//!
+//! - an object that cannot be read keeps its last readable version in the translation
+//!   ([`Broken`]); one that never could is left out;
+//! - a Secret or ConfigMap that is deleted or invalid keeps its last good files on disk
+//!   ([`Kept`]): a deleted CA bundle goes on verifying clients as before;
+//!
+//! and each is reported: a `tracing` warning when it starts, a status condition in
+//! [`Update::translation`] (`Accepted=False` reason `Invalid`, `ResolvedRefs=False` reason
+//! `KeptLastGood`), and the metrics `mtls_kube_broken_objects_total` /
+//! `mtls_kube_kept_credentials_total` (counters, by kind) and the gauges `mtls_kube_broken_objects`
+//! / `mtls_kube_kept_credentials`. A CustomResourceDefinition that is not installed (404)
+//! counts as an empty kind, and is watched again with backoff.
+//!
+//! kube's `Client` is the caller's: this crate brings no TLS stack. In tests it talks to
+//! `crate::fake::FakeApiServer` (feature `fake-api`).
+//!
+//! ```no_run
+//! # async fn run(client: kube::Client) {
+//! let mut options = mtls_kube::Options::default();
+//! options.mount_root = "/var/run/mtls".into();
+//! let mut updates = mtls_kube::runtime::Follower::new(client, options)
+//!     .namespaces(["web"])
+//!     .start();
+//! while let Some(update) = updates.next().await {
+//!     let yaml = update.translation.config.to_yaml();
+//!     // ... load `yaml` as the gateway's configuration and swap it in.
+//! #   let _ = yaml;
+//! }
+//! # }
+//! ```
+
+mod cache;
+mod materialize;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use futures_util::StreamExt as _;
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::runtime::{WatchStreamExt as _, watcher};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+pub use cache::Broken;
+pub use materialize::Kept;
+
+use crate::model::{Condition, ConditionStatus, ObjectRef, ObjectStatus, Translation};
+use crate::translate::{Options, translate};
+
+/// A kind of object the follower watches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WatchedKind {
+    /// `v1`, `networking.istio.io/v1`, ...
+    pub api_version: &'static str,
+    /// `Secret`, `Gateway`, ...
+    pub kind: &'static str,
+    /// The resource name in URLs (and RBAC rules): `secrets`, `gateways`, ...
+    pub plural: &'static str,
+}
+
+const KINDS: &[WatchedKind] = &[
+    kind("v1", "Secret", "secrets"),
+    kind("v1", "ConfigMap", "configmaps"),
+    kind("networking.istio.io/v1", "Gateway", "gateways"),
+    kind(
+        "security.istio.io/v1",
+        "PeerAuthentication",
+        "peerauthentications",
+    ),
+    kind("gateway.networking.k8s.io/v1", "Gateway", "gateways"),
+    kind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes"),
+    kind(
+        "gateway.networking.k8s.io/v1",
+        "BackendTLSPolicy",
+        "backendtlspolicies",
+    ),
+    kind(
+        "alb.networking.azure.io/v1",
+        "FrontendTLSPolicy",
+        "frontendtlspolicies",
+    ),
+    kind(
+        "policy.openservicemesh.io/v1alpha1",
+        "IngressBackend",
+        "ingressbackends",
+    ),
+    kind("networking.k8s.io/v1", "Ingress", "ingresses"),
+];
+
+const fn kind(api_version: &'static str, kind: &'static str, plural: &'static str) -> WatchedKind {
+    WatchedKind {
+        api_version,
+        kind,
+        plural,
+    }
+}
+
+impl WatchedKind {
+    /// Every kind the translation reads: Secrets, ConfigMaps, Istio `Gateway` and
+    /// `PeerAuthentication`, Gateway API `Gateway`, `HTTPRoute` and `BackendTLSPolicy`, AGC
+    /// `FrontendTLSPolicy`, osm-edge `IngressBackend`, `Ingress`. A deployment's RBAC rules
+    /// grant `get`, `list` and `watch` on exactly these.
+    pub fn all() -> &'static [Self] {
+        KINDS
+    }
+
+    /// The API group (`""` for the core group).
+    pub fn group(&self) -> &'static str {
+        self.api_version.rsplit_once('/').map_or("", |(g, _)| g)
+    }
+
+    /// The version.
+    pub fn version(&self) -> &'static str {
+        self.api_version
+            .rsplit_once('/')
+            .map_or(self.api_version, |(_, v)| v)
+    }
+
+    /// `group/Kind`, unique per kind.
+    pub(crate) fn key(&self) -> &'static str {
+        // A leaked string per distinct kind would do; a table is simpler.
+        match (self.group(), self.kind) {
+            ("", "Secret") => "Secret",
+            ("", "ConfigMap") => "ConfigMap",
+            ("networking.istio.io", _) => "networking.istio.io/Gateway",
+            ("security.istio.io", _) => "security.istio.io/PeerAuthentication",
+            ("gateway.networking.k8s.io", "Gateway") => "gateway.networking.k8s.io/Gateway",
+            ("gateway.networking.k8s.io", "HTTPRoute") => "gateway.networking.k8s.io/HTTPRoute",
+            ("gateway.networking.k8s.io", _) => "gateway.networking.k8s.io/BackendTLSPolicy",
+            ("alb.networking.azure.io", _) => "alb.networking.azure.io/FrontendTLSPolicy",
+            ("policy.openservicemesh.io", _) => "policy.openservicemesh.io/IngressBackend",
+            _ => "networking.k8s.io/Ingress",
+        }
+    }
+
+    fn api_resource(&self) -> ApiResource {
+        ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(self.group(), self.version(), self.kind),
+            self.plural,
+        )
+    }
+}
+
+/// A new state of the cluster, translated; its credentials already written.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct Update {
+    /// Counts updates from 1.
+    pub generation: u64,
+    /// The translation of the objects (their last readable versions), with status conditions
+    /// for broken objects and kept credentials added.
+    pub translation: Translation,
+    /// Objects whose latest version cannot be read.
+    pub broken: Vec<Broken>,
+    /// Credentials served from their last good files.
+    pub kept: Vec<Kept>,
+    /// Files written (new or changed content) for this update.
+    pub written: Vec<std::path::PathBuf>,
+    /// Files that could not be written, and why.
+    pub write_errors: Vec<String>,
+}
+
+/// Follows a cluster; see the [module docs](self).
+#[derive(Clone)]
+pub struct Follower {
+    client: kube::Client,
+    options: Options,
+    namespaces: Vec<String>,
+    kinds: Vec<WatchedKind>,
+    debounce: Duration,
+}
+
+impl std::fmt::Debug for Follower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Follower")
+            .field("namespaces", &self.namespaces)
+            .field("kinds", &self.kinds)
+            .field("debounce", &self.debounce)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Follower {
+    /// Follows every [`WatchedKind`] in every namespace, translating with `options` (its
+    /// `secrets_complete` is set: the cluster is the whole input).
+    pub fn new(client: kube::Client, mut options: Options) -> Self {
+        options.secrets_complete = true;
+        Self {
+            client,
+            options,
+            namespaces: Vec::new(),
+            kinds: KINDS.to_vec(),
+            debounce: Duration::from_millis(250),
+        }
+    }
+
+    /// Watches these namespaces only (a namespaced `Role` in each suffices); none: all.
+    /// References to objects elsewhere then count as missing.
+    pub fn namespaces<I, S>(mut self, namespaces: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.namespaces = namespaces.into_iter().map(Into::into).collect();
+        self.namespaces.sort();
+        self.namespaces.dedup();
+        self
+    }
+
+    /// Watches these kinds only (default: [`WatchedKind::all`]).
+    pub fn kinds(mut self, kinds: &[WatchedKind]) -> Self {
+        self.kinds = kinds.to_vec();
+        self
+    }
+
+    /// How long changes must be quiet before a new update is built (default 250 ms): a
+    /// `kubectl apply` of many objects, or cert-manager's Secret update, becomes one update.
+    /// Changes that never stop still yield an update every 8 × `quiet`.
+    pub fn debounce(mut self, quiet: Duration) -> Self {
+        self.debounce = quiet;
+        self
+    }
+
+    /// Starts the watchers and the translation task on the current tokio runtime; they stop
+    /// when the returned [`Updates`] is dropped.
+    pub fn start(self) -> Updates {
+        let (events, inbox) = mpsc::unbounded_channel();
+        let mut watches = Vec::new();
+        let mut tasks = Vec::new();
+        for kind in &self.kinds {
+            let scopes: Vec<Option<String>> = if self.namespaces.is_empty() {
+                vec![None]
+            } else {
+                self.namespaces.iter().cloned().map(Some).collect()
+            };
+            for namespace in scopes {
+                let index = watches.len();
+                watches.push((*kind, namespace.clone()));
+                tasks.push(tokio::spawn(watch(
+                    self.client.clone(),
+                    index,
+                    *kind,
+                    namespace,
+                    events.clone(),
+                )));
+            }
+        }
+        drop(events);
+        let (out, updates) = mpsc::channel(1);
+        let run = Translator {
+            options: self.options,
+            debounce: self.debounce,
+            watches,
+            inbox,
+            out,
+        };
+        tasks.push(tokio::spawn(run.run()));
+        Updates { updates, tasks }
+    }
+}
+
+/// The updates of a started [`Follower`]; dropping it stops the watchers.
+#[derive(Debug)]
+pub struct Updates {
+    updates: mpsc::Receiver<Update>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Updates {
+    /// The next update; the first comes once every kind has been listed.
+    pub async fn next(&mut self) -> Option<Update> {
+        self.updates.recv().await
+    }
+}
+
+impl Drop for Updates {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// What a watch task reports.
+#[derive(Debug)]
+enum Event {
+    Init,
+    InitApply(Value),
+    InitDone,
+    Apply(Value),
+    Delete(Value),
+    /// The kind is not served (a CRD not installed): empty until it is.
+    NotInstalled,
+    Error(String),
+}
+
+async fn watch(
+    client: kube::Client,
+    index: usize,
+    kind: WatchedKind,
+    namespace: Option<String>,
+    events: mpsc::UnboundedSender<(usize, Event)>,
+) {
+    let resource = kind.api_resource();
+    let api: Api<DynamicObject> = match &namespace {
+        Some(ns) => Api::namespaced_with(client, ns, &resource),
+        None => Api::all_with(client, &resource),
+    };
+    let mut stream = watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    let value = |o: DynamicObject| serde_json::to_value(o).unwrap_or(Value::Null);
+    while let Some(item) = stream.next().await {
+        let event = match item {
+            Ok(watcher::Event::Init) => Event::Init,
+            Ok(watcher::Event::InitApply(o)) => Event::InitApply(value(o)),
+            Ok(watcher::Event::InitDone) => Event::InitDone,
+            Ok(watcher::Event::Apply(o)) => Event::Apply(value(o)),
+            Ok(watcher::Event::Delete(o)) => Event::Delete(value(o)),
+            Err(watcher::Error::InitialListFailed(kube::Error::Api(status)))
+                if status.is_not_found() =>
+            {
+                Event::NotInstalled
+            }
+            Err(e) => Event::Error(e.to_string()),
+        };
+        if events.send((index, event)).is_err() {
+            return;
+        }
+    }
+}
+
+struct Translator {
+    options: Options,
+    debounce: Duration,
+    watches: Vec<(WatchedKind, Option<String>)>,
+    inbox: mpsc::UnboundedReceiver<(usize, Event)>,
+    out: mpsc::Sender<Update>,
+}
+
+#[derive(Default)]
+struct Progress {
+    /// Per watch: listed at least once.
+    synced: Vec<bool>,
+    /// Per watch: the objects of a list in progress.
+    listing: Vec<Option<Vec<Value>>>,
+    /// Per watch: reported as not installed.
+    absent: Vec<bool>,
+}
+
+impl Translator {
+    async fn run(mut self) {
+        let n = self.watches.len();
+        let mut progress = Progress {
+            synced: vec![false; n],
+            listing: vec![None; n],
+            absent: vec![false; n],
+        };
+        let mut cache = cache::Cache::default();
+        let mut generation = 0;
+        let mut reported = Reported::default();
+        let mut dirty = false;
+        // When changes never stop, an update is built at least this often.
+        let max_wait = self.debounce * 8;
+        let mut dirty_since = tokio::time::Instant::now();
+        loop {
+            let event = if dirty && progress.synced.iter().all(|s| *s) {
+                // Quiet for `debounce` (or changing for `max_wait`): build; else take the next
+                // change first.
+                let quiet = self
+                    .debounce
+                    .min(max_wait.saturating_sub(dirty_since.elapsed()));
+                match tokio::time::timeout(quiet, self.inbox.recv()).await {
+                    Ok(event) => event,
+                    Err(_) => {
+                        generation += 1;
+                        let update = build(generation, &self.options, &cache, &mut reported);
+                        dirty = false;
+                        if self.out.send(update).await.is_err() {
+                            return;
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                self.inbox.recv().await
+            };
+            let Some((index, event)) = event else {
+                return;
+            };
+            if self.handle(index, event, &mut progress, &mut cache) && !dirty {
+                dirty = true;
+                dirty_since = tokio::time::Instant::now();
+            }
+        }
+    }
+
+    /// Applies one watch event; returns whether the objects changed.
+    fn handle(
+        &self,
+        index: usize,
+        event: Event,
+        progress: &mut Progress,
+        cache: &mut cache::Cache,
+    ) -> bool {
+        let (kind, namespace) = &self.watches[index];
+        match event {
+            Event::Init => {
+                progress.listing[index] = Some(Vec::new());
+                false
+            }
+            Event::InitApply(v) => {
+                progress.listing[index].get_or_insert_with(Vec::new).push(v);
+                false
+            }
+            Event::InitDone => {
+                let items = progress.listing[index].take().unwrap_or_default();
+                cache.replace(kind, namespace.as_deref(), items);
+                progress.synced[index] = true;
+                if std::mem::take(&mut progress.absent[index]) {
+                    tracing::info!(
+                        kind = kind.kind,
+                        api_version = kind.api_version,
+                        "now served: watching it"
+                    );
+                }
+                true
+            }
+            Event::Apply(v) => {
+                cache.apply(kind, v);
+                true
+            }
+            Event::Delete(v) => {
+                cache.delete(kind, &v);
+                true
+            }
+            Event::NotInstalled => {
+                if !progress.absent[index] {
+                    tracing::info!(
+                        kind = kind.kind,
+                        api_version = kind.api_version,
+                        "not served by the API server (CRD not installed?): none until it is"
+                    );
+                }
+                progress.absent[index] = true;
+                let first = !progress.synced[index];
+                progress.synced[index] = true;
+                first
+            }
+            Event::Error(e) => {
+                metrics::counter!("mtls_kube_watch_errors_total", "kind" => kind.kind).increment(1);
+                tracing::warn!(kind = kind.kind, api_version = kind.api_version, error = %e, "watch failed; retrying with backoff");
+                false
+            }
+        }
+    }
+}
+
+/// What was reported last time, to log and count each problem once when it starts.
+#[derive(Default)]
+struct Reported {
+    broken: BTreeSet<String>,
+    kept: BTreeSet<String>,
+}
+
+fn build(
+    generation: u64,
+    options: &Options,
+    cache: &cache::Cache,
+    reported: &mut Reported,
+) -> Update {
+    let mut translation = translate(&cache.objects(), options);
+    let written = materialize::materialize(&translation.credentials, cache);
+    let broken = cache.broken();
+    report(&mut translation, &broken, &written.kept, reported);
+    for e in &written.errors {
+        tracing::error!(error = %e, "cannot write a credential");
+    }
+    Update {
+        generation,
+        translation,
+        broken,
+        kept: written.kept,
+        written: written.changed,
+        write_errors: written.errors,
+    }
+}
+
+fn report(
+    translation: &mut Translation,
+    broken: &[Broken],
+    kept: &[Kept],
+    reported: &mut Reported,
+) {
+    let mut now = Reported::default();
+    for b in broken {
+        let id = format!("{}: {}", b.object, b.error);
+        if !reported.broken.contains(&id) {
+            metrics::counter!("mtls_kube_broken_objects_total", "kind" => b.object.kind.clone())
+                .increment(1);
+            tracing::warn!(object = %b.object, error = %b.error, kept_last_good = b.kept_last_good, "object cannot be read");
+        }
+        now.broken.insert(id);
+        let message = if b.kept_last_good {
+            format!("{}; the last readable version stays in use", b.error)
+        } else {
+            format!("{}; not used", b.error)
+        };
+        let condition = Condition::new("Accepted", ConditionStatus::False, "Invalid", message);
+        set_condition(translation, &b.object, condition);
+    }
+    for k in kept {
+        let id = format!("{} {:?}: {}", k.object, k.purpose, k.reason);
+        if !reported.kept.contains(&id) {
+            metrics::counter!("mtls_kube_kept_credentials_total", "kind" => k.object.kind.clone())
+                .increment(1);
+            tracing::warn!(object = %k.object, purpose = ?k.purpose, reason = %k.reason, last_good_on_disk = k.last_good_on_disk, "credential unusable; keeping its last good version");
+        }
+        now.kept.insert(id);
+        let (reason, message) = if k.last_good_on_disk {
+            (
+                "KeptLastGood",
+                format!("{}; the last good version stays in use", k.reason),
+            )
+        } else {
+            (
+                "NoLastGood",
+                format!("{}; no earlier version to use", k.reason),
+            )
+        };
+        let condition = Condition::new("ResolvedRefs", ConditionStatus::False, reason, message);
+        set_condition(translation, &k.object, condition);
+    }
+    metrics::gauge!("mtls_kube_broken_objects").set(broken.len() as f64);
+    metrics::gauge!("mtls_kube_kept_credentials").set(kept.len() as f64);
+    *reported = now;
+}
+
+/// Sets a condition of an object (its whole-object status), replacing one of the same type.
+fn set_condition(translation: &mut Translation, object: &ObjectRef, condition: Condition) {
+    let existing = translation
+        .status
+        .iter_mut()
+        .find(|s| &s.object == object && s.section.is_none());
+    match existing {
+        Some(status) => {
+            status.conditions.retain(|c| c.kind != condition.kind);
+            status.conditions.push(condition);
+        }
+        None => translation.status.push(ObjectStatus {
+            object: object.clone(),
+            section: None,
+            conditions: vec![condition],
+        }),
+    }
+}
