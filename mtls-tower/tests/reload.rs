@@ -5,7 +5,6 @@ mod support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
 
 use mtls_core::{CaBundle, CrlSet};
 use mtls_testkit::Pki;
