@@ -481,28 +481,29 @@ fn resolved(
     })
 }
 
-/// A bounded set of certificates (full DER, tagged leaf or intermediate) that passed the
-/// profile checks of [`chain`](super::chain). Cleared when full: a cache, not a record.
+/// A bounded set of certificates (full DER), one per role (leaf or intermediate), that passed
+/// the profile checks of [`chain`](super::chain). Cleared when full: a cache, not a record.
+/// Looked up by borrowed DER: no allocation on the handshake path.
 #[derive(Debug, Default)]
-pub(crate) struct ProfileCache(std::sync::Mutex<std::collections::HashSet<(bool, Vec<u8>)>>);
+pub(crate) struct ProfileCache(std::sync::Mutex<[std::collections::HashSet<Vec<u8>>; 2]>);
 
 impl ProfileCache {
     const CAPACITY: usize = 4096;
 
     pub(crate) fn contains(&self, leaf: bool, der: &[u8]) -> bool {
-        // A lookup key borrowing `der` would need a custom Borrow; certificates are small.
         self.0
             .lock()
-            .map(|set| set.contains(&(leaf, der.to_vec())))
+            .map(|sets| sets[usize::from(leaf)].contains(der))
             .unwrap_or(false)
     }
 
     pub(crate) fn insert(&self, leaf: bool, der: &[u8]) {
-        if let Ok(mut set) = self.0.lock() {
+        if let Ok(mut sets) = self.0.lock() {
+            let set = &mut sets[usize::from(leaf)];
             if set.len() >= Self::CAPACITY {
                 set.clear();
             }
-            set.insert((leaf, der.to_vec()));
+            set.insert(der.to_vec());
         }
     }
 }
