@@ -196,18 +196,7 @@ impl DenyReason {
     pub fn kind(&self) -> DenyCode {
         match self {
             Self::NoCertificate { .. } => DenyCode::NoCertificate,
-            Self::Verification { error, .. } => match error {
-                VerifyError::UnknownIssuer => DenyCode::UnknownIssuer,
-                VerifyError::Expired => DenyCode::Expired,
-                VerifyError::NotYetValid => DenyCode::NotYetValid,
-                VerifyError::Revoked { .. } => DenyCode::Revoked,
-                VerifyError::RevocationUnknown => DenyCode::RevocationUnknown,
-                VerifyError::CrlExpired => DenyCode::CrlExpired,
-                VerifyError::BadEku => DenyCode::BadEku,
-                VerifyError::ChainTooLong { .. } => DenyCode::ChainTooLong,
-                VerifyError::BadSignature => DenyCode::BadSignature,
-                VerifyError::Other(_) => DenyCode::InvalidCertificate,
-            },
+            Self::Verification { error, .. } => error.code(),
             Self::UntrustedTrustDomain { .. } => DenyCode::UntrustedTrustDomain,
             Self::PinMismatch { .. } => DenyCode::PinMismatch,
             Self::IdentityNotAllowed { .. } => DenyCode::IdentityNotAllowed,

@@ -92,3 +92,22 @@ impl fmt::Display for VerifyError {
         }
     }
 }
+
+impl VerifyError {
+    /// The deny code a policy gives this failure (`unknown_issuer`, `revoked`, ...).
+    pub fn code(&self) -> crate::DenyCode {
+        use crate::DenyCode;
+        match self {
+            Self::UnknownIssuer => DenyCode::UnknownIssuer,
+            Self::Expired => DenyCode::Expired,
+            Self::NotYetValid => DenyCode::NotYetValid,
+            Self::Revoked { .. } => DenyCode::Revoked,
+            Self::RevocationUnknown => DenyCode::RevocationUnknown,
+            Self::CrlExpired => DenyCode::CrlExpired,
+            Self::BadEku => DenyCode::BadEku,
+            Self::ChainTooLong { .. } => DenyCode::ChainTooLong,
+            Self::BadSignature => DenyCode::BadSignature,
+            Self::Other(_) => DenyCode::InvalidCertificate,
+        }
+    }
+}

@@ -159,7 +159,7 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
             format!("verified by trust domain {trust_domain:?}"),
         ),
         PeerVerification::Failed { error, .. } => {
-            (false, verify_code(error).to_string(), error.to_string())
+            (false, error.code().as_str().to_string(), error.to_string())
         }
         other => (
             false,
@@ -190,21 +190,6 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
         identity,
         chain: chain_subjects,
     })
-}
-
-fn verify_code(error: &VerifyError) -> &'static str {
-    match error {
-        VerifyError::UnknownIssuer => "unknown_issuer",
-        VerifyError::Expired => "expired",
-        VerifyError::NotYetValid => "not_yet_valid",
-        VerifyError::Revoked { .. } => "revoked",
-        VerifyError::RevocationUnknown => "revocation_unknown",
-        VerifyError::CrlExpired => "crl_expired",
-        VerifyError::BadEku => "bad_eku",
-        VerifyError::ChainTooLong { .. } => "chain_too_long",
-        VerifyError::BadSignature => "bad_signature",
-        _ => "invalid_certificate",
-    }
 }
 
 enum Name {
