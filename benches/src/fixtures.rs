@@ -32,10 +32,13 @@ pub const ALLOW_LIST: usize = 10_000;
 /// Serials revoked in the intermediate's CRL of the "CRL" cases.
 pub const REVOKED: usize = 1_000;
 
-/// The provider every config and verifier uses: the one the mtls crate features select
-/// (aws-lc-rs), never the process default.
+/// The provider every config and verifier of these benches uses: rustls' own aws-lc-rs
+/// provider, as it ships (its client prefers `TLS13_AES_256_GCM_SHA384`, as OpenSSL's and
+/// curl's do), never the process default. `mtls_core::crypto::default_provider` moves
+/// `TLS13_AES_128_GCM_SHA256` first; using it here would make the clients ask for AES-128
+/// and hide what a server-side preference changes (the `raw_prefer_aes128` case shows that).
 pub fn provider() -> Arc<CryptoProvider> {
-    mtls_core::crypto::default_provider()
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
 }
 
 /// Short label of a key algorithm, for bench ids.

@@ -556,3 +556,47 @@ async fn audit_mode_does_not_vouch_for_an_unverified_identity() {
         "{notes:?}"
     );
 }
+
+/// The layer formats each identity's XFCC once and reuses it: the value must stay that
+/// identity's (two clients alternating on one layer), and a layer built with another
+/// forwarding configuration must not reuse values of the first.
+#[tokio::test]
+async fn xfcc_values_belong_to_their_identity_across_requests_and_configurations() {
+    let ops = client(OPS);
+    let web = client(WEB);
+    let expected = |c: &Client, forward: &ForwardIdentity| {
+        let mut h = HeaderMap::new();
+        forward.apply(&mut h, Some(&c.id), &c.leaf.chain_der(), &verified());
+        h["x-forwarded-client-cert"].clone()
+    };
+    let default = ForwardIdentity::default();
+    let (svc, _) = service(MtlsLayer::new(policy()));
+    for _ in 0..3 {
+        for c in [&ops, &web] {
+            let conn = tls_conn(8443, "api.example.com", Some(c), verified());
+            let (status, _, seen, _) =
+                send(&svc, request("/", "api.example.com", Some(conn))).await;
+            assert_eq!(status, StatusCode::OK);
+            let seen = seen.expect("inner saw the request");
+            assert_eq!(
+                seen.headers["x-forwarded-client-cert"],
+                expected(c, &default)
+            );
+        }
+    }
+    let hash_only =
+        ForwardIdentity::none().xfcc(XfccConfig::default().subject(false).uri(false).dns(false));
+    let layer = MtlsLayer::new(policy());
+    let (first, _) = service(layer.clone());
+    let conn = tls_conn(8443, "api.example.com", Some(&ops), verified());
+    send(&first, request("/", "api.example.com", Some(conn))).await;
+    let (svc, _) = service(layer.forward(hash_only.clone()));
+    let conn = tls_conn(8443, "api.example.com", Some(&ops), verified());
+    let (_, _, seen, _) = send(&svc, request("/", "api.example.com", Some(conn))).await;
+    let value = seen.expect("inner saw the request").headers["x-forwarded-client-cert"].clone();
+    assert_eq!(value, expected(&ops, &hash_only));
+    assert_eq!(
+        value.to_str().expect("ascii"),
+        format!("Hash={}", ops.id.cert_sha256_hex())
+    );
+}

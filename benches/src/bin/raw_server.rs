@@ -119,7 +119,8 @@ fn server_config(args: &Args) -> Result<ServerConfig, String> {
             .map_err(|e| format!("{}: {e}", path.display()))?,
         None => Vec::new(),
     };
-    let provider = mtls_core::crypto::default_provider();
+    // rustls' provider as it ships: the baseline is rustls unchanged.
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .with_crls(crls)
         .build()

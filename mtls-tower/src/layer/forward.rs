@@ -101,6 +101,18 @@ impl ForwardIdentity {
         chain: &[CertificateDer<'_>],
         verification: &PeerVerification,
     ) {
+        self.apply_memo(headers, identity, chain, verification, None);
+    }
+
+    /// [`apply`](Self::apply), taking the XFCC value of an identity seen before from `memo`.
+    pub(crate) fn apply_memo(
+        &self,
+        headers: &mut HeaderMap,
+        identity: Option<&PeerIdentity>,
+        chain: &[CertificateDer<'_>],
+        verification: &PeerVerification,
+        memo: Option<&XfccMemo>,
+    ) {
         strip_identity_headers(headers);
         // The chain belongs to this identity only if it starts with its certificate.
         let chain = match (identity, chain.first()) {
@@ -108,11 +120,19 @@ impl ForwardIdentity {
             _ => &[],
         };
         if let (Some(cfg), Some(id)) = (&self.xfcc, identity) {
-            set(
-                headers,
-                X_FORWARDED_CLIENT_CERT,
-                cfg.element(id, chain).to_string(),
-            );
+            match memo.filter(|_| !cfg.cert && !cfg.chain) {
+                // The element depends on the identity alone: format it once per certificate.
+                Some(memo) => {
+                    if let Some(value) = memo.get(id, || cfg.element(id, chain).to_string()) {
+                        headers.insert(X_FORWARDED_CLIENT_CERT, value);
+                    }
+                }
+                None => set(
+                    headers,
+                    X_FORWARDED_CLIENT_CERT,
+                    cfg.element(id, chain).to_string(),
+                ),
+            }
         }
         if let (true, Some(id)) = (self.rfc9440, identity) {
             set(headers, CLIENT_CERT, sf_binary(id.der()));
@@ -136,6 +156,42 @@ impl ForwardIdentity {
                 set(headers, SSL_CLIENT_ISSUER_DN, id.issuer().to_owned());
             }
         }
+    }
+}
+
+/// The XFCC values of the identities a layer has seen, by certificate hash: formatting an
+/// element (hash hex, subject, SANs, quoting) costs more than the rest of the layer's work on a
+/// kept-alive connection. Bounded; cleared when full.
+#[derive(Debug, Default)]
+pub(crate) struct XfccMemo(std::sync::Mutex<std::collections::HashMap<[u8; 32], HeaderValue>>);
+
+impl XfccMemo {
+    const CAPACITY: usize = 4096;
+
+    /// The value for `id`, formatted by `format` when not known yet; `None` (with a log line)
+    /// when it cannot be a header value.
+    fn get(&self, id: &PeerIdentity, format: impl FnOnce() -> String) -> Option<HeaderValue> {
+        let key = *id.cert_sha256();
+        if let Some(value) = self.0.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Some(value);
+        }
+        let value = match HeaderValue::try_from(format()) {
+            Ok(value) => value,
+            Err(_) => {
+                tracing::warn!(
+                    header = %X_FORWARDED_CLIENT_CERT,
+                    "identity value is not a valid header value; header left out"
+                );
+                return None;
+            }
+        };
+        if let Ok(mut map) = self.0.lock() {
+            if map.len() >= Self::CAPACITY {
+                map.clear();
+            }
+            map.insert(key, value.clone());
+        }
+        Some(value)
     }
 }
 

@@ -82,6 +82,12 @@ pub(crate) struct Config {
     pub(crate) policy: SharedPolicy,
     pub(crate) forward: ForwardIdentity,
     pub(crate) port: Option<u16>,
+    /// Registered once, when the layer is built: the `metrics` macros would hash the key and
+    /// look it up in the recorder on every request.
+    pub(crate) counters: super::service::RequestCounters,
+    /// XFCC values by certificate; shared by the clones of the layer's config (its `forward`
+    /// does not change once built: [`MtlsLayer::forward`] starts a new one).
+    pub(crate) xfcc_memo: Arc<super::forward::XfccMemo>,
 }
 
 /// A tower [`Layer`] that authorizes each request by its peer's client certificate, with a
@@ -146,13 +152,18 @@ impl MtlsLayer {
                 policy: policy.into(),
                 forward: ForwardIdentity::default(),
                 port: None,
+                counters: super::service::RequestCounters::register(),
+                xfcc_memo: Arc::default(),
             }),
         }
     }
 
     /// Which identity headers to set upstream (inbound ones are always removed).
     pub fn forward(mut self, forward: ForwardIdentity) -> Self {
-        Arc::make_mut(&mut self.config).forward = forward;
+        let config = Arc::make_mut(&mut self.config);
+        config.forward = forward;
+        // Values formatted under the previous configuration do not apply.
+        config.xfcc_memo = Arc::default();
         self
     }
 

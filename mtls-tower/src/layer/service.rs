@@ -82,6 +82,8 @@ impl<S> MtlsService<S> {
             policy: policy.into(),
             forward: ForwardIdentity::default(),
             port: None,
+            counters: RequestCounters::register(),
+            xfcc_memo: Arc::default(),
         };
         Self {
             inner,
@@ -153,12 +155,28 @@ pub fn fallback_status(reason: &DenyReason) -> u16 {
     }
 }
 
-fn count(decision: &'static str) {
-    metrics::counter!(REQUESTS_TOTAL, "decision" => decision).increment(1);
+/// The handles of `mtls_requests_total` per decision, registered with the recorder installed
+/// when the layer is built.
+#[derive(Clone, Debug)]
+pub(crate) struct RequestCounters {
+    allow: metrics::Counter,
+    audit: metrics::Counter,
+    deny: metrics::Counter,
 }
 
-fn count_denial(reason: &'static str) {
-    count("deny");
+impl RequestCounters {
+    pub(crate) fn register() -> Self {
+        Self {
+            allow: metrics::counter!(REQUESTS_TOTAL, "decision" => "allow"),
+            audit: metrics::counter!(REQUESTS_TOTAL, "decision" => "audit"),
+            deny: metrics::counter!(REQUESTS_TOTAL, "decision" => "deny"),
+        }
+    }
+}
+
+fn count_denial(config: &Config, reason: &'static str) {
+    config.counters.deny.increment(1);
+    // Denials are the rare path: their reason is looked up per event.
     metrics::counter!(DENIALS_TOTAL, "reason" => reason).increment(1);
 }
 
@@ -180,7 +198,7 @@ fn authorize<B>(config: &Config, req: &mut Request<B>) -> Result<(), Box<Respons
             "request without ConnectionInfo in its extensions: MtlsLayer must run behind the \
              mtls-tower acceptor (or something that inserts one); refused with 500"
         );
-        count_denial("missing_connection_info");
+        count_denial(config, "missing_connection_info");
         let body = "internal error: no connection information for this request\n".to_owned();
         return Err(Box::new(text(StatusCode::INTERNAL_SERVER_ERROR, body)));
     };
@@ -193,7 +211,7 @@ fn authorize<B>(config: &Config, req: &mut Request<B>) -> Result<(), Box<Respons
             Ok(host) => host,
             Err(message) => {
                 tracing::info!(code = "bad_host", %message, "mTLS request denied");
-                count_denial("bad_host");
+                count_denial(config, "bad_host");
                 return Err(Box::new(text(
                     StatusCode::BAD_REQUEST,
                     format!("{message}\n"),
@@ -210,16 +228,21 @@ fn authorize<B>(config: &Config, req: &mut Request<B>) -> Result<(), Box<Respons
             let audited = audit_notes
                 .iter()
                 .any(|n| matches!(n, AuditNote::WouldDeny(_)));
-            count(if audited { "audit" } else { "allow" });
+            if audited {
+                config.counters.audit.increment(1);
+            } else {
+                config.counters.allow.increment(1);
+            }
             log_notes(&audit_notes, identity.as_ref(), req);
             // Audit mode lets through a certificate that did not verify; its identity is
             // claimed, not proven, so it is neither forwarded nor given to handlers.
             let identity = identity.filter(|_| !audit_notes.iter().any(unproven_identity));
-            config.forward.apply(
+            config.forward.apply_memo(
                 req.headers_mut(),
                 identity.as_ref(),
                 conn.peer_chain(),
                 conn.verification(),
+                Some(&config.xfcc_memo),
             );
             let ext = req.extensions_mut();
             match identity {
@@ -234,11 +257,13 @@ fn authorize<B>(config: &Config, req: &mut Request<B>) -> Result<(), Box<Respons
             ext.insert(conn);
             Ok(())
         }
-        Decision::Deny { reason, answer } => Err(Box::new(deny(&reason, &answer, &conn, req))),
+        Decision::Deny { reason, answer } => {
+            Err(Box::new(deny(config, &reason, &answer, &conn, req)))
+        }
         other => {
             // A decision kind this version does not know: fail closed.
             tracing::error!(?other, "unknown policy decision; refused with 500");
-            count_denial("unknown_decision");
+            count_denial(config, "unknown_decision");
             Err(Box::new(text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal error: unknown decision\n".into(),
@@ -287,6 +312,7 @@ fn log_notes<B>(notes: &[AuditNote], identity: Option<&PeerIdentity>, req: &Requ
 }
 
 fn deny<B>(
+    config: &Config,
     reason: &DenyReason,
     answer: &Answer,
     conn: &ConnectionInfo,
@@ -320,7 +346,7 @@ fn deny<B>(
         %reason,
         "mTLS request denied"
     );
-    count_denial(reason.code());
+    count_denial(config, reason.code());
     let mut res = text(status, body);
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

@@ -90,6 +90,18 @@ pub(crate) fn verify(
     allow_expired: bool,
 ) -> Result<Pass, Failure> {
     let cert = EndEntityCert::try_from(end_entity).map_err(|e| from_webpki(&e))?;
+    if let Some(issuer) = intermediates
+        .first()
+        .and_then(|der| domain.verified_issuers.get(der.as_ref()))
+    {
+        // Any failure here (a leaf another CA of the same name signed, an expired leaf, ...)
+        // goes on to the full path build below, which gives the authoritative answer.
+        if shortcut(domain, algs, &cert, &issuer, now, usage).is_ok() {
+            #[cfg(test)]
+            tests::SHORTCUTS.with(|n| n.set(n.get() + 1));
+            return Ok(Pass::Clean);
+        }
+    }
     let first = match attempt(domain, algs, &cert, intermediates, now, now, usage, false) {
         Ok(()) => return Ok(Pass::Clean),
         Err(f) if f.anchored || !relaxable(&f) => return Err(f),
@@ -204,53 +216,85 @@ fn attempt(
         })
     };
     let result = match (usage, any_eku) {
-        (_, true) | (Usage::Client { require_eku: false }, _) => cert
-            .verify_for_usage(
-                algs.all,
-                &domain.anchors,
-                intermediates,
-                chain_time,
-                AnyEku,
-                None,
-                Some(&callback),
-            )
-            .map(drop),
-        (Usage::Client { require_eku: true }, false) => cert
-            .verify_for_usage(
-                algs.all,
-                &domain.anchors,
-                intermediates,
-                chain_time,
-                KeyUsage::client_auth(),
-                None,
-                Some(&callback),
-            )
-            .map(drop),
-        (Usage::Server, false) => cert
-            .verify_for_usage(
-                algs.all,
-                &domain.anchors,
-                intermediates,
-                chain_time,
-                KeyUsage::server_auth(),
-                None,
-                Some(&callback),
-            )
-            .map(drop),
+        (_, true) | (Usage::Client { require_eku: false }, _) => cert.verify_for_usage(
+            algs.all,
+            &domain.anchors,
+            intermediates,
+            chain_time,
+            AnyEku,
+            None,
+            Some(&callback),
+        ),
+        (Usage::Client { require_eku: true }, false) => cert.verify_for_usage(
+            algs.all,
+            &domain.anchors,
+            intermediates,
+            chain_time,
+            KeyUsage::client_auth(),
+            None,
+            Some(&callback),
+        ),
+        (Usage::Server, false) => cert.verify_for_usage(
+            algs.all,
+            &domain.anchors,
+            intermediates,
+            chain_time,
+            KeyUsage::server_auth(),
+            None,
+            Some(&callback),
+        ),
     };
-    result.map_err(|e| rejected.take().unwrap_or_else(|| from_webpki(&e)))
+    let path = result.map_err(|e| rejected.take().unwrap_or_else(|| from_webpki(&e)))?;
+    if chain_time.as_secs() == now.as_secs() && !any_eku {
+        remember_issuer(domain, &path, usage);
+    }
+    Ok(())
 }
 
-/// Depth and revocation of a path webpki has verified up to an anchor of `domain`.
+/// A CA certificate of a path, below its anchor, as the checks after path building read it.
+struct Link<'a> {
+    issuer: &'a [u8],
+    serial: &'a [u8],
+    der: &'a [u8],
+    /// Full SPKI (with its SEQUENCE header).
+    spki: &'a [u8],
+}
+
+/// Depth, profile and revocation of a path webpki has verified up to an anchor of `domain`.
 fn check_path(
     domain: &LoadedTrustDomain,
     algs: &WebPkiSupportedAlgorithms,
     path: &VerifiedPath<'_>,
     now: UnixTime,
 ) -> Result<(), Failure> {
+    let certs: Vec<_> = path
+        .intermediate_certificates()
+        .map(|c| (c, c.subject_public_key_info(), c.der()))
+        .collect();
+    let links: Vec<_> = certs
+        .iter()
+        .map(|(c, spki, der)| Link {
+            issuer: c.issuer(),
+            serial: c.serial(),
+            der: der.as_ref(),
+            spki: spki.as_ref(),
+        })
+        .collect();
+    check_links(domain, algs, path.end_entity(), &links, path.anchor(), now)
+}
+
+/// [`check_path`] over its parts: the leaf, the CA certificates above it (nearest first) and
+/// the anchor.
+fn check_links(
+    domain: &LoadedTrustDomain,
+    algs: &WebPkiSupportedAlgorithms,
+    leaf: &EndEntityCert<'_>,
+    links: &[Link<'_>],
+    anchor: &rustls_pki_types::TrustAnchor<'_>,
+    now: UnixTime,
+) -> Result<(), Failure> {
     let options = &domain.options;
-    let intermediates: Vec<_> = path.intermediate_certificates().collect();
-    let depth = intermediates.len() + 1;
+    let depth = links.len() + 1;
     if options
         .max_chain_depth
         .is_some_and(|max| depth > usize::from(max))
@@ -260,7 +304,7 @@ fn check_path(
             CertificateError::ApplicationVerificationFailure,
         ));
     }
-    if let Some(not_after) = anchor_not_after(domain, path.anchor()) {
+    if let Some(not_after) = anchor_not_after(domain, anchor) {
         if now.as_secs() > not_after.as_secs() {
             return Err(anchored(
                 VerifyError::Expired,
@@ -271,7 +315,7 @@ fn check_path(
             ));
         }
     }
-    check_profile(domain, path).map_err(|message| {
+    check_profile(domain, &leaf.der(), links, anchor).map_err(|message| {
         anchored(
             VerifyError::Other(message.clone()),
             CertificateError::Other(OtherError(Arc::new(ProfileViolation(message)))),
@@ -280,8 +324,7 @@ fn check_path(
     let Some(index) = &domain.revocation else {
         return Ok(());
     };
-    let anchor_spki = webpki::spki_for_anchor(path.anchor());
-    let leaf = path.end_entity();
+    let anchor_spki = webpki::spki_for_anchor(anchor);
     let checked = match options.crl_scope {
         CrlScope::LeafOnly => 1,
         _ => depth,
@@ -289,22 +332,18 @@ fn check_path(
     for k in 0..checked {
         let (issuer_name, serial) = match k {
             0 => (leaf.issuer(), leaf.serial()),
-            _ => match intermediates.get(k - 1) {
-                Some(c) => (c.issuer(), c.serial()),
+            _ => match links.get(k - 1) {
+                Some(c) => (c.issuer, c.serial),
                 None => break,
             },
         };
-        let issuer = intermediates.get(k);
-        let issuer_spki = issuer.map(|c| c.subject_public_key_info());
-        let issuer_der = issuer.map(|c| c.der());
+        let issuer = links.get(k);
         let subject = Subject {
             issuer_name,
             serial,
             is_leaf: k == 0,
-            issuer_spki: issuer_spki
-                .as_ref()
-                .map_or(anchor_spki.as_ref(), |s| s.as_ref()),
-            issuer_cert: issuer_der.as_ref().map(|d| d.as_ref()),
+            issuer_spki: issuer.map_or(anchor_spki.as_ref(), |c| c.spki),
+            issuer_cert: issuer.map(|c| c.der),
         };
         match index.status(&subject, now, algs) {
             Status::Good => {}
@@ -336,6 +375,162 @@ fn check_path(
         }
     }
     Ok(())
+}
+
+/// An intermediate CA certificate this domain has verified up to one of its anchors, kept so
+/// that the next chain through it is verified from it instead of from the anchor: the
+/// intermediate becomes the (only) anchor of a second webpki build, so one signature less is
+/// checked per handshake.
+///
+/// Only what does not depend on the leaf is taken from the earlier verification, and only
+/// under conditions that make that sound (see [`remember_issuer`]); everything about the leaf
+/// and time is checked again on every chain.
+#[derive(Debug)]
+pub(crate) struct VerifiedIssuer {
+    /// The intermediate as a webpki anchor: its subject, its key and its nameConstraints,
+    /// which webpki then applies to the leaf exactly as it does to the leaf below an
+    /// intermediate.
+    anchor: rustls_pki_types::TrustAnchor<'static>,
+    der: Vec<u8>,
+    issuer: Vec<u8>,
+    serial: Vec<u8>,
+    spki: Vec<u8>,
+    not_before: u64,
+    not_after: u64,
+    /// Index in `domain.anchors` of the anchor the intermediate was verified against.
+    root: usize,
+    /// The usage it was verified for (webpki checks an intermediate's EKU against it).
+    usage: UsageKey,
+}
+
+impl VerifiedIssuer {
+    /// The DER of the intermediate.
+    pub(crate) fn der(&self) -> &[u8] {
+        &self.der
+    }
+}
+
+/// [`Usage`] as a key: the EKU an intermediate was checked against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum UsageKey {
+    ClientRequired,
+    AnyEku,
+    Server,
+}
+
+impl From<Usage> for UsageKey {
+    fn from(usage: Usage) -> Self {
+        match usage {
+            Usage::Client { require_eku: true } => Self::ClientRequired,
+            Usage::Client { require_eku: false } => Self::AnyEku,
+            Usage::Server => Self::Server,
+        }
+    }
+}
+
+/// After a clean verification at the current time: remembers the path's intermediate when the
+/// path is leaf → one intermediate → anchor and the anchor has no nameConstraints (which would
+/// apply to the leaf too, and the shortcut anchor cannot carry them).
+///
+/// What the shortcut then relies on, and why it holds:
+/// - the intermediate's signature by the anchor, its basicConstraints (a CA; pathLen cannot be
+///   exceeded by a leaf right below it), its own EKU for this usage, its critical extensions
+///   and the RFC 5280 profile checks: properties of the intermediate and the anchor alone,
+///   unchanged for the life of this domain (a reload builds a new domain, and a new cache);
+/// - its validity: kept and checked against the time of every chain;
+/// - the anchor's `notAfter`, its profile fault and the revocation of the intermediate: checked
+///   again on every chain by the same [`check_links`].
+fn remember_issuer(domain: &LoadedTrustDomain, path: &VerifiedPath<'_>, usage: Usage) {
+    let mut intermediates = path.intermediate_certificates();
+    let (Some(intermediate), None) = (intermediates.next(), intermediates.next()) else {
+        return;
+    };
+    let anchor = path.anchor();
+    if anchor.name_constraints.is_some() {
+        return;
+    }
+    let der = intermediate.der();
+    if domain.verified_issuers.get(der.as_ref()).is_some() {
+        return;
+    }
+    let Some(root) = domain.anchors.iter().position(|a| std::ptr::eq(a, anchor)) else {
+        return;
+    };
+    let Ok((_, parsed)) = X509Certificate::from_der(der.as_ref()) else {
+        return;
+    };
+    let (Ok(not_before), Ok(not_after)) = (
+        u64::try_from(parsed.validity().not_before.timestamp()),
+        u64::try_from(parsed.validity().not_after.timestamp()),
+    ) else {
+        return;
+    };
+    let Ok(as_anchor) = webpki::anchor_from_trusted_cert(&der) else {
+        return;
+    };
+    domain.verified_issuers.insert(VerifiedIssuer {
+        anchor: as_anchor.to_owned(),
+        der: der.to_vec(),
+        issuer: intermediate.issuer().to_vec(),
+        serial: intermediate.serial().to_vec(),
+        spki: intermediate.subject_public_key_info().as_ref().to_vec(),
+        not_before,
+        not_after,
+        root,
+        usage: usage.into(),
+    });
+}
+
+/// Verifies `cert` from a remembered intermediate: webpki checks the leaf (its signature by
+/// the intermediate, validity, EKU, basicConstraints, the intermediate's nameConstraints), then
+/// [`check_links`] the depth, the profile and the revocation of the whole path up to the real
+/// anchor.
+fn shortcut(
+    domain: &LoadedTrustDomain,
+    algs: &WebPkiSupportedAlgorithms,
+    cert: &EndEntityCert<'_>,
+    issuer: &VerifiedIssuer,
+    now: UnixTime,
+    usage: Usage,
+) -> Result<(), ()> {
+    let secs = now.as_secs();
+    if issuer.usage != UsageKey::from(usage) || secs < issuer.not_before || secs > issuer.not_after
+    {
+        return Err(());
+    }
+    let root = domain.anchors.get(issuer.root).ok_or(())?;
+    let anchors = std::slice::from_ref(&issuer.anchor);
+    let verified = match usage {
+        Usage::Client { require_eku: false } => {
+            cert.verify_for_usage(algs.all, anchors, &[], now, AnyEku, None, None)
+        }
+        Usage::Client { require_eku: true } => cert.verify_for_usage(
+            algs.all,
+            anchors,
+            &[],
+            now,
+            KeyUsage::client_auth(),
+            None,
+            None,
+        ),
+        Usage::Server => cert.verify_for_usage(
+            algs.all,
+            anchors,
+            &[],
+            now,
+            KeyUsage::server_auth(),
+            None,
+            None,
+        ),
+    };
+    verified.map_err(drop)?;
+    let link = Link {
+        issuer: &issuer.issuer,
+        serial: &issuer.serial,
+        der: &issuer.der,
+        spki: &issuer.spki,
+    };
+    check_links(domain, algs, cert, &[link], root, now).map_err(drop)
 }
 
 /// The `notAfter` of the bundle certificate behind `anchor` (the latest, when the bundle holds
@@ -379,20 +574,23 @@ impl std::error::Error for ProfileViolation {}
 
 /// The RFC 5280 profile checks of the module documentation, over the leaf, the intermediates
 /// and (precomputed at load) the anchor of a verified path.
-fn check_profile(domain: &LoadedTrustDomain, path: &VerifiedPath<'_>) -> Result<(), String> {
-    let leaf_der = path.end_entity().der();
-    if !domain.profile_passed.contains(true, &leaf_der) {
-        check_leaf_profile(&leaf_der)?;
-        domain.profile_passed.insert(true, &leaf_der);
+fn check_profile(
+    domain: &LoadedTrustDomain,
+    leaf_der: &[u8],
+    links: &[Link<'_>],
+    anchor: &rustls_pki_types::TrustAnchor<'_>,
+) -> Result<(), String> {
+    if !domain.profile_passed.contains(true, leaf_der) {
+        check_leaf_profile(leaf_der)?;
+        domain.profile_passed.insert(true, leaf_der);
     }
-    for (k, cert) in path.intermediate_certificates().enumerate() {
-        let der = cert.der();
-        if !domain.profile_passed.contains(false, &der) {
-            check_intermediate_profile(&der, k)?;
-            domain.profile_passed.insert(false, &der);
+    for (k, link) in links.iter().enumerate() {
+        if !domain.profile_passed.contains(false, link.der) {
+            check_intermediate_profile(link.der, k)?;
+            domain.profile_passed.insert(false, link.der);
         }
     }
-    if let Some(fault) = anchor_fault_of(domain, path.anchor()) {
+    if let Some(fault) = anchor_fault_of(domain, anchor) {
         return Err(fault.to_owned());
     }
     Ok(())
@@ -688,4 +886,280 @@ fn reason_name(reason: webpki::RevocationReason) -> String {
         R::AaCompromise => "aACompromise",
     }
     .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    //! The shortcut through a remembered intermediate ([`VerifiedIssuer`]) must answer exactly
+    //! as the full path build would. Each test first verifies a good chain (which remembers its
+    //! intermediate), checks that it was remembered, then shows a chain the shortcut must not
+    //! let through.
+
+    use std::time::{Duration, SystemTime};
+
+    use mtls_core::{CaBundle, CrlSet};
+    use mtls_policy::VerifyError;
+    use rcgen::{
+        BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
+        ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyIdMethod, KeyPair,
+        KeyUsagePurpose, NameConstraints, RevokedCertParams, SerialNumber,
+    };
+    use rustls_pki_types::{CertificateDer, UnixTime};
+
+    use super::*;
+    use crate::tls::DomainOptions;
+
+    const DAY: Duration = Duration::from_secs(86_400);
+
+    thread_local! {
+        /// Chains this thread verified through the shortcut.
+        pub(super) static SHORTCUTS: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    fn shortcuts() -> usize {
+        SHORTCUTS.with(std::cell::Cell::get)
+    }
+
+    struct Ca {
+        der: CertificateDer<'static>,
+        pem: String,
+        issuer: Issuer<'static, KeyPair>,
+    }
+
+    fn ca(
+        name: &str,
+        parent: Option<&Ca>,
+        until: SystemTime,
+        constraints: Option<NameConstraints>,
+    ) -> Ca {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::default();
+        params.distinguished_name.push(DnType::CommonName, name);
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params.not_before = (SystemTime::now() - DAY).into();
+        params.not_after = until.into();
+        params.name_constraints = constraints;
+        params.use_authority_key_identifier_extension = parent.is_some();
+        let cert = match parent {
+            Some(p) => params.signed_by(&key, &p.issuer).unwrap(),
+            None => params.self_signed(&key).unwrap(),
+        };
+        Ca {
+            der: cert.der().clone(),
+            pem: cert.pem(),
+            issuer: Issuer::new(params, key),
+        }
+    }
+
+    fn leaf(dns: &str, by: &Ca, serial: u64, until: SystemTime) -> CertificateDer<'static> {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(vec![dns.to_owned()]).unwrap();
+        params.distinguished_name.push(DnType::CommonName, dns);
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.not_before = (SystemTime::now() - DAY).into();
+        params.not_after = until.into();
+        params.serial_number = Some(SerialNumber::from(serial));
+        params.use_authority_key_identifier_extension = true;
+        params.signed_by(&key, &by.issuer).unwrap().der().clone()
+    }
+
+    fn domain(root: &Ca, crls: Option<String>) -> LoadedTrustDomain {
+        domain_with(root, crls, DomainOptions::default())
+    }
+
+    fn domain_with(root: &Ca, crls: Option<String>, options: DomainOptions) -> LoadedTrustDomain {
+        let bundle = CaBundle::from_bytes(root.pem.as_bytes(), "root.pem").unwrap();
+        let crls = crls.map(|pem| CrlSet::from_bytes(pem.as_bytes(), "crl.pem").unwrap());
+        let provider = mtls_core::crypto::default_provider();
+        LoadedTrustDomain::new("test", bundle, crls.as_ref(), options, &provider).unwrap()
+    }
+
+    fn check(
+        domain: &LoadedTrustDomain,
+        leaf: &CertificateDer<'_>,
+        int: &Ca,
+        at: SystemTime,
+    ) -> Result<(), VerifyError> {
+        let provider = mtls_core::crypto::default_provider();
+        let now = UnixTime::since_unix_epoch(at.duration_since(SystemTime::UNIX_EPOCH).unwrap());
+        verify(
+            domain,
+            &provider.signature_verification_algorithms,
+            leaf,
+            std::slice::from_ref(&int.der),
+            now,
+            Usage::Client { require_eku: true },
+            false,
+        )
+        .map(drop)
+        .map_err(|f| f.error)
+    }
+
+    fn crl(by: &Ca, serials: &[u64]) -> String {
+        let now = SystemTime::now();
+        CertificateRevocationListParams {
+            this_update: (now - DAY).into(),
+            next_update: (now + 30 * DAY).into(),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: serials
+                .iter()
+                .map(|s| RevokedCertParams {
+                    serial_number: SerialNumber::from(*s),
+                    revocation_time: (now - DAY).into(),
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(&by.issuer)
+        .unwrap()
+        .pem()
+        .unwrap()
+    }
+
+    fn years(n: u64) -> SystemTime {
+        SystemTime::now() + DAY * (365 * n as u32)
+    }
+
+    #[test]
+    fn a_leaf_signed_by_another_key_under_the_same_name_is_refused() {
+        let root = ca("Root", None, years(30), None);
+        let int = ca("Issuing CA", Some(&root), years(5), None);
+        let d = domain(&root, None);
+        let good = leaf("a.example", &int, 1, years(1));
+        assert_eq!(check(&d, &good, &int, SystemTime::now()), Ok(()));
+        assert!(d.verified_issuers.get(&int.der).is_some(), "remembered");
+        // Same subject name, another key: the leaf names "Issuing CA" as its issuer.
+        let impostor = ca("Issuing CA", Some(&root), years(5), None);
+        let forged = leaf("b.example", &impostor, 2, years(1));
+        // Presented with the genuine intermediate: the shortcut must not accept it.
+        let err = check(&d, &forged, &int, SystemTime::now()).unwrap_err();
+        assert_eq!(err, VerifyError::BadSignature, "{err:?}");
+        // And the good one still passes, from the shortcut.
+        let before = shortcuts();
+        assert_eq!(check(&d, &good, &int, SystemTime::now()), Ok(()));
+        assert_eq!(shortcuts(), before + 1);
+    }
+
+    #[test]
+    fn the_intermediate_s_name_constraints_still_apply_to_every_leaf() {
+        let root = ca("Root", None, years(30), None);
+        let nc = NameConstraints {
+            permitted_subtrees: vec![GeneralSubtree::DnsName("good.example".into())],
+            excluded_subtrees: vec![],
+        };
+        let int = ca("Constrained CA", Some(&root), years(5), Some(nc));
+        let d = domain(&root, None);
+        let inside = leaf("a.good.example", &int, 1, years(1));
+        assert_eq!(check(&d, &inside, &int, SystemTime::now()), Ok(()));
+        assert!(d.verified_issuers.get(&int.der).is_some(), "remembered");
+        let outside = leaf("a.evil.example", &int, 2, years(1));
+        let err = check(&d, &outside, &int, SystemTime::now()).unwrap_err();
+        assert!(
+            matches!(&err, VerifyError::Other(m) if m.contains("NameConstraintViolation")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn an_anchor_with_name_constraints_is_never_shortcut() {
+        let nc = NameConstraints {
+            permitted_subtrees: vec![GeneralSubtree::DnsName("good.example".into())],
+            excluded_subtrees: vec![],
+        };
+        let root = ca("Constrained Root", None, years(30), Some(nc));
+        let int = ca("Issuing CA", Some(&root), years(5), None);
+        let d = domain(&root, None);
+        let inside = leaf("a.good.example", &int, 1, years(1));
+        assert_eq!(check(&d, &inside, &int, SystemTime::now()), Ok(()));
+        assert!(d.verified_issuers.get(&int.der).is_none(), "not remembered");
+        let outside = leaf("a.evil.example", &int, 2, years(1));
+        let err = check(&d, &outside, &int, SystemTime::now()).unwrap_err();
+        assert!(
+            matches!(&err, VerifyError::Other(m) if m.contains("NameConstraintViolation")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn an_expired_intermediate_is_refused_even_when_the_leaf_outlives_it() {
+        let root = ca("Root", None, years(30), None);
+        let int = ca("Short-lived CA", Some(&root), years(2), None);
+        let d = domain(&root, None);
+        let long = leaf("a.example", &int, 1, years(10));
+        assert_eq!(check(&d, &long, &int, SystemTime::now()), Ok(()));
+        assert!(d.verified_issuers.get(&int.der).is_some(), "remembered");
+        assert_eq!(
+            check(&d, &long, &int, years(3)),
+            Err(VerifyError::Expired),
+            "the intermediate expired after two years"
+        );
+        assert_eq!(
+            check(&d, &long, &int, SystemTime::now() - 2 * DAY),
+            Err(VerifyError::NotYetValid)
+        );
+    }
+
+    #[test]
+    fn revocation_of_the_leaf_and_of_the_intermediate_is_checked_on_the_shortcut() {
+        let root = ca("Root", None, years(30), None);
+        let int = ca("Issuing CA", Some(&root), years(5), None);
+        let revoked_int = ca("Revoked CA", Some(&root), years(5), None);
+        let int_serial = {
+            let (_, parsed) = X509Certificate::from_der(&revoked_int.der).unwrap();
+            parsed.raw_serial().to_vec()
+        };
+        // The root's CRL revokes `revoked_int` (by its serial); the intermediate's revokes
+        // leaf 2.
+        let root_crl = {
+            let mut pem = String::new();
+            let now = SystemTime::now();
+            let params = CertificateRevocationListParams {
+                this_update: (now - DAY).into(),
+                next_update: (now + 30 * DAY).into(),
+                crl_number: SerialNumber::from(1u64),
+                issuing_distribution_point: None,
+                revoked_certs: vec![RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&int_serial),
+                    revocation_time: (now - DAY).into(),
+                    reason_code: None,
+                    invalidity_date: None,
+                }],
+                key_identifier_method: KeyIdMethod::Sha256,
+            };
+            pem.push_str(&params.signed_by(&root.issuer).unwrap().pem().unwrap());
+            pem
+        };
+        let crls = format!("{root_crl}{}{}", crl(&int, &[2]), crl(&revoked_int, &[]));
+        let options = DomainOptions {
+            expired_crl: Treatment::Deny,
+            ..DomainOptions::default()
+        };
+        let d = domain_with(&root, Some(crls), options);
+        let good = leaf("a.example", &int, 1, years(1));
+        assert_eq!(check(&d, &good, &int, SystemTime::now()), Ok(()));
+        assert!(d.verified_issuers.get(&int.der).is_some(), "remembered");
+        let before = shortcuts();
+        assert_eq!(check(&d, &good, &int, SystemTime::now()), Ok(()));
+        assert_eq!(shortcuts(), before + 1, "verified through the shortcut");
+        // The CRLs' nextUpdate is in 30 days: past it, the shortcut too must answer so.
+        assert_eq!(
+            check(&d, &good, &int, SystemTime::now() + 31 * DAY),
+            Err(VerifyError::CrlExpired)
+        );
+        let revoked = leaf("b.example", &int, 2, years(1));
+        assert!(matches!(
+            check(&d, &revoked, &int, SystemTime::now()),
+            Err(VerifyError::Revoked { .. })
+        ));
+        let under_revoked = leaf("c.example", &revoked_int, 3, years(1));
+        assert!(matches!(
+            check(&d, &under_revoked, &revoked_int, SystemTime::now()),
+            Err(VerifyError::Revoked { .. })
+        ));
+        assert!(d.verified_issuers.get(&revoked_int.der).is_none());
+    }
 }

@@ -1,6 +1,7 @@
 //! Trust domains loaded for verification: CA bundle, trust anchors, revocation index, options.
 
 use std::fmt;
+use std::sync::Arc;
 
 use mtls_core::{CaBundle, CrlSet};
 use mtls_policy::{CrlScope, SecretRef, Treatment, TrustDomain, TrustSource};
@@ -180,6 +181,9 @@ pub struct LoadedTrustDomain {
     /// Leaves and intermediates that passed the per-certificate profile checks, so that a
     /// returning client (or every client under the same intermediate) is not parsed again.
     pub(crate) profile_passed: ProfileCache,
+    /// Intermediates verified up to an anchor, from which the next chain is verified
+    /// ([`chain::VerifiedIssuer`]).
+    pub(crate) verified_issuers: IssuerCache,
     pub(crate) revocation: Option<RevocationIndex>,
     pub(crate) options: DomainOptions,
 }
@@ -246,6 +250,7 @@ impl LoadedTrustDomain {
             anchors,
             anchor_faults,
             profile_passed: ProfileCache::default(),
+            verified_issuers: IssuerCache::default(),
             revocation,
             options,
         })
@@ -504,6 +509,30 @@ impl ProfileCache {
                 set.clear();
             }
             set.insert(der.to_vec());
+        }
+    }
+}
+
+/// A bounded map from an intermediate's DER to its [`chain::VerifiedIssuer`]. Cleared when
+/// full: a cache, not a record. Looked up by borrowed DER.
+#[derive(Debug, Default)]
+pub(crate) struct IssuerCache(
+    std::sync::RwLock<std::collections::HashMap<Vec<u8>, Arc<chain::VerifiedIssuer>>>,
+);
+
+impl IssuerCache {
+    const CAPACITY: usize = 1024;
+
+    pub(crate) fn get(&self, der: &[u8]) -> Option<Arc<chain::VerifiedIssuer>> {
+        self.0.read().ok()?.get(der).cloned()
+    }
+
+    pub(crate) fn insert(&self, issuer: chain::VerifiedIssuer) {
+        if let Ok(mut map) = self.0.write() {
+            if map.len() >= Self::CAPACITY {
+                map.clear();
+            }
+            map.insert(issuer.der().to_vec(), Arc::new(issuer));
         }
     }
 }
