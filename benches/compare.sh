@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# Loopback comparison of issue 7: mtls-gateway vs nginx vs a raw tokio-rustls + hyper server.
+# Loopback comparison of issue 7: mtls-gateway vs nginx vs HAProxy vs a raw tokio-rustls + hyper
+# server.
 #
 #   benches/compare.sh                       # 5 interleaved rounds of 8 s runs, idle RSS at 10,000
 #   ROUNDS=3 DURATION=5 IDLE=10000 benches/compare.sh
 #   QUICK=1 benches/compare.sh               # smoke: 1 round of 1 s runs, 500 idle connections
+#   ROUNDS=1 DURATION=2 IDLE=0 S_TIME=0 benches/compare.sh   # smoke without idle test and s_time
+#   ONLY="gateway haproxy_fixed haproxy_proxy" benches/compare.sh   # load only these servers
+#
+# Variables: ROUNDS, DURATION, WARMUP (s), WORKERS, IDLE (connections; 0: no idle test), S_TIME
+# (seconds of `openssl s_time` per server; 0: none), CASES, ONLY (server names: gateway
+# nginx_fixed nginx_proxy haproxy_fixed haproxy_proxy raw raw_proxy), SERVER_CPU, LOAD_CPU,
+# BASE_PORT (13 ports from it), OUT (result directory), SVG (the plot).
 #
 # What it does (see BENCHMARKS.md, "Loopback comparison"):
 #   - builds mtls-gateway and the mtls-benches binaries (loadgen, raw_server) in release;
@@ -14,6 +22,9 @@
 #       nginx from Debian (installed when missing; own prefix, foreground, one worker; listeners
 #       `return 200` with CRLs, `proxy_pass` to the fixed upstream with CRLs, `return 200`
 #       without CRL),
+#       HAProxy from Debian (installed when missing; one process, `nbthread 1`, foreground, no
+#       master; frontends `http-request return status 200` with CRLs, proxying to the fixed
+#       upstream with CRLs, `return` without CRL),
 #       raw_server with the CRLs and raw_server without (fixed 200), and the same two forwarding
 #       to the fixed upstream (the "raw proxy" reference);
 #     and the fixed-answer upstream (raw_server --plain) on CPU $LOAD_CPU (1), with the load;
@@ -23,7 +34,8 @@
 #     round; one JSON line per run into $OUT/runs.jsonl;
 #   - cross-checks once with `openssl s_time -new` (one connection at a time, so latency-bound);
 #   - holds $IDLE idle mTLS connections against each server and reads its VmRSS growth;
-#   - prints the report (`loadgen report`) and writes the plot benches/loopback.svg.
+#   - prints the report (`loadgen report`) and draws the plot benches/loopback.svg
+#     (`benches/plot.py loopback`, Python 3 standard library).
 # Every process it starts is killed on exit; every run is bounded in time and connections.
 set -euo pipefail
 
@@ -38,6 +50,8 @@ LOAD_CPU=${LOAD_CPU:-1}
 BASE_PORT=${BASE_PORT:-18440}
 SVG=${SVG:-$ROOT/benches/loopback.svg}
 CASES=${CASES:-"full_crl full_nocrl keepalive"}
+S_TIME=${S_TIME:-5}
+ONLY=${ONLY:-}
 if [[ -n ${QUICK:-} ]]; then
     ROUNDS=1 DURATION=1 WARMUP=0.5 IDLE=500
 fi
@@ -70,7 +84,16 @@ if ! command -v nginx >/dev/null; then
         exit 2
     fi
 fi
-for tool in taskset openssl curl; do
+if ! command -v haproxy >/dev/null; then
+    if [[ $(id -u) == 0 ]]; then
+        echo "== installing haproxy (Debian)"
+        DEBIAN_FRONTEND=noninteractive apt-get install -y haproxy >/dev/null
+    else
+        echo "haproxy is missing: sudo apt-get install haproxy" >&2
+        exit 2
+    fi
+fi
+for tool in taskset openssl curl python3; do
     command -v "$tool" >/dev/null || { echo "$tool is missing" >&2; exit 2; }
 done
 if [[ $(nproc --all) -le $LOAD_CPU ]]; then
@@ -79,7 +102,7 @@ if [[ $(nproc --all) -le $LOAD_CPU ]]; then
 fi
 
 echo "== building (release)"
-(cd "$ROOT" && cargo build --release -q -p mtls-gateway -p mtls-benches --bin loadgen --bin raw_server)
+(cd "$ROOT" && cargo build --release -q -p mtls-gateway -p mtls-benches --bin mtls-gateway --bin loadgen --bin raw_server)
 TARGET_DIR=$(cd "$ROOT" && cargo metadata --format-version 1 --no-deps 2>/dev/null \
     | sed -n 's/.*"target_directory":"\([^"]*\)".*/\1/p')
 BIN=${TARGET_DIR:-$ROOT/target}/release
@@ -112,7 +135,11 @@ P_RAW_CRL=$((BASE_PORT + 6))
 P_RAW_NOCRL=$((BASE_PORT + 7))
 P_RAWP_CRL=$((BASE_PORT + 8))
 P_RAWP_NOCRL=$((BASE_PORT + 9))
-for p in $(seq "$BASE_PORT" $((BASE_PORT + 9))); do
+P_HAP_FIXED=$((BASE_PORT + 10))
+P_HAP_PROXY=$((BASE_PORT + 11))
+P_HAP_NOCRL=$((BASE_PORT + 12))
+P_LAST=$P_HAP_NOCRL
+for p in $(seq "$BASE_PORT" "$P_LAST"); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
         echo "port $p is in use: set BASE_PORT" >&2
         exit 2
@@ -137,22 +164,22 @@ PIDS+=($!)
 taskset -c "$SERVER_CPU" "$RAW" --listen "127.0.0.1:$P_RAW_CRL" --cert "$PKI/server.pem" \
     --key "$PKI/server.key" --ca "$PKI/ca.pem" --crl "$PKI/crl.pem" >"$OUT/raw_crl.log" 2>&1 &
 RAW_CRL_PID=$!
-PIDS+=($RAW_CRL_PID)
+PIDS+=("$RAW_CRL_PID")
 taskset -c "$SERVER_CPU" "$RAW" --listen "127.0.0.1:$P_RAW_NOCRL" --cert "$PKI/server.pem" \
     --key "$PKI/server.key" --ca "$PKI/ca.pem" >"$OUT/raw_nocrl.log" 2>&1 &
 RAW_NOCRL_PID=$!
-PIDS+=($RAW_NOCRL_PID)
+PIDS+=("$RAW_NOCRL_PID")
 # The raw proxy reference: the same, forwarding to the fixed upstream (hyper-util's client).
 taskset -c "$SERVER_CPU" "$RAW" --listen "127.0.0.1:$P_RAWP_CRL" --cert "$PKI/server.pem" \
     --key "$PKI/server.key" --ca "$PKI/ca.pem" --crl "$PKI/crl.pem" \
     --upstream "http://127.0.0.1:$P_BACKEND" >"$OUT/raw_proxy_crl.log" 2>&1 &
 RAWP_CRL_PID=$!
-PIDS+=($RAWP_CRL_PID)
+PIDS+=("$RAWP_CRL_PID")
 taskset -c "$SERVER_CPU" "$RAW" --listen "127.0.0.1:$P_RAWP_NOCRL" --cert "$PKI/server.pem" \
     --key "$PKI/server.key" --ca "$PKI/ca.pem" \
     --upstream "http://127.0.0.1:$P_BACKEND" >"$OUT/raw_proxy_nocrl.log" 2>&1 &
 RAWP_NOCRL_PID=$!
-PIDS+=($RAWP_NOCRL_PID)
+PIDS+=("$RAWP_NOCRL_PID")
 
 cat >"$PKI/gateway.yaml" <<EOF
 # Written by benches/compare.sh. Two mTLS listeners (TLS 1.3, client certificate required, the
@@ -202,7 +229,7 @@ EOF
 RUST_LOG=warn taskset -c "$SERVER_CPU" "$GATEWAY" run --config "$PKI/gateway.yaml" \
     >"$OUT/gateway.log" 2>&1 &
 GW_PID=$!
-PIDS+=($GW_PID)
+PIDS+=("$GW_PID")
 
 NGX=$OUT/nginx
 mkdir -p "$NGX/tmp"
@@ -259,13 +286,68 @@ EOF
 taskset -c "$SERVER_CPU" nginx -p "$NGX" -c "$NGX/nginx.conf" -g 'daemon off;' \
     >"$OUT/nginx.log" 2>&1 &
 NGX_PID=$!
-PIDS+=($NGX_PID)
+PIDS+=("$NGX_PID")
 
-for p in $(seq "$BASE_PORT" $((BASE_PORT + 9))); do
+HAP=$OUT/haproxy
+mkdir -p "$HAP"
+# HAProxy wants the key in the certificate file (or in a file named after it).
+cat "$PKI/server.pem" "$PKI/server.key" >"$HAP/server.pem"
+chmod 600 "$HAP/server.pem"
+cat >"$HAP/haproxy.cfg" <<EOF
+# Written by benches/compare.sh: one process, one thread, TLS 1.3, client certificate required
+# (same CA), CRLs of the whole chain (with a crl-file HAProxy sets X509_V_FLAG_CRL_CHECK |
+# X509_V_FLAG_CRL_CHECK_ALL: given only the intermediate's CRL it refuses a good client). No
+# log directive, so nothing is logged (nginx: access_log off).
+global
+    nbthread 1
+    # maxconn counts 2 descriptors per connection (client + server side) and the hard limit
+    # cannot be raised here; only the fixed-answer frontends hold many connections (idle test),
+    # at 1 descriptor each. Without this HAProxy refuses to start.
+    no strict-limits
+    ulimit-n $FD_LIMIT
+    maxconn $((FD_LIMIT - 200))
+    ssl-default-bind-options ssl-min-ver TLSv1.3
+defaults
+    mode http
+    maxconn $((FD_LIMIT - 200))
+    timeout connect 5s
+    timeout client 120s
+    timeout server 30s
+    timeout http-request 30s
+    timeout http-keep-alive 120s
+    option http-keep-alive
+frontend fixed_crl
+    bind 127.0.0.1:$P_HAP_FIXED ssl crt $HAP/server.pem ca-file $PKI/ca.pem crl-file $PKI/crl.pem verify required alpn http/1.1
+    http-request return status 200 content-type text/plain string "ok"
+frontend proxy_crl
+    bind 127.0.0.1:$P_HAP_PROXY ssl crt $HAP/server.pem ca-file $PKI/ca.pem crl-file $PKI/crl.pem verify required alpn http/1.1
+    # The identity upstream, like the gateway's x-forwarded-client-cert and nginx's headers.
+    http-request set-header X-Forwarded-Client-Cert "Hash=%[ssl_c_sha1,hex];Subject=\"%[ssl_c_s_dn]\""
+    http-request set-header ssl-client-verify %[ssl_c_verify]
+    default_backend fixed
+frontend fixed_nocrl
+    bind 127.0.0.1:$P_HAP_NOCRL ssl crt $HAP/server.pem ca-file $PKI/ca.pem verify required alpn http/1.1
+    http-request return status 200 content-type text/plain string "ok"
+backend fixed
+    # Idle upstream connections are shared by all client connections (nginx: keepalive 64).
+    http-reuse always
+    server fixed 127.0.0.1:$P_BACKEND
+EOF
+haproxy -c -q -f "$HAP/haproxy.cfg" || { echo "haproxy rejects $HAP/haproxy.cfg" >&2; exit 1; }
+# -db: foreground, no master process (no -W): the one process is the whole server.
+taskset -c "$SERVER_CPU" haproxy -db -f "$HAP/haproxy.cfg" >"$OUT/haproxy.log" 2>&1 &
+HAP_PID=$!
+PIDS+=("$HAP_PID")
+
+for p in $(seq "$BASE_PORT" "$P_LAST"); do
     wait_port "$p"
 done
 NGX_WORKER=$(pgrep -P "$NGX_PID" | head -1)
 [[ -n $NGX_WORKER ]] || { echo "no nginx worker" >&2; exit 1; }
+# HAProxy's CPU time is its process's (all threads); children, if a build ever forks, count too.
+HAP_PIDS=$HAP_PID
+for child in $(pgrep -P "$HAP_PID" || true); do HAP_PIDS+=",$child"; done
+echo "== haproxy: pids $HAP_PIDS, $(awk '/^Threads:/ { print $2 }' "/proc/$HAP_PID/status") thread(s), CPUs $(taskset -pc "$HAP_PID" | sed 's/.*: //')"
 
 addr_of() {
     case $1/$2 in
@@ -274,6 +356,9 @@ addr_of() {
         full_crl/nginx_fixed | keepalive/nginx_fixed) echo "127.0.0.1:$P_NGX_FIXED" ;;
         full_crl/nginx_proxy | keepalive/nginx_proxy) echo "127.0.0.1:$P_NGX_PROXY" ;;
         full_nocrl/nginx_fixed) echo "127.0.0.1:$P_NGX_NOCRL" ;;
+        full_crl/haproxy_fixed | keepalive/haproxy_fixed) echo "127.0.0.1:$P_HAP_FIXED" ;;
+        full_crl/haproxy_proxy | keepalive/haproxy_proxy) echo "127.0.0.1:$P_HAP_PROXY" ;;
+        full_nocrl/haproxy_fixed) echo "127.0.0.1:$P_HAP_NOCRL" ;;
         full_crl/raw | keepalive/raw) echo "127.0.0.1:$P_RAW_CRL" ;;
         full_nocrl/raw) echo "127.0.0.1:$P_RAW_NOCRL" ;;
         full_crl/raw_proxy | keepalive/raw_proxy) echo "127.0.0.1:$P_RAWP_CRL" ;;
@@ -285,15 +370,21 @@ pids_of() {
     case $1 in
         gateway) echo "$GW_PID" ;;
         nginx_*) echo "$NGX_PID,$NGX_WORKER" ;;
+        haproxy_*) echo "$HAP_PIDS" ;;
         raw) if [[ $2 == full_nocrl ]]; then echo "$RAW_NOCRL_PID"; else echo "$RAW_CRL_PID"; fi ;;
         raw_proxy) if [[ $2 == full_nocrl ]]; then echo "$RAWP_NOCRL_PID"; else echo "$RAWP_CRL_PID"; fi ;;
     esac
 }
 servers_of() {
+    local all s out=()
     case $1 in
-        full_nocrl) echo "nginx_fixed gateway raw raw_proxy" ;;
-        *) echo "nginx_fixed nginx_proxy gateway raw raw_proxy" ;;
+        full_nocrl) all="nginx_fixed haproxy_fixed gateway raw raw_proxy" ;;
+        *) all="nginx_fixed nginx_proxy haproxy_fixed haproxy_proxy gateway raw raw_proxy" ;;
     esac
+    for s in $all; do
+        if [[ -z $ONLY || " $ONLY " == *" $s "* ]]; then out+=("$s"); fi
+    done
+    echo "${out[*]}"
 }
 
 # --- equivalence check ------------------------------------------------------------------------
@@ -301,7 +392,8 @@ echo "== checking every server once (client cert → 200; revoked → refused wh
 check_failed=0
 for spec in "gateway:$P_GW_CRL:crl" "gateway:$P_GW_NOCRL:nocrl" "nginx_fixed:$P_NGX_FIXED:crl" \
     "nginx_proxy:$P_NGX_PROXY:crl" "nginx_nocrl:$P_NGX_NOCRL:nocrl" "raw:$P_RAW_CRL:crl" \
-    "raw:$P_RAW_NOCRL:nocrl" "raw_proxy:$P_RAWP_CRL:crl" "raw_proxy:$P_RAWP_NOCRL:nocrl"; do
+    "raw:$P_RAW_NOCRL:nocrl" "raw_proxy:$P_RAWP_CRL:crl" "raw_proxy:$P_RAWP_NOCRL:nocrl" \
+    "haproxy_fixed:$P_HAP_FIXED:crl" "haproxy_proxy:$P_HAP_PROXY:crl" "haproxy_nocrl:$P_HAP_NOCRL:nocrl"; do
     IFS=: read -r name port crl <<<"$spec"
     ok=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 --tlsv1.3 --cacert "$PKI/ca.pem" \
         --cert "$PKI/client.pem" --key "$PKI/client.key" "https://localhost:$port/" || true)
@@ -329,6 +421,7 @@ for round in $(seq 1 "$ROUNDS"); do
     for case in $CASES; do
         read -r -a servers <<<"$(servers_of "$case")"
         n=${#servers[@]}
+        [[ $n -gt 0 ]] || continue
         for i in $(seq 0 $((n - 1))); do
             server=${servers[$(((i + round - 1) % n))]}
             mode=full
@@ -359,14 +452,20 @@ STIME=$OUT/s_time.txt
 : >"$STIME"
 # -CAfile ca-bundle.pem (root + intermediate): s_time has no -cert_chain, OpenSSL then sends
 # the intermediate it finds there with the client certificate.
-echo "== openssl s_time -new cross-check (one connection at a time, 5 s, CRLs loaded)"
 TICK=$(getconf CLK_TCK)
-for spec in "gateway:$P_GW_CRL:$GW_PID" "nginx_fixed:$P_NGX_FIXED:$NGX_PID,$NGX_WORKER" \
-    "raw:$P_RAW_CRL:$RAW_CRL_PID"; do
+STIME_SPECS=("gateway:$P_GW_CRL:$GW_PID" "nginx_fixed:$P_NGX_FIXED:$NGX_PID,$NGX_WORKER"
+    "haproxy_fixed:$P_HAP_FIXED:$HAP_PIDS" "raw:$P_RAW_CRL:$RAW_CRL_PID")
+if [[ $S_TIME == 0 ]]; then
+    echo "== openssl s_time cross-check skipped (S_TIME=0)"
+    STIME_SPECS=()
+else
+    echo "== openssl s_time -new cross-check (one connection at a time, $S_TIME s, CRLs loaded)"
+fi
+for spec in "${STIME_SPECS[@]}"; do
     IFS=: read -r name port pids <<<"$spec"
     before=$(cpu_ticks "$pids")
-    result=$(timeout 30 taskset -c "$LOAD_CPU" openssl s_time -connect "127.0.0.1:$port" -new \
-        -tls1_3 -cert "$PKI/client.pem" -key "$PKI/client.key" -CAfile "$PKI/ca-bundle.pem" -time 5 \
+    result=$(timeout $((S_TIME + 25)) taskset -c "$LOAD_CPU" openssl s_time -connect "127.0.0.1:$port" -new \
+        -tls1_3 -cert "$PKI/client.pem" -key "$PKI/client.key" -CAfile "$PKI/ca-bundle.pem" -time "$S_TIME" \
         -www / 2>&1 | grep -E 'connections in [0-9.]+ real' | head -1 || true)
     after=$(cpu_ticks "$pids")
     conns=$(sed -nE 's/^([0-9]+) connections in .*/\1/p' <<<"$result")
@@ -378,9 +477,15 @@ done
 # --- idle connections -------------------------------------------------------------------------
 IDLES=$OUT/idle.jsonl
 : >"$IDLES"
-echo "== RSS per idle mTLS connection ($IDLE connections, CRLs loaded)"
-for spec in "gateway:$P_GW_CRL:$GW_PID" "nginx_fixed:$P_NGX_FIXED:$NGX_PID,$NGX_WORKER" \
-    "raw:$P_RAW_CRL:$RAW_CRL_PID"; do
+IDLE_SPECS=("gateway:$P_GW_CRL:$GW_PID" "nginx_fixed:$P_NGX_FIXED:$NGX_PID,$NGX_WORKER"
+    "haproxy_fixed:$P_HAP_FIXED:$HAP_PIDS" "raw:$P_RAW_CRL:$RAW_CRL_PID")
+if [[ $IDLE == 0 ]]; then
+    echo "== idle connection test skipped (IDLE=0)"
+    IDLE_SPECS=()
+else
+    echo "== RSS per idle mTLS connection ($IDLE connections, CRLs loaded)"
+fi
+for spec in "${IDLE_SPECS[@]}"; do
     IFS=: read -r name port pids <<<"$spec"
     line=$(timeout 180 taskset -c "$LOAD_CPU" "$LOADGEN" idle --connections "$IDLE" \
         --addr "127.0.0.1:$port" --cert "$PKI/client.pem" --key "$PKI/client.key" \
@@ -391,9 +496,13 @@ for spec in "gateway:$P_GW_CRL:$GW_PID" "nginx_fixed:$P_NGX_FIXED:$NGX_PID,$NGX_
 done
 
 # --- report -----------------------------------------------------------------------------------
-NOTE="$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)); server on CPU $SERVER_CPU, load + upstream on CPU $LOAD_CPU; ${ROUNDS} rounds x ${DURATION} s, $WORKERS connections; $(nginx -v 2>&1 | sed 's/.*version: //'), $(openssl version | cut -d' ' -f1-2)"
-"$LOADGEN" report "$RUNS" "$IDLES" --svg "$SVG" --note "$NOTE" | tee "$OUT/report.md"
+COMMIT=$(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo "?")
+NOTE="$(nproc) CPUs ($(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -1)); server on CPU $SERVER_CPU, load + upstream on CPU $LOAD_CPU; ${ROUNDS} rounds x ${DURATION} s, $WORKERS connections; $(nginx -v 2>&1 | sed 's/.*version: //'), HAProxy $(haproxy -v | sed -n 's/^HAProxy version \([^ ]*\).*/\1/p'), $(openssl version | cut -d' ' -f1-2); $COMMIT"
+# The caption travels with the results (benches/plot.py reads it; loadgen report skips the line).
+python3 -c 'import json, sys; print(json.dumps({"kind": "meta", "note": sys.argv[1]}))' "$NOTE" >>"$RUNS"
+"$LOADGEN" report "$RUNS" "$IDLES" --note "$NOTE" | tee "$OUT/report.md"
 echo
 echo "s_time cross-check:" | tee -a "$OUT/report.md"
 tee -a "$OUT/report.md" <"$STIME"
+python3 "$ROOT/benches/plot.py" loopback --runs "$RUNS" --out "$SVG"
 echo "== report: $OUT/report.md; plot: $SVG"
