@@ -1,4 +1,5 @@
-//! One access-log line per request: who, what, the decision and its reason code.
+//! One access-log line per request: who, what, the route's target, the decision and its
+//! reason code.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -8,6 +9,8 @@ use std::time::Instant;
 use http::{Request, Response};
 use mtls_tower::ConnectionInfo;
 use tower_service::Service;
+
+use crate::proxy::RouteName;
 
 /// Logs every request at `info` on the `access` target after the response head is ready.
 #[derive(Clone)]
@@ -81,6 +84,12 @@ where
                         .map(|r| r.code())
                         .unwrap_or("-");
                     let decision = if reason == "-" { "allow" } else { "deny" };
+                    // The backend, or the direct response, that answered ("-": the policy or
+                    // the router answered).
+                    let route = response
+                        .extensions()
+                        .get::<RouteName>()
+                        .map_or("-", |r| &*r.0);
                     tracing::info!(
                         target: "access",
                         listener = %listener,
@@ -90,6 +99,7 @@ where
                         %method,
                         host = %host,
                         path = %path,
+                        route = %route,
                         status = response.status().as_u16(),
                         decision,
                         reason,

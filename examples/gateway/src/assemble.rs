@@ -7,6 +7,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use mtls_core::{CaBundle, CertificateChain, PrivateKey, SecretMaterial, ServerCredential};
 use mtls_policy::{HostConfig, Policy};
 use mtls_tower::layer::{ForwardIdentity, XfccConfig as TowerXfcc};
@@ -18,9 +19,11 @@ use rustls::crypto::CryptoProvider;
 
 use crate::config::{
     CertificateConfig, ForwardConfig, GatewayConfig, ListenerConfig, Loaded, MinTlsConfig,
-    UnknownSniConfig,
+    RouteConfig, UnknownSniConfig,
 };
-use crate::proxy::{Backend, BackendTimeouts, PathMatch, Route, RouteTable};
+use crate::proxy::{
+    Backend, BackendTimeouts, DirectResponse, PathMatch, Route, RouteTable, Target,
+};
 
 /// Why a configuration cannot be served (the message names the listener, host or backend).
 #[derive(Debug, thiserror::Error)]
@@ -80,24 +83,24 @@ pub(crate) fn assemble(
             ));
         };
         let snapshot = build_snapshot(listener, &policy, provider, policy_slot)?;
-        let routes: Vec<Route> = config
+        let routes = config
             .routes
             .iter()
-            .filter(|r| r.listener == listener.name)
-            .filter_map(|r| {
-                let backend = backends.get(&r.backend)?;
+            .enumerate()
+            .filter(|(_, r)| r.listener == listener.name)
+            .map(|(index, r)| {
                 let path = match (&r.path_exact, &r.path_prefix) {
                     (Some(exact), _) => PathMatch::Exact(exact.clone()),
                     (None, Some(prefix)) => PathMatch::Prefix(prefix.clone()),
                     (None, None) => PathMatch::Prefix("/".into()),
                 };
-                Some(Route {
+                Ok(Route {
                     host: r.host.clone(),
                     path,
-                    backend: Arc::clone(backend),
+                    target: route_target(index, r, &backends)?,
                 })
             })
-            .collect();
+            .collect::<Result<Vec<Route>, AssembleError>>()?;
         listeners.push(ListenerPlan {
             name: listener.name.clone(),
             address: listener.address,
@@ -187,6 +190,36 @@ fn load_credential(
         _ => Err(mtls_core::Error::new(
             mtls_core::Origin::memory("certificate"),
             mtls_core::ErrorKind::Empty(mtls_core::Expected::Certificate),
+        )),
+    }
+}
+
+/// What `routes[index]` sends its requests to: its backend, or its fixed answer (built here,
+/// once; the access log names it `routes[<index>].respond`).
+fn route_target(
+    index: usize,
+    route: &RouteConfig,
+    backends: &BTreeMap<String, Arc<Backend>>,
+) -> Result<Target, AssembleError> {
+    let what = format!("routes[{index}]");
+    match (&route.backend, &route.respond) {
+        (Some(name), None) => backends
+            .get(name)
+            .map(|backend| Target::Backend(Arc::clone(backend)))
+            .ok_or_else(|| fail(what, format!("no backend named {name:?}"))),
+        (None, Some(respond)) => {
+            let status = respond.status_code().map_err(|e| fail(&what, e))?;
+            let content_type = respond.content_type_value().map_err(|e| fail(&what, e))?;
+            Ok(Target::Respond(DirectResponse::new(
+                format!("{what}.respond"),
+                status,
+                Bytes::from(respond.body.clone()),
+                content_type,
+            )))
+        }
+        _ => Err(fail(
+            what,
+            "exactly one of `backend` and `respond` is needed",
         )),
     }
 }

@@ -19,7 +19,7 @@ pub(crate) struct GatewayConfig {
     pub(crate) admin: Option<AdminConfig>,
     /// Where each policy listener is served, and with which certificates.
     pub(crate) listeners: Vec<ListenerConfig>,
-    /// Host + path → backend.
+    /// Host + path → a backend, or a fixed answer (`respond`).
     #[serde(default)]
     pub(crate) routes: Vec<RouteConfig>,
     /// Upstreams by name.
@@ -95,6 +95,19 @@ pub(crate) struct CertificateConfig {
     pub(crate) secret_dir: Option<PathBuf>,
 }
 
+/// A route: requests on `listener` for `host` whose path matches go to `backend`, or are
+/// answered by the gateway itself with `respond` (exactly one of the two).
+///
+/// ```yaml
+/// routes:
+///   - { listener: public, path_prefix: /api, backend: api }
+///   - listener: public
+///     path_exact: /ping
+///     respond: { status: 200, body: "ok\n", content_type: text/plain }
+/// ```
+///
+/// Precedence: the host first (exact, then `*.parent`, then host-less routes), then an exact
+/// path before the longest prefix; of two identical routes the first wins.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RouteConfig {
@@ -109,8 +122,68 @@ pub(crate) struct RouteConfig {
     /// Exact path.
     #[serde(default)]
     pub(crate) path_exact: Option<String>,
-    /// The backend's name.
-    pub(crate) backend: String,
+    /// The backend's name (`backends.<name>`). Or give `respond`.
+    #[serde(default)]
+    pub(crate) backend: Option<String>,
+    /// A fixed answer instead of a backend (Envoy `direct_response`, nginx `return`). The
+    /// client still goes through the TLS handshake and the policy first.
+    #[serde(default)]
+    pub(crate) respond: Option<RespondConfig>,
+}
+
+/// A route's fixed answer, built once at load and sent as is to every request the route gets
+/// (`HEAD` gets the headers only). The access log names it `routes[<index>].respond`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RespondConfig {
+    /// The status, 200 to 599 (default 200).
+    #[serde(default = "ok_status")]
+    pub(crate) status: u16,
+    /// The body, sent verbatim (default empty; must be empty for 204 and 304).
+    #[serde(default)]
+    pub(crate) body: String,
+    /// The `Content-Type` header. Default: `text/plain; charset=utf-8` when there is a body,
+    /// none when there is not.
+    #[serde(default)]
+    pub(crate) content_type: Option<String>,
+}
+
+fn ok_status() -> u16 {
+    200
+}
+
+impl RespondConfig {
+    /// The status; validated at load (200 to 599).
+    pub(crate) fn status_code(&self) -> Result<http::StatusCode, String> {
+        match self.status {
+            200..=599 => http::StatusCode::from_u16(self.status).map_err(|e| e.to_string()),
+            other => Err(format!("{other} is not an HTTP status from 200 to 599")),
+        }
+    }
+
+    /// The `Content-Type` value (the default when none is given); validated at load.
+    pub(crate) fn content_type_value(&self) -> Result<Option<http::HeaderValue>, String> {
+        match &self.content_type {
+            Some(text) if text.trim().is_empty() => Err("must not be empty".into()),
+            Some(text) => http::HeaderValue::from_str(text)
+                .map(Some)
+                .map_err(|_| format!("{text:?} is not a valid header value")),
+            None if self.body.is_empty() => Ok(None),
+            None => Ok(Some(http::HeaderValue::from_static(
+                "text/plain; charset=utf-8",
+            ))),
+        }
+    }
+
+    /// Checks every field; the error names the field (under `respond.`).
+    fn validate(&self) -> Result<(), (&'static str, String)> {
+        let status = self.status_code().map_err(|e| ("status", e))?;
+        if matches!(status.as_u16(), 204 | 304) && !self.body.is_empty() {
+            return Err(("body", format!("a {} answer has no body", status.as_u16())));
+        }
+        self.content_type_value().map_err(|e| ("content_type", e))?;
+        Ok(())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -489,11 +562,23 @@ impl GatewayConfig {
                     format!("no listener named {:?}", route.listener),
                 ));
             }
-            if !self.backends.contains_key(&route.backend) {
-                return Err((
-                    at("backend"),
-                    format!("no backend named {:?}", route.backend),
-                ));
+            match (&route.backend, &route.respond) {
+                (Some(_), Some(_)) => {
+                    return Err((
+                        at("respond"),
+                        "conflicting settings: `backend` and `respond`".into(),
+                    ));
+                }
+                (None, None) => {
+                    return Err((at("backend"), "missing (or give `respond`)".into()));
+                }
+                (Some(backend), None) if !self.backends.contains_key(backend) => {
+                    return Err((at("backend"), format!("no backend named {backend:?}")));
+                }
+                (Some(_), None) => {}
+                (None, Some(respond)) => respond
+                    .validate()
+                    .map_err(|(field, message)| (at(&format!("respond.{field}")), message))?,
             }
             match (&route.path_prefix, &route.path_exact) {
                 (Some(_), Some(_)) => {
@@ -673,6 +758,107 @@ policy:
         ];
         for (text, want) in cases {
             assert_eq!(parse(&text).unwrap_err(), want, "{text}");
+        }
+    }
+
+    /// `listener("")` with `routes:` (one per line, inline maps) and an `app` backend.
+    fn with_routes(routes: &[&str]) -> String {
+        let mut text = listener("");
+        text.push_str("routes:\n");
+        for route in routes {
+            text.push_str(&format!("  - {route}\n"));
+        }
+        text.push_str("backends:\n  app: { url: \"http://127.0.0.1:3000\" }\n");
+        text
+    }
+
+    #[test]
+    fn respond_routes_parse_with_defaults() {
+        let loaded = parse(&with_routes(&[
+            "{ listener: public, path_exact: /ping, respond: { status: 200, body: \"ok\\n\", content_type: text/plain } }",
+            "{ listener: public, path_prefix: /empty, respond: {} }",
+            "{ listener: public, path_prefix: /text, respond: { status: 503, body: down } }",
+            "{ listener: public, backend: app }",
+        ]))
+        .unwrap();
+        let routes = &loaded.config.routes;
+        let ping = routes[0].respond.as_ref().unwrap();
+        assert_eq!((ping.status, ping.body.as_str()), (200, "ok\n"));
+        assert_eq!(
+            ping.content_type_value().unwrap(),
+            Some(http::HeaderValue::from_static("text/plain"))
+        );
+        assert_eq!(routes[0].backend, None);
+        let empty = routes[1].respond.as_ref().unwrap();
+        assert_eq!((empty.status, empty.body.as_str()), (200, ""));
+        assert_eq!(empty.content_type_value().unwrap(), None);
+        let text = routes[2].respond.as_ref().unwrap();
+        assert_eq!(
+            text.status_code().unwrap(),
+            http::StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(
+            text.content_type_value().unwrap(),
+            Some(http::HeaderValue::from_static("text/plain; charset=utf-8"))
+        );
+        assert_eq!(routes[3].backend.as_deref(), Some("app"));
+        assert!(routes[3].respond.is_none());
+    }
+
+    #[test]
+    fn respond_route_errors_name_the_field_path() {
+        let cases: &[(&[&str], &str)] = &[
+            (
+                &[
+                    "{ listener: public, backend: app }",
+                    "{ listener: public, path_prefix: /x, backend: app, respond: { body: ok } }",
+                ],
+                "gw.yaml: routes[1].respond: conflicting settings: `backend` and `respond`",
+            ),
+            (
+                &["{ listener: public, path_prefix: /x }"],
+                "gw.yaml: routes[0].backend: missing (or give `respond`)",
+            ),
+            (
+                &["{ listener: public, respond: { status: 700 } }"],
+                "gw.yaml: routes[0].respond.status: 700 is not an HTTP status from 200 to 599",
+            ),
+            (
+                &["{ listener: public, respond: { status: 101 } }"],
+                "gw.yaml: routes[0].respond.status: 101 is not an HTTP status from 200 to 599",
+            ),
+            (
+                &["{ listener: public, respond: { status: 70000 } }"],
+                "gw.yaml:14:44: routes[0].respond.status: invalid value: integer `70000`, expected u16",
+            ),
+            (
+                &["{ listener: public, respond: { status: ok } }"],
+                "gw.yaml:14:44: routes[0].respond.status: invalid type: string \"ok\", expected u16",
+            ),
+            (
+                &["{ listener: public, respond: { status: 204, body: x } }"],
+                "gw.yaml: routes[0].respond.body: a 204 answer has no body",
+            ),
+            (
+                &["{ listener: public, respond: { content_type: \"text/plain\\n\" } }"],
+                "gw.yaml: routes[0].respond.content_type: \"text/plain\\n\" is not a valid header value",
+            ),
+            (
+                &["{ listener: public, respond: { content_type: \" \" } }"],
+                "gw.yaml: routes[0].respond.content_type: must not be empty",
+            ),
+            (
+                &["{ listener: public, respond: { code: 200 } }"],
+                "gw.yaml:14:36: routes[0].respond.code: unknown field `code`, expected one of `status`, `body`, `content_type`",
+            ),
+            (
+                &["{ listener: public, backend: nope }"],
+                "gw.yaml: routes[0].backend: no backend named \"nope\"",
+            ),
+        ];
+        for (routes, want) in cases {
+            let text = with_routes(routes);
+            assert_eq!(parse(&text).unwrap_err(), *want, "{text}");
         }
     }
 

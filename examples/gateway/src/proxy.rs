@@ -1,6 +1,7 @@
-//! The reverse proxy: picks a backend by Host and path ([`RouteTable`]), forwards the request
+//! The reverse proxy: picks a route by Host and path ([`RouteTable`]); forwards the request
 //! over a pooled HTTP/1.1 or HTTP/2 upstream connection ([`Backend`]) and streams the answer
-//! back; answers 404, 502 and 504 itself, each with a short text reason.
+//! back, or answers with the route's fixed response ([`DirectResponse`]); answers 404, 502 and
+//! 504 itself, each with a short text reason.
 //!
 //! The route table sits behind an [`ArcSwap`]: a reload stores a new table and the next request
 //! uses it, while requests in flight finish with the backend they picked.
@@ -11,7 +12,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::{Future, ready};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -64,9 +65,22 @@ const HOP_BY_HOP: [HeaderName; 9] = [
     header::PROXY_AUTHENTICATE,
 ];
 
-/// The backend that served a response, in its extensions (for the access log).
+/// The target of the route that answered, in the response's extensions (for the access log):
+/// the backend's name, or the name given to a [`DirectResponse`]. Shared, so putting it on a
+/// response does not copy the name.
+///
+/// Only set while the access log is on (a response's first extension costs two allocations).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct RouteName(pub(crate) String);
+pub(crate) struct RouteName(pub(crate) Arc<str>);
+
+impl RouteName {
+    /// Puts `self` on `response` if the access log (target `access`) may log it.
+    fn attach_to<B>(&self, response: &mut Response<B>) {
+        if tracing::enabled!(target: "access", tracing::Level::WARN) {
+            response.extensions_mut().insert(self.clone());
+        }
+    }
+}
 
 /// Upstream timeouts (the TCP connect timeout is the connector's:
 /// [`UpstreamConnector::connect_timeout`]).
@@ -109,7 +123,11 @@ pub(crate) enum ConfigError {
 
 /// An upstream: where to send requests and how (pooled client, timeouts, Host handling).
 pub(crate) struct Backend {
-    name: String,
+    name: Arc<str>,
+    /// `name`, for the responses' extensions.
+    route_name: RouteName,
+    /// `mtls_gateway_upstream_requests_total{backend=name}` by status class.
+    requests: StatusCounters,
     scheme: Scheme,
     authority: Authority,
     /// Path prepended to every request path, without a trailing `/` (empty for none).
@@ -143,15 +161,15 @@ impl Backend {
     /// Upstream connections speak HTTP/1.1, or HTTP/2 when ALPN negotiates `h2`; with
     /// `http2_only`, HTTP/2 with prior knowledge (h2c for `http`).
     pub(crate) fn new(
-        name: impl Into<String>,
+        name: impl Into<Arc<str>>,
         base: Uri,
         connector: UpstreamConnector,
         timeouts: BackendTimeouts,
         http2_only: bool,
     ) -> Result<Self, ConfigError> {
-        let name = name.into();
+        let name: Arc<str> = name.into();
         let bad = |reason| ConfigError::BackendUri {
-            name: name.clone(),
+            name: name.to_string(),
             uri: base.to_string(),
             reason,
         };
@@ -173,6 +191,8 @@ impl Backend {
             .map_err(|_| bad("not a valid target"))?;
         let client = build_client(connector.connect_to(target), http2_only);
         Ok(Self {
+            route_name: RouteName(Arc::clone(&name)),
+            requests: StatusCounters::new(Arc::clone(&name)),
             name,
             scheme,
             authority,
@@ -185,16 +205,13 @@ impl Backend {
     }
 
     /// Send the backend's own authority as `Host` instead of the client's.
-    #[allow(
-        dead_code,
-        reason = "a backend option the configuration does not offer yet"
-    )]
     pub(crate) fn rewrite_host(mut self, on: bool) -> Self {
         self.rewrite_host = on;
         self
     }
 
     /// The backend's name.
+    #[allow(dead_code, reason = "for the tests (tests/proxy.rs)")]
     pub(crate) fn name(&self) -> &str {
         &self.name
     }
@@ -229,15 +246,8 @@ impl Backend {
                 text(StatusCode::GATEWAY_TIMEOUT, reason)
             }
         };
-        metrics::counter!(
-            UPSTREAM_REQUESTS_TOTAL,
-            "backend" => self.name.clone(),
-            "status_class" => status_class(response.status()),
-        )
-        .increment(1);
-        response
-            .extensions_mut()
-            .insert(RouteName(self.name().to_owned()));
+        self.requests.increment(response.status());
+        self.route_name.attach_to(&mut response);
         response
     }
 
@@ -347,7 +357,39 @@ impl Backend {
     }
 
     fn count_error(&self, kind: &'static str) {
-        metrics::counter!(UPSTREAM_ERRORS_TOTAL, "backend" => self.name.clone(), "kind" => kind)
+        // Rare (a failed upstream request): looked up in the registry each time.
+        metrics::counter!(UPSTREAM_ERRORS_TOTAL, "backend" => Arc::clone(&self.name), "kind" => kind)
+            .increment(1);
+    }
+}
+
+/// One backend's `mtls_gateway_upstream_requests_total` counters, one per status class
+/// (`1xx` ... `5xx`). Each is registered with the recorder the first time its class is counted
+/// (so, as with a per-request `counter!`, a class never seen is not in `/metrics`), then
+/// incremented through its handle: no key to build, hash and look up per request.
+struct StatusCounters {
+    backend: Arc<str>,
+    classes: [OnceLock<metrics::Counter>; 5],
+}
+
+impl StatusCounters {
+    fn new(backend: Arc<str>) -> Self {
+        Self {
+            backend,
+            classes: Default::default(),
+        }
+    }
+
+    fn increment(&self, status: StatusCode) {
+        let (index, class) = status_class(status);
+        self.classes[index]
+            .get_or_init(|| {
+                metrics::counter!(
+                    UPSTREAM_REQUESTS_TOTAL,
+                    "backend" => Arc::clone(&self.backend),
+                    "status_class" => class,
+                )
+            })
             .increment(1);
     }
 }
@@ -427,13 +469,14 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, request: bool) {
     }
 }
 
-fn status_class(status: StatusCode) -> &'static str {
+/// The status class label and its index in [`StatusCounters::classes`].
+fn status_class(status: StatusCode) -> (usize, &'static str) {
     match status.as_u16() {
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
+        100..=199 => (0, "1xx"),
+        200..=299 => (1, "2xx"),
+        300..=399 => (2, "3xx"),
+        400..=499 => (3, "4xx"),
+        _ => (4, "5xx"),
     }
 }
 
@@ -454,6 +497,79 @@ fn text(status: StatusCode, reason: String) -> Response<ProxyBody> {
     response
 }
 
+/// A fixed answer the gateway gives itself (a route's `respond`, like Envoy's `direct_response`
+/// or nginx's `return 200 "ok"`): built once when the configuration is loaded; each request
+/// gets clones of its parts (reference counts, no copy of the body).
+#[derive(Clone, Debug)]
+pub(crate) struct DirectResponse {
+    status: StatusCode,
+    body: Bytes,
+    content_type: Option<HeaderValue>,
+    name: RouteName,
+}
+
+impl DirectResponse {
+    /// Answers `status` with `body` and, when given, `Content-Type: content_type`; `name` is
+    /// what the access log shows as the route's target.
+    pub(crate) fn new(
+        name: impl Into<Arc<str>>,
+        status: StatusCode,
+        body: Bytes,
+        content_type: Option<HeaderValue>,
+    ) -> Self {
+        Self {
+            status,
+            body,
+            content_type,
+            name: RouteName(name.into()),
+        }
+    }
+
+    /// The name the access log shows.
+    #[allow(dead_code, reason = "for the tests (tests/proxy.rs)")]
+    pub(crate) fn name(&self) -> &str {
+        &self.name.0
+    }
+
+    /// The response, for one request. hyper writes `Content-Length` from the body's exact
+    /// size (and no body for `HEAD`).
+    fn response(&self) -> Response<ProxyBody> {
+        let mut response = Response::new(
+            Full::new(self.body.clone())
+                .map_err(|e| match e {})
+                .boxed_unsync(),
+        );
+        *response.status_mut() = self.status;
+        if let Some(content_type) = &self.content_type {
+            response
+                .headers_mut()
+                .insert(header::CONTENT_TYPE, content_type.clone());
+        }
+        self.name.attach_to(&mut response);
+        response
+    }
+}
+
+/// Where a route sends its requests.
+#[derive(Clone, Debug)]
+pub(crate) enum Target {
+    /// Forwarded to this upstream.
+    Backend(Arc<Backend>),
+    /// Answered by the gateway itself.
+    Respond(DirectResponse),
+}
+
+impl Target {
+    /// The backend's name, or the direct response's.
+    #[allow(dead_code, reason = "for the tests (tests/proxy.rs)")]
+    pub(crate) fn name(&self) -> &str {
+        match self {
+            Self::Backend(backend) => backend.name(),
+            Self::Respond(respond) => respond.name(),
+        }
+    }
+}
+
 /// How a route matches the path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum PathMatch {
@@ -465,7 +581,7 @@ pub(crate) enum PathMatch {
     Exact(String),
 }
 
-/// One route: requests for `host` (any host when `None`) whose path matches go to `backend`.
+/// One route: requests for `host` (any host when `None`) whose path matches go to `target`.
 #[derive(Clone, Debug)]
 pub(crate) struct Route {
     /// An exact host name, `*.suffix` (one label before `suffix`), or `None` for any host.
@@ -473,8 +589,8 @@ pub(crate) struct Route {
     pub(crate) host: Option<String>,
     /// The path match.
     pub(crate) path: PathMatch,
-    /// Where the requests go.
-    pub(crate) backend: Arc<Backend>,
+    /// Where the requests go: a backend, or a fixed answer.
+    pub(crate) target: Target,
 }
 
 /// The routes, compiled for lookup in time independent of their number.
@@ -608,7 +724,8 @@ fn request_host<B>(req: &Request<B>) -> Option<&str> {
     }
 }
 
-/// The proxy service: routes each request with the current [`RouteTable`] and forwards it.
+/// The proxy service: routes each request with the current [`RouteTable`] and forwards it, or
+/// answers it itself.
 #[derive(Clone, Debug)]
 pub(crate) struct Proxy {
     routes: Arc<ArcSwap<RouteTable>>,
@@ -621,6 +738,41 @@ impl Proxy {
     }
 }
 
+/// The future of [`Proxy::call`]: the answer at once (a direct response, 404, 405), without
+/// boxing, or the forwarding in progress.
+pub(crate) enum ProxyFuture {
+    /// Answered without waiting.
+    Ready(std::future::Ready<Result<Response<ProxyBody>, Infallible>>),
+    /// Forwarded to a backend.
+    Forward(Pin<Box<dyn Future<Output = Response<ProxyBody>> + Send>>),
+}
+
+impl ProxyFuture {
+    fn ready(response: Response<ProxyBody>) -> Self {
+        Self::Ready(ready(Ok(response)))
+    }
+}
+
+impl fmt::Debug for ProxyFuture {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Ready(_) => "ProxyFuture::Ready",
+            Self::Forward(_) => "ProxyFuture::Forward",
+        })
+    }
+}
+
+impl Future for ProxyFuture {
+    type Output = Result<Response<ProxyBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            Self::Ready(answer) => Pin::new(answer).poll(cx),
+            Self::Forward(forward) => forward.as_mut().poll(cx).map(Ok),
+        }
+    }
+}
+
 impl<B> Service<Request<B>> for Proxy
 where
     B: Body<Data = Bytes> + Send + 'static,
@@ -628,7 +780,7 @@ where
 {
     type Response = Response<ProxyBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future = ProxyFuture;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         Poll::Ready(Ok(()))
@@ -640,19 +792,18 @@ where
                 StatusCode::METHOD_NOT_ALLOWED,
                 "CONNECT is not supported".into(),
             );
-            return Box::pin(ready(Ok(answer)));
+            return ProxyFuture::ready(answer);
         }
         let host = request_host(&req);
         let path = req.uri().path();
-        let backend = self
-            .routes
-            .load()
-            .lookup(host, path)
-            .map(|route| Arc::clone(&route.backend));
-        let Some(backend) = backend else {
-            let reason = format!("no route for host {:?} path {path:?}", host.unwrap_or(""));
-            return Box::pin(ready(Ok(text(StatusCode::NOT_FOUND, reason))));
+        let backend = match self.routes.load().lookup(host, path).map(|r| &r.target) {
+            Some(Target::Backend(backend)) => Arc::clone(backend),
+            Some(Target::Respond(respond)) => return ProxyFuture::ready(respond.response()),
+            None => {
+                let reason = format!("no route for host {:?} path {path:?}", host.unwrap_or(""));
+                return ProxyFuture::ready(text(StatusCode::NOT_FOUND, reason));
+            }
         };
-        Box::pin(async move { Ok(backend.forward(req).await) })
+        ProxyFuture::Forward(Box::pin(backend.forward(req)))
     }
 }

@@ -38,7 +38,8 @@ use tower_service::Service;
 
 use admin::{AdminState, install_metrics, serve_admin};
 use proxy::{
-    Backend, BackendTimeouts, ConfigError, PathMatch, Proxy, Route, RouteName, RouteTable,
+    Backend, BackendTimeouts, ConfigError, DirectResponse, PathMatch, Proxy, Route, RouteName,
+    RouteTable, Target,
 };
 
 const CHUNK: usize = 16 * 1024;
@@ -220,7 +221,7 @@ fn route(host: Option<&str>, path: PathMatch, backend: &Arc<Backend>) -> Route {
     Route {
         host: host.map(str::to_owned),
         path,
-        backend: Arc::clone(backend),
+        target: Target::Backend(Arc::clone(backend)),
     }
 }
 
@@ -345,7 +346,7 @@ async fn routing_precedence() {
         (Some("[::1]:8080"), "/api", "api"),
     ];
     for (host, path, want) in cases {
-        let got = table.lookup(*host, path).map(|r| r.backend.name());
+        let got = table.lookup(*host, path).map(|r| r.target.name());
         assert_eq!(got, Some(*want), "host {host:?} path {path:?}");
     }
 
@@ -356,7 +357,7 @@ async fn routing_precedence() {
     assert_eq!(
         only_host
             .lookup(Some("only.test"), "/a")
-            .map(|r| r.backend.name()),
+            .map(|r| r.target.name()),
         Some("default")
     );
 }
@@ -407,6 +408,164 @@ async fn no_route_is_404_with_a_reason() {
         assert_eq!(
             body,
             format!("no route for host \"{addr}\" path \"/apix\"\n")
+        );
+    })
+    .await;
+}
+
+/// Turns the access log (target `access`) on for this thread while the guard lives: the proxy
+/// names the route's target in the responses' extensions only then.
+fn access_log_on() -> tracing::subscriber::DefaultGuard {
+    tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::INFO)
+            .with_test_writer()
+            .finish(),
+    )
+}
+
+// ---------------------------------------------------------------- direct responses
+
+fn respond(
+    host: Option<&str>,
+    path: PathMatch,
+    name: &str,
+    status: StatusCode,
+    body: &'static str,
+    content_type: Option<&'static str>,
+) -> Route {
+    Route {
+        host: host.map(str::to_owned),
+        path,
+        target: Target::Respond(DirectResponse::new(
+            name,
+            status,
+            Bytes::from_static(body.as_bytes()),
+            content_type.map(http::HeaderValue::from_static),
+        )),
+    }
+}
+
+#[tokio::test]
+async fn direct_responses_answer_without_an_upstream() {
+    bounded(async {
+        let (_up, addr, table) = setup(|up| {
+            vec![
+                route(
+                    None,
+                    prefix("/"),
+                    &backend("echo", format!("http://{up}"), quick()),
+                ),
+                respond(
+                    None,
+                    exact("/ping"),
+                    "routes[1].respond",
+                    StatusCode::OK,
+                    "ok\n",
+                    Some("text/plain"),
+                ),
+                respond(
+                    None,
+                    prefix("/gone"),
+                    "routes[2].respond",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "",
+                    None,
+                ),
+                respond(
+                    Some("maint.test"),
+                    prefix("/"),
+                    "routes[3].respond",
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "maintenance\n",
+                    Some("text/plain; charset=utf-8"),
+                ),
+            ]
+        })
+        .await;
+        let send = |method: Method, path: &str, host: Option<&str>| {
+            let mut req = Request::builder()
+                .method(method)
+                .uri(format!("http://{addr}{path}"));
+            if let Some(host) = host {
+                req = req.header("host", host);
+            }
+            let req = req.body(Full::default()).unwrap();
+            async move {
+                let response = client().request(req).await.unwrap();
+                let (parts, body) = response.into_parts();
+                (parts, body.collect().await.unwrap().to_bytes())
+            }
+        };
+        let header = |parts: &http::response::Parts, name: &str| {
+            parts
+                .headers
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+        };
+
+        // The fixed answer, with its Content-Type and an exact Content-Length.
+        let (parts, body) = send(Method::GET, "/ping", None).await;
+        assert_eq!((parts.status, &body[..]), (StatusCode::OK, &b"ok\n"[..]));
+        assert_eq!(
+            header(&parts, "content-type").as_deref(),
+            Some("text/plain")
+        );
+        assert_eq!(header(&parts, "content-length").as_deref(), Some("3"));
+        // Many times: the same bytes every time (the body is shared, not consumed).
+        for _ in 0..3 {
+            assert_eq!(
+                get(addr, "/ping?x=1").await,
+                (StatusCode::OK, Bytes::from("ok\n"))
+            );
+        }
+        // HEAD: the headers without the body.
+        let (parts, body) = send(Method::HEAD, "/ping", None).await;
+        assert_eq!(parts.status, StatusCode::OK);
+        assert_eq!(header(&parts, "content-length").as_deref(), Some("3"));
+        assert!(body.is_empty());
+        // No body, no Content-Type.
+        let (parts, body) = send(Method::POST, "/gone/x", None).await;
+        assert_eq!(parts.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body.is_empty());
+        assert_eq!(header(&parts, "content-type"), None);
+        assert_eq!(header(&parts, "content-length").as_deref(), Some("0"));
+
+        // Precedence is the route table's, whatever the target: an exact path only matches
+        // itself, a host's routes come first, the rest falls through to the backend.
+        let (parts, body) = send(Method::GET, "/ping/more", None).await;
+        assert_eq!(parts.status, StatusCode::OK);
+        assert_eq!(Echo::parse(&body).line("path"), "/ping/more");
+        let (parts, body) = send(Method::GET, "/ping", Some("maint.test")).await;
+        assert_eq!(
+            (parts.status, &body[..]),
+            (StatusCode::SERVICE_UNAVAILABLE, &b"maintenance\n"[..])
+        );
+        let current = table.load();
+        let target = |host, path| current.lookup(host, path).map(|r| r.target.name());
+        assert_eq!(target(None, "/ping"), Some("routes[1].respond"));
+        assert_eq!(target(None, "/gone"), Some("routes[2].respond"));
+        assert_eq!(
+            target(Some("maint.test"), "/gone"),
+            Some("routes[3].respond")
+        );
+        assert_eq!(target(Some("other.test"), "/x"), Some("echo"));
+
+        // The access log's route name rides in the response's extensions, when the access
+        // log is on (and only then: it costs allocations).
+        let mut proxy = Proxy::new(Arc::clone(&table));
+        let ping = || {
+            Request::get("/ping")
+                .body(Full::<Bytes>::default())
+                .unwrap()
+        };
+        let response = proxy.call(ping()).await.unwrap();
+        assert_eq!(response.extensions().get::<RouteName>(), None);
+        let _log = access_log_on();
+        let response = proxy.call(ping()).await.unwrap();
+        assert_eq!(
+            response.extensions().get::<RouteName>(),
+            Some(&RouteName("routes[1].respond".into()))
         );
     })
     .await;
@@ -513,6 +672,7 @@ async fn hop_by_hop_headers_are_removed_both_ways() {
             .header("x-keep", "yes")
             .body(Full::new(Bytes::from("hi")))
             .unwrap();
+        let _log = access_log_on();
         let response = proxy.call(req).await.unwrap();
         assert_eq!(
             response.extensions().get::<RouteName>(),

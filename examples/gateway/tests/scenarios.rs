@@ -81,6 +81,14 @@ fn agc_frontend_mtls() {
     );
     assert!(body.contains("ssl-client-verify: SUCCESS"), "{body}");
 
+    // `/ping` is answered by the gateway itself (a `respond` route), after the same checks.
+    let ping = format!("https://localhost:{https}/ping");
+    let (code, status, body, err) =
+        curl_status(dir, &with(&["--cacert", "ca.pem", &ping], &CLIENT));
+    assert_eq!((code, status, body.as_str()), (0, 200, "pong\n"), "{err}");
+    let out = curl(dir, &["--cacert", "ca.pem", &ping]);
+    assert_eq!(out.code, 56, "{out:?}");
+
     // openssl s_client with the certificate (and its intermediate) gets the same answer.
     intermediates_of(&dir.join("client.pem"), &dir.join("client-chain.pem"));
     let out = s_client(

@@ -1,0 +1,194 @@
+//! Routes with a fixed answer (`respond`) end to end: the real `mtls-gateway run` binary, the
+//! real `curl`. The answer comes through mTLS and after the policy, exactly as a proxied one.
+//!
+//! Every test picks free 127.0.0.1 ports, bounds every wait, and kills what it started.
+
+mod support;
+
+use support::{
+    CLIENT_ID, OTHER_PRINCIPAL, Workdir, backend, curl, curl_status, eventually, free_port,
+    write_atomic,
+};
+
+const CLIENT: [&str; 4] = ["--cert", "client.pem", "--key", "client.key"];
+const OTHER: [&str; 4] = ["--cert", "other.pem", "--key", "other.key"];
+
+/// One mTLS listener (client certificate required, CRL loaded; only `CLIENT_ID` allowed)
+/// whose routes answer themselves, except `/app`, proxied to `app`.
+fn config(https: u16, admin: u16, app: u16, body: &str) -> String {
+    format!(
+        r#"
+admin:
+  address: 127.0.0.1:{admin}
+listeners:
+  - name: edge
+    address: 127.0.0.1:{https}
+    certificates:
+      - {{ hostnames: [], chain: server.pem, key: server.key }}
+routes:
+  - listener: edge
+    path_prefix: /
+    respond: {{ status: 200, body: "{body}", content_type: text/plain }}
+  - {{ listener: edge, path_exact: /teapot, respond: {{ status: 418, body: "short and stout\n" }} }}
+  - {{ listener: edge, path_prefix: /app, backend: app }}
+backends:
+  app: {{ url: "http://127.0.0.1:{app}" }}
+policy:
+  answers:
+    identity_not_allowed: {{ http: {{ status: 403, format: text }} }}
+  listeners:
+    - name: edge
+      port: {https}
+      hosts:
+        - client_validation:
+            mode: required
+            trust:
+              - name: clients
+                ca: [{{ file: ca.pem }}]
+                crl: {{ sources: [{{ file: crl.pem }}] }}
+          routes:
+            - path_prefix: /
+              authorization:
+                principals: [{CLIENT_ID}]
+"#
+    )
+}
+
+/// `curl -i` output: the head (lowercase, lines ending in `\n` without trailing spaces) and
+/// the body.
+fn head_and_body(out: &support::Output) -> (String, String) {
+    assert_eq!(out.code, 0, "{out:?}");
+    let Some((head, body)) = out.stdout.split_once("\r\n\r\n") else {
+        panic!("no head in {out:?}");
+    };
+    let mut lines = String::new();
+    for line in head.split("\r\n") {
+        lines.push_str(line.trim_end());
+        lines.push('\n');
+    }
+    (lines.to_ascii_lowercase(), body.to_owned())
+}
+
+/// The status code in a head's status line (`HTTP/1.1 200 OK`, `HTTP/2 200`).
+fn status_of(head: &str) -> Option<&str> {
+    head.lines().next()?.split_whitespace().nth(1)
+}
+
+fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    let mut all = base.to_vec();
+    all.extend_from_slice(extra);
+    all
+}
+
+#[test]
+fn respond_routes_answer_through_mtls_and_the_policy() {
+    let w = Workdir::new();
+    let app = backend("app");
+    let (https, admin) = (free_port(), free_port());
+    let gw = w.start(
+        "respond.yaml",
+        &config(https, admin, app.port, "ok\\n"),
+        admin,
+    );
+    let dir = &w.etc;
+    let url = |path: &str| format!("https://localhost:{https}{path}");
+    let root = url("/");
+
+    // An allowed client certificate: the fixed answer, with its headers.
+    let (head, body) = head_and_body(&curl(
+        dir,
+        &with(&["-i", "--cacert", "ca.pem", &root], &CLIENT),
+    ));
+    assert_eq!(status_of(&head), Some("200"), "{head}");
+    assert!(head.contains("\ncontent-type: text/plain\n"), "{head}");
+    assert!(head.contains("\ncontent-length: 3\n"), "{head}");
+    assert_eq!(body, "ok\n");
+    let (code, status, body, err) = curl_status(
+        dir,
+        &with(
+            &["--http1.1", "--cacert", "ca.pem", &url("/any/path?q=1")],
+            &CLIENT,
+        ),
+    );
+    assert_eq!((code, status, body.as_str()), (0, 200, "ok\n"), "{err}");
+    // Another status, the default Content-Type.
+    let (head, body) = head_and_body(&curl(
+        dir,
+        &with(&["-i", "--cacert", "ca.pem", &url("/teapot")], &CLIENT),
+    ));
+    assert_eq!(status_of(&head), Some("418"), "{head}");
+    assert!(
+        head.contains("\ncontent-type: text/plain; charset=utf-8\n"),
+        "{head}"
+    );
+    assert_eq!(body, "short and stout\n");
+    // A proxied route next to them.
+    let (code, status, body, err) =
+        curl_status(dir, &with(&["--cacert", "ca.pem", &url("/app/x")], &CLIENT));
+    assert_eq!((code, status), (0, 200), "{body}{err}");
+    assert!(body.contains("backend=app\npath=/app/x\n"), "{body}");
+
+    // The policy still decides first: a client it does not allow gets 403 with the reason,
+    // not the fixed answer ...
+    let (code, status, body, err) = curl_status(dir, &with(&["--cacert", "ca.pem", &root], &OTHER));
+    assert_eq!((code, status), (0, 403), "{body}{err}");
+    assert!(
+        body.contains(OTHER_PRINCIPAL) && body.contains("not in allow-list"),
+        "{body}"
+    );
+    assert_ne!(body, "ok\n");
+    // ... and no client certificate fails the handshake with the TLS alert.
+    let out = curl(dir, &["--cacert", "ca.pem", &root]);
+    assert_eq!(out.code, 56, "{out:?}");
+    assert!(out.stderr.contains("alert certificate required"), "{out:?}");
+
+    // The access log names the route's target: the direct response, or the backend.
+    let log = gw.log_text();
+    assert!(
+        log.lines().any(|l| l.contains("listener=edge")
+            && l.contains("path=/any/path")
+            && l.contains("route=routes[0].respond")
+            && l.contains("status=200")
+            && l.contains("decision=\"allow\"")),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("route=routes[1].respond") && l.contains("status=418")),
+        "{log}"
+    );
+    assert!(
+        log.lines()
+            .any(|l| l.contains("route=app ") && l.contains("path=/app/x")),
+        "{log}"
+    );
+    assert!(
+        log.lines().any(|l| l.contains("route=- ")
+            && l.contains("status=403")
+            && l.contains("reason=\"identity_not_allowed\"")),
+        "{log}"
+    );
+    // Only the proxied request counts as an upstream request.
+    let metrics = gw.admin_get("/metrics");
+    assert!(
+        metrics.contains(
+            r#"mtls_gateway_upstream_requests_total{backend="app",status_class="2xx"} 1"#
+        ),
+        "{metrics}"
+    );
+    assert_eq!(
+        metrics
+            .matches("mtls_gateway_upstream_requests_total{")
+            .count(),
+        1,
+        "{metrics}"
+    );
+
+    // A reload builds the answer anew.
+    write_atomic(&gw.config, config(https, admin, app.port, "v2\\n"));
+    eventually("the reloaded answer", || {
+        let (code, status, body, _) =
+            curl_status(dir, &with(&["--cacert", "ca.pem", &root], &CLIENT));
+        (code, status, body.as_str()) == (0, 200, "v2\n")
+    });
+}
