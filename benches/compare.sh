@@ -11,7 +11,7 @@
 # Variables: ROUNDS, DURATION, WARMUP (s), WORKERS, IDLE (connections; 0: no idle test), S_TIME
 # (seconds of `openssl s_time` per server; 0: none), CASES, ONLY (server names: gateway
 # nginx_fixed nginx_proxy haproxy_fixed haproxy_proxy raw raw_proxy), SERVER_CPU, LOAD_CPU,
-# BASE_PORT (13 ports from it), OUT (result directory), SVG (the plot).
+# BASE_PORT (14 ports from it), OUT (result directory), SVG (the plot).
 #
 # What it does (see BENCHMARKS.md, "Loopback comparison"):
 #   - builds mtls-gateway and the mtls-benches binaries (loadgen, raw_server) in release;
@@ -138,7 +138,8 @@ P_RAWP_NOCRL=$((BASE_PORT + 9))
 P_HAP_FIXED=$((BASE_PORT + 10))
 P_HAP_PROXY=$((BASE_PORT + 11))
 P_HAP_NOCRL=$((BASE_PORT + 12))
-P_LAST=$P_HAP_NOCRL
+P_GW_PROXY=$((BASE_PORT + 13))
+P_LAST=$P_GW_PROXY
 for p in $(seq "$BASE_PORT" "$P_LAST"); do
     if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
         echo "port $p is in use: set BASE_PORT" >&2
@@ -182,8 +183,10 @@ RAWP_NOCRL_PID=$!
 PIDS+=("$RAWP_NOCRL_PID")
 
 cat >"$PKI/gateway.yaml" <<EOF
-# Written by benches/compare.sh. Two mTLS listeners (TLS 1.3, client certificate required, the
-# same CA), with and without the CRLs; both proxy every request to the fixed-answer upstream.
+# Written by benches/compare.sh. Three mTLS listeners (TLS 1.3, client certificate required,
+# the same CA): `crl` and `nocrl` answer 200 "ok" themselves (a `respond` route, as nginx's
+# `return 200` and the raw server do), with and without the CRLs; `proxy` (CRLs) forwards every
+# request to the fixed-answer upstream with the default x-forwarded-client-cert header.
 listeners:
   - name: crl
     address: 127.0.0.1:$P_GW_CRL
@@ -193,12 +196,16 @@ listeners:
     address: 127.0.0.1:$P_GW_NOCRL
     min_tls_version: tls13
     certificates: [{ hostnames: [], chain: server.pem, key: server.key }]
+  - name: proxy
+    address: 127.0.0.1:$P_GW_PROXY
+    min_tls_version: tls13
+    certificates: [{ hostnames: [], chain: server.pem, key: server.key }]
 routes:
-  - { listener: crl, path_prefix: /, backend: fixed }
-  - { listener: nocrl, path_prefix: /, backend: fixed }
+  - { listener: crl, path_prefix: /, respond: { status: 200, body: "ok\n", content_type: text/plain } }
+  - { listener: nocrl, path_prefix: /, respond: { status: 200, body: "ok\n", content_type: text/plain } }
+  - { listener: proxy, path_prefix: /, backend: fixed }
 backends:
   fixed: { url: "http://127.0.0.1:$P_BACKEND" }
-# The default: an x-forwarded-client-cert header (hash, subject, URI, DNS) upstream.
 policy:
   listeners:
     - name: crl
@@ -222,6 +229,18 @@ policy:
             trust:
               - name: clients
                 ca: [{ file: ca.pem }]
+          routes:
+            - path_prefix: /
+    - name: proxy
+      port: $P_GW_PROXY
+      hosts:
+        - hostnames: []
+          client_validation:
+            mode: required
+            trust:
+              - name: clients
+                ca: [{ file: ca.pem }]
+                crl: { sources: [{ file: crl.pem }], check: whole_chain }
           routes:
             - path_prefix: /
 EOF
@@ -353,6 +372,7 @@ addr_of() {
     case $1/$2 in
         full_crl/gateway | keepalive/gateway) echo "127.0.0.1:$P_GW_CRL" ;;
         full_nocrl/gateway) echo "127.0.0.1:$P_GW_NOCRL" ;;
+        full_crl/gateway_proxy | keepalive/gateway_proxy) echo "127.0.0.1:$P_GW_PROXY" ;;
         full_crl/nginx_fixed | keepalive/nginx_fixed) echo "127.0.0.1:$P_NGX_FIXED" ;;
         full_crl/nginx_proxy | keepalive/nginx_proxy) echo "127.0.0.1:$P_NGX_PROXY" ;;
         full_nocrl/nginx_fixed) echo "127.0.0.1:$P_NGX_NOCRL" ;;
@@ -368,7 +388,7 @@ addr_of() {
 }
 pids_of() {
     case $1 in
-        gateway) echo "$GW_PID" ;;
+        gateway | gateway_proxy) echo "$GW_PID" ;;
         nginx_*) echo "$NGX_PID,$NGX_WORKER" ;;
         haproxy_*) echo "$HAP_PIDS" ;;
         raw) if [[ $2 == full_nocrl ]]; then echo "$RAW_NOCRL_PID"; else echo "$RAW_CRL_PID"; fi ;;
@@ -379,7 +399,7 @@ servers_of() {
     local all s out=()
     case $1 in
         full_nocrl) all="nginx_fixed haproxy_fixed gateway raw raw_proxy" ;;
-        *) all="nginx_fixed nginx_proxy haproxy_fixed haproxy_proxy gateway raw raw_proxy" ;;
+        *) all="nginx_fixed nginx_proxy haproxy_fixed haproxy_proxy gateway gateway_proxy raw raw_proxy" ;;
     esac
     for s in $all; do
         if [[ -z $ONLY || " $ONLY " == *" $s "* ]]; then out+=("$s"); fi
@@ -390,7 +410,8 @@ servers_of() {
 # --- equivalence check ------------------------------------------------------------------------
 echo "== checking every server once (client cert → 200; revoked → refused where CRLs are loaded)"
 check_failed=0
-for spec in "gateway:$P_GW_CRL:crl" "gateway:$P_GW_NOCRL:nocrl" "nginx_fixed:$P_NGX_FIXED:crl" \
+for spec in "gateway:$P_GW_CRL:crl" "gateway:$P_GW_NOCRL:nocrl" "gateway_proxy:$P_GW_PROXY:crl" \
+    "nginx_fixed:$P_NGX_FIXED:crl" \
     "nginx_proxy:$P_NGX_PROXY:crl" "nginx_nocrl:$P_NGX_NOCRL:nocrl" "raw:$P_RAW_CRL:crl" \
     "raw:$P_RAW_NOCRL:nocrl" "raw_proxy:$P_RAWP_CRL:crl" "raw_proxy:$P_RAWP_NOCRL:nocrl" \
     "haproxy_fixed:$P_HAP_FIXED:crl" "haproxy_proxy:$P_HAP_PROXY:crl" "haproxy_nocrl:$P_HAP_NOCRL:nocrl"; do

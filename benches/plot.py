@@ -32,7 +32,8 @@ RESULTS = HERE / "results"
 
 # server key in the JSON lines -> (legend label, colour); the order is the bar order.
 SERVERS = [
-    ("gateway", "mtls-gateway → fixed upstream", "#2b6cb0"),
+    ("gateway", "mtls-gateway, `respond` 200", "#2b6cb0"),
+    ("gateway_proxy", "mtls-gateway → fixed upstream", "#90cdf4"),
     ("haproxy_proxy", "HAProxy → fixed upstream", "#6b46c1"),
     ("haproxy_fixed", "HAProxy `http-request return 200`", "#b794f4"),
     ("nginx_proxy", "nginx → fixed upstream (proxy_pass)", "#c05621"),

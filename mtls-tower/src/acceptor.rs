@@ -8,15 +8,20 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use metrics::{Counter, Histogram};
+use mtls_policy::{PeerVerification, VerifyError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
-use crate::connection::ConnectionInfo;
+use crate::connection::{ConnectionInfo, Installed, RevocationWatch};
 use crate::tls::{self, HandshakeFailure, TlsSnapshot};
 
 /// The first byte of a TLS record carrying a handshake message (a ClientHello).
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
+
+/// [`Shared::close_revoked`] when revoked connections are left open.
+const KEEP_REVOKED: u64 = u64::MAX;
 
 /// Accepts connections for one listener: tells TLS from plaintext by peeking at the first
 /// byte, refuses plaintext under STRICT, runs the TLS handshake with the host chosen by SNI,
@@ -24,20 +29,92 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 ///
 /// The configuration is a [`TlsSnapshot`] behind an `ArcSwap`: [`reload`](Self::reload) swaps in
 /// a new one atomically. Connections already established keep the snapshot they were accepted
-/// with; new handshakes use the new one.
+/// with; new handshakes use the new one. With
+/// [`close_revoked_connections`](Self::close_revoked_connections), open connections whose
+/// peer's certificate the new snapshot revokes are closed.
 ///
-/// Cheap to clone: clones share the snapshot, the limits and the counters.
+/// Counters and the histogram are registered with the `metrics` recorder once, when the
+/// acceptor is built: install the recorder first (see [`new`](Self::new)).
+///
+/// Cheap to clone: clones share the snapshot, the limits, the options and the counters.
 #[derive(Clone)]
 pub struct Acceptor {
     shared: Arc<Shared>,
 }
 
 struct Shared {
-    snapshot: ArcSwap<TlsSnapshot>,
-    generation: AtomicU64,
+    /// The configuration new handshakes use, and its generation.
+    current: ArcSwap<Installed>,
+    /// The same, for open connections that recheck their peer at each reload. Reloads are
+    /// serialized through it, so generations are installed in order.
+    installed: watch::Sender<Arc<Installed>>,
     handshake_timeout: Duration,
     in_flight: Arc<Semaphore>,
     max_in_flight: usize,
+    /// The grace period of a revoked connection in nanoseconds, or [`KEEP_REVOKED`].
+    close_revoked: AtomicU64,
+    metrics: Metrics,
+}
+
+/// The acceptor's metric handles, one per label value, registered once: the `metrics` macros
+/// would hash the key and look it up in the recorder on every event.
+struct Metrics {
+    accepted_tls: Counter,
+    accepted_plaintext: Counter,
+    failures: Failures,
+    days_to_expiry: Histogram,
+    reloads_ok: Counter,
+    reloads_failed: Counter,
+    closed_revoked: Counter,
+}
+
+/// `mtls_accept_failures_total{reason}`, one handle per [`AcceptError::code`].
+struct Failures {
+    overloaded: Counter,
+    timeout: Counter,
+    plaintext_refused: Counter,
+    closed: Counter,
+    unknown_sni: Counter,
+    handshake: Counter,
+    io: Counter,
+}
+
+impl Metrics {
+    fn register() -> Self {
+        // The label is each variant's own code, so the two cannot drift apart.
+        let failure =
+            |e: AcceptError| metrics::counter!("mtls_accept_failures_total", "reason" => e.code());
+        Self {
+            accepted_tls: metrics::counter!("mtls_connections_accepted_total", "transport" => "tls"),
+            accepted_plaintext: metrics::counter!("mtls_connections_accepted_total", "transport" => "plaintext"),
+            failures: Failures {
+                overloaded: failure(AcceptError::Overloaded(0)),
+                timeout: failure(AcceptError::Timeout(Duration::ZERO)),
+                plaintext_refused: failure(AcceptError::PlaintextRefused),
+                closed: failure(AcceptError::Closed),
+                unknown_sni: failure(AcceptError::UnknownSni(None)),
+                handshake: failure(AcceptError::Handshake(io::ErrorKind::Other.into())),
+                io: failure(AcceptError::Io(io::ErrorKind::Other.into())),
+            },
+            days_to_expiry: metrics::histogram!("mtls_client_cert_days_to_expiry"),
+            reloads_ok: metrics::counter!("mtls_reloads_total", "result" => "ok"),
+            reloads_failed: metrics::counter!("mtls_reloads_total", "result" => "failed"),
+            closed_revoked: metrics::counter!("mtls_connections_closed_revoked_total"),
+        }
+    }
+
+    fn failure(&self, e: &AcceptError) -> &Counter {
+        let f = &self.failures;
+        match e {
+            AcceptError::Overloaded(_) => &f.overloaded,
+            AcceptError::Timeout(_) => &f.timeout,
+            AcceptError::PlaintextRefused => &f.plaintext_refused,
+            AcceptError::Closed => &f.closed,
+            AcceptError::UnknownSni(_) => &f.unknown_sni,
+            AcceptError::Handshake(_) => &f.handshake,
+            AcceptError::Io(_) => &f.io,
+        }
+    }
 }
 
 /// Why a connection was not accepted. Each carries what a log line needs; the acceptor also
@@ -87,6 +164,12 @@ impl AcceptError {
 impl Acceptor {
     /// An acceptor serving `snapshot`, with a 10 s handshake timeout and at most 1,024
     /// handshakes in flight.
+    ///
+    /// Its metric handles (`mtls_connections_accepted_total`, `mtls_accept_failures_total`,
+    /// `mtls_client_cert_days_to_expiry`, `mtls_reloads_total`,
+    /// `mtls_connections_closed_revoked_total`) are registered here, with the `metrics`
+    /// recorder installed at this moment (the global one, or a local one in scope): install the
+    /// recorder before building acceptors, or their events are not recorded.
     pub fn new(snapshot: TlsSnapshot) -> Self {
         Self::with_limits(snapshot, Duration::from_secs(10), 1024)
     }
@@ -94,29 +177,125 @@ impl Acceptor {
     /// An acceptor with explicit limits: how long a handshake may take (from the first byte
     /// awaited to the last handshake message) and how many may be in flight before new
     /// connections are shed.
+    ///
+    /// Metric handles are registered here, as for [`new`](Self::new): install the `metrics`
+    /// recorder first.
     pub fn with_limits(
         snapshot: TlsSnapshot,
         handshake_timeout: Duration,
         max_in_flight: usize,
     ) -> Self {
         let max_in_flight = max_in_flight.max(1);
+        let installed = Arc::new(Installed::new(0, Arc::new(snapshot)));
         Self {
             shared: Arc::new(Shared {
-                snapshot: ArcSwap::from_pointee(snapshot),
-                generation: AtomicU64::new(0),
+                current: ArcSwap::new(Arc::clone(&installed)),
+                installed: watch::Sender::new(installed),
                 handshake_timeout,
                 in_flight: Arc::new(Semaphore::new(max_in_flight)),
                 max_in_flight,
+                close_revoked: AtomicU64::new(KEEP_REVOKED),
+                metrics: Metrics::register(),
             }),
         }
     }
 
+    /// **Opt-in** (off by default): after each [`reload`](Self::reload), every open TLS
+    /// connection whose peer certificate chain the new snapshot reports revoked (by the
+    /// verifier of the host its SNI selects, with the new CRLs) is closed. [`serve`](crate::serve)
+    /// shuts such a connection down gracefully (HTTP/1.1: the request in flight finishes, then
+    /// the connection closes; HTTP/2: GOAWAY, streams in flight finish) and drops it after
+    /// `grace` at the latest. Each is counted in `mtls_connections_closed_revoked_total`.
+    ///
+    /// Without it, a revoked certificate is refused on its next handshake but its open
+    /// connections live on until they close. Only revocation closes a connection: a chain that
+    /// fails for another reason (a CA removed from the bundle) is refused on its next
+    /// handshake. A connection whose chain was already revoked at its handshake (a failure the
+    /// policy answers over HTTP) is left to the policy. Idle connections cost nothing until a
+    /// reload; at a reload, each distinct chain is verified once.
+    ///
+    /// Set it when building the acceptor: it applies to every clone, and [`serve`](crate::serve)
+    /// reads it when a connection is accepted, so connections accepted before it was set are
+    /// not watched.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let pki = mtls_testkit::Pki::shared();
+    /// # let provider = mtls_core::crypto::default_provider();
+    /// # let leaf = pki.default_server();
+    /// # let cert = mtls_core::ServerCredential::new(
+    /// #     mtls_core::CertificateChain::from_der(leaf.chain_der())?,
+    /// #     leaf.key_der().into(),
+    /// #     &provider,
+    /// # )?;
+    /// # let snapshot = mtls_tower::TlsSnapshot::builder(provider)
+    /// #     .host(mtls_tower::HostTls::new(["localhost"], cert))
+    /// #     .build()?;
+    /// use std::time::Duration;
+    /// use mtls_tower::Acceptor;
+    ///
+    /// // Revoked connections drain for at most 5 s after the reload that revoked them.
+    /// let acceptor = Acceptor::new(snapshot).close_revoked_connections(Duration::from_secs(5));
+    /// assert_eq!(acceptor.revoked_connection_grace(), Some(Duration::from_secs(5)));
+    /// # Ok(()) }
+    /// ```
+    pub fn close_revoked_connections(self, grace: Duration) -> Self {
+        let nanos = u64::try_from(grace.as_nanos()).unwrap_or(KEEP_REVOKED - 1);
+        self.shared
+            .close_revoked
+            .store(nanos.min(KEEP_REVOKED - 1), Ordering::Release);
+        self
+    }
+
+    /// How long a connection whose peer a reload revoked may drain before it is dropped;
+    /// `None` when revoked connections are left open (the default).
+    pub fn revoked_connection_grace(&self) -> Option<Duration> {
+        match self.shared.close_revoked.load(Ordering::Acquire) {
+            KEEP_REVOKED => None,
+            nanos => Some(Duration::from_nanos(nanos)),
+        }
+    }
+
+    /// A watch telling when a later reload revokes the peer chain of the connection `info`
+    /// describes (see [`RevocationWatch`]); `None` when revoked connections are left open, the
+    /// connection is plaintext or without a client certificate, or its chain was already
+    /// revoked at its handshake. [`serve`](crate::serve) calls it for every connection.
+    ///
+    /// A reload between the connection's handshake and this call is not missed: the first
+    /// wait judges the chain against it.
+    pub fn watch_revocation(&self, info: &ConnectionInfo) -> Option<RevocationWatch> {
+        self.revoked_connection_grace()?;
+        if info.peer_chain().is_empty() {
+            return None;
+        }
+        if let PeerVerification::Failed {
+            error: VerifyError::Revoked { .. },
+            ..
+        } = info.verification()
+        {
+            return None;
+        }
+        Some(RevocationWatch::new(
+            self.shared.installed.subscribe(),
+            info.clone(),
+            self.shared.metrics.closed_revoked.clone(),
+        ))
+    }
+
     /// Swaps in a new configuration. New handshakes use it at once; established connections
-    /// are not touched. Returns the new generation number.
+    /// are not touched, unless [`close_revoked_connections`](Self::close_revoked_connections)
+    /// is on. Returns the new generation number.
     pub fn reload(&self, snapshot: TlsSnapshot) -> u64 {
-        self.shared.snapshot.store(Arc::new(snapshot));
-        let generation = self.shared.generation.fetch_add(1, Ordering::AcqRel) + 1;
-        metrics::counter!("mtls_reloads_total", "result" => "ok").increment(1);
+        let snapshot = Arc::new(snapshot);
+        let mut generation = 0;
+        // Under the watch's lock: concurrent reloads install their generations in order.
+        self.shared.installed.send_modify(|installed| {
+            generation = installed.generation + 1;
+            let next = Arc::new(Installed::new(generation, snapshot));
+            self.shared.current.store(Arc::clone(&next));
+            *installed = next;
+        });
+        self.shared.metrics.reloads_ok.increment(1);
         tracing::info!(generation, "TLS configuration reloaded");
         generation
     }
@@ -132,7 +311,7 @@ impl Acceptor {
         match build() {
             Ok(snapshot) => Ok(self.reload(snapshot)),
             Err(e) => {
-                metrics::counter!("mtls_reloads_total", "result" => "failed").increment(1);
+                self.shared.metrics.reloads_failed.increment(1);
                 tracing::warn!(error = %e, "TLS configuration reload failed; the previous one keeps serving");
                 Err(e)
             }
@@ -141,12 +320,12 @@ impl Acceptor {
 
     /// The configuration new handshakes use now.
     pub fn snapshot(&self) -> Arc<TlsSnapshot> {
-        self.shared.snapshot.load_full()
+        Arc::clone(&self.shared.current.load().snapshot)
     }
 
     /// How many times the configuration was swapped.
     pub fn generation(&self) -> u64 {
-        self.shared.generation.load(Ordering::Acquire)
+        self.shared.current.load().generation
     }
 
     /// Accepts one connection: waits (bounded) for its first byte, then serves it as plaintext
@@ -156,15 +335,14 @@ impl Acceptor {
         stream: TcpStream,
     ) -> Result<(MaybeTlsStream, ConnectionInfo), AcceptError> {
         let result = self.accept_inner(stream).await;
+        let metrics = &self.shared.metrics;
         match &result {
             Ok((_, info)) => {
-                let outcome = if info.is_plaintext() {
-                    "plaintext"
+                if info.is_plaintext() {
+                    metrics.accepted_plaintext.increment(1);
                 } else {
-                    "tls"
-                };
-                metrics::counter!("mtls_connections_accepted_total", "transport" => outcome)
-                    .increment(1);
+                    metrics.accepted_tls.increment(1);
+                }
                 if let Some(peer) = info.peer() {
                     // Days left on presented client certificates: an early warning of clients
                     // about to fail. Negative for expired ones that a policy tolerated.
@@ -175,12 +353,10 @@ impl Acceptor {
                         Ok(left) => left.as_secs_f64() / 86_400.0,
                         Err(past) => -(past.duration().as_secs_f64() / 86_400.0),
                     };
-                    metrics::histogram!("mtls_client_cert_days_to_expiry").record(days);
+                    metrics.days_to_expiry.record(days);
                 }
             }
-            Err(e) => {
-                metrics::counter!("mtls_accept_failures_total", "reason" => e.code()).increment(1);
-            }
+            Err(e) => metrics.failure(e).increment(1),
         }
         result
     }
@@ -205,7 +381,8 @@ impl Acceptor {
     ) -> Result<(MaybeTlsStream, ConnectionInfo), AcceptError> {
         let remote = stream.peer_addr().ok();
         let local = stream.local_addr().ok();
-        let snapshot = self.snapshot();
+        let installed = self.shared.current.load_full();
+        let snapshot = &installed.snapshot;
         let mut first = [0u8; 1];
         // One byte tells: every TLS connection starts with a handshake record (0x16), which no
         // HTTP/1 method or HTTP/2 preface does. A ClientHello split across segments or records
@@ -227,8 +404,11 @@ impl Acceptor {
                 ConnectionInfo::plaintext(remote, local),
             ));
         }
-        match tls::handshake(stream, &snapshot, remote, local).await {
-            Ok((tls, info)) => Ok((MaybeTlsStream(Stream::Tls(Box::new(tls))), info)),
+        match tls::handshake(stream, snapshot, remote, local).await {
+            Ok((tls, info)) => Ok((
+                MaybeTlsStream(Stream::Tls(Box::new(tls))),
+                info.with_generation(installed.generation),
+            )),
             Err(HandshakeFailure::UnknownSni(sni)) => Err(AcceptError::UnknownSni(sni)),
             Err(HandshakeFailure::ClientHello(e) | HandshakeFailure::Handshake(e)) => {
                 Err(AcceptError::Handshake(e))
@@ -243,6 +423,7 @@ impl std::fmt::Debug for Acceptor {
             .field("generation", &self.generation())
             .field("handshake_timeout", &self.shared.handshake_timeout)
             .field("max_in_flight", &self.shared.max_in_flight)
+            .field("revoked_connection_grace", &self.revoked_connection_grace())
             .finish_non_exhaustive()
     }
 }

@@ -1,11 +1,17 @@
-//! What an accepted connection carries: who the peer is and how it was verified.
+//! What an accepted connection carries: who the peer is and how it was verified; and what may
+//! end it later: a reload that revokes its peer's certificate ([`RevocationWatch`]).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use metrics::Counter;
 use mtls_core::PeerIdentity;
-use mtls_policy::PeerVerification;
+use mtls_policy::{PeerVerification, VerifyError};
 use rustls_pki_types::CertificateDer;
+use tokio::sync::watch;
+
+use crate::tls::TlsSnapshot;
 
 /// Everything the acceptor learned about one connection: transport, TLS parameters, the peer's
 /// certificate chain and identity, and the outcome of its verification.
@@ -23,6 +29,8 @@ struct Inner {
     peer: Option<PeerIdentity>,
     chain: Vec<CertificateDer<'static>>,
     verification: PeerVerification,
+    /// The acceptor's configuration generation the handshake used (0 when unknown).
+    generation: u64,
 }
 
 /// The negotiated TLS parameters of a connection.
@@ -62,6 +70,7 @@ impl ConnectionInfo {
             peer: None,
             chain: Vec::new(),
             verification: PeerVerification::Plaintext,
+            generation: 0,
         }))
     }
 
@@ -82,7 +91,16 @@ impl ConnectionInfo {
             peer,
             chain,
             verification,
+            generation: 0,
         }))
+    }
+
+    /// Records the configuration generation the handshake used; only before the info is shared.
+    pub(crate) fn with_generation(mut self, generation: u64) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.generation = generation;
+        }
+        self
     }
 
     /// The client's address.
@@ -126,5 +144,143 @@ impl ConnectionInfo {
     /// How the peer's certificate was verified.
     pub fn verification(&self) -> &PeerVerification {
         &self.0.verification
+    }
+}
+
+/// A configuration the acceptor installed: its snapshot and generation, and the verdicts on the
+/// open connections already rechecked against it (shared by the connections of one client).
+pub(crate) struct Installed {
+    pub(crate) generation: u64,
+    pub(crate) snapshot: Arc<TlsSnapshot>,
+    rechecked: Mutex<HashMap<RecheckKey, Option<VerifyError>>>,
+}
+
+/// The SNI and the chain a connection presented: what the verdict of a recheck depends on.
+type RecheckKey = (Option<String>, Vec<CertificateDer<'static>>);
+
+impl Installed {
+    /// Verdicts kept per configuration; beyond that, chains are verified again per connection.
+    const RECHECKED_CAPACITY: usize = 1024;
+
+    pub(crate) fn new(generation: u64, snapshot: Arc<TlsSnapshot>) -> Self {
+        Self {
+            generation,
+            snapshot,
+            rechecked: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Why this configuration revokes the chain `info`'s peer presented, if it does: the
+    /// verifier of the host its SNI selects reports the chain revoked.
+    fn revokes(&self, info: &ConnectionInfo) -> Option<VerifyError> {
+        let key = (info.sni().map(str::to_owned), info.peer_chain().to_vec());
+        if let Some(verdict) = self
+            .rechecked
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
+            return verdict;
+        }
+        let verdict = match self.snapshot.reverify(key.0.as_deref(), &key.1) {
+            Some(PeerVerification::Failed {
+                error: error @ VerifyError::Revoked { .. },
+                ..
+            }) => Some(error),
+            _ => None,
+        };
+        if let Ok(mut map) = self.rechecked.lock() {
+            if map.len() < Self::RECHECKED_CAPACITY {
+                map.insert(key, verdict.clone());
+            }
+        }
+        verdict
+    }
+}
+
+/// Tells when a reload revokes the certificate chain of one open connection: made by
+/// [`Acceptor::watch_revocation`](crate::Acceptor::watch_revocation) when the acceptor
+/// [closes revoked connections](crate::Acceptor::close_revoked_connections).
+///
+/// Waiting costs nothing while no reload happens (no timer, no polling); at each reload, the
+/// chain is verified against the new configuration, once per distinct chain and host.
+/// [`serve`](crate::serve) uses it for every connection; a custom serve loop does the same:
+///
+/// ```no_run
+/// # async fn run(acceptor: mtls_tower::Acceptor, tcp: tokio::net::TcpStream) -> Result<(), mtls_tower::AcceptError> {
+/// let (io, info) = acceptor.accept(tcp).await?;
+/// let mut revocation = acceptor.watch_revocation(&info);
+/// let serve_connection = async move { drop(io) /* hyper serves `io` here */ };
+/// tokio::select! {
+///     () = serve_connection => {}
+///     reason = async {
+///         match revocation.as_mut() {
+///             Some(watch) => watch.revoked().await,
+///             None => std::future::pending().await,
+///         }
+///     } => {
+///         // Start a graceful shutdown of the connection, bounded by a deadline.
+///         tracing::info!(%reason, "peer certificate revoked by a reload");
+///     }
+/// }
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct RevocationWatch {
+    installed: watch::Receiver<Arc<Installed>>,
+    info: ConnectionInfo,
+    /// The generation the chain was last judged against.
+    checked: u64,
+    closed: Counter,
+}
+
+impl RevocationWatch {
+    pub(crate) fn new(
+        installed: watch::Receiver<Arc<Installed>>,
+        info: ConnectionInfo,
+        closed: Counter,
+    ) -> Self {
+        Self {
+            checked: info.0.generation,
+            installed,
+            info,
+            closed,
+        }
+    }
+
+    /// Waits until a configuration installed after the connection's handshake revokes its
+    /// peer's chain, and returns why (a [`VerifyError::Revoked`]). Counts the connection in
+    /// `mtls_connections_closed_revoked_total`: the caller is expected to close it.
+    ///
+    /// Never completes while no reload revokes the chain, or once the acceptor is gone.
+    /// Cancel-safe: a reload seen before a cancellation is not judged again.
+    pub async fn revoked(&mut self) -> VerifyError {
+        loop {
+            let installed = Arc::clone(&self.installed.borrow_and_update());
+            if installed.generation != self.checked {
+                self.checked = installed.generation;
+                if let Some(reason) = installed.revokes(&self.info) {
+                    self.closed.increment(1);
+                    return reason;
+                }
+            }
+            if self.installed.changed().await.is_err() {
+                // Every acceptor is gone: no configuration will come.
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// The connection watched.
+    pub fn connection(&self) -> &ConnectionInfo {
+        &self.info
+    }
+}
+
+impl std::fmt::Debug for Installed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Installed")
+            .field("generation", &self.generation)
+            .finish_non_exhaustive()
     }
 }

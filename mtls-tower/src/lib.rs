@@ -92,7 +92,7 @@ mod serve;
 pub mod tls;
 
 pub use acceptor::{AcceptError, Acceptor, MaybeTlsStream};
-pub use connection::{ConnectionInfo, TlsInfo};
+pub use connection::{ConnectionInfo, RevocationWatch, TlsInfo};
 #[cfg(feature = "layer")]
 pub use layer::{ForwardIdentity, MtlsLayer, MtlsService, SharedPolicy};
 #[cfg(feature = "layer")]

@@ -96,6 +96,7 @@ pub struct MtlsListenerBuilder<'a> {
     max_handshakes: usize,
     unknown_sni: UnknownSni,
     min_tls_version: MinTlsVersion,
+    close_revoked: Option<Duration>,
 }
 
 /// One listener of a policy, ready to serve: an [`Acceptor`] (TLS per host, client
@@ -131,6 +132,7 @@ impl MtlsListener {
             max_handshakes: 1024,
             unknown_sni: UnknownSni::UseDefault,
             min_tls_version: MinTlsVersion::Tls12,
+            close_revoked: None,
         }
     }
 
@@ -219,6 +221,14 @@ impl<'a> MtlsListenerBuilder<'a> {
         self
     }
 
+    /// **Opt-in**: at each [`reload`](MtlsListener::reload), close the open connections whose
+    /// peer certificate the new CRLs revoke, after a graceful shutdown bounded by `grace`
+    /// (default: they stay open). See [`Acceptor::close_revoked_connections`].
+    pub fn close_revoked_connections(mut self, grace: Duration) -> Self {
+        self.close_revoked = Some(grace);
+        self
+    }
+
     /// Loads every host's certificate and trust material and builds the listener.
     pub fn build(self) -> Result<MtlsListener, ListenerError> {
         let no_certificates = |_: &HostConfig| Err("no certificates were configured".to_string());
@@ -237,7 +247,11 @@ impl<'a> MtlsListenerBuilder<'a> {
             self.unknown_sni,
             self.min_tls_version,
         )?;
-        let acceptor = Acceptor::with_limits(snapshot, self.handshake_timeout, self.max_handshakes);
+        let mut acceptor =
+            Acceptor::with_limits(snapshot, self.handshake_timeout, self.max_handshakes);
+        if let Some(grace) = self.close_revoked {
+            acceptor = acceptor.close_revoked_connections(grace);
+        }
         Ok(MtlsListener {
             layer: MtlsLayer::new(self.policy.clone()).port(port),
             name: self.name,

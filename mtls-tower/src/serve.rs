@@ -2,6 +2,7 @@
 
 use std::error::Error as StdError;
 use std::future::Future;
+use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -9,13 +10,14 @@ use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
+use mtls_policy::VerifyError;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
 use tower_service::Service;
 
 use crate::acceptor::Acceptor;
-use crate::connection::ConnectionInfo;
+use crate::connection::{ConnectionInfo, RevocationWatch};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -24,8 +26,12 @@ pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(30);
 
 /// Serves `service` on every connection `listener` accepts, through `acceptor` (plaintext or
 /// TLS, client certificates, SNI), over HTTP/1.1 and HTTP/2 (ALPN or prior knowledge), until
-/// `shutdown` completes; then stops accepting and lets open connections finish their requests
-/// for up to [`DEFAULT_GRACE_PERIOD`].
+/// `shutdown` completes; then stops accepting, lets open connections finish their requests
+/// for up to [`DEFAULT_GRACE_PERIOD`], and closes the ones still open.
+///
+/// When the acceptor [closes revoked connections](Acceptor::close_revoked_connections), a
+/// connection whose peer certificate a reload revokes is shut down the same way (the request
+/// in flight finishes, no new one is read) and dropped after the acceptor's grace period.
 ///
 /// Every request reaches `service` with the connection's [`ConnectionInfo`] in its extensions,
 /// which is what [`MtlsLayer`](crate::MtlsLayer) reads.
@@ -82,7 +88,9 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let graceful = GracefulShutdown::new();
+    // Every connection holds a receiver: a value sent asks it to drain; the sender dropped
+    // (the grace period is over) closes it.
+    let (drain, _) = watch::channel(());
     tokio::pin!(shutdown);
     loop {
         let (stream, remote) = tokio::select! {
@@ -100,7 +108,7 @@ where
         let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
         let service = service.clone();
-        let watcher = graceful.watcher();
+        let draining = drain.subscribe();
         let span = tracing::debug_span!("connection", %remote);
         let task = async move {
             let (io, info) = match acceptor.accept(stream).await {
@@ -110,13 +118,17 @@ where
                     return;
                 }
             };
+            let revocation = acceptor
+                .watch_revocation(&info)
+                .zip(acceptor.revoked_connection_grace());
             let service = TowerToHyperService::new(WithConnectionInfo {
                 inner: service,
                 info,
             });
             let builder = Builder::new(TokioExecutor::new());
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-            if let Err(e) = watcher.watch(conn).await {
+            let ended = drive(conn, |c| c.graceful_shutdown(), draining, revocation).await;
+            if let Err(e) = ended {
                 tracing::debug!(%remote, error = %e, "connection ended with an error");
             }
         };
@@ -129,13 +141,83 @@ where
         }
     }
     drop(listener);
+    let _ = drain.send(());
     tokio::select! {
-        () = graceful.shutdown() => {}
+        () = drain.closed() => {}
         () = tokio::time::sleep(grace) => {
             tracing::warn!(?grace, "grace period over; closing the remaining connections");
         }
     }
+    // Dropping `drain` ends the connections still open.
     Ok(())
+}
+
+/// Serves one connection until it ends. A value on `draining` shuts it down gracefully, and the
+/// sender dropped ends it; a reload revoking its peer (`revocation`: the watch, and the grace
+/// period) shuts it down gracefully and ends it after the grace period.
+///
+/// An idle connection waits on its socket and on two channels: nothing polls it.
+async fn drive<C, E>(
+    conn: C,
+    graceful_shutdown: impl Fn(Pin<&mut C>),
+    mut draining: watch::Receiver<()>,
+    mut revocation: Option<(RevocationWatch, Duration)>,
+) -> Result<(), E>
+where
+    C: Future<Output = Result<(), E>>,
+{
+    tokio::pin!(conn);
+    let mut shutting_down = false;
+    let mut deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    loop {
+        tokio::select! {
+            ended = conn.as_mut() => return ended,
+            changed = draining.changed() => match changed {
+                Ok(()) if !shutting_down => {
+                    shutting_down = true;
+                    graceful_shutdown(conn.as_mut());
+                }
+                Ok(()) => {}
+                Err(_) => return Ok(()),
+            },
+            (reason, grace) = revoked(&mut revocation), if deadline.is_none() => {
+                let peer = revocation
+                    .as_ref()
+                    .and_then(|(w, _)| w.connection().peer().map(ToString::to_string));
+                tracing::info!(
+                    peer,
+                    %reason,
+                    ?grace,
+                    "closing a connection: a reload revoked its peer's certificate"
+                );
+                if !shutting_down {
+                    shutting_down = true;
+                    graceful_shutdown(conn.as_mut());
+                }
+                deadline = Some(Box::pin(tokio::time::sleep(grace)));
+            }
+            () = elapsed(&mut deadline) => {
+                tracing::debug!("revoked connection still open after its grace period; dropped");
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Waits for the watch to report the chain revoked; never without a watch.
+async fn revoked(revocation: &mut Option<(RevocationWatch, Duration)>) -> (VerifyError, Duration) {
+    match revocation {
+        Some((watch, grace)) => (watch.revoked().await, *grace),
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits for the deadline; never without one.
+async fn elapsed(deadline: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
+    match deadline {
+        Some(sleep) => sleep.as_mut().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Inserts the connection's [`ConnectionInfo`] into each request, then calls the inner service.

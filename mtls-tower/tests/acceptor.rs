@@ -2,12 +2,15 @@
 
 mod support;
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use mtls_policy::PeerMode;
 use mtls_testkit::Pki;
 use mtls_tower::{Acceptor, HostTls, TlsSnapshot, UnknownSni};
-use support::{client, credential, plain_get, provider, start, tls_get};
+use support::{LIMIT, client, credential, plain_get, provider, start, tls_get};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -170,7 +173,7 @@ async fn a_client_hello_trickled_in_tiny_segments_is_still_tls() {
     // server would answer 400 ("HTTP/1.1 ...").
     let mut first = [0u8; 1];
     tokio::time::timeout(
-        support::LIMIT,
+        LIMIT,
         tokio::io::AsyncReadExt::read_exact(&mut tcp, &mut first),
     )
     .await
@@ -186,15 +189,12 @@ async fn silent_clients_are_closed_at_the_handshake_timeout() {
     let acceptor = Acceptor::with_limits(snapshot, Duration::from_millis(200), 16);
     let server = start(acceptor).await;
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let mut buf = [0u8; 1];
-    let n = tokio::time::timeout(
-        support::LIMIT,
-        tokio::io::AsyncReadExt::read(&mut tcp, &mut buf),
-    )
-    .await
-    .unwrap()
-    .unwrap_or(0);
+    let n = tokio::time::timeout(LIMIT, tokio::io::AsyncReadExt::read(&mut tcp, &mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
     assert_eq!(n, 0, "closed without a byte");
     assert!(
         started.elapsed() >= Duration::from_millis(150),
@@ -214,7 +214,7 @@ async fn handshakes_beyond_the_limit_are_shed() {
     let _b = TcpStream::connect(server.addr).await.unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     // A third is shed at once: closed long before the 5 s handshake timeout.
-    let started = std::time::Instant::now();
+    let started = Instant::now();
     let err = tls_get(
         server.addr,
         client(Pki::shared(), None),
@@ -291,5 +291,195 @@ fn snapshot_rejects_bad_and_duplicate_names() {
     assert_eq!(
         err.to_string(),
         "host name \"bad name\" is not a DNS name or a `*.parent` wildcard"
+    );
+}
+
+/// Counters of a `metrics` recorder local to a test, by `name{label="value",...}`.
+#[derive(Default)]
+struct Counters(Mutex<HashMap<String, Arc<AtomicU64>>>);
+
+impl Counters {
+    /// The counter's value; `None` when it was never registered.
+    fn get(&self, key: &str) -> Option<u64> {
+        let map = self.0.lock().unwrap();
+        map.get(key).map(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Waits (bounded) until the counter reaches `want`: the server counts in its own task.
+    async fn wait_for(&self, key: &str, want: u64) {
+        let deadline = Instant::now() + LIMIT;
+        while self.get(key) != Some(want) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(self.get(key), Some(want), "{key}");
+    }
+}
+
+impl metrics::Recorder for Counters {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        let labels: Vec<String> = key
+            .labels()
+            .map(|l| format!("{}=\"{}\"", l.key(), l.value()))
+            .collect();
+        let name = if labels.is_empty() {
+            key.name().to_string()
+        } else {
+            format!("{}{{{}}}", key.name(), labels.join(","))
+        };
+        let counter = Arc::clone(self.0.lock().unwrap().entry(name).or_default());
+        metrics::Counter::from_arc(counter)
+    }
+
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+#[tokio::test]
+async fn metric_handles_are_registered_when_the_acceptor_is_built_and_count_every_event() {
+    let counters = Counters::default();
+    // The recorder is in scope only while the acceptor is built: every event below is counted
+    // through the handles registered then.
+    let acceptor = metrics::with_local_recorder(&counters, || {
+        Acceptor::new(two_hosts(PeerMode::Permissive).0)
+    });
+    for key in [
+        r#"mtls_connections_accepted_total{transport="tls"}"#,
+        r#"mtls_connections_accepted_total{transport="plaintext"}"#,
+        r#"mtls_accept_failures_total{reason="overloaded"}"#,
+        r#"mtls_accept_failures_total{reason="timeout"}"#,
+        r#"mtls_accept_failures_total{reason="plaintext_refused"}"#,
+        r#"mtls_accept_failures_total{reason="closed"}"#,
+        r#"mtls_accept_failures_total{reason="unknown_sni"}"#,
+        r#"mtls_accept_failures_total{reason="handshake"}"#,
+        r#"mtls_accept_failures_total{reason="io"}"#,
+        r#"mtls_reloads_total{result="ok"}"#,
+        r#"mtls_reloads_total{result="failed"}"#,
+        "mtls_connections_closed_revoked_total",
+    ] {
+        assert_eq!(counters.get(key), Some(0), "{key} registered at build");
+    }
+    let server = start(acceptor).await;
+    let pki = Pki::shared();
+    let reply = tls_get(server.addr, client(pki, None), "httpbin.example.com", "h")
+        .await
+        .unwrap();
+    assert!(
+        reply.response.starts_with("HTTP/1.1 200"),
+        "{}",
+        reply.response
+    );
+    let plain = plain_get(server.addr).await.unwrap();
+    assert!(plain.starts_with("HTTP/1.1 200"), "{plain}");
+    // Closed before the first byte.
+    drop(TcpStream::connect(server.addr).await.unwrap());
+    counters
+        .wait_for(r#"mtls_connections_accepted_total{transport="tls"}"#, 1)
+        .await;
+    counters
+        .wait_for(
+            r#"mtls_connections_accepted_total{transport="plaintext"}"#,
+            1,
+        )
+        .await;
+    counters
+        .wait_for(r#"mtls_accept_failures_total{reason="closed"}"#, 1)
+        .await;
+
+    server.acceptor.reload(two_hosts(PeerMode::Permissive).0);
+    let _ = server
+        .acceptor
+        .try_reload(|| TlsSnapshot::builder(provider()).build());
+    assert_eq!(counters.get(r#"mtls_reloads_total{result="ok"}"#), Some(1));
+    assert_eq!(
+        counters.get(r#"mtls_reloads_total{result="failed"}"#),
+        Some(1)
+    );
+    assert_eq!(
+        counters.get(r#"mtls_accept_failures_total{reason="handshake"}"#),
+        Some(0)
+    );
+    server.stop().await;
+}
+
+/// The suite a client gets from the snapshot, connecting with rustls' provider as it ships
+/// (which, like curl and OpenSSL, lists `TLS13_AES_256_GCM_SHA384` first).
+async fn negotiated_suite(snapshot: TlsSnapshot) -> rustls::CipherSuite {
+    let stock = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    assert_eq!(
+        stock.cipher_suites[0].suite(),
+        rustls::CipherSuite::TLS13_AES_256_GCM_SHA384,
+        "precondition: the client prefers AES-256"
+    );
+    let config = rustls::ClientConfig::builder_with_provider(stock)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(Pki::shared().root_store())
+        .with_no_client_auth();
+    let server = start(Acceptor::new(snapshot)).await;
+    let tcp = TcpStream::connect(server.addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("httpbin.example.com").unwrap();
+    let tls = tokio::time::timeout(
+        LIMIT,
+        tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, tcp),
+    )
+    .await
+    .expect("handshake in time")
+    .expect("handshake");
+    tls.get_ref()
+        .1
+        .negotiated_cipher_suite()
+        .expect("a suite")
+        .suite()
+}
+
+#[tokio::test]
+async fn the_server_picks_aes_128_gcm_over_the_client_s_first_choice() {
+    let (snapshot, _, _) = two_hosts(PeerMode::Strict);
+    assert_eq!(
+        negotiated_suite(snapshot).await,
+        rustls::CipherSuite::TLS13_AES_128_GCM_SHA256
+    );
+    // Off: the client's order wins, as rustls does by default.
+    let pki = Pki::shared();
+    let httpbin = pki.server_for(&["httpbin.example.com"]).issue();
+    let snapshot = TlsSnapshot::builder(provider())
+        .host(HostTls::new(["httpbin.example.com"], credential(&httpbin)))
+        .server_cipher_order(false)
+        .build()
+        .unwrap();
+    assert_eq!(
+        negotiated_suite(snapshot).await,
+        rustls::CipherSuite::TLS13_AES_256_GCM_SHA384
     );
 }

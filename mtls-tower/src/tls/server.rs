@@ -203,6 +203,21 @@ impl TlsSnapshot {
         };
         index.and_then(|i| self.hosts.get(i))
     }
+
+    /// How this snapshot judges a chain an open connection presented (SNI `sni`, chain leaf
+    /// first): the outcome of the client verifier of the host `sni` selects. `None` when no
+    /// host is selected or the host does not verify client certificates. For rechecking open
+    /// connections after a reload ([`Acceptor::close_revoked_connections`]).
+    ///
+    /// [`Acceptor::close_revoked_connections`]: crate::Acceptor::close_revoked_connections
+    pub(crate) fn reverify(
+        &self,
+        sni: Option<&str>,
+        chain: &[CertificateDer<'_>],
+    ) -> Option<PeerVerification> {
+        let verifier = self.select(sni)?.verifier.as_ref()?;
+        Some(verifier.outcome_for(chain))
+    }
 }
 
 impl TlsSnapshotBuilder {
