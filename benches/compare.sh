@@ -184,8 +184,8 @@ PIDS+=("$RAWP_NOCRL_PID")
 
 cat >"$PKI/gateway.yaml" <<EOF
 # Written by benches/compare.sh. Three mTLS listeners (TLS 1.3, client certificate required,
-# the same CA): `crl` and `nocrl` answer 200 "ok" themselves (a `respond` route, as nginx's
-# `return 200` and the raw server do), with and without the CRLs; `proxy` (CRLs) forwards every
+# the same CA): "crl" and "nocrl" answer 200 "ok" themselves (a respond route, as nginx's
+# "return 200" and the raw server do), with and without the CRLs; "proxy" (CRLs) forwards every
 # request to the fixed-answer upstream with the default x-forwarded-client-cert header.
 listeners:
   - name: crl
