@@ -59,6 +59,12 @@ pub(crate) struct ListenerConfig {
     /// `tls12` (default) or `tls13`.
     #[serde(default)]
     pub(crate) min_tls_version: MinTlsConfig,
+    /// When set (a grace period such as `5s`), a reload that revokes the certificate of a
+    /// connected client also closes that client's open connections: gracefully (the request
+    /// in flight finishes), then at the end of the grace period. Off by default: revocation
+    /// then applies to new handshakes only.
+    #[serde(default, with = "duration_opt")]
+    pub(crate) close_revoked_connections: Option<Duration>,
 }
 
 #[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
@@ -716,7 +722,7 @@ policy:
         let cases: Vec<(String, &str)> = vec![
             (
                 listener("    bogus: 1\n"),
-                "gw.yaml:6:5: listeners[0].bogus: unknown field `bogus`, expected one of `name`, `address`, `certificates`, `handshake_timeout`, `max_handshakes`, `unknown_sni`, `min_tls_version`",
+                "gw.yaml:6:5: listeners[0].bogus: unknown field `bogus`, expected one of `name`, `address`, `certificates`, `handshake_timeout`, `max_handshakes`, `unknown_sni`, `min_tls_version`, `close_revoked_connections`",
             ),
             (
                 listener("    handshake_timeout: soon\n"),

@@ -61,11 +61,14 @@ pub(crate) async fn start(config_file: &Path) -> Result<Gateway, String> {
             )
         })?;
         let bound = socket.local_addr().map_err(|e| e.to_string())?;
-        let acceptor = Acceptor::with_limits(
+        let mut acceptor = Acceptor::with_limits(
             listener.snapshot,
             listener.handshake_timeout,
             listener.max_handshakes,
         );
+        if let Some(grace) = listener.close_revoked {
+            acceptor = acceptor.close_revoked_connections(grace);
+        }
         let routes = Arc::new(ArcSwap::from_pointee(listener.routes));
         let service = AccessLog::new(
             MtlsLayer::new(policy.clone())

@@ -192,3 +192,137 @@ fn respond_routes_answer_through_mtls_and_the_policy() {
         (code, status, body.as_str()) == (0, 200, "v2\n")
     });
 }
+
+/// A blocking rustls client connection with `stem.pem` / `stem.key` of `dir`, kept alive.
+fn keep_alive_client(
+    dir: &std::path::Path,
+    port: u16,
+    stem: &str,
+) -> rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    for ca in CertificateDer::pem_file_iter(dir.join("ca.pem")).unwrap() {
+        roots.add(ca.unwrap()).unwrap();
+    }
+    let chain = CertificateDer::pem_file_iter(dir.join(format!("{stem}.pem")))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join(format!("{stem}.key"))).unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(mtls_core::crypto::default_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)
+        .unwrap();
+    let tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+        .unwrap();
+    let conn =
+        rustls::ClientConnection::new(config.into(), ServerName::try_from("localhost").unwrap())
+            .unwrap();
+    rustls::StreamOwned::new(conn, tcp)
+}
+
+/// Sends a GET on a kept-alive connection; the status line and the body (`Content-Length`
+/// framed), or the I/O error.
+fn get_on(
+    stream: &mut rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
+) -> std::io::Result<(String, String)> {
+    use std::io::{Read as _, Write as _};
+    stream.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk)?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if let Some((head, body)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(str::to_owned)
+                })
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(0);
+            if body.len() >= length {
+                let status = head.lines().next().unwrap_or("").to_owned();
+                return Ok((status, body.to_owned()));
+            }
+        }
+    }
+}
+
+/// `close_revoked_connections`: a reload whose CRL revokes a connected client closes that
+/// client's kept-alive connection (and its next handshake fails); another client's kept-alive
+/// connection goes on.
+#[test]
+fn a_reload_that_revokes_a_connected_client_closes_its_connection() {
+    let w = Workdir::new();
+    let dir = &w.etc;
+    let pki = mtls_testkit::Pki::shared();
+    let victim = pki.client().common_name("victim").uri(CLIENT_ID).issue();
+    victim.write_to(dir, "victim").unwrap();
+    let (https, admin) = (free_port(), free_port());
+    let text = config(https, admin, free_port(), "ok\\n").replace(
+        "      - { hostnames: [], chain: server.pem, key: server.key }\n",
+        "      - { hostnames: [], chain: server.pem, key: server.key }\n    \
+         close_revoked_connections: 2s\n",
+    );
+    assert!(text.contains("close_revoked_connections: 2s"), "{text}");
+    let gw = w.start("revoke.yaml", &text, admin);
+
+    let mut doomed = keep_alive_client(dir, https, "victim");
+    let mut kept = keep_alive_client(dir, https, "client");
+    for stream in [&mut doomed, &mut kept] {
+        let (status, body) = get_on(stream).unwrap();
+        assert!(status.contains(" 200 "), "{status}");
+        assert_eq!(body, "ok\n");
+    }
+
+    let reloads = gw.log_count("configuration reloaded");
+    write_atomic(
+        &dir.join("crl.pem"),
+        pki.crls().revoke(&victim).build().pem(),
+    );
+    gw.wait_for_log("configuration reloaded", reloads);
+
+    // The victim's connection is closed by the server (EOF or a reset), within the grace.
+    use std::io::Read as _;
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let read = doomed.read_to_end(&mut rest);
+    let closed = match &read {
+        Ok(_) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    };
+    assert!(closed, "the connection was not closed: {read:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // The other client's connection still serves.
+    let (status, body) = get_on(&mut kept).unwrap();
+    assert!(status.contains(" 200 "), "{status}");
+    assert_eq!(body, "ok\n");
+    // And the victim cannot come back: its next handshake completes (the policy answers a
+    // revoked certificate over HTTP by default), and its request is refused with the reason.
+    let mut again = keep_alive_client(dir, https, "victim");
+    match get_on(&mut again) {
+        Ok((status, body)) => {
+            assert!(status.contains(" 400 "), "{status} {body}");
+            assert!(body.contains("revoked"), "{body}");
+        }
+        Err(e) => panic!("expected a 400 answer, got {e}"),
+    }
+    eventually("the closed connection is counted", || {
+        gw.admin_get("/metrics")
+            .contains("mtls_connections_closed_revoked_total 1")
+    });
+}
