@@ -6,6 +6,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
+use futures_util::future::Either;
 use http::{Request, Response};
 use mtls_tower::ConnectionInfo;
 use tower_service::Service;
@@ -36,7 +37,12 @@ where
 {
     type Response = S::Response;
     type Error = S::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+    /// The inner future itself when access logging is filtered out (no allocation per
+    /// request), else a boxed future that logs when the response head is ready.
+    type Future = Either<
+        S::Future,
+        Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>,
+    >;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -45,7 +51,7 @@ where
     fn call(&mut self, req: Request<B>) -> Self::Future {
         if !tracing::enabled!(target: "access", tracing::Level::WARN) {
             // Access logging is filtered out: copy nothing.
-            return Box::pin(self.inner.call(req));
+            return Either::Left(self.inner.call(req));
         }
         let started = Instant::now();
         let method = req.method().clone();
@@ -60,7 +66,7 @@ where
         let conn = req.extensions().get::<ConnectionInfo>().cloned();
         let listener = std::sync::Arc::clone(&self.listener);
         let future = self.inner.call(req);
-        Box::pin(async move {
+        Either::Right(Box::pin(async move {
             let result = future.await;
             let (remote, identity, transport) = match &conn {
                 Some(c) => (
@@ -118,6 +124,6 @@ where
                 ),
             }
             result
-        })
+        }))
     }
 }
