@@ -10,7 +10,7 @@
 //!   `client-cert-chain`, `ssl-client-*` and `x-ssl-client-*` headers are always removed; then
 //!   Envoy XFCC ([`XfccConfig`]), RFC 9440 and nginx-style headers are set as configured (see
 //!   [`forward`] for the exact formats). [`parse_xfcc`] reads XFCC back.
-//! - With the `axum` feature: extractors [`Peer`], [`OptionalPeer`] and
+//! - With the `axum` feature: extractors `Peer`, `OptionalPeer` and
 //!   [`ConnectionInfo`](crate::ConnectionInfo).
 //!
 //! # Observability
