@@ -49,41 +49,33 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        if !tracing::enabled!(target: "access", tracing::Level::WARN) {
-            // Access logging is filtered out: copy nothing.
+        // Answers are logged at INFO, failures of the inner service at WARN: with neither
+        // enabled, nothing is copied and nothing is allocated; with WARN only (the usual
+        // `RUST_LOG=warn`), only cheap reference-counted clones are kept and the line is
+        // formatted only if the inner service fails.
+        let info = tracing::enabled!(target: "access", tracing::Level::INFO);
+        if !info && !tracing::enabled!(target: "access", tracing::Level::WARN) {
             return Either::Left(self.inner.call(req));
         }
         let started = Instant::now();
         let method = req.method().clone();
-        let path = req.uri().path().to_string();
-        let host = req
-            .headers()
-            .get(http::header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .map(str::to_owned)
-            .or_else(|| req.uri().host().map(str::to_owned))
-            .unwrap_or_default();
+        let uri = req.uri().clone();
+        let host_header = req.headers().get(http::header::HOST).cloned();
         let conn = req.extensions().get::<ConnectionInfo>().cloned();
         let listener = std::sync::Arc::clone(&self.listener);
         let future = self.inner.call(req);
         Either::Right(Box::pin(async move {
             let result = future.await;
-            let (remote, identity, transport) = match &conn {
-                Some(c) => (
-                    c.remote_addr().map(|a| a.to_string()).unwrap_or_default(),
-                    c.peer()
-                        .map(|p| {
-                            p.spiffe_id()
-                                .map_or_else(|| p.subject().to_string(), |s| s.to_string())
-                        })
-                        .unwrap_or_else(|| "-".into()),
-                    if c.is_plaintext() { "plaintext" } else { "tls" },
-                ),
-                None => (String::new(), "-".into(), "-"),
-            };
-            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let host = host_header
+                .as_ref()
+                .and_then(|h| h.to_str().ok())
+                .or_else(|| uri.host())
+                .unwrap_or_default();
+            let path = uri.path();
             match &result {
-                Ok(response) => {
+                Ok(response) if info => {
+                    let (remote, identity, transport) = describe(conn.as_ref());
+                    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
                     let reason = response
                         .extensions()
                         .get::<mtls_policy::DenyReason>()
@@ -112,18 +104,40 @@ where
                         elapsed_ms = format!("{elapsed_ms:.2}"),
                     );
                 }
-                Err(e) => tracing::warn!(
-                    target: "access",
-                    listener = %listener,
-                    %remote,
-                    identity = %identity,
-                    %method,
-                    host = %host,
-                    path = %path,
-                    error = %e,
-                ),
+                Ok(_) => {}
+                Err(e) => {
+                    let (remote, identity, _) = describe(conn.as_ref());
+                    tracing::warn!(
+                        target: "access",
+                        listener = %listener,
+                        %remote,
+                        identity = %identity,
+                        %method,
+                        host = %host,
+                        path = %path,
+                        error = %e,
+                    );
+                }
             }
             result
         }))
+    }
+}
+
+/// The remote address, the identity (SPIFFE ID, else subject; `-` when anonymous) and the
+/// transport of a connection, for a log line.
+fn describe(conn: Option<&ConnectionInfo>) -> (String, String, &'static str) {
+    match conn {
+        Some(c) => (
+            c.remote_addr().map(|a| a.to_string()).unwrap_or_default(),
+            c.peer()
+                .map(|p| {
+                    p.spiffe_id()
+                        .map_or_else(|| p.subject().to_string(), |s| s.to_string())
+                })
+                .unwrap_or_else(|| "-".into()),
+            if c.is_plaintext() { "plaintext" } else { "tls" },
+        ),
+        None => (String::new(), "-".into(), "-"),
     }
 }

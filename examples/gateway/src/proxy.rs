@@ -74,9 +74,9 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 pub(crate) struct RouteName(pub(crate) Arc<str>);
 
 impl RouteName {
-    /// Puts `self` on `response` if the access log (target `access`) may log it.
+    /// Puts `self` on `response` if the access log (target `access`) logs answers (INFO).
     fn attach_to<B>(&self, response: &mut Response<B>) {
-        if tracing::enabled!(target: "access", tracing::Level::WARN) {
+        if tracing::enabled!(target: "access", tracing::Level::INFO) {
             response.extensions_mut().insert(self.clone());
         }
     }
