@@ -269,14 +269,19 @@ impl Backend {
         strip_hop_by_hop(headers, true);
 
         if let Some(ip) = conn.and_then(ConnectionInfo::remote_addr).map(|a| a.ip()) {
-            let mut value = Vec::new();
-            for prior in headers.get_all(&X_FORWARDED_FOR) {
-                value.extend_from_slice(prior.as_bytes());
-                value.extend_from_slice(b", ");
-            }
-            value.extend_from_slice(ip.to_string().as_bytes());
-            let value = HeaderValue::from_bytes(&value)
-                .or_else(|_| HeaderValue::from_str(&ip.to_string()))?;
+            let ip = ip.to_string();
+            let value = if headers.contains_key(&X_FORWARDED_FOR) {
+                let mut value = Vec::new();
+                for prior in headers.get_all(&X_FORWARDED_FOR) {
+                    value.extend_from_slice(prior.as_bytes());
+                    value.extend_from_slice(b", ");
+                }
+                value.extend_from_slice(ip.as_bytes());
+                HeaderValue::from_bytes(&value).or_else(|_| HeaderValue::try_from(ip))?
+            } else {
+                // The usual case: the address alone, its String moved into the value.
+                HeaderValue::try_from(ip)?
+            };
             headers.insert(X_FORWARDED_FOR, value);
         }
         let proto = match conn {
@@ -303,11 +308,14 @@ impl Backend {
             _ => self.authority.clone(),
         };
 
-        let path_and_query = parts.uri.path_and_query().map_or("/", PathAndQuery::as_str);
-        let path_and_query = if self.prefix.is_empty() {
-            PathAndQuery::try_from(path_and_query)?
-        } else {
-            PathAndQuery::try_from(format!("{}{path_and_query}", self.prefix))?
+        let path_and_query = match (self.prefix.is_empty(), parts.uri.path_and_query()) {
+            // The client's, shared (no copy).
+            (true, Some(pq)) => pq.clone(),
+            (true, None) => PathAndQuery::from_static("/"),
+            (false, pq) => {
+                let pq = pq.map_or("/", PathAndQuery::as_str);
+                PathAndQuery::try_from(format!("{}{pq}", self.prefix))?
+            }
         };
         parts.uri = Uri::builder()
             .scheme(self.scheme.clone())
