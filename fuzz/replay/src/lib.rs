@@ -161,6 +161,23 @@ pub fn peer_identity(data: &[u8]) {
     );
     // And as a chain of two: the same DER as leaf and as intermediate.
     let _ = verifier().verify_chain(&der, std::slice::from_ref(&der), UnixTime::now());
+    // Under the testkit intermediate, which the verifier remembers once a good chain through
+    // it verified: the fuzzed leaf takes the verification shortcut (`tls/chain.rs`), which
+    // must refuse what the full path build refuses.
+    let intermediate = std::slice::from_ref(pki().intermediate().cert_der());
+    let good = pki().default_client();
+    assert!(
+        matches!(
+            verifier().verify_chain(good.cert_der(), intermediate, UnixTime::now()),
+            PeerVerification::Verified { .. }
+        ),
+        "the testkit's own client chain verifies"
+    );
+    let verification = verifier().verify_chain(&der, intermediate, UnixTime::now());
+    assert!(
+        !matches!(verification, PeerVerification::Verified { .. }) || pki_issued(data),
+        "fuzzed DER verified under the remembered intermediate: {verification:?}"
+    );
 }
 
 /// Whether `der` is a certificate the testkit issued (a corpus seed may be one).
