@@ -2,15 +2,13 @@
 
 mod support;
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mtls_policy::PeerMode;
 use mtls_testkit::Pki;
 use mtls_tower::{Acceptor, HostTls, TlsSnapshot, UnknownSni};
-use support::{LIMIT, client, credential, plain_get, provider, start, tls_get};
+use support::{Counters, LIMIT, client, credential, plain_get, provider, start, tls_get};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
@@ -292,77 +290,6 @@ fn snapshot_rejects_bad_and_duplicate_names() {
         err.to_string(),
         "host name \"bad name\" is not a DNS name or a `*.parent` wildcard"
     );
-}
-
-/// Counters of a `metrics` recorder local to a test, by `name{label="value",...}`.
-#[derive(Default)]
-struct Counters(Mutex<HashMap<String, Arc<AtomicU64>>>);
-
-impl Counters {
-    /// The counter's value; `None` when it was never registered.
-    fn get(&self, key: &str) -> Option<u64> {
-        let map = self.0.lock().unwrap();
-        map.get(key).map(|c| c.load(Ordering::Relaxed))
-    }
-
-    /// Waits (bounded) until the counter reaches `want`: the server counts in its own task.
-    async fn wait_for(&self, key: &str, want: u64) {
-        let deadline = Instant::now() + LIMIT;
-        while self.get(key) != Some(want) && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert_eq!(self.get(key), Some(want), "{key}");
-    }
-}
-
-impl metrics::Recorder for Counters {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        let labels: Vec<String> = key
-            .labels()
-            .map(|l| format!("{}=\"{}\"", l.key(), l.value()))
-            .collect();
-        let name = if labels.is_empty() {
-            key.name().to_string()
-        } else {
-            format!("{}{{{}}}", key.name(), labels.join(","))
-        };
-        let counter = Arc::clone(self.0.lock().unwrap().entry(name).or_default());
-        metrics::Counter::from_arc(counter)
-    }
-
-    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        metrics::Gauge::noop()
-    }
-
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        metrics::Histogram::noop()
-    }
 }
 
 #[tokio::test]

@@ -5,11 +5,10 @@
 
 mod support;
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -22,7 +21,7 @@ use mtls_tower::tls::{DomainOptions, LoadedTrustDomain, PolicyVerifier};
 use mtls_tower::{Acceptor, HostTls, TlsSnapshot};
 use rustls::HandshakeKind;
 use rustls_pki_types::ServerName;
-use support::{LIMIT, credential, provider, start};
+use support::{Counters, LIMIT, credential, provider, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::client::TlsStream;
@@ -350,67 +349,6 @@ async fn start_slow(
     (addr, stop, task)
 }
 
-/// Counters of a `metrics` recorder local to a test, by `name{label="value",...}`.
-#[derive(Default)]
-struct Counters(Mutex<HashMap<String, Arc<AtomicU64>>>);
-
-impl Counters {
-    fn get(&self, key: &str) -> u64 {
-        let map = self.0.lock().unwrap();
-        map.get(key).map_or(0, |c| c.load(Ordering::Relaxed))
-    }
-}
-
-impl metrics::Recorder for Counters {
-    fn describe_counter(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_gauge(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-    fn describe_histogram(
-        &self,
-        _: metrics::KeyName,
-        _: Option<metrics::Unit>,
-        _: metrics::SharedString,
-    ) {
-    }
-
-    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
-        let labels: Vec<String> = key
-            .labels()
-            .map(|l| format!("{}=\"{}\"", l.key(), l.value()))
-            .collect();
-        let name = if labels.is_empty() {
-            key.name().to_string()
-        } else {
-            format!("{}{{{}}}", key.name(), labels.join(","))
-        };
-        let counter = Arc::clone(self.0.lock().unwrap().entry(name).or_default());
-        metrics::Counter::from_arc(counter)
-    }
-
-    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
-        metrics::Gauge::noop()
-    }
-
-    fn register_histogram(
-        &self,
-        _: &metrics::Key,
-        _: &metrics::Metadata<'_>,
-    ) -> metrics::Histogram {
-        metrics::Histogram::noop()
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn with_the_option_on_open_connections_of_a_newly_revoked_certificate_are_closed() {
     let pki = Pki::shared();
@@ -491,10 +429,10 @@ async fn with_the_option_on_open_connections_of_a_newly_revoked_certificate_are_
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     assert_eq!(
         counters.get("mtls_connections_closed_revoked_total"),
-        3,
+        Some(3),
         "three connections of A closed"
     );
-    assert_eq!(counters.get(r#"mtls_reloads_total{result="ok"}"#), 1);
+    assert_eq!(counters.get(r#"mtls_reloads_total{result="ok"}"#), Some(1));
 
     // A's next handshake is refused.
     assert_revoked(request(addr, support::client(pki, Some(&a))).await);

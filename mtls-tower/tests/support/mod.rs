@@ -1,10 +1,12 @@
 //! Shared helpers for mtls-tower's socket tests: a server on 127.0.0.1 and a raw HTTP client.
 #![allow(dead_code, unreachable_pub)]
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use http::{Request, Response};
 use mtls_core::{CertificateChain, PrivateKey, ServerCredential};
@@ -162,4 +164,75 @@ pub fn client(pki: &mtls_testkit::Pki, identity: Option<&mtls_testkit::Leaf>) ->
     let mut config = (*mtls_testkit::tls::client_config(pki, identity)).clone();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Arc::new(config)
+}
+
+/// Counters of a `metrics` recorder local to a test, by `name{label="value",...}`.
+#[derive(Default)]
+pub struct Counters(Mutex<HashMap<String, Arc<AtomicU64>>>);
+
+impl Counters {
+    /// The counter's value; `None` when it was never registered.
+    pub fn get(&self, key: &str) -> Option<u64> {
+        let map = self.0.lock().unwrap();
+        map.get(key).map(|c| c.load(Ordering::Relaxed))
+    }
+
+    /// Waits (bounded) until the counter reaches `want`: the server counts in its own task.
+    pub async fn wait_for(&self, key: &str, want: u64) {
+        let deadline = Instant::now() + LIMIT;
+        while self.get(key) != Some(want) && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(self.get(key), Some(want), "{key}");
+    }
+}
+
+impl metrics::Recorder for Counters {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        let labels: Vec<String> = key
+            .labels()
+            .map(|l| format!("{}=\"{}\"", l.key(), l.value()))
+            .collect();
+        let name = if labels.is_empty() {
+            key.name().to_string()
+        } else {
+            format!("{}{{{}}}", key.name(), labels.join(","))
+        };
+        let counter = Arc::clone(self.0.lock().unwrap().entry(name).or_default());
+        metrics::Counter::from_arc(counter)
+    }
+
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
 }
