@@ -327,13 +327,25 @@ async fn slow_echo(req: Request<hyper::body::Incoming>) -> Result<Response<Strin
 }
 
 /// Serves [`slow_echo`] through `acceptor` until the returned sender is dropped or used.
-async fn start_slow(
-    acceptor: Acceptor,
-) -> (
-    SocketAddr,
-    tokio::sync::oneshot::Sender<()>,
-    tokio::task::JoinHandle<std::io::Result<()>>,
-) {
+struct SlowServer {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl SlowServer {
+    /// Stops the server and checks that `serve_with_grace` returned cleanly, in time.
+    async fn shutdown(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(LIMIT, self.task)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
+}
+
+async fn start_slow(acceptor: Acceptor) -> SlowServer {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -346,7 +358,7 @@ async fn start_slow(
         },
         Duration::from_secs(2),
     ));
-    (addr, stop, task)
+    SlowServer { addr, stop, task }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,7 +375,8 @@ async fn with_the_option_on_open_connections_of_a_newly_revoked_certificate_are_
         Acceptor::new(snapshot(pki, Some(&pki.crls().build().pem())))
             .close_revoked_connections(grace)
     });
-    let (addr, stop, task) = start_slow(acceptor.clone()).await;
+    let server = start_slow(acceptor.clone()).await;
+    let addr = server.addr;
 
     // A: an idle HTTP/1.1 connection, an HTTP/1.1 connection with a request in flight across
     // the reload, and an idle HTTP/2 connection. B: an idle HTTP/1.1 connection.
@@ -436,12 +449,7 @@ async fn with_the_option_on_open_connections_of_a_newly_revoked_certificate_are_
 
     // A's next handshake is refused.
     assert_revoked(request(addr, support::client(pki, Some(&a))).await);
-    let _ = stop.send(());
-    tokio::time::timeout(LIMIT, task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -454,7 +462,8 @@ async fn a_revoked_connection_still_busy_after_the_grace_period_is_dropped() {
     let grace = Duration::from_millis(300);
     let acceptor = Acceptor::new(snapshot(pki, Some(&pki.crls().build().pem())))
         .close_revoked_connections(grace);
-    let (addr, stop, task) = start_slow(acceptor.clone()).await;
+    let server = start_slow(acceptor.clone()).await;
+    let addr = server.addr;
     let mut busy = connect(addr, support::client(pki, Some(&a))).await;
     busy.write_all(b"GET /slow/5000 HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
@@ -481,12 +490,7 @@ async fn a_revoked_connection_still_busy_after_the_grace_period_is_dropped() {
         took >= grace - Duration::from_millis(50) && took < Duration::from_secs(2),
         "closed after {took:?}, grace {grace:?}"
     );
-    let _ = stop.send(());
-    tokio::time::timeout(LIMIT, task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    server.shutdown().await;
 }
 
 #[tokio::test]
@@ -498,7 +502,8 @@ async fn with_the_option_off_open_connections_of_a_revoked_certificate_stay_open
         .issue();
     let acceptor = Acceptor::new(snapshot(pki, Some(&pki.crls().build().pem())));
     assert_eq!(acceptor.revoked_connection_grace(), None);
-    let (addr, stop, task) = start_slow(acceptor.clone()).await;
+    let server = start_slow(acceptor.clone()).await;
+    let addr = server.addr;
     let mut a_idle = connect(addr, support::client(pki, Some(&a))).await;
     let response = keep_alive_get(&mut a_idle, "/").await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
@@ -513,10 +518,5 @@ async fn with_the_option_off_open_connections_of_a_revoked_certificate_stay_open
     );
     let response = keep_alive_get(&mut a_idle, "/").await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
-    let _ = stop.send(());
-    tokio::time::timeout(LIMIT, task)
-        .await
-        .unwrap()
-        .unwrap()
-        .unwrap();
+    server.shutdown().await;
 }
