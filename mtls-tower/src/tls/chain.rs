@@ -996,7 +996,8 @@ mod tests {
         .map_err(|f| f.error)
     }
 
-    fn crl(by: &Ca, serials: &[u64]) -> String {
+    /// A CRL of `by` revoking `serials` (big-endian bytes), valid for 30 days.
+    fn crl(by: &Ca, serials: &[&[u8]]) -> String {
         let now = SystemTime::now();
         CertificateRevocationListParams {
             this_update: (now - DAY).into(),
@@ -1006,7 +1007,7 @@ mod tests {
             revoked_certs: serials
                 .iter()
                 .map(|s| RevokedCertParams {
-                    serial_number: SerialNumber::from(*s),
+                    serial_number: SerialNumber::from_slice(s),
                     revocation_time: (now - DAY).into(),
                     reason_code: None,
                     invalidity_date: None,
@@ -1018,6 +1019,21 @@ mod tests {
         .unwrap()
         .pem()
         .unwrap()
+    }
+
+    /// Permits only names under `good.example`.
+    fn good_example_only() -> NameConstraints {
+        NameConstraints {
+            permitted_subtrees: vec![GeneralSubtree::DnsName("good.example".into())],
+            excluded_subtrees: vec![],
+        }
+    }
+
+    fn assert_name_constraint_violation(result: Result<(), VerifyError>) {
+        assert!(
+            matches!(&result, Err(VerifyError::Other(m)) if m.contains("NameConstraintViolation")),
+            "{result:?}"
+        );
     }
 
     fn years(n: u64) -> SystemTime {
@@ -1047,41 +1063,35 @@ mod tests {
     #[test]
     fn the_intermediate_s_name_constraints_still_apply_to_every_leaf() {
         let root = ca("Root", None, years(30), None);
-        let nc = NameConstraints {
-            permitted_subtrees: vec![GeneralSubtree::DnsName("good.example".into())],
-            excluded_subtrees: vec![],
-        };
-        let int = ca("Constrained CA", Some(&root), years(5), Some(nc));
+        let int = ca(
+            "Constrained CA",
+            Some(&root),
+            years(5),
+            Some(good_example_only()),
+        );
         let d = domain(&root, None);
         let inside = leaf("a.good.example", &int, 1, years(1));
         assert_eq!(check(&d, &inside, &int, SystemTime::now()), Ok(()));
         assert!(d.verified_issuers.get(&int.der).is_some(), "remembered");
         let outside = leaf("a.evil.example", &int, 2, years(1));
-        let err = check(&d, &outside, &int, SystemTime::now()).unwrap_err();
-        assert!(
-            matches!(&err, VerifyError::Other(m) if m.contains("NameConstraintViolation")),
-            "{err:?}"
-        );
+        assert_name_constraint_violation(check(&d, &outside, &int, SystemTime::now()));
     }
 
     #[test]
     fn an_anchor_with_name_constraints_is_never_shortcut() {
-        let nc = NameConstraints {
-            permitted_subtrees: vec![GeneralSubtree::DnsName("good.example".into())],
-            excluded_subtrees: vec![],
-        };
-        let root = ca("Constrained Root", None, years(30), Some(nc));
+        let root = ca(
+            "Constrained Root",
+            None,
+            years(30),
+            Some(good_example_only()),
+        );
         let int = ca("Issuing CA", Some(&root), years(5), None);
         let d = domain(&root, None);
         let inside = leaf("a.good.example", &int, 1, years(1));
         assert_eq!(check(&d, &inside, &int, SystemTime::now()), Ok(()));
         assert!(d.verified_issuers.get(&int.der).is_none(), "not remembered");
         let outside = leaf("a.evil.example", &int, 2, years(1));
-        let err = check(&d, &outside, &int, SystemTime::now()).unwrap_err();
-        assert!(
-            matches!(&err, VerifyError::Other(m) if m.contains("NameConstraintViolation")),
-            "{err:?}"
-        );
+        assert_name_constraint_violation(check(&d, &outside, &int, SystemTime::now()));
     }
 
     #[test]
@@ -1114,26 +1124,12 @@ mod tests {
         };
         // The root's CRL revokes `revoked_int` (by its serial); the intermediate's revokes
         // leaf 2.
-        let root_crl = {
-            let mut pem = String::new();
-            let now = SystemTime::now();
-            let params = CertificateRevocationListParams {
-                this_update: (now - DAY).into(),
-                next_update: (now + 30 * DAY).into(),
-                crl_number: SerialNumber::from(1u64),
-                issuing_distribution_point: None,
-                revoked_certs: vec![RevokedCertParams {
-                    serial_number: SerialNumber::from_slice(&int_serial),
-                    revocation_time: (now - DAY).into(),
-                    reason_code: None,
-                    invalidity_date: None,
-                }],
-                key_identifier_method: KeyIdMethod::Sha256,
-            };
-            pem.push_str(&params.signed_by(&root.issuer).unwrap().pem().unwrap());
-            pem
-        };
-        let crls = format!("{root_crl}{}{}", crl(&int, &[2]), crl(&revoked_int, &[]));
+        let crls = format!(
+            "{}{}{}",
+            crl(&root, &[&int_serial]),
+            crl(&int, &[&[2]]),
+            crl(&revoked_int, &[])
+        );
         let options = DomainOptions {
             expired_crl: Treatment::Deny,
             ..DomainOptions::default()
