@@ -90,13 +90,13 @@ pub(crate) fn verify(
     allow_expired: bool,
 ) -> Result<Pass, Failure> {
     let cert = EndEntityCert::try_from(end_entity).map_err(|e| from_webpki(&e))?;
-    if let Some(issuer) = intermediates
+    if let Some((issuer_der, issuer)) = intermediates
         .first()
-        .and_then(|der| domain.verified_issuers.get(der.as_ref()))
+        .and_then(|der| Some((der, domain.verified_issuers.get(der.as_ref())?)))
     {
         // Any failure here (a leaf another CA of the same name signed, an expired leaf, ...)
         // goes on to the full path build below, which gives the authoritative answer.
-        if shortcut(domain, algs, &cert, &issuer, now, usage).is_ok() {
+        if shortcut(domain, algs, &cert, issuer_der, &issuer, now, usage).is_ok() {
             #[cfg(test)]
             tests::SHORTCUTS.with(|n| n.set(n.get() + 1));
             return Ok(Pass::Clean);
@@ -391,7 +391,6 @@ pub(crate) struct VerifiedIssuer {
     /// which webpki then applies to the leaf exactly as it does to the leaf below an
     /// intermediate.
     anchor: rustls_pki_types::TrustAnchor<'static>,
-    der: Vec<u8>,
     issuer: Vec<u8>,
     serial: Vec<u8>,
     spki: Vec<u8>,
@@ -401,13 +400,6 @@ pub(crate) struct VerifiedIssuer {
     root: usize,
     /// The usage it was verified for (webpki checks an intermediate's EKU against it).
     usage: UsageKey,
-}
-
-impl VerifiedIssuer {
-    /// The DER of the intermediate.
-    pub(crate) fn der(&self) -> &[u8] {
-        &self.der
-    }
 }
 
 /// [`Usage`] as a key: the EKU an intermediate was checked against.
@@ -468,20 +460,23 @@ fn remember_issuer(domain: &LoadedTrustDomain, path: &VerifiedPath<'_>, usage: U
     let Ok(as_anchor) = webpki::anchor_from_trusted_cert(&der) else {
         return;
     };
-    domain.verified_issuers.insert(VerifiedIssuer {
-        anchor: as_anchor.to_owned(),
-        der: der.to_vec(),
-        issuer: intermediate.issuer().to_vec(),
-        serial: intermediate.serial().to_vec(),
-        spki: intermediate.subject_public_key_info().as_ref().to_vec(),
-        not_before,
-        not_after,
-        root,
-        usage: usage.into(),
-    });
+    domain.verified_issuers.insert(
+        der.as_ref(),
+        VerifiedIssuer {
+            anchor: as_anchor.to_owned(),
+            issuer: intermediate.issuer().to_vec(),
+            serial: intermediate.serial().to_vec(),
+            spki: intermediate.subject_public_key_info().as_ref().to_vec(),
+            not_before,
+            not_after,
+            root,
+            usage: usage.into(),
+        },
+    );
 }
 
-/// Verifies `cert` from a remembered intermediate: webpki checks the leaf (its signature by
+/// Verifies `cert` from a remembered intermediate (`issuer_der`, the presented copy the cache was
+/// keyed by): webpki checks the leaf (its signature by
 /// the intermediate, validity, EKU, basicConstraints, the intermediate's nameConstraints), then
 /// [`check_links`] the depth, the profile and the revocation of the whole path up to the real
 /// anchor.
@@ -489,6 +484,7 @@ fn shortcut(
     domain: &LoadedTrustDomain,
     algs: &WebPkiSupportedAlgorithms,
     cert: &EndEntityCert<'_>,
+    issuer_der: &CertificateDer<'_>,
     issuer: &VerifiedIssuer,
     now: UnixTime,
     usage: Usage,
@@ -527,7 +523,7 @@ fn shortcut(
     let link = Link {
         issuer: &issuer.issuer,
         serial: &issuer.serial,
-        der: &issuer.der,
+        der: issuer_der.as_ref(),
         spki: &issuer.spki,
     };
     check_links(domain, algs, cert, &[link], root, now).map_err(drop)

@@ -527,12 +527,12 @@ impl IssuerCache {
         self.0.read().ok()?.get(der).cloned()
     }
 
-    pub(crate) fn insert(&self, issuer: chain::VerifiedIssuer) {
+    pub(crate) fn insert(&self, der: &[u8], issuer: chain::VerifiedIssuer) {
         if let Ok(mut map) = self.0.write() {
             if map.len() >= Self::CAPACITY {
                 map.clear();
             }
-            map.insert(issuer.der().to_vec(), Arc::new(issuer));
+            map.insert(der.to_vec(), Arc::new(issuer));
         }
     }
 }
