@@ -1,6 +1,7 @@
 //! One access-log line per request: who, what, the route's target, the decision and its
 //! reason code.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -31,30 +32,24 @@ impl<S> AccessLog<S> {
 
 impl<S, B, R> Service<Request<B>> for AccessLog<S>
 where
-    S: Service<Request<B>, Response = Response<R>>,
+    // The inner service answers every request (denials and upstream failures are responses),
+    // so every line is about an answer: there is no failure to log, nor context to keep for one.
+    S: Service<Request<B>, Response = Response<R>, Error = Infallible>,
     S::Future: Send + 'static,
-    S::Error: std::fmt::Display,
 {
     type Response = S::Response;
-    type Error = S::Error;
-    /// The inner future itself when access logging is filtered out (no allocation per
-    /// request), else a boxed future that logs when the response head is ready.
-    type Future = Either<
-        S::Future,
-        Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>,
-    >;
+    type Error = Infallible;
+    /// The inner future itself when access logging is filtered out (nothing copied, nothing
+    /// allocated per request), else a boxed future that logs when the response head is ready.
+    type Future =
+        Either<S::Future, Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        // Answers are logged at INFO, failures of the inner service at WARN: with neither
-        // enabled, nothing is copied and nothing is allocated; with WARN only (the usual
-        // `RUST_LOG=warn`), only cheap reference-counted clones are kept and the line is
-        // formatted only if the inner service fails.
-        let info = tracing::enabled!(target: "access", tracing::Level::INFO);
-        if !info && !tracing::enabled!(target: "access", tracing::Level::WARN) {
+        if !tracing::enabled!(target: "access", tracing::Level::INFO) {
             return Either::Left(self.inner.call(req));
         }
         let started = Instant::now();
@@ -65,67 +60,46 @@ where
         let listener = std::sync::Arc::clone(&self.listener);
         let future = self.inner.call(req);
         Either::Right(Box::pin(async move {
-            let result = future.await;
+            let Ok(response) = future.await;
             let host = host_header
                 .as_ref()
                 .and_then(|h| h.to_str().ok())
                 .or_else(|| uri.host())
                 .unwrap_or_default();
-            let path = uri.path();
-            match &result {
-                Ok(response) if info => {
-                    let (remote, identity, transport) = describe(conn.as_ref());
-                    let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
-                    let reason = response
-                        .extensions()
-                        .get::<mtls_policy::DenyReason>()
-                        .map(|r| r.code())
-                        .unwrap_or("-");
-                    let decision = if reason == "-" { "allow" } else { "deny" };
-                    // The backend, or the direct response, that answered ("-": the policy or
-                    // the router answered).
-                    let route = response
-                        .extensions()
-                        .get::<RouteName>()
-                        .map_or("-", |r| &*r.0);
-                    tracing::info!(
-                        target: "access",
-                        listener = %listener,
-                        %remote,
-                        transport,
-                        identity = %identity,
-                        %method,
-                        host = %host,
-                        path = %path,
-                        route = %route,
-                        status = response.status().as_u16(),
-                        decision,
-                        reason,
-                        elapsed_ms = format!("{elapsed_ms:.2}"),
-                    );
-                }
-                Ok(_) => {}
-                Err(e) => {
-                    let (remote, identity, _) = describe(conn.as_ref());
-                    tracing::warn!(
-                        target: "access",
-                        listener = %listener,
-                        %remote,
-                        identity = %identity,
-                        %method,
-                        host = %host,
-                        path = %path,
-                        error = %e,
-                    );
-                }
-            }
-            result
+            let (remote, identity, transport) = describe(conn.as_ref());
+            let elapsed_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let reason = response
+                .extensions()
+                .get::<mtls_policy::DenyReason>()
+                .map(|r| r.code())
+                .unwrap_or("-");
+            let decision = if reason == "-" { "allow" } else { "deny" };
+            // The backend, or the direct response, that answered ("-": the policy or the
+            // router answered).
+            let route = response
+                .extensions()
+                .get::<RouteName>()
+                .map_or("-", |r| &*r.0);
+            tracing::info!(
+                target: "access",
+                listener = %listener,
+                %remote,
+                transport,
+                identity = %identity,
+                %method,
+                host = %host,
+                path = %uri.path(),
+                route = %route,
+                status = response.status().as_u16(),
+                decision,
+                reason,
+                elapsed_ms = format!("{elapsed_ms:.2}"),
+            );
+            Ok(response)
         }))
     }
 }
 
-/// The remote address, the identity (SPIFFE ID, else subject; `-` when anonymous) and the
-/// transport of a connection, for a log line.
 fn describe(conn: Option<&ConnectionInfo>) -> (String, String, &'static str) {
     match conn {
         Some(c) => (
