@@ -254,7 +254,7 @@ fn authorize<B>(config: &Config, req: &mut Request<B>) -> Result<(), Box<Respons
             } else {
                 ext.insert(AuditNotes(audit_notes));
             }
-            ext.insert(conn);
+            // The ConnectionInfo stays where it was found.
             Ok(())
         }
         Decision::Deny { reason, answer } => {
