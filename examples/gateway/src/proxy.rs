@@ -6,11 +6,13 @@
 //! The route table sits behind an [`ArcSwap`]: a reload stores a new table and the next request
 //! uses it, while requests in flight finish with the backend they picked.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::{Future, ready};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
@@ -18,7 +20,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, Entry, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
@@ -261,28 +263,30 @@ impl Backend {
         let (mut parts, body) = req.into_parts();
         let headers = &mut parts.headers;
         let conn = parts.extensions.get::<ConnectionInfo>();
-        // The host as the client sent it: Host, else the HTTP/2 :authority.
-        let original_host = headers.get(header::HOST).cloned().or_else(|| {
+        // The host as the client sent it: Host (taken out: the authority goes in the URI,
+        // below), else the HTTP/2 :authority.
+        let original_host = headers.remove(header::HOST).or_else(|| {
             let authority = parts.uri.authority()?;
             HeaderValue::from_str(authority.as_str()).ok()
         });
         strip_hop_by_hop(headers, true);
 
         if let Some(ip) = conn.and_then(ConnectionInfo::remote_addr).map(|a| a.ip()) {
-            let ip = ip.to_string();
-            let value = if headers.contains_key(&X_FORWARDED_FOR) {
-                let mut value = Vec::new();
-                for prior in headers.get_all(&X_FORWARDED_FOR) {
-                    value.extend_from_slice(prior.as_bytes());
-                    value.extend_from_slice(b", ");
+            let ip = ip_value(ip);
+            match headers.entry(X_FORWARDED_FOR) {
+                Entry::Vacant(entry) => {
+                    entry.insert(ip);
                 }
-                value.extend_from_slice(ip.as_bytes());
-                HeaderValue::from_bytes(&value).or_else(|_| HeaderValue::try_from(ip))?
-            } else {
-                // The usual case: the address alone, its String moved into the value.
-                HeaderValue::try_from(ip)?
-            };
-            headers.insert(X_FORWARDED_FOR, value);
+                Entry::Occupied(mut entry) => {
+                    let mut value = Vec::new();
+                    for prior in entry.iter() {
+                        value.extend_from_slice(prior.as_bytes());
+                        value.extend_from_slice(b", ");
+                    }
+                    value.extend_from_slice(ip.as_bytes());
+                    entry.insert(HeaderValue::from_bytes(&value).unwrap_or(ip));
+                }
+            }
         }
         let proto = match conn {
             Some(conn) if conn.is_plaintext() => "http",
@@ -298,7 +302,6 @@ impl Backend {
         // The authority the upstream sees: the client's, or with `rewrite_host` the backend's.
         // It goes in the URI only (the connector always dials the backend): hyper writes it as
         // `Host` on HTTP/1.1 and as `:authority` on HTTP/2, so the two never disagree.
-        headers.remove(header::HOST);
         let authority = match (&original_host, self.rewrite_host) {
             (Some(host), false) => host
                 .to_str()
@@ -447,6 +450,11 @@ fn error_chain(error: &hyper_util::client::legacy::Error) -> String {
 /// the `MtlsLayer` set and `Host`: a client cannot make us drop those). On a request,
 /// `te: trailers` is kept.
 fn strip_hop_by_hop(headers: &mut HeaderMap, request: bool) {
+    // Most messages carry none of them: one pass over the names tells, cheaper than a lookup
+    // per listed name.
+    if !headers.keys().any(|name| HOP_BY_HOP.contains(name)) {
+        return;
+    }
     let mut named: Vec<HeaderName> = Vec::new();
     for value in headers.get_all(header::CONNECTION) {
         let Ok(value) = value.to_str() else { continue };
@@ -475,6 +483,33 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, request: bool) {
     if trailers {
         headers.insert(header::TE, HeaderValue::from_static("trailers"));
     }
+}
+
+/// `ip` as a header value (`x-forwarded-for`), IPv4 without going through `fmt`.
+fn ip_value(ip: IpAddr) -> HeaderValue {
+    let IpAddr::V4(v4) = ip else {
+        return HeaderValue::try_from(ip.to_string())
+            .unwrap_or(HeaderValue::from_static("unknown"));
+    };
+    let mut text = [0u8; 15];
+    let mut len = 0;
+    for (i, octet) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text[len] = b'.';
+            len += 1;
+        }
+        if octet >= 100 {
+            text[len] = b'0' + octet / 100;
+            len += 1;
+        }
+        if octet >= 10 {
+            text[len] = b'0' + octet / 10 % 10;
+            len += 1;
+        }
+        text[len] = b'0' + octet % 10;
+        len += 1;
+    }
+    HeaderValue::from_bytes(&text[..len]).unwrap_or(HeaderValue::from_static("unknown"))
 }
 
 /// The status class label and its index in [`StatusCounters::classes`].
@@ -712,7 +747,8 @@ impl RouteTable {
 }
 
 /// `Host` value → host name: port removed (IPv6 brackets kept), lowercase, no trailing dot.
-fn normalize_host(host: &str) -> String {
+/// Borrowed when already lowercase (the usual case: no allocation per request).
+fn normalize_host(host: &str) -> Cow<'_, str> {
     let host = if host.starts_with('[') {
         host.find(']').map_or(host, |end| &host[..=end])
     } else {
@@ -721,7 +757,12 @@ fn normalize_host(host: &str) -> String {
             _ => host,
         }
     };
-    host.trim_end_matches('.').to_ascii_lowercase()
+    let host = host.trim_end_matches('.');
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
+    }
 }
 
 /// The host of a request: its `Host` header, else its URI authority (HTTP/2 `:authority`).
@@ -813,5 +854,66 @@ where
             }
         };
         ProxyFuture::Forward(Box::pin(backend.forward(req)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ip_values_match_the_standard_formatting() {
+        let addresses = [
+            "0.0.0.0",
+            "127.0.0.1",
+            "10.20.255.9",
+            "1.10.100.200",
+            "255.255.255.255",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+            "::ffff:192.0.2.1",
+        ];
+        for text in addresses {
+            let ip: IpAddr = text.parse().expect("test address");
+            assert_eq!(ip_value(ip), ip.to_string(), "{text}");
+        }
+    }
+
+    #[test]
+    fn hosts_are_normalized_without_copying_when_already_lowercase() {
+        for (raw, want, borrowed) in [
+            ("a.example", "a.example", true),
+            ("a.example:8443", "a.example", true),
+            ("a.example.", "a.example", true),
+            ("A.Example:443", "a.example", false),
+            ("[::1]:8443", "[::1]", true),
+            ("[::1]", "[::1]", true),
+        ] {
+            let host = normalize_host(raw);
+            assert_eq!(host, want, "{raw}");
+            assert_eq!(matches!(host, Cow::Borrowed(_)), borrowed, "{raw}");
+        }
+    }
+
+    #[test]
+    fn messages_without_hop_by_hop_headers_are_left_as_they_are() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::HOST, HeaderValue::from_static("a.example"));
+        headers.append(header::ACCEPT, HeaderValue::from_static("text/plain"));
+        headers.append(header::ACCEPT, HeaderValue::from_static("text/html"));
+        headers.insert("x-custom", HeaderValue::from_static("1"));
+        let before = headers.clone();
+        strip_hop_by_hop(&mut headers, true);
+        assert_eq!(headers, before);
+
+        // One hop-by-hop header among them takes the full path: it goes, with what
+        // `Connection` names, and `te: trailers` survives on a request.
+        headers.insert(header::CONNECTION, HeaderValue::from_static("x-custom"));
+        headers.insert(header::TE, HeaderValue::from_static("trailers, gzip"));
+        strip_hop_by_hop(&mut headers, true);
+        assert!(!headers.contains_key(header::CONNECTION));
+        assert!(!headers.contains_key("x-custom"));
+        assert_eq!(headers[header::TE], "trailers");
+        assert_eq!(headers.get_all(header::ACCEPT).iter().count(), 2);
     }
 }
