@@ -13,34 +13,11 @@ use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use mtls_benches::cpu;
-use mtls_benches::fixtures::{SERVER_NAME, TRUST_DOMAIN, provider};
+use mtls_benches::fixtures::{SERVER_NAME, TRUST_DOMAIN, ca_bundle_pem, provider};
 use mtls_core::{CaBundle, CertificateChain, PrivateKey, ServerCredential};
 use mtls_testkit::Pki;
 use mtls_tower::tls::{DomainOptions, HostTls, LoadedTrustDomain, PolicyVerifier, TlsSnapshot};
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use std::hint::black_box;
-
-/// A PEM bundle of `n` distinct self-signed CA certificates.
-fn bundle_pem(n: usize) -> String {
-    let rsa = KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("RSA key");
-    let ecdsa = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("ECDSA key");
-    let mut pem = String::new();
-    for i in 0..n {
-        let mut params = CertificateParams::default();
-        params.distinguished_name = rcgen::DistinguishedName::new();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, format!("Bench Root CA {i}"));
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, format!("mtls-benches {}", i % 37));
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = if i % 3 == 2 { &ecdsa } else { &rsa };
-        pem.push_str(&params.self_signed(key).expect("CA cert").pem());
-    }
-    pem
-}
 
 fn credential() -> ServerCredential {
     let server = Pki::shared().default_server();
@@ -78,8 +55,8 @@ fn snapshot(verifier: Arc<PolicyVerifier>) -> TlsSnapshot {
 }
 
 fn bench(c: &mut Criterion) {
-    let pem150 = bundle_pem(150);
-    let pem1000 = bundle_pem(1000);
+    let pem150 = ca_bundle_pem(150);
+    let pem1000 = ca_bundle_pem(1000);
     let mut group = c.benchmark_group("material");
 
     group.bench_function("parse_bundle_150", |b| {

@@ -2,7 +2,8 @@
 //!
 //! - `verify/<alg>`: `ClientCertVerifier::verify_client_cert` alone on the client chain (leaf +
 //!   intermediate), rustls' raw `WebPkiClientVerifier` vs our `PolicyVerifier`, without and
-//!   with the CRLs (root's + a 1,000-entry intermediate CRL).
+//!   with the CRLs (root's + a 1,000-entry intermediate CRL); and ours with the client's root
+//!   among 1,000 CAs (`ours_bundle1000`: the per-handshake cost that grows with the bundle).
 //! - `per_connection`: what our acceptor and layer add after the handshake (ECDSA chain):
 //!   copying the peer chain, `outcome_for_chain`, `PeerIdentity::from_der`, `Policy::decide`
 //!   against the 10,000-principal allow-list, and all of it together.
@@ -16,7 +17,7 @@ use std::time::Duration;
 use criterion::{Criterion, criterion_group, criterion_main};
 use mtls_benches::cpu;
 use mtls_benches::fixtures::{
-    ALLOW_LIST, ClientPki, Gateway, SERVER_NAME, allow_list_policy, label, provider,
+    ALLOW_LIST, ClientPki, Gateway, SERVER_NAME, allow_list_policy, ca_bundle_pem, label, provider,
 };
 use mtls_core::PeerIdentity;
 use mtls_policy::Context;
@@ -28,6 +29,8 @@ use std::hint::black_box;
 
 fn verify(c: &mut Criterion) {
     let now = UnixTime::now();
+    // The client's root after 999 others: what a handshake costs that scales with the bundle.
+    let other_cas = ca_bundle_pem(999);
     for alg in KeyAlg::ALL {
         let pki = ClientPki::new(alg);
         let chain = pki.chain();
@@ -36,6 +39,10 @@ fn verify(c: &mut Criterion) {
         let verifiers = [
             ("raw", pki.raw_verifier(false)),
             ("ours", pki.our_verifier(false) as _),
+            (
+                "ours_bundle1000",
+                pki.our_verifier_among(false, &other_cas) as _,
+            ),
             ("raw_crl1000", pki.raw_verifier(true)),
             ("ours_crl1000", pki.our_verifier(true) as _),
         ];

@@ -80,6 +80,30 @@ impl SplitMix {
     }
 }
 
+/// A PEM bundle of `n` distinct self-signed CA certificates (RSA and ECDSA keys, a third of
+/// them ECDSA): the large bundles of the material and verification benches.
+pub fn ca_bundle_pem(n: usize) -> String {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+    let rsa = KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("RSA key");
+    let ecdsa = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("ECDSA key");
+    let mut pem = String::new();
+    for i in 0..n {
+        let mut params = CertificateParams::default();
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, format!("Bench Root CA {i}"));
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, format!("mtls-benches {}", i % 37));
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let key = if i % 3 == 2 { &ecdsa } else { &rsa };
+        pem.push_str(&params.self_signed(key).expect("CA cert").pem());
+    }
+    pem
+}
+
 /// The client side of one case: a PKI of one algorithm, a client certificate issued by its
 /// intermediate (URI SAN [`CLIENT_ID`]), and CRLs of the whole chain with [`REVOKED`] random
 /// serials in the intermediate's CRL (the root's CRL is empty).
@@ -143,8 +167,14 @@ impl ClientPki {
 
     /// Our trust domain over the same root, with both CRLs (indexed at load) when `crls`.
     pub fn trust_domain(&self, crls: bool) -> LoadedTrustDomain {
-        let bundle = CaBundle::from_bytes(self.pki.root().cert_pem().as_bytes(), "ca.pem")
-            .expect("root bundle");
+        self.trust_domain_among(crls, "")
+    }
+
+    /// [`trust_domain`](Self::trust_domain) with the root after `other_cas` (PEM) in the
+    /// bundle.
+    pub fn trust_domain_among(&self, crls: bool, other_cas: &str) -> LoadedTrustDomain {
+        let pem = format!("{other_cas}{}", self.pki.root().cert_pem());
+        let bundle = CaBundle::from_bytes(pem.as_bytes(), "ca.pem").expect("root bundle");
         let set = crls.then(|| CrlSet::from_bytes(self.crls.pem().as_bytes(), "crl.pem"));
         let set = set.transpose().expect("CRL set");
         LoadedTrustDomain::new(
@@ -159,9 +189,15 @@ impl ClientPki {
 
     /// Our verifier (client certificates required, no other rule) over [`Self::trust_domain`].
     pub fn our_verifier(&self, crls: bool) -> Arc<PolicyVerifier> {
+        self.our_verifier_among(crls, "")
+    }
+
+    /// [`our_verifier`](Self::our_verifier) with the root after `other_cas` (PEM) in the
+    /// bundle.
+    pub fn our_verifier_among(&self, crls: bool, other_cas: &str) -> Arc<PolicyVerifier> {
         Arc::new(
             PolicyVerifier::builder(provider())
-                .trust_domain(self.trust_domain(crls))
+                .trust_domain(self.trust_domain_among(crls, other_cas))
                 .build()
                 .expect("PolicyVerifier"),
         )

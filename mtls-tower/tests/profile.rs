@@ -358,11 +358,48 @@ fn a_conforming_certificate_of_the_same_anchor_in_the_bundle_keeps_it_usable() {
         key: KeyPair::generate().unwrap(), // unused: `faulty` issues
     };
     let leaf = faulty.leaf(|_| {});
-    let domain = domain_of(&[&faulty, &fixed], None).unwrap();
-    assert_eq!(domain.bundle().len(), 2);
+    for bundle in [[&faulty, &fixed], [&fixed, &faulty]] {
+        let domain = domain_of(&bundle, None).unwrap();
+        assert_eq!(domain.bundle().len(), 2);
+        assert_eq!(
+            verify_server(&domain, &leaf, &[]),
+            PeerVerification::verified(DOMAIN)
+        );
+    }
+    // Alone, the faulty certificate anchors nothing.
+    let domain = domain_of(&[&faulty], None).unwrap();
+    assert!(matches!(
+        verify_server(&domain, &leaf, &[]),
+        PeerVerification::Failed { error: VerifyError::Other(m), .. } if m.contains("critical extension")
+    ));
+}
+
+#[test]
+fn an_expired_anchor_renewed_in_the_bundle_stays_usable() {
+    // The same name and key: a certificate that expired in 2020, and its renewal. Either order
+    // in the bundle, the anchor's latest notAfter counts; the expired one alone is refused.
+    let expired = TestCa::root("Renewed Root", |p| {
+        p.not_before = rcgen::date_time_ymd(2015, 1, 1);
+        p.not_after = rcgen::date_time_ymd(2020, 1, 1);
+    });
+    let renewed = TestCa {
+        cert: ca_params("Renewed Root").self_signed(&expired.key).unwrap(),
+        params: ca_params("Renewed Root"),
+        key: KeyPair::generate().unwrap(), // unused: `expired` issues
+    };
+    let leaf = expired.leaf(|_| {});
+    for bundle in [[&expired, &renewed], [&renewed, &expired]] {
+        let domain = domain_of(&bundle, None).unwrap();
+        assert_eq!(domain.bundle().len(), 2);
+        assert_eq!(
+            verify_server(&domain, &leaf, &[]),
+            PeerVerification::verified(DOMAIN)
+        );
+    }
+    let domain = domain_of(&[&expired], None).unwrap();
     assert_eq!(
         verify_server(&domain, &leaf, &[]),
-        PeerVerification::verified(DOMAIN)
+        PeerVerification::failed(Some(DOMAIN), VerifyError::Expired)
     );
 }
 

@@ -37,7 +37,7 @@ use x509_parser::prelude::FromDer as _;
 
 use crate::tls::der;
 use crate::tls::revocation::{Status, Subject};
-use crate::tls::trust::LoadedTrustDomain;
+use crate::tls::trust::{AnchorFacts, LoadedTrustDomain};
 
 /// Why a chain failed in one domain.
 #[derive(Clone, Debug)]
@@ -280,19 +280,49 @@ fn check_path(
             spki: spki.as_ref(),
         })
         .collect();
-    check_links(domain, algs, path.end_entity(), &links, path.anchor(), now)
+    let anchor = anchor_index(domain, path.anchor()).ok_or_else(|| {
+        anchored(
+            VerifyError::Other("the path's trust anchor is not one of the trust domain's".into()),
+            CertificateError::UnknownIssuer,
+        )
+    })?;
+    check_links(domain, algs, path.end_entity(), &links, anchor, false, now)
+}
+
+/// The index in `domain.anchors` of `anchor`, a reference into that slice (webpki returns the
+/// anchor of a verified path from the slice it was given): found by address, in constant time
+/// whatever the size of the bundle.
+fn anchor_index(
+    domain: &LoadedTrustDomain,
+    anchor: &rustls_pki_types::TrustAnchor<'_>,
+) -> Option<usize> {
+    let size = size_of::<rustls_pki_types::TrustAnchor<'_>>();
+    let offset = (anchor as *const rustls_pki_types::TrustAnchor<'_> as usize)
+        .checked_sub(domain.anchors.as_ptr() as usize)?;
+    let index = offset / size;
+    let found = domain.anchors.get(index)?;
+    std::ptr::eq(found, anchor).then_some(index)
 }
 
 /// [`check_path`] over its parts: the leaf, the CA certificates above it (nearest first) and
-/// the anchor.
+/// the index of the anchor in `domain.anchors`. `links_profiled`: the links are known to pass
+/// the profile checks (a remembered intermediate), so they are not looked up again.
 fn check_links(
     domain: &LoadedTrustDomain,
     algs: &WebPkiSupportedAlgorithms,
     leaf: &EndEntityCert<'_>,
     links: &[Link<'_>],
-    anchor: &rustls_pki_types::TrustAnchor<'_>,
+    anchor: usize,
+    links_profiled: bool,
     now: UnixTime,
 ) -> Result<(), Failure> {
+    let (Some(facts), Some(anchor)) = (domain.anchor_facts.get(anchor), domain.anchors.get(anchor))
+    else {
+        return Err(anchored(
+            VerifyError::Other("the path's trust anchor is not one of the trust domain's".into()),
+            CertificateError::UnknownIssuer,
+        ));
+    };
     let options = &domain.options;
     let depth = links.len() + 1;
     if options
@@ -304,18 +334,17 @@ fn check_links(
             CertificateError::ApplicationVerificationFailure,
         ));
     }
-    if let Some(not_after) = anchor_not_after(domain, anchor) {
-        if now.as_secs() > not_after.as_secs() {
-            return Err(anchored(
-                VerifyError::Expired,
-                CertificateError::ExpiredContext {
-                    time: now,
-                    not_after,
-                },
-            ));
-        }
+    if now.as_secs() > facts.not_after.as_secs() {
+        return Err(anchored(
+            VerifyError::Expired,
+            CertificateError::ExpiredContext {
+                time: now,
+                not_after: facts.not_after,
+            },
+        ));
     }
-    check_profile(domain, &leaf.der(), links, anchor).map_err(|message| {
+    let links_to_check = if links_profiled { &[][..] } else { links };
+    check_profile(domain, &leaf.der(), links_to_check, facts).map_err(|message| {
         anchored(
             VerifyError::Other(message.clone()),
             CertificateError::Other(OtherError(Arc::new(ProfileViolation(message)))),
@@ -445,7 +474,7 @@ fn remember_issuer(domain: &LoadedTrustDomain, path: &VerifiedPath<'_>, usage: U
     if domain.verified_issuers.get(der.as_ref()).is_some() {
         return;
     }
-    let Some(root) = domain.anchors.iter().position(|a| std::ptr::eq(a, anchor)) else {
+    let Some(root) = anchor_index(domain, anchor) else {
         return;
     };
     let Ok((_, parsed)) = X509Certificate::from_der(der.as_ref()) else {
@@ -494,7 +523,6 @@ fn shortcut(
     {
         return Err(());
     }
-    let root = domain.anchors.get(issuer.root).ok_or(())?;
     let anchors = std::slice::from_ref(&issuer.anchor);
     let verified = match usage {
         Usage::Client { require_eku: false } => {
@@ -526,33 +554,8 @@ fn shortcut(
         der: issuer_der.as_ref(),
         spki: &issuer.spki,
     };
-    check_links(domain, algs, cert, &[link], root, now).map_err(drop)
-}
-
-/// The `notAfter` of the bundle certificate behind `anchor` (the latest, when the bundle holds
-/// several certificates of that name and key). rustls-webpki takes an anchor as a name and a
-/// key, without validity; the gateway refuses a path through an expired CA certificate of its
-/// bundle, as OpenSSL and Go do (x509-limbo `rfc5280::validity::expired-root`).
-fn anchor_not_after(
-    domain: &LoadedTrustDomain,
-    anchor: &rustls_pki_types::TrustAnchor<'_>,
-) -> Option<UnixTime> {
-    domain
-        .anchors
-        .iter()
-        .zip(domain.bundle().certificates())
-        .filter(|(a, _)| {
-            a.subject.as_ref() == anchor.subject.as_ref()
-                && a.subject_public_key_info.as_ref() == anchor.subject_public_key_info.as_ref()
-        })
-        .map(|(_, cert)| {
-            let since = cert
-                .not_after()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap_or_default();
-            UnixTime::since_unix_epoch(since)
-        })
-        .max_by_key(UnixTime::as_secs)
+    // The intermediate passed the profile checks when it was remembered.
+    check_links(domain, algs, cert, &[link], issuer.root, true, now).map_err(drop)
 }
 
 /// A certificate of a verified path breaks an RFC 5280 rule the gateway enforces (the message
@@ -569,12 +572,12 @@ impl std::fmt::Display for ProfileViolation {
 impl std::error::Error for ProfileViolation {}
 
 /// The RFC 5280 profile checks of the module documentation, over the leaf, the intermediates
-/// and (precomputed at load) the anchor of a verified path.
+/// and (resolved at load) the anchor of a verified path.
 fn check_profile(
     domain: &LoadedTrustDomain,
     leaf_der: &[u8],
     links: &[Link<'_>],
-    anchor: &rustls_pki_types::TrustAnchor<'_>,
+    anchor: &AnchorFacts,
 ) -> Result<(), String> {
     if !domain.profile_passed.contains(true, leaf_der) {
         check_leaf_profile(leaf_der)?;
@@ -586,10 +589,10 @@ fn check_profile(
             domain.profile_passed.insert(false, link.der);
         }
     }
-    if let Some(fault) = anchor_fault_of(domain, anchor) {
-        return Err(fault.to_owned());
+    match &anchor.fault {
+        Some(fault) => Err(fault.clone()),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The profile checks of the end-entity certificate.
@@ -779,27 +782,6 @@ pub(crate) fn anchor_fault(der: &[u8]) -> Option<String> {
         }
     }
     check_common(&cert, &what).err()
-}
-
-/// The fault of the bundle certificate behind `anchor`: `None` when at least one bundle
-/// certificate of that name and key has none (a renewed root may fix its predecessor).
-fn anchor_fault_of<'a>(
-    domain: &'a LoadedTrustDomain,
-    anchor: &rustls_pki_types::TrustAnchor<'_>,
-) -> Option<&'a str> {
-    let mut fault = None;
-    for (a, f) in domain.anchors.iter().zip(&domain.anchor_faults) {
-        if a.subject.as_ref() != anchor.subject.as_ref()
-            || a.subject_public_key_info.as_ref() != anchor.subject_public_key_info.as_ref()
-        {
-            continue;
-        }
-        match f {
-            None => return None,
-            Some(f) => fault = fault.or(Some(f.as_str())),
-        }
-    }
-    fault
 }
 
 fn anchored(error: VerifyError, tls: CertificateError) -> Failure {

@@ -1,9 +1,10 @@
 //! Trust domains loaded for verification: CA bundle, trust anchors, revocation index, options.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
-use mtls_core::{CaBundle, CrlSet};
+use mtls_core::{CaBundle, CaCertificate, CrlSet};
 use mtls_policy::{CrlScope, SecretRef, Treatment, TrustDomain, TrustSource};
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
@@ -152,6 +153,77 @@ impl DomainOptions {
     }
 }
 
+/// What the checks after path building need to know of a trust anchor that rustls-webpki
+/// does not keep (an anchor is only a name and a key there), resolved over every bundle
+/// certificate with the anchor's name and key: a renewed root counts as the same anchor.
+#[derive(Debug, Clone)]
+pub(crate) struct AnchorFacts {
+    /// The latest `notAfter` among those certificates: a path through an anchor all of whose
+    /// certificates expired is refused, as OpenSSL and Go do.
+    pub(crate) not_after: UnixTime,
+    /// Why none of those certificates may anchor a path under the RFC 5280 profile checks
+    /// ([`chain::anchor_fault`]; the first certificate's reason); `None` when one may.
+    pub(crate) fault: Option<String>,
+}
+
+impl AnchorFacts {
+    /// The facts of each anchor of `anchors` (made from `certs`, in the same order). Faults
+    /// are logged once, per certificate.
+    fn resolve(anchors: &[TrustAnchor<'_>], certs: &[CaCertificate], domain: &str) -> Vec<Self> {
+        let own: Vec<Self> = certs
+            .iter()
+            .map(|cert| {
+                let fault = chain::anchor_fault(cert.der());
+                if let Some(fault) = &fault {
+                    tracing::warn!(
+                        trust_domain = %domain,
+                        "{fault}: no chain through this CA certificate will be accepted"
+                    );
+                }
+                let since = cert
+                    .not_after()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap_or_default();
+                Self {
+                    not_after: UnixTime::since_unix_epoch(since),
+                    fault,
+                }
+            })
+            .collect();
+        // Certificates of the same name and key, merged: the latest expiry, and no fault as
+        // soon as one has none.
+        let mut merged: HashMap<(&[u8], &[u8]), Self> = HashMap::new();
+        for (anchor, facts) in anchors.iter().zip(&own) {
+            let key = (
+                anchor.subject.as_ref(),
+                anchor.subject_public_key_info.as_ref(),
+            );
+            merged
+                .entry(key)
+                .and_modify(|m| {
+                    if facts.not_after.as_secs() > m.not_after.as_secs() {
+                        m.not_after = facts.not_after;
+                    }
+                    if facts.fault.is_none() {
+                        m.fault = None;
+                    }
+                })
+                .or_insert_with(|| facts.clone());
+        }
+        anchors
+            .iter()
+            .zip(own)
+            .map(|(anchor, own)| {
+                let key = (
+                    anchor.subject.as_ref(),
+                    anchor.subject_public_key_info.as_ref(),
+                );
+                merged.get(&key).cloned().unwrap_or(own)
+            })
+            .collect()
+    }
+}
+
 /// One isolated trust domain, loaded: its CA bundle as trust anchors, its CRLs as a
 /// [`RevocationIndex`] (signatures of anchor-issued CRLs already checked), and its options.
 ///
@@ -175,9 +247,9 @@ pub struct LoadedTrustDomain {
     name: String,
     bundle: CaBundle,
     pub(crate) anchors: Vec<TrustAnchor<'static>>,
-    /// Per anchor (as `anchors`): why its bundle certificate may not anchor a path under the
-    /// RFC 5280 profile checks ([`chain::anchor_fault`]).
-    pub(crate) anchor_faults: Vec<Option<String>>,
+    /// Per anchor (as `anchors`): its validity end and profile fault, resolved at load over
+    /// the bundle certificates of the same name and key, so a handshake reads them by index.
+    pub(crate) anchor_facts: Vec<AnchorFacts>,
     /// Leaves and intermediates that passed the per-certificate profile checks, so that a
     /// returning client (or every client under the same intermediate) is not parsed again.
     pub(crate) profile_passed: ProfileCache,
@@ -221,17 +293,7 @@ impl LoadedTrustDomain {
     ) -> Result<Self, TrustError> {
         let name = name.into();
         let anchors = bundle.trust_anchors();
-        let anchor_faults: Vec<_> = bundle
-            .certificates()
-            .iter()
-            .map(|cert| chain::anchor_fault(cert.der()))
-            .collect();
-        for fault in anchor_faults.iter().flatten() {
-            tracing::warn!(
-                trust_domain = %name,
-                "{fault}: no chain through this CA certificate will be accepted"
-            );
-        }
+        let anchor_facts = AnchorFacts::resolve(&anchors, bundle.certificates(), &name);
         if let Some(crls) = crls {
             check_crl_signers(&name, crls, &bundle, &anchors)?;
         }
@@ -248,7 +310,7 @@ impl LoadedTrustDomain {
             name,
             bundle,
             anchors,
-            anchor_faults,
+            anchor_facts,
             profile_passed: ProfileCache::default(),
             verified_issuers: IssuerCache::default(),
             revocation,
@@ -516,9 +578,7 @@ impl ProfileCache {
 /// A bounded map from an intermediate's DER to its [`chain::VerifiedIssuer`]. Cleared when
 /// full: a cache, not a record. Looked up by borrowed DER.
 #[derive(Debug, Default)]
-pub(crate) struct IssuerCache(
-    std::sync::RwLock<std::collections::HashMap<Vec<u8>, Arc<chain::VerifiedIssuer>>>,
-);
+pub(crate) struct IssuerCache(std::sync::RwLock<HashMap<Vec<u8>, Arc<chain::VerifiedIssuer>>>);
 
 impl IssuerCache {
     const CAPACITY: usize = 1024;
