@@ -212,6 +212,12 @@ impl Backend {
         self
     }
 
+    /// Whether requests to this backend can only be HTTP/1.1: plaintext without
+    /// `http2_only` (HTTP/2 needs prior knowledge there), as opposed to h2c or ALPN on TLS.
+    fn http1_only(&self) -> bool {
+        self.scheme == Scheme::HTTP && !self.http2_only
+    }
+
     /// The backend's name.
     #[allow(dead_code, reason = "for the tests (tests/proxy.rs)")]
     pub(crate) fn name(&self) -> &str {
@@ -263,8 +269,8 @@ impl Backend {
         let (mut parts, body) = req.into_parts();
         let headers = &mut parts.headers;
         let conn = parts.extensions.get::<ConnectionInfo>();
-        // The host as the client sent it: Host (taken out: the authority goes in the URI,
-        // below), else the HTTP/2 :authority.
+        // The host as the client sent it: Host (taken out: where the authority goes is
+        // decided below), else the HTTP/2 :authority.
         let original_host = headers.remove(header::HOST).or_else(|| {
             let authority = parts.uri.authority()?;
             HeaderValue::from_str(authority.as_str()).ok()
@@ -299,16 +305,31 @@ impl Backend {
             Some(host) => headers.insert(X_FORWARDED_HOST, host.clone()),
             None => headers.remove(X_FORWARDED_HOST),
         };
-        // The authority the upstream sees: the client's, or with `rewrite_host` the backend's.
-        // It goes in the URI only (the connector always dials the backend): hyper writes it as
-        // `Host` on HTTP/1.1 and as `:authority` on HTTP/2, so the two never disagree.
-        let authority = match (&original_host, self.rewrite_host) {
+        // The authority the upstream sees: the client's, or the backend's with `rewrite_host`
+        // (or when the client's is not a valid authority); hyper-util writes `Host` from the
+        // URI when the request has none. The connector always dials the backend, whatever the
+        // URI says, but hyper-util keys its connection pool by the URI's authority.
+        let client_authority = match (&original_host, self.rewrite_host) {
             (Some(host), false) => host
                 .to_str()
                 .ok()
                 .and_then(|h| h.parse::<Authority>().ok())
-                .unwrap_or_else(|| self.authority.clone()),
-            _ => self.authority.clone(),
+                .map(|authority| (host, authority)),
+            _ => None,
+        };
+        let authority = match client_authority {
+            // HTTP/1.1 only: the URI names the backend, so connections are pooled per backend
+            // whatever hosts the clients send (a client cycling through Host values must not
+            // open an upstream connection each), and the client's authority goes in `Host`.
+            Some((host, _)) if self.http1_only() => {
+                headers.insert(header::HOST, host.clone());
+                self.authority.clone()
+            }
+            // HTTP/2 possible (h2c, or ALPN on https): `:authority` is the URI's and a `Host`
+            // must not differ from it (RFC 9113 8.3.1), so the client's authority goes in the
+            // URI, and connections are pooled per host.
+            Some((_, authority)) => authority,
+            None => self.authority.clone(),
         };
 
         let path_and_query = match (self.prefix.is_empty(), parts.uri.path_and_query()) {

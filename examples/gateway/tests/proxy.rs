@@ -64,17 +64,18 @@ struct Upstream {
 
 /// An upstream (HTTP/1.1 and h2c): `.../slow` answers after 3 s; `.../stream` sends one
 /// 16 KiB chunk, waits for `release`, then 63 more; `.../hop` answers with hop-by-hop
-/// headers; anything else echoes the request: `method=`, `path=`, `query=`, `version=` lines,
-/// the headers as `name: value` lines, an empty line, then the body.
+/// headers; anything else echoes the request: `method=`, `path=`, `query=`, `version=`,
+/// `authority=` (HTTP/2's `:authority`) and `peer=` (the proxy's side of the upstream
+/// connection) lines, the headers as `name: value` lines, an empty line, then the body.
 async fn start_upstream() -> Upstream {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let release = Arc::new(Notify::new());
     let notify = Arc::clone(&release);
     tokio::spawn(async move {
-        while let Ok((stream, _)) = listener.accept().await {
+        while let Ok((stream, peer)) = listener.accept().await {
             let notify = Arc::clone(&notify);
-            let service = service_fn(move |req| upstream(req, Arc::clone(&notify)));
+            let service = service_fn(move |req| upstream(req, peer, Arc::clone(&notify)));
             tokio::spawn(async move {
                 let builder = auto::Builder::new(TokioExecutor::new());
                 let _ = builder
@@ -92,6 +93,7 @@ fn chunk(i: usize) -> Bytes {
 
 async fn upstream(
     req: Request<Incoming>,
+    peer: SocketAddr,
     release: Arc<Notify>,
 ) -> Result<Response<UpBody>, Infallible> {
     let path = req.uri().path().to_owned();
@@ -132,11 +134,12 @@ async fn upstream(
         .map(|c| c.to_bytes())
         .unwrap_or_default();
     let mut head = format!(
-        "method={}\npath={}\nquery={}\nversion={:?}\n",
+        "method={}\npath={}\nquery={}\nversion={:?}\nauthority={}\npeer={peer}\n",
         parts.method,
         parts.uri.path(),
         parts.uri.query().unwrap_or(""),
-        parts.version
+        parts.version,
+        parts.uri.authority().map_or("", |a| a.as_str()),
     );
     for (name, value) in &parts.headers {
         head.push_str(&format!(
@@ -645,6 +648,44 @@ async fn query_method_prefix_and_forwarded_headers() {
 }
 
 #[tokio::test]
+async fn http1_upstream_connections_are_pooled_per_backend_whatever_the_host() {
+    bounded(async {
+        let (_up, addr, _) = setup(|up| {
+            vec![route(
+                None,
+                prefix("/"),
+                &backend("echo", format!("http://{up}"), quick()),
+            )]
+        })
+        .await;
+        // One client connection, one request at a time: the proxy needs one upstream
+        // connection, and a new Host value must not open another.
+        let mut peers = Vec::new();
+        for host in ["a.test", "b.test:8443", "C.Test", "10.1.2.3", "[::1]:9"] {
+            let req = Request::get(format!("http://{addr}/echo"))
+                .header("host", host)
+                .body(Full::default())
+                .unwrap();
+            let response = client().request(req).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{host}");
+            let echo = Echo::parse(&response.into_body().collect().await.unwrap().to_bytes());
+            assert_eq!(
+                echo.header("host"),
+                [host],
+                "the client's Host goes upstream"
+            );
+            assert_eq!(echo.header("x-forwarded-host"), [host]);
+            peers.push(echo.line("peer").to_owned());
+        }
+        assert!(
+            peers.iter().all(|p| *p == peers[0]),
+            "one pooled upstream connection expected, got {peers:?}"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn hop_by_hop_headers_are_removed_both_ways() {
     bounded(async {
         let up = start_upstream().await;
@@ -822,6 +863,9 @@ async fn http2_prior_knowledge_client_and_h2c_upstream() {
         let echo = Echo::parse(&body);
         assert_eq!(echo.line("version"), "HTTP/2.0");
         assert_eq!(echo.line("path"), "/h2up/x");
+        // Over HTTP/2 the client's authority is `:authority`, and no `Host` contradicts it.
+        assert_eq!(echo.line("authority"), addr.to_string());
+        assert!(echo.header("host").is_empty(), "{}", echo.head);
     })
     .await;
 }
@@ -963,7 +1007,12 @@ impl Service<Request<Incoming>> for EchoService {
     }
 
     fn call(&mut self, req: Request<Incoming>) -> Self::Future {
-        Box::pin(upstream(req, Arc::new(Notify::new())))
+        let peer = req
+            .extensions()
+            .get::<ConnectionInfo>()
+            .and_then(ConnectionInfo::remote_addr)
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
+        Box::pin(upstream(req, peer, Arc::new(Notify::new())))
     }
 }
 
