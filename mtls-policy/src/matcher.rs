@@ -4,8 +4,10 @@
 //! | pattern | compiled into | lookup |
 //! |---|---|---|
 //! | `exact` | hash set | one hash |
-//! | `prefix` | sorted, prefix-free table | one binary search |
-//! | `suffix` | table sorted by reversed bytes, suffix-free | one binary search |
+//! | `prefix` ending with `.` `/` `:` `@` | hash set, by length | one hash per separator of the value where a pattern of that length ends |
+//! | other `prefix` | sorted, prefix-free table | one binary search |
+//! | `suffix` starting with `.` `/` `:` `@` | hash set, by length | one hash per separator of the value where a pattern of that length starts |
+//! | other `suffix` | table sorted by reversed bytes, suffix-free | one binary search |
 //! | `wildcard` (`*.example.com`) | hash set of parent domains | one hash |
 //! | `contains` | one Aho-Corasick automaton | one scan of the value |
 //! | `regex`, `glob` | one [`regex::RegexSet`] | one scan of the value |
@@ -269,6 +271,66 @@ fn rev_cmp(a: &str, b: &str) -> Ordering {
     a.bytes().rev().cmp(b.bytes().rev())
 }
 
+/// Where a prefix may end or a suffix may start to be looked up by hash: `.` (DNS labels),
+/// `/` (URI paths, SPIFFE IDs), `:` (schemes, ports) and `@` (e-mail domains).
+fn is_separator(b: u8) -> bool {
+    matches!(b, b'.' | b'/' | b':' | b'@')
+}
+
+/// Prefixes that end (or suffixes that start) with a separator, in a hash set, with the
+/// lengths they come in. A value is looked up only at its separators, and only where a
+/// pattern of that length exists: a few hashes at most, whatever the number of patterns
+/// (a sorted table would take a binary search, which grows with it).
+#[derive(Clone, Debug, Default)]
+struct Segments {
+    set: HashSet<Box<str>>,
+    /// `lengths[n]`: a pattern of `n` bytes exists.
+    lengths: Vec<bool>,
+}
+
+impl Segments {
+    fn insert(&mut self, pattern: Box<str>) {
+        let n = pattern.len();
+        if self.lengths.len() <= n {
+            self.lengths.resize(n + 1, false);
+        }
+        self.lengths[n] = true;
+        self.set.insert(pattern);
+    }
+
+    fn has_length(&self, n: usize) -> bool {
+        self.lengths.get(n).copied().unwrap_or(false)
+    }
+
+    /// Whether a pattern is a prefix of `value`: one ends at a separator of `value`, at a
+    /// length some pattern has (only the first `lengths.len()` bytes can qualify).
+    fn matches_prefix_of(&self, value: &str) -> bool {
+        if self.set.is_empty() {
+            return false;
+        }
+        let window = value.len().min(self.lengths.len());
+        value.as_bytes()[..window]
+            .iter()
+            .enumerate()
+            .any(|(i, &b)| {
+                is_separator(b) && self.has_length(i + 1) && self.set.contains(&value[..=i])
+            })
+    }
+
+    /// Whether a pattern is a suffix of `value`: one starts at a separator of `value`, at a
+    /// length some pattern has (only the last `lengths.len()` bytes can qualify).
+    fn matches_suffix_of(&self, value: &str) -> bool {
+        if self.set.is_empty() {
+            return false;
+        }
+        let start = value.len().saturating_sub(self.lengths.len());
+        value.as_bytes()[start..].iter().enumerate().any(|(i, &b)| {
+            let at = start + i;
+            is_separator(b) && self.has_length(value.len() - at) && self.set.contains(&value[at..])
+        })
+    }
+}
+
 /// A compiled set of [`StringMatch`] patterns: `is_match` answers whether any pattern matches,
 /// at a cost that does not grow with the number of patterns (see the module table).
 #[derive(Clone, Debug, Default)]
@@ -276,9 +338,13 @@ pub struct StringSet {
     fold: bool,
     len: usize,
     exact: HashSet<Box<str>>,
-    /// Sorted and prefix-free.
+    /// Prefixes ending with a separator (`/api/`, `spiffe://td/ns/`), hashed.
+    prefix_segments: Segments,
+    /// The other prefixes, sorted and prefix-free.
     prefixes: Vec<Box<str>>,
-    /// Sorted by reversed bytes and suffix-free.
+    /// Suffixes starting with a separator (`.example.com`, `@example.com`), hashed.
+    suffix_segments: Segments,
+    /// The other suffixes, sorted by reversed bytes and suffix-free.
     suffixes: Vec<Box<str>>,
     wildcard_parents: HashSet<Box<str>>,
     contains: Option<AhoCorasick>,
@@ -311,8 +377,22 @@ impl StringSet {
                 StringMatch::Exact(s) => {
                     set.exact.insert(norm(s));
                 }
-                StringMatch::Prefix(s) => set.prefixes.push(norm(s)),
-                StringMatch::Suffix(s) => set.suffixes.push(norm(s)),
+                StringMatch::Prefix(s) => {
+                    let s = norm(s);
+                    if s.bytes().next_back().is_some_and(is_separator) {
+                        set.prefix_segments.insert(s);
+                    } else {
+                        set.prefixes.push(s);
+                    }
+                }
+                StringMatch::Suffix(s) => {
+                    let s = norm(s);
+                    if s.bytes().next().is_some_and(is_separator) {
+                        set.suffix_segments.insert(s);
+                    } else {
+                        set.suffixes.push(s);
+                    }
+                }
                 StringMatch::Contains(s) => contains.push(norm(s)),
                 StringMatch::Wildcard(s) => {
                     if let Some(parent) = wildcard_parent(s) {
@@ -369,6 +449,9 @@ impl StringSet {
         };
         let v = &*v;
         if self.exact.contains(v) {
+            return true;
+        }
+        if self.prefix_segments.matches_prefix_of(v) || self.suffix_segments.matches_suffix_of(v) {
             return true;
         }
         if !self.prefixes.is_empty() {

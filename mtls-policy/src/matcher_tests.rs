@@ -66,13 +66,34 @@ fn bad_patterns_are_named() {
 }
 
 #[test]
+fn suffixes_match_long_and_non_ascii_values() {
+    let suffixes = set(
+        &[
+            StringMatch::Suffix(".example.com".into()),
+            StringMatch::Suffix("-été".into()),
+        ],
+        Case::Insensitive,
+    );
+    // Longer than the stack buffer the lookup reverses short values into.
+    let long = format!("{}.EXAMPLE.com", "a".repeat(300));
+    assert!(suffixes.is_match(&long));
+    assert!(!suffixes.is_match(&format!("{}.example.org", "a".repeat(300))));
+    assert!(suffixes.is_match("café-été"));
+    assert!(!suffixes.is_match("café-ete"));
+    assert!(
+        !suffixes.is_match("example.com"),
+        "the dot is part of the suffix"
+    );
+}
+
+#[test]
 fn empty_set_matches_nothing() {
     assert!(!set(&[], Case::Sensitive).is_match(""));
 }
 
 fn small_str() -> impl Strategy<Value = String> {
     // A tiny alphabet makes overlaps, prefixes and suffixes likely.
-    "[abAB.\\-]{0,6}"
+    "[abAB.\\-/@]{0,6}"
 }
 
 fn pattern() -> impl Strategy<Value = StringMatch> {
