@@ -8,6 +8,7 @@ use mtls_core::PeerIdentity;
 use serde::{Deserialize, Serialize};
 
 use crate::matcher::{Case, PatternError, StringMatch, StringSet};
+use crate::{FastMap, FastSet};
 
 /// A rule on one field of a peer's certificate.
 ///
@@ -158,15 +159,15 @@ struct SpiffePaths {
 #[derive(Clone, Debug, Default)]
 pub struct IdentityMatcher {
     len: usize,
-    principals: HashSet<Box<str>>,
-    principal_ips: HashSet<IpAddr>,
+    principals: FastSet<Box<str>>,
+    principal_ips: FastSet<IpAddr>,
     dns: StringSet,
     uri: StringSet,
     ip: StringSet,
     email: StringSet,
     cn: StringSet,
     subject: StringSet,
-    spiffe: HashMap<Box<str>, SpiffePaths>,
+    spiffe: FastMap<Box<str>, SpiffePaths>,
 }
 
 impl IdentityMatcher {
@@ -195,7 +196,7 @@ impl IdentityMatcher {
         }
         let [dns, uri, ip, email, cn, subject] = by_field;
         let sensitive = |v: &[StringMatch]| StringSet::new(v, Case::Sensitive);
-        let mut compiled_spiffe = HashMap::with_capacity(spiffe.len());
+        let mut compiled_spiffe = FastMap::default();
         for (td, (any, paths)) in spiffe {
             compiled_spiffe.insert(
                 td,
@@ -205,8 +206,8 @@ impl IdentityMatcher {
                 },
             );
         }
-        let mut principals = HashSet::new();
-        let mut principal_ips = HashSet::new();
+        let mut principals = FastSet::default();
+        let mut principal_ips = FastSet::default();
         for p in &spec.principals {
             match p.parse::<IpAddr>() {
                 Ok(ip) => principal_ips.insert(ip),

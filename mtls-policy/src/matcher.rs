@@ -14,12 +14,13 @@
 
 use std::borrow::Cow;
 use std::cmp::Ordering;
-use std::collections::HashSet;
 use std::fmt;
 
 use aho_corasick::AhoCorasick;
 use regex::{Regex, RegexSet, RegexSetBuilder};
 use serde::{Deserialize, Serialize};
+
+use crate::FastSet;
 
 /// One way of matching a string value (a SAN, a common name, a subject, a SPIFFE path).
 ///
@@ -283,7 +284,7 @@ fn is_separator(b: u8) -> bool {
 /// (a sorted table would take a binary search, which grows with it).
 #[derive(Clone, Debug, Default)]
 struct Segments {
-    set: HashSet<Box<str>>,
+    set: FastSet<Box<str>>,
     /// `lengths[n]`: a pattern of `n` bytes exists.
     lengths: Vec<bool>,
 }
@@ -337,7 +338,7 @@ impl Segments {
 pub struct StringSet {
     fold: bool,
     len: usize,
-    exact: HashSet<Box<str>>,
+    exact: FastSet<Box<str>>,
     /// Prefixes ending with a separator (`/api/`, `spiffe://td/ns/`), hashed.
     prefix_segments: Segments,
     /// The other prefixes, sorted and prefix-free.
@@ -346,7 +347,7 @@ pub struct StringSet {
     suffix_segments: Segments,
     /// The other suffixes, sorted by reversed bytes and suffix-free.
     suffixes: Vec<Box<str>>,
-    wildcard_parents: HashSet<Box<str>>,
+    wildcard_parents: FastSet<Box<str>>,
     contains: Option<AhoCorasick>,
     regex: Option<RegexSet>,
 }

@@ -1,7 +1,6 @@
 //! A compiled policy: listeners by port, hosts by name, routes, matchers.
 
-use std::collections::HashMap;
-
+use crate::FastMap;
 use crate::answer::Answers;
 use crate::config::{ConfigError, ConfigErrorKind, PolicyConfig};
 use crate::danger::DangerousClientValidation;
@@ -18,7 +17,7 @@ use crate::trust::{Treatment, TrustDomain};
 pub struct Policy {
     pub(crate) config: PolicyConfig,
     pub(crate) mesh: PeerAuthentications,
-    pub(crate) by_port: HashMap<u16, usize>,
+    pub(crate) by_port: FastMap<u16, usize>,
     pub(crate) listeners: Vec<Listener>,
 }
 
@@ -30,8 +29,8 @@ pub(crate) struct Listener {
     pub(crate) sni_host_match: bool,
     pub(crate) answers: Answers,
     pub(crate) hosts: Vec<Host>,
-    exact: HashMap<Box<str>, usize>,
-    wildcard: HashMap<Box<str>, usize>,
+    exact: FastMap<Box<str>, usize>,
+    wildcard: FastMap<Box<str>, usize>,
     default_host: Option<usize>,
 }
 
@@ -95,7 +94,7 @@ impl Policy {
                     let (path, msg) = msg.split_once(": ").unwrap_or((".", &msg));
                     ConfigError::new(ConfigErrorKind::Conflict, path, msg)
                 })?;
-        let mut by_port = HashMap::new();
+        let mut by_port = FastMap::default();
         let mut listeners = Vec::with_capacity(config.listeners.len());
         for (li, l) in config.listeners.iter().enumerate() {
             if let Some(prev) = by_port.insert(l.port, li) {
@@ -115,8 +114,8 @@ impl Policy {
                 sni_host_match: l.sni_host_match,
                 answers: l.answers.clone(),
                 hosts: Vec::with_capacity(l.hosts.len()),
-                exact: HashMap::new(),
-                wildcard: HashMap::new(),
+                exact: FastMap::default(),
+                wildcard: FastMap::default(),
                 default_host: None,
             };
             for (hi, h) in l.hosts.iter().enumerate() {
