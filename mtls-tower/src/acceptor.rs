@@ -23,6 +23,13 @@ const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 /// [`Shared::close_revoked`] when revoked connections are left open.
 const KEEP_REVOKED: u64 = u64::MAX;
 
+/// How long [`serve`](crate::serve) waits for a request head by default: hyper's default.
+const DEFAULT_REQUEST_HEADER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The longest request header timeout: longer ones are clamped to it (hyper adds the timeout
+/// to the current `Instant`, which must not overflow).
+const MAX_REQUEST_HEADER_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Accepts connections for one listener: tells TLS from plaintext by peeking at the first
 /// byte, refuses plaintext under STRICT, runs the TLS handshake with the host chosen by SNI,
 /// and bounds both the time a handshake may take and how many run at once.
@@ -53,6 +60,8 @@ struct Shared {
     max_in_flight: usize,
     /// The grace period of a revoked connection in nanoseconds, or [`KEEP_REVOKED`].
     close_revoked: AtomicU64,
+    /// The request header timeout of [`serve`](crate::serve), in nanoseconds.
+    request_header_timeout: AtomicU64,
     metrics: Metrics,
 }
 
@@ -162,8 +171,9 @@ impl AcceptError {
 }
 
 impl Acceptor {
-    /// An acceptor serving `snapshot`, with a 10 s handshake timeout and at most 1,024
-    /// handshakes in flight.
+    /// An acceptor serving `snapshot`, with a 10 s handshake timeout, at most 1,024
+    /// handshakes in flight, and a 30 s
+    /// [request header timeout](Self::with_request_header_timeout).
     ///
     /// Its metric handles (`mtls_connections_accepted_total`, `mtls_accept_failures_total`,
     /// `mtls_client_cert_days_to_expiry`, `mtls_reloads_total`,
@@ -195,6 +205,7 @@ impl Acceptor {
                 in_flight: Arc::new(Semaphore::new(max_in_flight)),
                 max_in_flight,
                 close_revoked: AtomicU64::new(KEEP_REVOKED),
+                request_header_timeout: AtomicU64::new(nanos(DEFAULT_REQUEST_HEADER_TIMEOUT)),
                 metrics: Metrics::register(),
             }),
         }
@@ -254,6 +265,63 @@ impl Acceptor {
             KEEP_REVOKED => None,
             nanos => Some(Duration::from_nanos(nanos)),
         }
+    }
+
+    /// How long [`serve`](crate::serve) lets an HTTP/1 connection wait for a request head
+    /// before closing it: from the moment it is ready for a request (just after the handshake,
+    /// or once the previous response is sent) until the head's last byte. It bounds both a
+    /// client that trickles a request head (slowloris) and an idle keep-alive connection.
+    /// Default 30 s, as hyper's `header_read_timeout` (nginx's `client_header_timeout` and
+    /// `keepalive_timeout` are 60 s and 75 s).
+    ///
+    /// What it does not bound: the request body, the response, an upgraded connection
+    /// (WebSocket), and an HTTP/2 connection once its preface is read: HTTP/2 has no such timer.
+    /// [`serve`](crate::serve) sends an HTTP/2 peer that has sent nothing for 20 s a PING and
+    /// closes the connection when no answer comes within 20 s, so a dead HTTP/2 peer is
+    /// detected; an idle HTTP/2 peer that answers pings is kept. The wait for the first bytes
+    /// that tell HTTP/2 from HTTP/1 (the 24-byte HTTP/2 preface) is bounded by this timeout
+    /// too.
+    ///
+    /// A timeout of zero closes every connection whose request head is not already in; a
+    /// timeout longer than a year is clamped to a year. Set it when building the acceptor: it
+    /// applies to every clone, and [`serve`](crate::serve) reads it when a connection is
+    /// accepted.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let pki = mtls_testkit::Pki::shared();
+    /// # let provider = mtls_core::crypto::default_provider();
+    /// # let leaf = pki.default_server();
+    /// # let cert = mtls_core::ServerCredential::new(
+    /// #     mtls_core::CertificateChain::from_der(leaf.chain_der())?,
+    /// #     leaf.key_der().into(),
+    /// #     &provider,
+    /// # )?;
+    /// # let snapshot = mtls_tower::TlsSnapshot::builder(provider)
+    /// #     .host(mtls_tower::HostTls::new(["localhost"], cert))
+    /// #     .build()?;
+    /// use std::time::Duration;
+    /// use mtls_tower::Acceptor;
+    ///
+    /// let acceptor = Acceptor::new(snapshot);
+    /// assert_eq!(acceptor.request_header_timeout(), Duration::from_secs(30));
+    /// // HTTP/1 connections idle (or sending their head) for 10 s are closed.
+    /// let acceptor = acceptor.with_request_header_timeout(Duration::from_secs(10));
+    /// assert_eq!(acceptor.request_header_timeout(), Duration::from_secs(10));
+    /// # Ok(()) }
+    /// ```
+    pub fn with_request_header_timeout(self, timeout: Duration) -> Self {
+        self.shared
+            .request_header_timeout
+            .store(nanos(timeout), Ordering::Release);
+        self
+    }
+
+    /// The request header timeout [`serve`](crate::serve) applies to the HTTP/1 connections of
+    /// this acceptor (default 30 s); see
+    /// [`with_request_header_timeout`](Self::with_request_header_timeout).
+    pub fn request_header_timeout(&self) -> Duration {
+        Duration::from_nanos(self.shared.request_header_timeout.load(Ordering::Acquire))
     }
 
     /// A watch telling when a later reload revokes the peer chain of the connection `info`
@@ -424,8 +492,15 @@ impl std::fmt::Debug for Acceptor {
             .field("handshake_timeout", &self.shared.handshake_timeout)
             .field("max_in_flight", &self.shared.max_in_flight)
             .field("revoked_connection_grace", &self.revoked_connection_grace())
+            .field("request_header_timeout", &self.request_header_timeout())
             .finish_non_exhaustive()
     }
+}
+
+/// A request header timeout in nanoseconds, at most [`MAX_REQUEST_HEADER_TIMEOUT`].
+fn nanos(timeout: Duration) -> u64 {
+    let clamped = timeout.min(MAX_REQUEST_HEADER_TIMEOUT);
+    u64::try_from(clamped.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// An accepted connection, plaintext or TLS: read and write it like a socket.

@@ -2,16 +2,18 @@
 
 use std::error::Error as StdError;
 use std::future::Future;
+use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use mtls_policy::VerifyError;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_service::Service;
@@ -24,6 +26,15 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// How long [`serve`] lets in-flight requests finish after shutdown is asked for.
 pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(30);
 
+/// After how long without a frame from an HTTP/2 peer [`serve`] sends it a PING.
+const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
+
+/// How long [`serve`] waits for the answer to that PING before closing the connection.
+const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The HTTP/2 connection preface: the bytes hyper-util reads to tell HTTP/2 from HTTP/1.
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
 /// Serves `service` on every connection `listener` accepts, through `acceptor` (plaintext or
 /// TLS, client certificates, SNI), over HTTP/1.1 and HTTP/2 (ALPN or prior knowledge), until
 /// `shutdown` completes; then stops accepting, lets open connections finish their requests
@@ -35,6 +46,13 @@ pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(30);
 ///
 /// Every request reaches `service` with the connection's [`ConnectionInfo`] in its extensions,
 /// which is what [`MtlsLayer`](crate::MtlsLayer) reads.
+///
+/// Idle and slow connections: an HTTP/1 connection that waits longer than the acceptor's
+/// [request header timeout](Acceptor::with_request_header_timeout) (default 30 s) for a
+/// complete request head, whether idle between requests or trickling a head, is closed; so is
+/// a connection that has not sent the first bytes telling HTTP/2 from HTTP/1 by then. An
+/// HTTP/2 peer silent for 20 s is sent a PING, and the connection is closed when no answer
+/// comes within 20 s; an idle HTTP/2 connection whose peer answers is **not** closed.
 ///
 /// ```no_run
 /// # async fn run(acceptor: mtls_tower::Acceptor) -> std::io::Result<()> {
@@ -60,7 +78,7 @@ pub async fn serve<S, B>(
     acceptor: Acceptor,
     service: S,
     shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()>
+) -> io::Result<()>
 where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -79,7 +97,7 @@ pub async fn serve_with_grace<S, B>(
     service: S,
     shutdown: impl Future<Output = ()>,
     grace: Duration,
-) -> std::io::Result<()>
+) -> io::Result<()>
 where
     S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -91,6 +109,12 @@ where
     // Every connection holds a receiver: a value sent asks it to drain; the sender dropped
     // (the grace period is over) closes it.
     let (drain, _) = watch::channel(());
+    let mut http = Builder::new(TokioExecutor::new());
+    http.http1().timer(TokioTimer::new());
+    http.http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(H2_KEEP_ALIVE_INTERVAL))
+        .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
     tokio::pin!(shutdown);
     loop {
         let (stream, remote) = tokio::select! {
@@ -108,6 +132,7 @@ where
         let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
         let service = service.clone();
+        let mut builder = http.clone();
         let draining = drain.subscribe();
         let span = tracing::debug_span!("connection", %remote);
         let task = async move {
@@ -125,7 +150,11 @@ where
                 inner: service,
                 info,
             });
-            let builder = Builder::new(TokioExecutor::new());
+            // Read per connection, like the revocation grace: a connection keeps the timeout it
+            // was accepted with.
+            let header_timeout = acceptor.request_header_timeout();
+            builder.http1().header_read_timeout(header_timeout);
+            let io = VersionDeadline::new(io, header_timeout);
             let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
             let ended = drive(conn, |c| c.graceful_shutdown(), draining, revocation).await;
             if let Err(e) = ended {
@@ -156,7 +185,8 @@ where
 /// sender dropped ends it; a reload revoking its peer (`revocation`: the watch, and the grace
 /// period) shuts it down gracefully and ends it after the grace period.
 ///
-/// An idle connection waits on its socket and on two channels: nothing polls it.
+/// An idle connection waits on its socket, on two channels and on one timer (HTTP/1: the
+/// request header timeout; HTTP/2: the keep-alive ping): nothing else polls it.
 async fn drive<C, E>(
     conn: C,
     graceful_shutdown: impl Fn(Pin<&mut C>),
@@ -217,6 +247,96 @@ async fn elapsed(deadline: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
     match deadline {
         Some(sleep) => sleep.as_mut().await,
         None => std::future::pending().await,
+    }
+}
+
+/// A connection's IO that bounds the wait for the bytes telling HTTP/2 from HTTP/1.
+///
+/// hyper-util reads up to the 24 bytes of the HTTP/2 preface to choose the protocol, and
+/// hyper's HTTP/1 header timer starts only once it has chosen: a client that sends nothing
+/// after the handshake, or part of the preface, would hold the connection forever. Until the
+/// protocol is known (a byte that is not the preface's: HTTP/1; the whole preface: HTTP/2; or
+/// end of file), a read still pending at the deadline fails with [`io::ErrorKind::TimedOut`],
+/// which ends the connection. Then the deadline is dropped and reads go straight through.
+struct VersionDeadline<I> {
+    io: I,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// How many bytes of the preface were read so far.
+    matched: usize,
+}
+
+impl<I> VersionDeadline<I> {
+    fn new(io: I, timeout: Duration) -> Self {
+        Self {
+            io,
+            deadline: Some(Box::pin(tokio::time::sleep(timeout))),
+            matched: 0,
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for VersionDeadline<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let Some(deadline) = &mut this.deadline else {
+            return Pin::new(&mut this.io).poll_read(cx, buf);
+        };
+        let before = buf.filled().len();
+        match Pin::new(&mut this.io).poll_read(cx, buf) {
+            Poll::Ready(Ok(())) => {
+                let read = &buf.filled()[before..];
+                let expected = &H2_PREFACE[this.matched..];
+                let n = read.len().min(expected.len());
+                if read.is_empty() || read[..n] != expected[..n] || n == expected.len() {
+                    this.deadline = None;
+                } else {
+                    this.matched += n;
+                }
+                Poll::Ready(Ok(()))
+            }
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => match deadline.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "no HTTP request within the request header timeout",
+                ))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for VersionDeadline<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 }
 

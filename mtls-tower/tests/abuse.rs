@@ -267,10 +267,13 @@ async fn ten_thousand_idle_tls_connections_hold_bounded_memory_and_new_clients_a
     let pki = Pki::shared();
     // The defaults (10 s handshake timeout, 1,024 handshakes in flight), client certificates
     // required: each idle connection is a verified mTLS connection that served one request.
-    let server = start(Acceptor::new(snapshot(
-        PeerMode::Strict,
-        Some(&pki.root().cert_pem()),
-    )))
+    // The request header timeout (default 30 s) would close the first idle connections while a
+    // slow machine still connects the fleet (it may take 180 s): 10 minutes here. An idle
+    // connection holds its timer all the same.
+    let server = start(
+        Acceptor::new(snapshot(PeerMode::Strict, Some(&pki.root().cert_pem())))
+            .with_request_header_timeout(Duration::from_secs(600)),
+    )
     .await;
     // Warm up (PKI, rustls, hyper, the allocator's arenas) before measuring.
     for _ in 0..8 {

@@ -48,6 +48,9 @@ pub(crate) struct ListenerPlan {
     pub(crate) snapshot: TlsSnapshot,
     pub(crate) handshake_timeout: Duration,
     pub(crate) max_handshakes: usize,
+    /// How long an HTTP/1 connection may wait for a request head; `None`: mtls-tower's
+    /// default (30 s).
+    pub(crate) request_header_timeout: Option<Duration>,
     /// The grace period after which connections of newly revoked clients are closed; `None`:
     /// left open.
     pub(crate) close_revoked: Option<Duration>,
@@ -113,6 +116,7 @@ pub(crate) fn assemble(
                 .handshake_timeout
                 .unwrap_or(Duration::from_secs(10)),
             max_handshakes: listener.max_handshakes.unwrap_or(1024),
+            request_header_timeout: listener.request_header_timeout,
             close_revoked: listener.close_revoked_connections,
             routes: RouteTable::new(routes)
                 .map_err(|e| fail(format!("listener {:?} routes", listener.name), e))?,

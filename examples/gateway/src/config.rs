@@ -50,6 +50,11 @@ pub(crate) struct ListenerConfig {
     /// How long a TLS handshake may take (default `10s`).
     #[serde(default, with = "duration_opt")]
     pub(crate) handshake_timeout: Option<Duration>,
+    /// How long an HTTP/1 connection may wait for a complete request head (idle between
+    /// requests, or trickling a head) before it is closed (default `30s`; see
+    /// `mtls_tower::Acceptor::with_request_header_timeout`).
+    #[serde(default, with = "duration_opt")]
+    pub(crate) request_header_timeout: Option<Duration>,
     /// Handshakes in flight before new connections are shed (default 1024).
     #[serde(default)]
     pub(crate) max_handshakes: Option<usize>,
@@ -506,6 +511,17 @@ impl GatewayConfig {
                     ),
                 ));
             }
+            for (field, timeout) in [
+                ("handshake_timeout", listener.handshake_timeout),
+                ("request_header_timeout", listener.request_header_timeout),
+            ] {
+                if timeout == Some(Duration::ZERO) {
+                    return Err((
+                        at(field),
+                        "must be longer than 0 (it would close every connection)".into(),
+                    ));
+                }
+            }
             if listener.certificates.is_empty() {
                 return Err((
                     at("certificates"),
@@ -718,15 +734,40 @@ policy:
     }
 
     #[test]
+    fn listener_timeouts_are_read_and_optional() {
+        let loaded = parse(&listener("")).unwrap();
+        assert_eq!(loaded.config.listeners[0].request_header_timeout, None);
+        let loaded = parse(&listener(
+            "    handshake_timeout: 5s\n    request_header_timeout: 250ms\n",
+        ))
+        .unwrap();
+        let l = &loaded.config.listeners[0];
+        assert_eq!(l.handshake_timeout, Some(Duration::from_secs(5)));
+        assert_eq!(l.request_header_timeout, Some(Duration::from_millis(250)));
+    }
+
+    #[test]
     fn errors_name_the_field_path_and_position() {
         let cases: Vec<(String, &str)> = vec![
             (
                 listener("    bogus: 1\n"),
-                "gw.yaml:6:5: listeners[0].bogus: unknown field `bogus`, expected one of `name`, `address`, `certificates`, `handshake_timeout`, `max_handshakes`, `unknown_sni`, `min_tls_version`, `close_revoked_connections`",
+                "gw.yaml:6:5: listeners[0].bogus: unknown field `bogus`, expected one of `name`, `address`, `certificates`, `handshake_timeout`, `request_header_timeout`, `max_handshakes`, `unknown_sni`, `min_tls_version`, `close_revoked_connections`",
             ),
             (
                 listener("    handshake_timeout: soon\n"),
                 "gw.yaml:2:5: listeners[0].handshake_timeout: \"soon\" is not a duration like 250ms, 5s, 2m",
+            ),
+            (
+                listener("    request_header_timeout: 30 seconds\n"),
+                "gw.yaml:2:5: listeners[0].request_header_timeout: \"30 seconds\" has no unit: use ms, s, m or h",
+            ),
+            (
+                listener("    handshake_timeout: 0ms\n"),
+                "gw.yaml: listeners[0].handshake_timeout: must be longer than 0 (it would close every connection)",
+            ),
+            (
+                listener("    request_header_timeout: 0s\n"),
+                "gw.yaml: listeners[0].request_header_timeout: must be longer than 0 (it would close every connection)",
             ),
             (
                 listener("").replace("address: 127.0.0.1:8443", "address: 127.0.0.1:9443"),

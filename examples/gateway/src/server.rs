@@ -39,7 +39,17 @@ pub(crate) async fn start(config_file: &Path) -> Result<Gateway, String> {
     // Once per process: `run --kube` starts listeners again when they change.
     static METRICS: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
         std::sync::OnceLock::new();
-    let metrics = METRICS.get_or_init(|| install_metrics().ok()).clone();
+    let metrics = METRICS
+        .get_or_init(|| match install_metrics() {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                // Another recorder is installed (an embedding program's): its metrics still
+                // count, but /metrics cannot render them.
+                tracing::warn!(error = %e, "metrics recorder not installed; /metrics answers 404");
+                None
+            }
+        })
+        .clone();
     let provider = mtls_core::crypto::default_provider();
     let loaded = GatewayConfig::load(config_file).map_err(|e| e.to_string())?;
     let policy = SharedPolicy::new(loaded.policy.clone());
@@ -68,6 +78,9 @@ pub(crate) async fn start(config_file: &Path) -> Result<Gateway, String> {
         );
         if let Some(grace) = listener.close_revoked {
             acceptor = acceptor.close_revoked_connections(grace);
+        }
+        if let Some(timeout) = listener.request_header_timeout {
+            acceptor = acceptor.with_request_header_timeout(timeout);
         }
         let routes = Arc::new(ArcSwap::from_pointee(listener.routes));
         let service = AccessLog::new(
