@@ -136,8 +136,14 @@ impl UpstreamTlsBuilder {
 
 /// A hyper-util client connector: plain TCP for `http://` URIs, TLS per [`UpstreamTls`] for
 /// `https://` URIs.
+///
+/// Cheap to clone (one reference count): hyper-util's client clones its connector for every
+/// request, pooled connection or not.
 #[derive(Clone)]
-pub struct UpstreamConnector {
+pub struct UpstreamConnector(Arc<ConnectorInner>);
+
+#[derive(Clone)]
+struct ConnectorInner {
     http: HttpConnector,
     tls: Option<UpstreamTls>,
     target: Option<Uri>,
@@ -159,11 +165,11 @@ impl UpstreamConnector {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(5)));
-        Self {
+        Self(Arc::new(ConnectorInner {
             http,
             tls,
             target: None,
-        }
+        }))
     }
 
     /// Connects to `target` (`scheme://host:port`) whatever authority the request URI names.
@@ -171,13 +177,15 @@ impl UpstreamConnector {
     /// HTTP/1.1 `Host`) while reaching its backend; the TLS name checked is then the
     /// [`expected_name`](UpstreamTlsBuilder::expected_name), else the target's host.
     pub fn connect_to(mut self, target: Uri) -> Self {
-        self.target = Some(target);
+        Arc::make_mut(&mut self.0).target = Some(target);
         self
     }
 
     /// Sets the TCP connect timeout.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
-        self.http.set_connect_timeout(Some(timeout));
+        Arc::make_mut(&mut self.0)
+            .http
+            .set_connect_timeout(Some(timeout));
         self
     }
 }
@@ -214,20 +222,17 @@ impl Service<Uri> for UpstreamConnector {
     type Future =
         Pin<Box<dyn Future<Output = Result<UpstreamStream, UpstreamConnectError>> + Send>>;
 
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.http
-            .poll_ready(cx)
-            .map_err(|e| UpstreamConnectError::Connect {
-                uri: Uri::default(),
-                source: Box::new(e),
-            })
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // HttpConnector is always ready (it connects in `call`).
+        Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let mut http = self.http.clone();
-        let tls = self.tls.clone();
-        let uri = self.target.clone().unwrap_or(uri);
+        let inner = Arc::clone(&self.0);
         Box::pin(async move {
+            let mut http = inner.http.clone();
+            let tls = inner.tls.clone();
+            let uri = inner.target.clone().unwrap_or(uri);
             let https = uri.scheme_str() == Some("https");
             let Some(host) = uri
                 .host()
