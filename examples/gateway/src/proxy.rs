@@ -666,17 +666,22 @@ pub(crate) struct Route {
 #[derive(Debug, Default)]
 pub(crate) struct RouteTable {
     routes: Vec<Route>,
-    exact_hosts: HashMap<String, PathTable>,
+    exact_hosts: RouteMap<PathTable>,
     /// Keyed by the suffix after `*.`.
-    wildcard_hosts: HashMap<String, PathTable>,
+    wildcard_hosts: RouteMap<PathTable>,
     any_host: PathTable,
 }
 
+/// The maps of a [`RouteTable`]: keys from the configuration only (a request never inserts
+/// one, so no hash flooding to defend against), hashed with foldhash, several times faster
+/// than SipHash on a host or a path.
+type RouteMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
+
 #[derive(Debug, Default)]
 struct PathTable {
-    exact: HashMap<String, usize>,
+    exact: RouteMap<usize>,
     /// Keyed by the prefix without its trailing `/` (`""` for `/`).
-    prefix: HashMap<String, usize>,
+    prefix: RouteMap<usize>,
 }
 
 impl PathTable {
