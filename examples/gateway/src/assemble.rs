@@ -244,7 +244,16 @@ fn build_backends(
             None => UpstreamConnector::plain(),
             Some(tls) => {
                 let ca = CaBundle::from_file(&tls.ca).map_err(|e| fail(&what, e))?;
-                let mut builder = UpstreamTls::builder(Arc::clone(provider), &ca);
+                // HTTP/1.1 unless HTTP/2 is asked for, as Envoy and nginx: an upstream that may
+                // answer in HTTP/2 is pooled per client host (its `:authority`), one that
+                // cannot is pooled per backend.
+                let alpn: &[u8] = if backend.http2_only {
+                    b"h2"
+                } else {
+                    b"http/1.1"
+                };
+                let mut builder =
+                    UpstreamTls::builder(Arc::clone(provider), &ca).alpn(vec![alpn.to_vec()]);
                 if let Some(name) = &tls.expected_name {
                     builder = builder.expected_name(name.clone());
                 }

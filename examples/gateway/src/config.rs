@@ -211,7 +211,8 @@ pub(crate) struct BackendConfig {
     /// Time to the response head (default `30s`).
     #[serde(default, with = "duration_opt")]
     pub(crate) request_timeout: Option<Duration>,
-    /// Speak HTTP/2 without ALPN (prior knowledge) to a plaintext upstream.
+    /// Speak HTTP/2 to the upstream: with prior knowledge (h2c) on `http`, by ALPN (`h2` only)
+    /// on `https`. Default: HTTP/1.1 (ALPN `http/1.1` on `https`), as Envoy and nginx.
     #[serde(default)]
     pub(crate) http2_only: bool,
     /// Send the URL's authority as `Host` instead of the client's (nginx `proxy_set_header

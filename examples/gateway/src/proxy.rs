@@ -137,6 +137,8 @@ pub(crate) struct Backend {
     client: Client<UpstreamConnector, ProxyBody>,
     timeouts: BackendTimeouts,
     http2_only: bool,
+    /// Requests can only be HTTP/1.1 (see [`Backend::new`]).
+    http1_only: bool,
     rewrite_host: bool,
 }
 
@@ -191,6 +193,10 @@ impl Backend {
             .path_and_query("/")
             .build()
             .map_err(|_| bad("not a valid target"))?;
+        // HTTP/1.1 only: plaintext without prior knowledge, or TLS without `h2` in the ALPN
+        // offer (decided here: the connector's settings do not change under a backend).
+        let http1_only =
+            !http2_only && (scheme == Scheme::HTTP || !connector.may_negotiate_http2());
         let client = build_client(connector.connect_to(target), http2_only);
         Ok(Self {
             route_name: RouteName(Arc::clone(&name)),
@@ -202,6 +208,7 @@ impl Backend {
             client,
             timeouts,
             http2_only,
+            http1_only,
             rewrite_host: false,
         })
     }
@@ -213,9 +220,10 @@ impl Backend {
     }
 
     /// Whether requests to this backend can only be HTTP/1.1: plaintext without
-    /// `http2_only` (HTTP/2 needs prior knowledge there), as opposed to h2c or ALPN on TLS.
+    /// `http2_only` (HTTP/2 needs prior knowledge there), or TLS without `h2` offered by ALPN;
+    /// as opposed to h2c or HTTP/2 by ALPN.
     fn http1_only(&self) -> bool {
-        self.scheme == Scheme::HTTP && !self.http2_only
+        self.http1_only
     }
 
     /// The backend's name.
@@ -325,7 +333,7 @@ impl Backend {
                 headers.insert(header::HOST, host.clone());
                 self.authority.clone()
             }
-            // HTTP/2 possible (h2c, or ALPN on https): `:authority` is the URI's and a `Host`
+            // HTTP/2 possible (h2c, or `h2` offered by ALPN): `:authority` is the URI's and a `Host`
             // must not differ from it (RFC 9113 8.3.1), so the client's authority goes in the
             // URI, and connections are pooled per host.
             Some((_, authority)) => authority,

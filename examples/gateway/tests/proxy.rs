@@ -1040,11 +1040,23 @@ async fn tls_upstream_speaks_h2_by_alpn_and_a_wrong_name_is_502() {
             UpstreamConnector::new(tls.build().unwrap())
         };
         let base: Uri = format!("https://{up}").parse().unwrap();
+        assert!(connector("backend.test").may_negotiate_http2());
         let secure = Backend::new("secure", base.clone(), connector("backend.test"), quick(), false);
-        let wrong = Backend::new("wrong", base, connector("other.test"), quick(), false);
+        let wrong = Backend::new("wrong", base.clone(), connector("other.test"), quick(), false);
+        // ALPN offering HTTP/1.1 only (the gateway's default for https backends).
+        let h1_only = {
+            let tls = UpstreamTls::builder(Arc::clone(&provider), &ca)
+                .expected_name("backend.test")
+                .alpn(vec![b"http/1.1".to_vec()]);
+            UpstreamConnector::new(tls.build().unwrap())
+        };
+        assert!(!h1_only.may_negotiate_http2());
+        assert!(!UpstreamConnector::plain().may_negotiate_http2());
+        let h1 = Backend::new("h1", base, h1_only, quick(), false);
         let table = RouteTable::new([
             route(None, prefix("/good"), &Arc::new(secure.unwrap())),
             route(None, prefix("/bad"), &Arc::new(wrong.unwrap())),
+            route(None, prefix("/h1"), &Arc::new(h1.unwrap())),
         ])
         .unwrap();
         let addr = start_proxy(Proxy::new(Arc::new(ArcSwap::from_pointee(table)))).await;
@@ -1055,6 +1067,25 @@ async fn tls_upstream_speaks_h2_by_alpn_and_a_wrong_name_is_502() {
         assert_eq!(echo.line("version"), "HTTP/2.0", "ALPN chose h2");
         assert_eq!(echo.line("query"), "y=1");
         assert_eq!(echo.header("x-forwarded-proto"), ["http"]);
+
+        // HTTP/1.1 over TLS: the client's host in Host, one pooled connection whatever it is.
+        let mut peers = Vec::new();
+        for host in ["a.test", "b.test:8443", "c.test"] {
+            let req = Request::get(format!("http://{addr}/h1/x"))
+                .header("host", host)
+                .body(Full::default())
+                .unwrap();
+            let response = client().request(req).await.unwrap();
+            assert_eq!(response.status(), StatusCode::OK, "{host}");
+            let echo = Echo::parse(&response.into_body().collect().await.unwrap().to_bytes());
+            assert_eq!(echo.line("version"), "HTTP/1.1");
+            assert_eq!(echo.header("host"), [host]);
+            peers.push(echo.line("peer").to_owned());
+        }
+        assert!(
+            peers.iter().all(|p| *p == peers[0]),
+            "one pooled upstream connection expected, got {peers:?}"
+        );
 
         let (status, body) = get(addr, "/bad/x").await;
         assert_eq!(status, StatusCode::BAD_GATEWAY);

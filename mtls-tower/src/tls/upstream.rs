@@ -181,6 +181,15 @@ impl UpstreamConnector {
         self
     }
 
+    /// Whether an `https` connection may speak HTTP/2: the TLS settings offer `h2` by ALPN
+    /// (the [default](UpstreamTlsBuilder::alpn)). A plaintext connector never negotiates.
+    pub fn may_negotiate_http2(&self) -> bool {
+        self.0
+            .tls
+            .as_ref()
+            .is_some_and(|tls| tls.config.load().alpn_protocols.iter().any(|p| p == b"h2"))
+    }
+
     /// Sets the TCP connect timeout.
     pub fn connect_timeout(mut self, timeout: Duration) -> Self {
         Arc::make_mut(&mut self.0)
