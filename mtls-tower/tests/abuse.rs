@@ -26,7 +26,7 @@ use rcgen::{
 };
 use rustls::ClientConfig;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use support::{LIMIT, client, credential, plain_get, provider, start, tls_get};
+use support::{LIMIT, client, credential, plain_get, provider, read_until_closed, start, tls_get};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -66,24 +66,6 @@ fn client_hello() -> Vec<u8> {
     let mut hello = Vec::new();
     conn.write_tls(&mut hello).unwrap();
     hello
-}
-
-/// Reads until the server closes; returns what it sent and when it closed (a reset counts as
-/// closed). Panics after [`LIMIT`].
-async fn until_closed(tcp: &mut TcpStream) -> (Vec<u8>, Instant) {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    tokio::time::timeout(LIMIT, async {
-        loop {
-            match tcp.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await
-    .expect("the server closed the connection");
-    (got, Instant::now())
 }
 
 /// Resident memory of this process, in KiB.
@@ -499,7 +481,9 @@ async fn garbage_and_plain_http_on_a_strict_port_are_closed_and_the_next_client_
         let mut tcp = TcpStream::connect(server.addr).await.unwrap();
         let started = Instant::now();
         let _ = tcp.write_all(bytes).await;
-        let (reply, closed) = until_closed(&mut tcp).await;
+        let (reply, closed) = read_until_closed(&mut tcp)
+            .await
+            .expect("the server closed the connection");
         // Plaintext is closed without a byte; something that starts as TLS may get a fatal
         // alert record (0x15) first. Never an HTTP answer.
         assert!(
@@ -539,7 +523,9 @@ async fn garbage_records_are_refused_with_a_handshake_error() {
         matches!(result, Err(AcceptError::PlaintextRefused)),
         "{result:?}"
     );
-    let _ = until_closed(&mut tcp).await;
+    let _ = read_until_closed(&mut tcp)
+        .await
+        .expect("the server closed the connection");
 }
 
 /// A CA whose chain the test builds by hand: rcgen, ECDSA P-256.
@@ -844,7 +830,9 @@ async fn half_open_connections_are_closed_promptly() {
         tcp.write_all(bytes).await.unwrap();
         let started = Instant::now();
         tcp.shutdown().await.unwrap();
-        let (reply, closed) = until_closed(&mut tcp).await;
+        let (reply, closed) = read_until_closed(&mut tcp)
+            .await
+            .expect("the server closed the connection");
         let took = closed - started;
         assert!(
             took < Duration::from_secs(2),
@@ -933,7 +921,9 @@ async fn futures_join(conns: Vec<TcpStream>) -> Vec<Duration> {
         .into_iter()
         .map(|mut tcp| {
             tokio::spawn(async move {
-                let _ = until_closed(&mut tcp).await;
+                let _ = read_until_closed(&mut tcp)
+                    .await
+                    .expect("the server closed the connection");
                 started.elapsed()
             })
         })

@@ -21,7 +21,7 @@ use mtls_tower::tls::{DomainOptions, LoadedTrustDomain, PolicyVerifier};
 use mtls_tower::{Acceptor, HostTls, TlsSnapshot};
 use rustls::HandshakeKind;
 use rustls_pki_types::ServerName;
-use support::{Counters, LIMIT, credential, provider, start};
+use support::{Counters, LIMIT, credential, keep_alive_get, provider, read_until_closed, start};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::client::TlsStream;
@@ -232,37 +232,6 @@ async fn connect(addr: SocketAddr, config: Arc<rustls::ClientConfig>) -> TlsStre
     .expect("connected in time")
 }
 
-/// One GET on a kept-alive HTTP/1.1 connection: the status line, headers and body.
-async fn keep_alive_get(tls: &mut TlsStream<TcpStream>, path: &str) -> std::io::Result<String> {
-    tokio::time::timeout(LIMIT, async {
-        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
-        tls.write_all(request.as_bytes()).await?;
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = tls.read(&mut buf).await?;
-            if n == 0 {
-                return Err(std::io::ErrorKind::UnexpectedEof.into());
-            }
-            got.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&got);
-            let Some(end) = text.find("\r\n\r\n") else {
-                continue;
-            };
-            let length: usize = text[..end]
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length: "))
-                .and_then(|v| v.trim().parse().ok())
-                .unwrap_or(0);
-            if got.len() >= end + 4 + length {
-                return Ok(text.into_owned());
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| Err(std::io::Error::other("timed out")))
-}
-
 /// Waits (bounded) for the server to close the connection: EOF or a reset. Returns how long it
 /// took, or `None` when it stayed open for `within`.
 async fn closed_within(tls: &mut TlsStream<TcpStream>, within: Duration) -> Option<Duration> {
@@ -470,20 +439,9 @@ async fn a_revoked_connection_still_busy_after_the_grace_period_is_dropped() {
         .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
     acceptor.reload(snapshot(pki, Some(&pki.crls().revoke(&a).build().pem())));
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
     let started = Instant::now();
-    tokio::time::timeout(LIMIT, async {
-        loop {
-            match busy.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await
-    .expect("closed in time");
-    let took = started.elapsed();
+    let (got, closed) = read_until_closed(&mut busy).await.expect("closed in time");
+    let took = closed - started;
     // Dropped at the deadline, before the 5 s answer.
     assert!(got.is_empty(), "{}", String::from_utf8_lossy(&got));
     assert!(

@@ -20,7 +20,9 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use mtls_testkit::Pki;
 use mtls_tower::{Acceptor, HostTls, TlsSnapshot};
 use rustls_pki_types::ServerName;
-use support::{LIMIT, Server, client, credential, provider, start};
+use support::{
+    LIMIT, Server, client, credential, keep_alive_get, provider, read_until_closed, start,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -88,26 +90,15 @@ async fn still_open_halfway(tls: &mut TlsStream<TcpStream>, since: Instant) {
 /// a TLS stream cut without `close_notify`); returns what it sent before and how long after
 /// `since` it closed. Fails when it is still open after [`LIMIT`].
 async fn closed(tls: &mut TlsStream<TcpStream>, since: Instant) -> (Vec<u8>, Duration) {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 1024];
-    tokio::time::timeout(LIMIT, async {
-        loop {
-            match tls.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| {
-        panic!(
+    match read_until_closed(tls).await {
+        Ok((got, at)) => (got, at - since),
+        Err(got) => panic!(
             "the connection is still open {:?} after the start, the request header timeout \
              is {TIMEOUT:?} (received {:?})",
             since.elapsed(),
             String::from_utf8_lossy(&got)
-        )
-    });
-    (got, since.elapsed())
+        ),
+    }
 }
 
 /// Asserts the connection closed at the timeout: not before it, not much later.
@@ -116,41 +107,6 @@ fn at_the_timeout(what: &str, after: Duration) {
         after >= TIMEOUT - EARLY && after < TIMEOUT + LATE,
         "{what}: closed after {after:?}, the request header timeout is {TIMEOUT:?}"
     );
-}
-
-/// One GET on a kept-alive HTTP/1.1 connection; the whole response (the echo service sets
-/// `content-length`).
-async fn keep_alive_get(tls: &mut TlsStream<TcpStream>) -> String {
-    tokio::time::timeout(LIMIT, async {
-        tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-            .await
-            .unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = tls.read(&mut buf).await.unwrap();
-            assert!(
-                n > 0,
-                "the server closed the connection: {:?}",
-                String::from_utf8_lossy(&got)
-            );
-            got.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&got);
-            let Some(end) = text.find("\r\n\r\n") else {
-                continue;
-            };
-            let length: usize = text[..end]
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length: "))
-                .and_then(|v| v.trim().parse().ok())
-                .expect("a content-length");
-            if got.len() >= end + 4 + length {
-                return text.into_owned();
-            }
-        }
-    })
-    .await
-    .expect("answered within the limit")
 }
 
 #[tokio::test]
@@ -201,7 +157,7 @@ async fn an_idle_keep_alive_connection_is_closed_at_the_header_timeout() {
     let mut tls = connect(server.addr, b"http/1.1").await;
     // The timer for the next head starts once the response is sent: after the request.
     let asked = Instant::now();
-    let response = keep_alive_get(&mut tls).await;
+    let response = keep_alive_get(&mut tls, "/").await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
     assert!(
         !response.to_ascii_lowercase().contains("connection: close"),
@@ -222,12 +178,12 @@ async fn a_client_asking_more_often_than_the_header_timeout_keeps_its_connection
     let mut answered = 0;
     // A request every 150 ms for more than twice the timeout, on one connection.
     while started.elapsed() < 2 * TIMEOUT + TIMEOUT / 2 {
-        let response = keep_alive_get(&mut tls).await;
+        let response = keep_alive_get(&mut tls, "/").await.unwrap();
         assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
         answered += 1;
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    let response = keep_alive_get(&mut tls).await;
+    let response = keep_alive_get(&mut tls, "/").await.unwrap();
     assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
     answered += 1;
     assert!(answered >= 6, "{answered} requests answered");

@@ -13,7 +13,7 @@ use mtls_core::{CertificateChain, PrivateKey, ServerCredential};
 use mtls_tower::{Acceptor, ConnectionInfo};
 use rustls::ClientConfig;
 use rustls_pki_types::{CertificateDer, ServerName};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::oneshot;
 
@@ -234,5 +234,64 @@ impl metrics::Recorder for Counters {
         _: &metrics::Metadata<'_>,
     ) -> metrics::Histogram {
         metrics::Histogram::noop()
+    }
+}
+
+/// One `GET path` (Host `localhost`) on a kept-alive HTTP/1.1 connection: the status line,
+/// headers and body (framed by `content-length`; no body without one). `UnexpectedEof` when the
+/// server closes the connection first; an error after [`LIMIT`].
+pub async fn keep_alive_get<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: &mut S,
+    path: &str,
+) -> std::io::Result<String> {
+    tokio::time::timeout(LIMIT, async {
+        let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n");
+        stream.write_all(request.as_bytes()).await?;
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got);
+            let Some(end) = text.find("\r\n\r\n") else {
+                continue;
+            };
+            let length: usize = text[..end]
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length: "))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            if got.len() >= end + 4 + length {
+                return Ok(text.into_owned());
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| Err(std::io::Error::other("timed out")))
+}
+
+/// Reads until the peer closes the connection (end of file, or an error: a reset, a TLS stream
+/// cut without `close_notify`): `Ok` with what it sent before and when it closed; `Err` with
+/// what it sent when it is still open after [`LIMIT`].
+pub async fn read_until_closed<S: AsyncRead + Unpin>(
+    stream: &mut S,
+) -> Result<(Vec<u8>, Instant), Vec<u8>> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let closed = tokio::time::timeout(LIMIT, async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    match closed {
+        Ok(()) => Ok((got, Instant::now())),
+        Err(_) => Err(got),
     }
 }
