@@ -12,7 +12,7 @@ use http::{Request, Response};
 use mtls_tower::ConnectionInfo;
 use tower_service::Service;
 
-use crate::proxy::RouteName;
+use crate::proxy::{RouteName, logs_answers};
 
 /// Logs every request at `info` on the `access` target after the response head is ready.
 #[derive(Clone)]
@@ -49,7 +49,7 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        if !tracing::enabled!(target: "access", tracing::Level::INFO) {
+        if !logs_answers() {
             return Either::Left(self.inner.call(req));
         }
         let started = Instant::now();

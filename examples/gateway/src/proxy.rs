@@ -75,10 +75,16 @@ const HOP_BY_HOP: [HeaderName; 9] = [
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct RouteName(pub(crate) Arc<str>);
 
+/// Whether the access log (target `access`) logs answers (INFO): the per-request work of the
+/// log (its boxed future, the route name on the response) is done only then.
+pub(crate) fn logs_answers() -> bool {
+    tracing::enabled!(target: "access", tracing::Level::INFO)
+}
+
 impl RouteName {
     /// Puts `self` on `response` if the access log (target `access`) logs answers (INFO).
     fn attach_to<B>(&self, response: &mut Response<B>) {
-        if tracing::enabled!(target: "access", tracing::Level::INFO) {
+        if logs_answers() {
             response.extensions_mut().insert(self.clone());
         }
     }
@@ -137,7 +143,9 @@ pub(crate) struct Backend {
     client: Client<UpstreamConnector, ProxyBody>,
     timeouts: BackendTimeouts,
     http2_only: bool,
-    /// Requests can only be HTTP/1.1 (see [`Backend::new`]).
+    /// Requests can only be HTTP/1.1: plaintext without `http2_only` (HTTP/2 needs prior
+    /// knowledge there), or TLS without `h2` offered by ALPN; as opposed to h2c or HTTP/2 by
+    /// ALPN. Decided in [`Backend::new`].
     http1_only: bool,
     rewrite_host: bool,
 }
@@ -217,13 +225,6 @@ impl Backend {
     pub(crate) fn rewrite_host(mut self, on: bool) -> Self {
         self.rewrite_host = on;
         self
-    }
-
-    /// Whether requests to this backend can only be HTTP/1.1: plaintext without
-    /// `http2_only` (HTTP/2 needs prior knowledge there), or TLS without `h2` offered by ALPN;
-    /// as opposed to h2c or HTTP/2 by ALPN.
-    fn http1_only(&self) -> bool {
-        self.http1_only
     }
 
     /// The backend's name.
@@ -329,7 +330,7 @@ impl Backend {
             // HTTP/1.1 only: the URI names the backend, so connections are pooled per backend
             // whatever hosts the clients send (a client cycling through Host values must not
             // open an upstream connection each), and the client's authority goes in `Host`.
-            Some((host, _)) if self.http1_only() => {
+            Some((host, _)) if self.http1_only => {
                 headers.insert(header::HOST, host.clone());
                 self.authority.clone()
             }

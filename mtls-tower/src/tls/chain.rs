@@ -280,12 +280,7 @@ fn check_path(
             spki: spki.as_ref(),
         })
         .collect();
-    let anchor = anchor_index(domain, path.anchor()).ok_or_else(|| {
-        anchored(
-            VerifyError::Other("the path's trust anchor is not one of the trust domain's".into()),
-            CertificateError::UnknownIssuer,
-        )
-    })?;
+    let anchor = anchor_index(domain, path.anchor()).ok_or_else(foreign_anchor)?;
     check_links(domain, algs, path.end_entity(), &links, anchor, false, now)
 }
 
@@ -318,10 +313,7 @@ fn check_links(
 ) -> Result<(), Failure> {
     let (Some(facts), Some(anchor)) = (domain.anchor_facts.get(anchor), domain.anchors.get(anchor))
     else {
-        return Err(anchored(
-            VerifyError::Other("the path's trust anchor is not one of the trust domain's".into()),
-            CertificateError::UnknownIssuer,
-        ));
+        return Err(foreign_anchor());
     };
     let options = &domain.options;
     let depth = links.len() + 1;
@@ -782,6 +774,15 @@ pub(crate) fn anchor_fault(der: &[u8]) -> Option<String> {
         }
     }
     check_common(&cert, &what).err()
+}
+
+/// A path whose anchor is not one of the domain's (webpki returns one of the anchors it was
+/// given, so this cannot happen; it fails closed all the same).
+fn foreign_anchor() -> Failure {
+    anchored(
+        VerifyError::Other("the path's trust anchor is not one of the trust domain's".into()),
+        CertificateError::UnknownIssuer,
+    )
 }
 
 fn anchored(error: VerifyError, tls: CertificateError) -> Failure {

@@ -192,14 +192,16 @@ impl AnchorFacts {
             .collect();
         // Certificates of the same name and key, merged: the latest expiry, and no fault as
         // soon as one has none.
-        let mut merged: HashMap<(&[u8], &[u8]), Self> = HashMap::new();
-        for (anchor, facts) in anchors.iter().zip(&own) {
-            let key = (
+        fn key<'a>(anchor: &'a TrustAnchor<'_>) -> (&'a [u8], &'a [u8]) {
+            (
                 anchor.subject.as_ref(),
                 anchor.subject_public_key_info.as_ref(),
-            );
+            )
+        }
+        let mut merged: HashMap<(&[u8], &[u8]), Self> = HashMap::new();
+        for (anchor, facts) in anchors.iter().zip(&own) {
             merged
-                .entry(key)
+                .entry(key(anchor))
                 .and_modify(|m| {
                     if facts.not_after.as_secs() > m.not_after.as_secs() {
                         m.not_after = facts.not_after;
@@ -213,13 +215,7 @@ impl AnchorFacts {
         anchors
             .iter()
             .zip(own)
-            .map(|(anchor, own)| {
-                let key = (
-                    anchor.subject.as_ref(),
-                    anchor.subject_public_key_info.as_ref(),
-                );
-                merged.get(&key).cloned().unwrap_or(own)
-            })
+            .map(|(anchor, own)| merged.get(&key(anchor)).cloned().unwrap_or(own))
             .collect()
     }
 }
