@@ -276,6 +276,27 @@ fn client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build_http()
 }
 
+/// A GET of `path` through the proxy at `addr` with `Host: host`, answered by the echo
+/// upstream with 200; the echo.
+async fn echo_as(addr: SocketAddr, path: &str, host: &str) -> Echo {
+    let req = Request::get(format!("http://{addr}{path}"))
+        .header("host", host)
+        .body(Full::default())
+        .unwrap();
+    let response = client().request(req).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{host} {path}");
+    Echo::parse(&response.into_body().collect().await.unwrap().to_bytes())
+}
+
+/// Asserts the echoes came through one upstream connection (the upstream saw one peer).
+fn one_upstream_connection(echoes: &[Echo]) {
+    let peers: Vec<&str> = echoes.iter().map(|e| e.line("peer")).collect();
+    assert!(
+        peers.iter().all(|p| *p == peers[0]),
+        "one pooled upstream connection expected, got {peers:?}"
+    );
+}
+
 async fn get(addr: SocketAddr, path: &str) -> (StatusCode, Bytes) {
     let uri: Uri = format!("http://{addr}{path}").parse().unwrap();
     let response = client().get(uri).await.unwrap();
@@ -660,27 +681,18 @@ async fn http1_upstream_connections_are_pooled_per_backend_whatever_the_host() {
         .await;
         // One client connection, one request at a time: the proxy needs one upstream
         // connection, and a new Host value must not open another.
-        let mut peers = Vec::new();
+        let mut echoes = Vec::new();
         for host in ["a.test", "b.test:8443", "C.Test", "10.1.2.3", "[::1]:9"] {
-            let req = Request::get(format!("http://{addr}/echo"))
-                .header("host", host)
-                .body(Full::default())
-                .unwrap();
-            let response = client().request(req).await.unwrap();
-            assert_eq!(response.status(), StatusCode::OK, "{host}");
-            let echo = Echo::parse(&response.into_body().collect().await.unwrap().to_bytes());
+            let echo = echo_as(addr, "/echo", host).await;
             assert_eq!(
                 echo.header("host"),
                 [host],
                 "the client's Host goes upstream"
             );
             assert_eq!(echo.header("x-forwarded-host"), [host]);
-            peers.push(echo.line("peer").to_owned());
+            echoes.push(echo);
         }
-        assert!(
-            peers.iter().all(|p| *p == peers[0]),
-            "one pooled upstream connection expected, got {peers:?}"
-        );
+        one_upstream_connection(&echoes);
     })
     .await;
 }
@@ -1069,23 +1081,14 @@ async fn tls_upstream_speaks_h2_by_alpn_and_a_wrong_name_is_502() {
         assert_eq!(echo.header("x-forwarded-proto"), ["http"]);
 
         // HTTP/1.1 over TLS: the client's host in Host, one pooled connection whatever it is.
-        let mut peers = Vec::new();
+        let mut echoes = Vec::new();
         for host in ["a.test", "b.test:8443", "c.test"] {
-            let req = Request::get(format!("http://{addr}/h1/x"))
-                .header("host", host)
-                .body(Full::default())
-                .unwrap();
-            let response = client().request(req).await.unwrap();
-            assert_eq!(response.status(), StatusCode::OK, "{host}");
-            let echo = Echo::parse(&response.into_body().collect().await.unwrap().to_bytes());
+            let echo = echo_as(addr, "/h1/x", host).await;
             assert_eq!(echo.line("version"), "HTTP/1.1");
             assert_eq!(echo.header("host"), [host]);
-            peers.push(echo.line("peer").to_owned());
+            echoes.push(echo);
         }
-        assert!(
-            peers.iter().all(|p| *p == peers[0]),
-            "one pooled upstream connection expected, got {peers:?}"
-        );
+        one_upstream_connection(&echoes);
 
         let (status, body) = get(addr, "/bad/x").await;
         assert_eq!(status, StatusCode::BAD_GATEWAY);
