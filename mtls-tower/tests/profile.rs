@@ -341,6 +341,28 @@ fn an_anchor_with_an_unprocessed_critical_extension_is_refused() {
     }
 }
 
+/// A conforming, currently valid certificate for `original`'s name and key (`name` is its
+/// common name): the same trust anchor, re-issued. `original` keeps issuing.
+fn reissued(original: &TestCa, name: &str) -> TestCa {
+    TestCa {
+        cert: ca_params(name).self_signed(&original.key).unwrap(),
+        params: ca_params(name),
+        key: KeyPair::generate().unwrap(), // unused: `original` issues
+    }
+}
+
+/// Asserts `leaf` verifies against a bundle of both certificates, in either order.
+fn verified_in_either_order(a: &TestCa, b: &TestCa, leaf: &CertificateDer<'_>) {
+    for bundle in [[a, b], [b, a]] {
+        let domain = domain_of(&bundle, None).unwrap();
+        assert_eq!(domain.bundle().len(), 2);
+        assert_eq!(
+            verify_server(&domain, leaf, &[]),
+            PeerVerification::verified(DOMAIN)
+        );
+    }
+}
+
 #[test]
 fn a_conforming_certificate_of_the_same_anchor_in_the_bundle_keeps_it_usable() {
     // The same name and key, once with an unprocessed critical extension and once without (a
@@ -352,20 +374,9 @@ fn a_conforming_certificate_of_the_same_anchor_in_the_bundle_keeps_it_usable() {
             true,
         )];
     });
-    let fixed = TestCa {
-        cert: ca_params("Profile Root").self_signed(&faulty.key).unwrap(),
-        params: ca_params("Profile Root"),
-        key: KeyPair::generate().unwrap(), // unused: `faulty` issues
-    };
+    let fixed = reissued(&faulty, "Profile Root");
     let leaf = faulty.leaf(|_| {});
-    for bundle in [[&faulty, &fixed], [&fixed, &faulty]] {
-        let domain = domain_of(&bundle, None).unwrap();
-        assert_eq!(domain.bundle().len(), 2);
-        assert_eq!(
-            verify_server(&domain, &leaf, &[]),
-            PeerVerification::verified(DOMAIN)
-        );
-    }
+    verified_in_either_order(&faulty, &fixed, &leaf);
     // Alone, the faulty certificate anchors nothing.
     let domain = domain_of(&[&faulty], None).unwrap();
     assert!(matches!(
@@ -382,20 +393,9 @@ fn an_expired_anchor_renewed_in_the_bundle_stays_usable() {
         p.not_before = rcgen::date_time_ymd(2015, 1, 1);
         p.not_after = rcgen::date_time_ymd(2020, 1, 1);
     });
-    let renewed = TestCa {
-        cert: ca_params("Renewed Root").self_signed(&expired.key).unwrap(),
-        params: ca_params("Renewed Root"),
-        key: KeyPair::generate().unwrap(), // unused: `expired` issues
-    };
+    let renewed = reissued(&expired, "Renewed Root");
     let leaf = expired.leaf(|_| {});
-    for bundle in [[&expired, &renewed], [&renewed, &expired]] {
-        let domain = domain_of(&bundle, None).unwrap();
-        assert_eq!(domain.bundle().len(), 2);
-        assert_eq!(
-            verify_server(&domain, &leaf, &[]),
-            PeerVerification::verified(DOMAIN)
-        );
-    }
+    verified_in_either_order(&expired, &renewed, &leaf);
     let domain = domain_of(&[&expired], None).unwrap();
     assert_eq!(
         verify_server(&domain, &leaf, &[]),
