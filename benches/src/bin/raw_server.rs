@@ -16,8 +16,10 @@
 //! raw_server --listen 127.0.0.1:9080 --plain
 //! ```
 //!
-//! It prints `listening on ADDR` once bound and serves until killed. The runtime is tokio's
-//! multi-thread one, like the gateway's: pinned to one CPU (`taskset -c 0`), it has one worker.
+//! It prints `listening on ADDR` once bound and serves until killed. The runtime is chosen as
+//! the gateway chooses its own, so that the comparison measures the code and not the
+//! scheduler: one thread per CPU the process may run on (`--workers` overrides), and tokio's
+//! single-threaded scheduler when that is one (pinned with `taskset -c 0`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -65,6 +67,10 @@ struct Args {
     /// Forward every request to this plaintext upstream (`http://host:port`) instead.
     #[arg(long)]
     upstream: Option<String>,
+    /// Runtime threads (default: the CPUs this process may run on; one means tokio's
+    /// single-threaded scheduler, as in the gateway).
+    #[arg(long)]
+    workers: Option<std::num::NonZeroUsize>,
 }
 
 type Body = BoxBody<Bytes, hyper::Error>;
@@ -91,7 +97,18 @@ fn main() -> Result<(), String> {
                 .to_owned(),
         })
     });
-    tokio::runtime::Builder::new_multi_thread()
+    let workers = args
+        .workers
+        .or_else(|| std::thread::available_parallelism().ok())
+        .map_or(1, std::num::NonZeroUsize::get);
+    let mut builder = if workers == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut builder = tokio::runtime::Builder::new_multi_thread();
+        builder.worker_threads(workers);
+        builder
+    };
+    builder
         .enable_all()
         .build()
         .map_err(|e| format!("runtime: {e}"))?

@@ -6,7 +6,45 @@ use std::time::{Duration, Instant};
 
 #[test]
 fn demo_self_test_passes_every_printed_command() {
+    let out = demo_self_test(&[]);
+    assert!(out.contains("runtime started"), "{out}");
+}
+
+/// One thread: tokio's single-threaded scheduler serves the gateway, the echo backend and the
+/// self-test's curl children together; two: the multi-threaded one, whatever the machine has.
+#[test]
+fn demo_self_test_passes_on_one_worker_and_on_two() {
+    let one = demo_self_test(&["--workers", "1"]);
+    assert!(
+        one.contains("runtime started workers=1 scheduler=\"single-threaded\""),
+        "{one}"
+    );
+    let two = demo_self_test(&["--workers", "2"]);
+    assert!(
+        two.contains("runtime started workers=2 scheduler=\"multi-threaded\""),
+        "{two}"
+    );
+}
+
+#[test]
+fn zero_workers_is_refused_before_anything_starts() {
+    let output = Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
+        .args(["--workers", "0", "demo", "--self-test"])
+        .output()
+        .expect("the gateway binary runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("invalid value '0' for '--workers <N>'"),
+        "{stderr}"
+    );
+}
+
+/// Runs `mtls-gateway [extra] demo --self-test` on free ports, asserts every printed command
+/// passed, and returns its stdout and stderr.
+fn demo_self_test(extra: &[&str]) -> String {
     let mut child = Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
+        .args(extra)
         .args([
             "demo",
             "--https-port",
@@ -17,7 +55,8 @@ fn demo_self_test_passes_every_printed_command() {
             "0",
             "--self-test",
         ])
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "warn,mtls_gateway=info")
+        .env("NO_COLOR", "1")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -29,7 +68,7 @@ fn demo_self_test_passes_every_printed_command() {
         }
         if started.elapsed() > Duration::from_secs(120) {
             let _ = child.kill();
-            panic!("demo --self-test did not finish within 120 s");
+            panic!("demo --self-test {extra:?} did not finish within 120 s");
         }
         std::thread::sleep(Duration::from_millis(100));
     };
@@ -38,13 +77,14 @@ fn demo_self_test_passes_every_printed_command() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         status.success(),
-        "demo self-test failed:\n{stdout}\n{stderr}"
+        "demo self-test {extra:?} failed:\n{stdout}\n{stderr}"
     );
     assert!(
         stdout.contains("demo self-test: 10 passed, 0 failed"),
         "{stdout}"
     );
     assert!(!stdout.contains("FAIL"), "{stdout}");
+    format!("{stdout}\n{stderr}")
 }
 
 #[test]

@@ -291,8 +291,10 @@ async fn answer(name: &str, req: Request<Incoming>) -> Result<Response<Full<Byte
 
 // ------------------------------------------------------------------------------ the gateway
 
-/// A running `mtls-gateway run --config FILE`, killed on drop. Its stdout and stderr go to
-/// `log` (keep that out of the directories the configuration names: the gateway watches them).
+/// A running `mtls-gateway --workers 1 run --config FILE`, killed on drop. Its stdout and
+/// stderr go to `log` (keep that out of the directories the configuration names: the gateway
+/// watches them). One worker: the single-threaded runtime a one-CPU deployment gets, where a
+/// task that blocks the thread would stall every connection (the demo tests cover two).
 pub(crate) struct Gateway {
     child: Child,
     pub(crate) config: PathBuf,
@@ -305,7 +307,7 @@ impl Gateway {
     pub(crate) fn start(config: &Path, log: &Path, admin: u16) -> Self {
         let file = std::fs::File::create(log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
-            .arg("run")
+            .args(["--workers", "1", "run"])
             .arg("--config")
             .arg(config)
             .env("RUST_LOG", "info")
