@@ -18,6 +18,7 @@ mod kube;
 mod proxy;
 mod server;
 mod translate;
+mod upstream;
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;

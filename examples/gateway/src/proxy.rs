@@ -1,6 +1,6 @@
 //! The reverse proxy: picks a route by Host and path ([`RouteTable`]); forwards the request
-//! over a pooled HTTP/1.1 or HTTP/2 upstream connection ([`Backend`]) and streams the answer
-//! back, or answers with the route's fixed response ([`DirectResponse`]); answers 404, 502 and
+//! over one of the backend's HTTP/1.1 or HTTP/2 connections ([`Backend`], its
+//! [`Pool`](crate::upstream::Pool)) and streams the answer back, or answers with the route's fixed response ([`DirectResponse`]); answers 404, 502 and
 //! 504 itself, each with a short text reason.
 //!
 //! The route table sits behind an [`ArcSwap`]: a reload stores a new table and the next request
@@ -26,12 +26,12 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body::Body;
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use mtls_tower::ConnectionInfo;
 use mtls_tower::UpstreamConnector;
 use mtls_tower::layer::is_identity_header;
 use tower_service::Service;
+
+use crate::upstream::{Checkout, Pool, PooledBody, UpstreamError, chain};
 
 /// The error type of the bodies the proxy moves.
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
@@ -129,7 +129,7 @@ pub(crate) enum ConfigError {
     RoutePath(String),
 }
 
-/// An upstream: where to send requests and how (pooled client, timeouts, Host handling).
+/// An upstream: where to send requests and how (its connections, timeouts, Host handling).
 pub(crate) struct Backend {
     name: Arc<str>,
     /// `name`, for the responses' extensions.
@@ -140,13 +140,9 @@ pub(crate) struct Backend {
     authority: Authority,
     /// Path prepended to every request path, without a trailing `/` (empty for none).
     prefix: String,
-    client: Client<UpstreamConnector, ProxyBody>,
+    pool: Pool,
     timeouts: BackendTimeouts,
     http2_only: bool,
-    /// Requests can only be HTTP/1.1: plaintext without `http2_only` (HTTP/2 needs prior
-    /// knowledge there), or TLS without `h2` offered by ALPN; as opposed to h2c or HTTP/2 by
-    /// ALPN. Decided in [`Backend::new`].
-    http1_only: bool,
     rewrite_host: bool,
 }
 
@@ -201,11 +197,7 @@ impl Backend {
             .path_and_query("/")
             .build()
             .map_err(|_| bad("not a valid target"))?;
-        // HTTP/1.1 only: plaintext without prior knowledge, or TLS without `h2` in the ALPN
-        // offer (decided here: the connector's settings do not change under a backend).
-        let http1_only =
-            !http2_only && (scheme == Scheme::HTTP || !connector.may_negotiate_http2());
-        let client = build_client(connector.connect_to(target), http2_only);
+        let pool = Pool::new(connector, target, http2_only);
         Ok(Self {
             route_name: RouteName(Arc::clone(&name)),
             requests: StatusCounters::new(Arc::clone(&name)),
@@ -213,10 +205,9 @@ impl Backend {
             scheme,
             authority,
             prefix,
-            client,
+            pool,
             timeouts,
             http2_only,
-            http1_only,
             rewrite_host: false,
         })
     }
@@ -233,6 +224,12 @@ impl Backend {
         &self.name
     }
 
+    /// The backend's connections.
+    #[allow(dead_code, reason = "for the tests (tests/proxy.rs)")]
+    pub(crate) fn pool(&self) -> &Pool {
+        &self.pool
+    }
+
     /// Forwards `req` and returns the upstream's response, or a 502/504 answer naming this
     /// backend and the reason.
     async fn forward<B>(self: Arc<Self>, req: Request<B>) -> Response<ProxyBody>
@@ -244,7 +241,7 @@ impl Backend {
             Ok(upstream) => upstream,
             Err(e) => return text(StatusCode::BAD_REQUEST, format!("bad request target: {e}")),
         };
-        let sent = tokio::time::timeout(self.timeouts.request, self.client.request(upstream)).await;
+        let sent = tokio::time::timeout(self.timeouts.request, self.send(upstream)).await;
         let mut response = match sent {
             Ok(Ok(response)) => {
                 let (mut parts, body) = response.into_parts();
@@ -268,8 +265,45 @@ impl Backend {
         response
     }
 
-    /// The request to send upstream: URI on this backend, hop-by-hop headers removed,
-    /// `x-forwarded-*` set, body untouched (streamed).
+    /// Sends `request` (as [`Backend::upstream_request`] makes it) on one of the backend's
+    /// connections, in the form that connection's protocol needs.
+    async fn send(
+        &self,
+        request: Request<ProxyBody>,
+    ) -> Result<Response<PooledBody>, UpstreamError> {
+        let checkout: Checkout = self.pool.checkout().await?;
+        self.pool
+            .send(checkout, request, |request, http2| {
+                if http2 {
+                    self.for_http2(request)
+                } else {
+                    request
+                }
+            })
+            .await
+    }
+
+    /// `request` for an HTTP/2 connection: the authority goes from `Host` into the URI (it
+    /// becomes `:authority`, which a `Host` must not contradict: RFC 9113 8.3.1).
+    fn for_http2(&self, request: Request<ProxyBody>) -> Request<ProxyBody> {
+        let (mut parts, body) = request.into_parts();
+        let authority = parts
+            .headers
+            .remove(header::HOST)
+            .and_then(|host| Authority::try_from(host.as_bytes()).ok())
+            .unwrap_or_else(|| self.authority.clone());
+        let mut uri = std::mem::take(&mut parts.uri).into_parts();
+        uri.scheme = Some(self.scheme.clone());
+        uri.authority = Some(authority);
+        // Scheme, authority and a path from `upstream_request`: a valid absolute URI.
+        parts.uri = Uri::from_parts(uri).unwrap_or_default();
+        Request::from_parts(parts, body)
+    }
+
+    /// The request to send upstream, for an HTTP/1.1 connection (see [`Backend::for_http2`]):
+    /// origin-form URI with this backend's path prefix, `Host` the client's authority (the
+    /// backend's with `rewrite_host`, or when the client's is not a valid authority),
+    /// hop-by-hop headers removed, `x-forwarded-*` set, body untouched (streamed).
     fn upstream_request<B>(&self, req: Request<B>) -> Result<Request<ProxyBody>, http::Error>
     where
         B: Body<Data = Bytes> + Send + 'static,
@@ -315,31 +349,15 @@ impl Backend {
             None => headers.remove(X_FORWARDED_HOST),
         };
         // The authority the upstream sees: the client's, or the backend's with `rewrite_host`
-        // (or when the client's is not a valid authority); hyper-util writes `Host` from the
-        // URI when the request has none. The connector always dials the backend, whatever the
-        // URI says, but hyper-util keys its connection pool by the URI's authority.
-        let client_authority = match (&original_host, self.rewrite_host) {
-            (Some(host), false) => host
-                .to_str()
-                .ok()
-                .and_then(|h| h.parse::<Authority>().ok())
-                .map(|authority| (host, authority)),
-            _ => None,
+        // (or when the client's is not a valid authority). It goes in `Host`, whatever the
+        // connection: the backend's pool decides which connection carries the request, not
+        // the authority.
+        let host = match (original_host, self.rewrite_host) {
+            (Some(host), false) if Authority::try_from(host.as_bytes()).is_ok() => host,
+            _ => HeaderValue::from_str(self.authority.as_str())
+                .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
         };
-        let authority = match client_authority {
-            // HTTP/1.1 only: the URI names the backend, so connections are pooled per backend
-            // whatever hosts the clients send (a client cycling through Host values must not
-            // open an upstream connection each), and the client's authority goes in `Host`.
-            Some((host, _)) if self.http1_only => {
-                headers.insert(header::HOST, host.clone());
-                self.authority.clone()
-            }
-            // HTTP/2 possible (h2c, or `h2` offered by ALPN): `:authority` is the URI's and a `Host`
-            // must not differ from it (RFC 9113 8.3.1), so the client's authority goes in the
-            // URI, and connections are pooled per host.
-            Some((_, authority)) => authority,
-            None => self.authority.clone(),
-        };
+        headers.insert(header::HOST, host);
 
         let path_and_query = match (self.prefix.is_empty(), parts.uri.path_and_query()) {
             // The client's, shared (no copy).
@@ -350,20 +368,15 @@ impl Backend {
                 PathAndQuery::try_from(format!("{}{pq}", self.prefix))?
             }
         };
-        parts.uri = Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(authority)
-            .path_and_query(path_and_query)
-            .build()?;
-        // hyper-util refuses an HTTP/2 request on an HTTP/1 connection; HTTP/2 connections
-        // ignore the version.
+        parts.uri = Uri::from(path_and_query);
+        // hyper's HTTP/1 connections write the version; HTTP/2 ones ignore it.
         parts.version = Version::HTTP_11;
         let body = body.map_err(Into::into).boxed_unsync();
         Ok(Request::from_parts(parts, body))
     }
 
     /// The answer to a failed upstream request: 504 for a connect timeout, 502 otherwise.
-    fn failure(&self, error: &hyper_util::client::legacy::Error) -> Response<ProxyBody> {
+    fn failure(&self, error: &UpstreamError) -> Response<ProxyBody> {
         let reason = error_chain(error);
         let tls = chain(error).any(|e| {
             matches!(
@@ -435,35 +448,11 @@ impl StatusCounters {
     }
 }
 
-fn build_client(
-    connector: UpstreamConnector,
-    http2_only: bool,
-) -> Client<UpstreamConnector, ProxyBody> {
-    Client::builder(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .http2_only(http2_only)
-        .build(connector)
-}
-
-/// The error and its sources.
-fn chain<'a>(
-    error: &'a (dyn StdError + 'static),
-) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
-    std::iter::successors(Some(error), |&e| e.source())
-}
-
-/// The error's message with the useful part of its sources: hyper-util's own
-/// `client error (Connect)` is dropped, and a source already quoted by its parent is not
-/// repeated.
-fn error_chain(error: &hyper_util::client::legacy::Error) -> String {
-    let mut errors = chain(error);
-    if error.source().is_some() {
-        errors.next();
-    }
+/// The error's message with the useful part of its sources: a source already quoted by its
+/// parent is not repeated.
+fn error_chain(error: &UpstreamError) -> String {
     let mut message = String::new();
-    for e in errors {
+    for e in chain(error) {
         let part = e.to_string();
         if part.is_empty() || message.contains(&part) {
             continue;

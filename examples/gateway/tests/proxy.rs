@@ -7,6 +7,9 @@ mod admin;
 #[allow(dead_code)]
 #[path = "../src/proxy.rs"]
 mod proxy;
+#[allow(dead_code)]
+#[path = "../src/upstream.rs"]
+mod upstream;
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -41,6 +44,7 @@ use proxy::{
     Backend, BackendTimeouts, ConfigError, DirectResponse, PathMatch, Proxy, Route, RouteName,
     RouteTable, Target,
 };
+use upstream::Pool;
 
 const CHUNK: usize = 16 * 1024;
 const CHUNKS: usize = 64;
@@ -693,6 +697,169 @@ async fn http1_upstream_connections_are_pooled_per_backend_whatever_the_host() {
             echoes.push(echo);
         }
         one_upstream_connection(&echoes);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_http2_upstream_connection_is_shared_whatever_the_authority() {
+    bounded(async {
+        let mut h2 = None;
+        let (_up, addr, _) = setup(|up| {
+            let backend = Backend::new(
+                "h2",
+                format!("http://{up}").parse().unwrap(),
+                UpstreamConnector::plain(),
+                quick(),
+                true,
+            );
+            let backend = Arc::new(backend.unwrap());
+            h2 = Some(Arc::clone(&backend));
+            vec![route(None, prefix("/"), &backend)]
+        })
+        .await;
+        // Before, the client's authority went in the URI and chose the connection: one h2c
+        // connection per Host value.
+        let mut echoes = Vec::new();
+        for host in ["a.test", "b.test:8443", "c.test", "10.1.2.3"] {
+            let echo = echo_as(addr, "/echo", host).await;
+            assert_eq!(echo.line("version"), "HTTP/2.0");
+            assert_eq!(
+                echo.line("authority"),
+                host,
+                "the client's authority upstream"
+            );
+            assert!(echo.header("host").is_empty(), "{}", echo.head);
+            echoes.push(echo);
+        }
+        one_upstream_connection(&echoes);
+        assert_eq!(h2.unwrap().pool().idle(), (0, true));
+    })
+    .await;
+}
+
+fn empty() -> proxy::ProxyBody {
+    Full::new(Bytes::new())
+        .map_err(|e| match e {})
+        .boxed_unsync()
+}
+
+fn pool_request(method: Method, path: &str) -> Request<proxy::ProxyBody> {
+    Request::builder()
+        .method(method)
+        .uri(path)
+        .header("host", "pool.test")
+        .body(empty())
+        .unwrap()
+}
+
+/// One request through `pool`, sent as it is; the response.
+async fn pool_send(pool: &Pool, method: Method, path: &str) -> Response<upstream::PooledBody> {
+    let checkout = pool.checkout().await.unwrap();
+    assert!(!checkout.is_http2());
+    pool.send(checkout, pool_request(method, path), |request, _| request)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn http1_connections_go_back_at_the_body_end_and_close_when_idle() {
+    bounded(async {
+        let up = start_upstream().await;
+        let target: Uri = format!("http://{}/", up.addr).parse().unwrap();
+        let idle_timeout = Duration::from_millis(300);
+        let pool = Pool::with_idle_timeout(UpstreamConnector::plain(), target, false, idle_timeout);
+
+        // In use until its body is read to the end, then idle.
+        let response = pool_send(&pool, Method::GET, "/echo").await;
+        assert_eq!(pool.idle(), (0, false), "in use while its body is unread");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let first = Echo::parse(&body).line("peer").to_owned();
+        assert_eq!(pool.idle(), (1, false), "back once read to the end");
+
+        // A response without a body (HEAD): back at once, body untouched.
+        let head = pool_send(&pool, Method::HEAD, "/echo").await;
+        assert_eq!(head.status(), StatusCode::OK);
+        assert_eq!(
+            pool.idle(),
+            (1, false),
+            "HEAD: back before its body is polled"
+        );
+        drop(head);
+        let again = pool_send(&pool, Method::GET, "/echo").await;
+        let body = again.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(
+            Echo::parse(&body).line("peer"),
+            first,
+            "the same connection, reused"
+        );
+
+        // A body dropped before its end: HTTP/1 cannot reuse that connection.
+        let mut streaming = pool_send(&pool, Method::GET, "/stream").await;
+        let frame = streaming.body_mut().frame().await.unwrap().unwrap();
+        assert!(frame.into_data().is_ok_and(|data| !data.is_empty()));
+        assert_eq!(pool.idle(), (0, false));
+        drop(streaming);
+        assert_eq!(pool.idle(), (0, false), "an unfinished body is not reused");
+        let after = pool_send(&pool, Method::GET, "/echo").await;
+        let body = after.into_body().collect().await.unwrap().to_bytes();
+        assert_ne!(Echo::parse(&body).line("peer"), first, "a new connection");
+        assert_eq!(pool.idle(), (1, false));
+
+        // Idle past the timeout: closed (checked every timeout, so gone within two).
+        tokio::time::sleep(idle_timeout * 3).await;
+        assert_eq!(pool.idle(), (0, false), "closed after the idle timeout");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_idle_connection_the_upstream_closed_is_not_a_502() {
+    bounded(async {
+        // An upstream that answers one request per connection with keep-alive, then closes
+        // the connection 50 ms later without saying so (as an upstream's idle timeout does).
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let up = listener.local_addr().unwrap();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            use tokio::io::{AsyncReadExt, AsyncWriteExt};
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buf = [0u8; 1024];
+                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                        match stream.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => head.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                    let _ = stream.write_all(answer).await;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                });
+            }
+        });
+        let (_echo, addr, _) = setup(|_| {
+            vec![route(
+                None,
+                prefix("/"),
+                &backend("closing", format!("http://{up}"), quick()),
+            )]
+        })
+        .await;
+        for _ in 0..2 {
+            let (status, body) = get(addr, "/x").await;
+            assert_eq!(status, StatusCode::OK, "{body:?}");
+            assert_eq!(&body[..], b"ok");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "a new connection for the second"
+        );
     })
     .await;
 }
