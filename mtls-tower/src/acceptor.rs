@@ -267,22 +267,28 @@ impl Acceptor {
         }
     }
 
-    /// How long [`serve`](crate::serve) lets an HTTP/1 connection wait for a request head
-    /// before closing it: from the moment it is ready for a request (just after the handshake,
-    /// or once the previous response is sent) until the head's last byte. It bounds both a
-    /// client that trickles a request head (slowloris) and an idle keep-alive connection.
-    /// Default 30 s, as hyper's `header_read_timeout` (nginx's `client_header_timeout` and
-    /// `keepalive_timeout` are 60 s and 75 s).
+    /// How long [`serve`](crate::serve) keeps a connection that carries no request: one knob
+    /// for both protocols. Default 30 s, as hyper's `header_read_timeout` (nginx's
+    /// `client_header_timeout` and `keepalive_timeout` are 60 s and 75 s).
+    ///
+    /// - HTTP/1: how long a connection may wait for a request head, from the moment it is
+    ///   ready for a request (just after the handshake, or once the previous response is sent)
+    ///   until the head's last byte. It bounds both a client that trickles a request head
+    ///   (slowloris) and an idle keep-alive connection; the connection is closed.
+    /// - HTTP/2: how long a connection may have no request in flight, from the end of its
+    ///   preface or of its last response (a response body still streaming counts as in
+    ///   flight). It bounds an idle connection, even one whose peer answers pings; the
+    ///   connection is shut down gracefully (GOAWAY, then closed), and dropped one more
+    ///   timeout later if the peer never acknowledges the shutdown.
+    /// - Both: the wait for the first bytes that tell HTTP/2 from HTTP/1 (the 24-byte HTTP/2
+    ///   preface).
     ///
     /// What it does not bound: the request body, the response, an upgraded connection
-    /// (WebSocket), and an HTTP/2 connection once its preface is read: HTTP/2 has no such timer.
-    /// [`serve`](crate::serve) sends an HTTP/2 peer that has sent nothing for 20 s a PING and
-    /// closes the connection when no answer comes within 20 s, so a dead HTTP/2 peer is
-    /// detected; an idle HTTP/2 peer that answers pings is kept. The wait for the first bytes
-    /// that tell HTTP/2 from HTTP/1 (the 24-byte HTTP/2 preface) is bounded by this timeout
-    /// too.
+    /// (WebSocket), and a connection that keeps sending requests. [`serve`](crate::serve) also sends
+    /// an HTTP/2 peer that has sent nothing for 20 s a PING and closes the connection when no
+    /// answer comes within 20 s, so a dead HTTP/2 peer is detected.
     ///
-    /// A timeout of zero closes every connection whose request head is not already in; a
+    /// A timeout of zero closes every connection whose first request is not already in; a
     /// timeout longer than a year is clamped to a year. Set it when building the acceptor: it
     /// applies to every clone, and [`serve`](crate::serve) reads it when a connection is
     /// accepted.
@@ -305,7 +311,7 @@ impl Acceptor {
     ///
     /// let acceptor = Acceptor::new(snapshot);
     /// assert_eq!(acceptor.request_header_timeout(), Duration::from_secs(30));
-    /// // HTTP/1 connections idle (or sending their head) for 10 s are closed.
+    /// // Connections idle (or sending an HTTP/1 head) for 10 s are closed.
     /// let acceptor = acceptor.with_request_header_timeout(Duration::from_secs(10));
     /// assert_eq!(acceptor.request_header_timeout(), Duration::from_secs(10));
     /// # Ok(()) }
@@ -317,8 +323,8 @@ impl Acceptor {
         self
     }
 
-    /// The request header timeout [`serve`](crate::serve) applies to the HTTP/1 connections of
-    /// this acceptor (default 30 s); see
+    /// The request header timeout [`serve`](crate::serve) applies to the connections of this
+    /// acceptor (default 30 s); see
     /// [`with_request_header_timeout`](Self::with_request_header_timeout).
     pub fn request_header_timeout(&self) -> Duration {
         Duration::from_nanos(self.shared.request_header_timeout.load(Ordering::Acquire))

@@ -94,6 +94,7 @@ pub struct MtlsListenerBuilder<'a> {
     secrets: Option<Box<Secrets<'a>>>,
     handshake_timeout: Duration,
     max_handshakes: usize,
+    request_header_timeout: Option<Duration>,
     unknown_sni: UnknownSni,
     min_tls_version: MinTlsVersion,
     close_revoked: Option<Duration>,
@@ -130,6 +131,7 @@ impl MtlsListener {
             secrets: None,
             handshake_timeout: Duration::from_secs(10),
             max_handshakes: 1024,
+            request_header_timeout: None,
             unknown_sni: UnknownSni::UseDefault,
             min_tls_version: MinTlsVersion::Tls12,
             close_revoked: None,
@@ -209,6 +211,15 @@ impl<'a> MtlsListenerBuilder<'a> {
         self
     }
 
+    /// How long [`serve`](crate::serve) keeps a connection that carries no request: an HTTP/1
+    /// connection without a complete request head, an HTTP/2 connection without a request in
+    /// flight (default 30 s). See [`Acceptor::with_request_header_timeout`], which takes the
+    /// value as it is (zero closes every connection whose first request is not already in).
+    pub fn request_header_timeout(mut self, timeout: Duration) -> Self {
+        self.request_header_timeout = Some(timeout);
+        self
+    }
+
     /// What to do with an SNI no host has (default: the default host).
     pub fn unknown_sni(mut self, unknown_sni: UnknownSni) -> Self {
         self.unknown_sni = unknown_sni;
@@ -251,6 +262,9 @@ impl<'a> MtlsListenerBuilder<'a> {
             Acceptor::with_limits(snapshot, self.handshake_timeout, self.max_handshakes);
         if let Some(grace) = self.close_revoked {
             acceptor = acceptor.close_revoked_connections(grace);
+        }
+        if let Some(timeout) = self.request_header_timeout {
+            acceptor = acceptor.with_request_header_timeout(timeout);
         }
         Ok(MtlsListener {
             layer: MtlsLayer::new(self.policy.clone()).port(port),

@@ -1,25 +1,29 @@
 //! Serving a tower service over an [`Acceptor`] with hyper (HTTP/1.1 and HTTP/2).
 
+mod idle;
+
 use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
+use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
 use hyper_util::service::TowerToHyperService;
 use mtls_policy::VerifyError;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_service::Service;
 
 use crate::acceptor::Acceptor;
 use crate::connection::{ConnectionInfo, RevocationWatch};
+use idle::IdleTimer;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -47,12 +51,15 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// Every request reaches `service` with the connection's [`ConnectionInfo`] in its extensions,
 /// which is what [`MtlsLayer`](crate::MtlsLayer) reads.
 ///
-/// Idle and slow connections: an HTTP/1 connection that waits longer than the acceptor's
-/// [request header timeout](Acceptor::with_request_header_timeout) (default 30 s) for a
-/// complete request head, whether idle between requests or trickling a head, is closed; so is
-/// a connection that has not sent the first bytes telling HTTP/2 from HTTP/1 by then. An
-/// HTTP/2 peer silent for 20 s is sent a PING, and the connection is closed when no answer
-/// comes within 20 s; an idle HTTP/2 connection whose peer answers is **not** closed.
+/// Idle and slow connections: a connection that carries no request for the acceptor's
+/// [request header timeout](Acceptor::with_request_header_timeout) (default 30 s) is closed.
+/// HTTP/1: one that waits that long for a complete request head, whether idle between
+/// requests or trickling a head. HTTP/2: one with no request in flight that long, counted
+/// from the preface or from the end of its last response (a response body still streaming
+/// counts as in flight); it is shut down gracefully (GOAWAY), like a revoked connection. A
+/// connection that has not sent the first bytes telling HTTP/2 from HTTP/1 by then is closed
+/// too. An HTTP/2 peer silent for 20 s is also sent a PING, and the connection is closed when
+/// no answer comes within 20 s.
 ///
 /// ```no_run
 /// # async fn run(acceptor: mtls_tower::Acceptor) -> std::io::Result<()> {
@@ -109,12 +116,13 @@ where
     // Every connection holds a receiver: a value sent asks it to drain; the sender dropped
     // (the grace period is over) closes it.
     let (drain, _) = watch::channel(());
-    let mut http = Builder::new(TokioExecutor::new());
-    http.http1().timer(TokioTimer::new());
-    http.http2()
-        .timer(TokioTimer::new())
+    let mut h1 = http1::Builder::new();
+    h1.timer(TokioTimer::new());
+    let mut h2 = http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
         .keep_alive_interval(Some(H2_KEEP_ALIVE_INTERVAL))
         .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
+    let builders = Arc::new((h1, h2));
     tokio::pin!(shutdown);
     loop {
         let (stream, remote) = tokio::select! {
@@ -132,8 +140,8 @@ where
         let _ = stream.set_nodelay(true);
         let acceptor = acceptor.clone();
         let service = service.clone();
-        let mut builder = http.clone();
-        let draining = drain.subscribe();
+        let builders = Arc::clone(&builders);
+        let mut draining = drain.subscribe();
         let span = tracing::debug_span!("connection", %remote);
         let task = async move {
             let (io, info) = match acceptor.accept(stream).await {
@@ -153,10 +161,49 @@ where
             // Read per connection, like the revocation grace: a connection keeps the timeout it
             // was accepted with.
             let header_timeout = acceptor.request_header_timeout();
-            builder.http1().header_read_timeout(header_timeout);
-            let io = VersionDeadline::new(io, header_timeout);
-            let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-            let ended = drive(conn, |c| c.graceful_shutdown(), draining, revocation).await;
+            let detected = tokio::select! {
+                read = tokio::time::timeout(header_timeout, Replay::read_protocol(io)) => read,
+                // Shutting down: nothing was asked on it yet.
+                _ = draining.changed() => return,
+            };
+            let (protocol, io) = match detected {
+                Ok(Ok(detected)) => detected,
+                Ok(Err(e)) => {
+                    tracing::debug!(%remote, error = %e, "connection ended before a request");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(
+                        %remote,
+                        timeout = ?header_timeout,
+                        "closing a connection: no HTTP request within the request header timeout"
+                    );
+                    return;
+                }
+            };
+            let (h1, h2) = &*builders;
+            let ended = match protocol {
+                Protocol::Http1 => {
+                    let mut h1 = h1.clone();
+                    h1.header_read_timeout(header_timeout);
+                    let conn = h1
+                        .serve_connection(TokioIo::new(io), service)
+                        .with_upgrades();
+                    drive(conn, |c| c.graceful_shutdown(), draining, revocation, None).await
+                }
+                Protocol::Http2 => {
+                    let (service, idle) = idle::track(service, header_timeout);
+                    let conn = h2.serve_connection(TokioIo::new(io), service);
+                    drive(
+                        conn,
+                        |c| c.graceful_shutdown(),
+                        draining,
+                        revocation,
+                        Some(idle),
+                    )
+                    .await
+                }
+            };
             if let Err(e) = ended {
                 tracing::debug!(%remote, error = %e, "connection ended with an error");
             }
@@ -183,15 +230,18 @@ where
 
 /// Serves one connection until it ends. A value on `draining` shuts it down gracefully, and the
 /// sender dropped ends it; a reload revoking its peer (`revocation`: the watch, and the grace
-/// period) shuts it down gracefully and ends it after the grace period.
+/// period) shuts it down gracefully and ends it after the grace period; `idle` (HTTP/2) shuts
+/// it down gracefully once it has carried no request for the request header timeout.
 ///
 /// An idle connection waits on its socket, on two channels and on one timer (HTTP/1: the
-/// request header timeout; HTTP/2: the keep-alive ping): nothing else polls it.
+/// request header timeout; HTTP/2: the idle timer, and the keep-alive ping): nothing else
+/// polls it.
 async fn drive<C, E>(
     conn: C,
     graceful_shutdown: impl Fn(Pin<&mut C>),
     mut draining: watch::Receiver<()>,
     mut revocation: Option<(RevocationWatch, Duration)>,
+    mut idle: Option<IdleTimer>,
 ) -> Result<(), E>
 where
     C: Future<Output = Result<(), E>>,
@@ -227,8 +277,21 @@ where
                 deadline = Some(Box::pin(tokio::time::sleep(grace)));
             }
             () = elapsed(&mut deadline) => {
-                tracing::debug!("revoked connection still open after its grace period; dropped");
+                tracing::debug!("connection still open after its shutdown deadline; dropped");
                 return Ok(());
+            }
+            timeout = idle_for(&mut idle), if !shutting_down => {
+                tracing::debug!(
+                    ?timeout,
+                    "closing an HTTP/2 connection: no request for the request header timeout"
+                );
+                shutting_down = true;
+                graceful_shutdown(conn.as_mut());
+                idle = None;
+                // The graceful shutdown waits for the peer to acknowledge a PING; a peer that
+                // never does would keep the connection. It carries no stream: one more timeout
+                // at most.
+                deadline = Some(Box::pin(tokio::time::sleep(timeout)));
             }
         }
     }
@@ -242,6 +305,18 @@ async fn revoked(revocation: &mut Option<(RevocationWatch, Duration)>) -> (Verif
     }
 }
 
+/// Waits until the connection has carried no request for the timeout, and returns the
+/// timeout; never without a timer.
+async fn idle_for(idle: &mut Option<IdleTimer>) -> Duration {
+    match idle {
+        Some(timer) => {
+            timer.elapsed().await;
+            timer.timeout()
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// Waits for the deadline; never without one.
 async fn elapsed(deadline: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
     match deadline {
@@ -250,67 +325,73 @@ async fn elapsed(deadline: &mut Option<Pin<Box<tokio::time::Sleep>>>) {
     }
 }
 
-/// A connection's IO that bounds the wait for the bytes telling HTTP/2 from HTTP/1.
-///
-/// hyper-util reads up to the 24 bytes of the HTTP/2 preface to choose the protocol, and
-/// hyper's HTTP/1 header timer starts only once it has chosen: a client that sends nothing
-/// after the handshake, or part of the preface, would hold the connection forever. Until the
-/// protocol is known (a byte that is not the preface's: HTTP/1; the whole preface: HTTP/2; or
-/// end of file), a read still pending at the deadline fails with [`io::ErrorKind::TimedOut`],
-/// which ends the connection. Then the deadline is dropped and reads go straight through.
-struct VersionDeadline<I> {
-    io: I,
-    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
-    /// How many bytes of the preface were read so far.
-    matched: usize,
+/// The protocol a connection speaks, told by its first bytes.
+enum Protocol {
+    Http1,
+    Http2,
 }
 
-impl<I> VersionDeadline<I> {
-    fn new(io: I, timeout: Duration) -> Self {
-        Self {
+/// A connection's IO with the first bytes, read to tell HTTP/2 from HTTP/1, put back in front.
+///
+/// hyper-util's auto builder does the same, but it chooses the protocol inside the connection
+/// future, after the service is built: reading first lets `serve` give HTTP/2 connections a
+/// service that counts requests in flight, and HTTP/1 connections the bare one.
+struct Replay<I> {
+    io: I,
+    head: [u8; H2_PREFACE.len()],
+    /// `head[start..end]` is still to be read.
+    start: usize,
+    end: usize,
+}
+
+impl<I: AsyncRead + Unpin> Replay<I> {
+    /// Reads until the protocol is known: a byte that is not the HTTP/2 preface's (HTTP/1), the
+    /// whole preface (HTTP/2), or end of file (HTTP/1: hyper ends the connection). The caller
+    /// bounds the wait: hyper's HTTP/1 header timer only starts once the protocol is known, and
+    /// a client that sends nothing, or part of the preface, would otherwise hold the
+    /// connection forever.
+    async fn read_protocol(mut io: I) -> io::Result<(Protocol, Self)> {
+        let mut head = [0u8; H2_PREFACE.len()];
+        let mut end = 0;
+        let protocol = loop {
+            let n = io.read(&mut head[end..]).await?;
+            let read = end..end + n;
+            end += n;
+            if n == 0 || head[read.clone()] != H2_PREFACE[read] {
+                break Protocol::Http1;
+            }
+            if end == H2_PREFACE.len() {
+                break Protocol::Http2;
+            }
+        };
+        let replay = Self {
             io,
-            deadline: Some(Box::pin(tokio::time::sleep(timeout))),
-            matched: 0,
-        }
+            head,
+            start: 0,
+            end,
+        };
+        Ok((protocol, replay))
     }
 }
 
-impl<I: AsyncRead + Unpin> AsyncRead for VersionDeadline<I> {
+impl<I: AsyncRead + Unpin> AsyncRead for Replay<I> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let Some(deadline) = &mut this.deadline else {
-            return Pin::new(&mut this.io).poll_read(cx, buf);
-        };
-        let before = buf.filled().len();
-        match Pin::new(&mut this.io).poll_read(cx, buf) {
-            Poll::Ready(Ok(())) => {
-                let read = &buf.filled()[before..];
-                let expected = &H2_PREFACE[this.matched..];
-                let n = read.len().min(expected.len());
-                if read.is_empty() || read[..n] != expected[..n] || n == expected.len() {
-                    this.deadline = None;
-                } else {
-                    this.matched += n;
-                }
-                Poll::Ready(Ok(()))
-            }
-            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-            Poll::Pending => match deadline.as_mut().poll(cx) {
-                Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "no HTTP request within the request header timeout",
-                ))),
-                Poll::Pending => Poll::Pending,
-            },
+        if this.start < this.end {
+            let n = (this.end - this.start).min(buf.remaining());
+            buf.put_slice(&this.head[this.start..this.start + n]);
+            this.start += n;
+            return Poll::Ready(Ok(()));
         }
+        Pin::new(&mut this.io).poll_read(cx, buf)
     }
 }
 
-impl<I: AsyncWrite + Unpin> AsyncWrite for VersionDeadline<I> {
+impl<I: AsyncWrite + Unpin> AsyncWrite for Replay<I> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -14,19 +14,19 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mtls_core::CaBundle;
 use mtls_policy::PeerMode;
 use mtls_testkit::Pki;
-use mtls_tower::{
-    AcceptError, Acceptor, DomainOptions, HostTls, LoadedTrustDomain, PolicyVerifier, TlsSnapshot,
-};
+use mtls_tower::{AcceptError, Acceptor, HostTls, TlsSnapshot};
 use rcgen::{
     BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose, SanType,
 };
 use rustls::ClientConfig;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
-use support::{LIMIT, client, credential, plain_get, provider, read_until_closed, start, tls_get};
+use support::{
+    LIMIT, client, client_verifier, credential, plain_get, provider, read_until_closed, start,
+    tls_get,
+};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -39,15 +39,7 @@ fn snapshot(mode: PeerMode, client_ca: Option<&str>) -> TlsSnapshot {
     let provider = provider();
     let mut host = HostTls::new(["localhost"], credential(Pki::shared().default_server()));
     if let Some(ca) = client_ca {
-        let bundle = CaBundle::from_bytes(ca.as_bytes(), "client-ca").unwrap();
-        let domain =
-            LoadedTrustDomain::new("clients", bundle, None, DomainOptions::default(), &provider)
-                .unwrap();
-        let verifier = PolicyVerifier::builder(Arc::clone(&provider))
-            .trust_domain(domain)
-            .build()
-            .unwrap();
-        host = host.client_verifier(Arc::new(verifier));
+        host = host.client_verifier(client_verifier(ca));
     }
     TlsSnapshot::builder(provider)
         .host(host)

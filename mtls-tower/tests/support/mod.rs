@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use http::{Request, Response};
+use hyper::body::Incoming;
 use mtls_core::{CertificateChain, PrivateKey, ServerCredential};
 use mtls_tower::{Acceptor, ConnectionInfo};
 use rustls::ClientConfig;
@@ -28,6 +29,22 @@ pub fn credential(leaf: &mtls_testkit::Leaf) -> ServerCredential {
     let chain = CertificateChain::from_bytes(leaf.chain_pem().as_bytes(), "chain").unwrap();
     let key = PrivateKey::from_bytes(leaf.key_pem().as_bytes(), "key").unwrap();
     ServerCredential::new(chain, key, &provider()).unwrap()
+}
+
+/// A verifier requiring client certificates issued under `ca_pem` (trust domain `clients`,
+/// default options).
+pub fn client_verifier(ca_pem: &str) -> Arc<mtls_tower::tls::PolicyVerifier> {
+    let provider = provider();
+    let bundle = mtls_core::CaBundle::from_bytes(ca_pem.as_bytes(), "client-ca").unwrap();
+    let options = mtls_tower::tls::DomainOptions::default();
+    let domain =
+        mtls_tower::tls::LoadedTrustDomain::new("clients", bundle, None, options, &provider)
+            .unwrap();
+    let verifier = mtls_tower::tls::PolicyVerifier::builder(provider)
+        .trust_domain(domain)
+        .build()
+        .unwrap();
+    Arc::new(verifier)
 }
 
 /// A running server; stops when dropped.
@@ -63,7 +80,7 @@ impl Drop for Server {
 }
 
 /// Answers `200` with a body describing the connection: `transport sni peer verification`.
-pub async fn echo(req: Request<hyper::body::Incoming>) -> Result<Response<String>, Infallible> {
+pub async fn echo(req: Request<Incoming>) -> Result<Response<String>, Infallible> {
     let info = req.extensions().get::<ConnectionInfo>().cloned();
     let body = match info {
         None => "no connection info\n".to_string(),
@@ -88,10 +105,22 @@ pub async fn echo(req: Request<hyper::body::Incoming>) -> Result<Response<String
 
 /// Starts `mtls_tower::serve` with the echo service on 127.0.0.1 (ephemeral port).
 pub async fn start(acceptor: Acceptor) -> Server {
+    start_with(acceptor, tower::service_fn(echo)).await
+}
+
+/// Starts `mtls_tower::serve` with `service` on 127.0.0.1 (ephemeral port).
+pub async fn start_with<S, B>(acceptor: Acceptor, service: S) -> Server
+where
+    S: tower::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    B: http_body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (stop, stopped) = oneshot::channel::<()>();
-    let service = tower::service_fn(echo);
     let task = tokio::spawn(mtls_tower::serve_with_grace(
         listener,
         acceptor.clone(),
