@@ -71,6 +71,10 @@ struct Args {
     /// single-threaded scheduler, as in the gateway).
     #[arg(long)]
     workers: Option<std::num::NonZeroUsize>,
+    /// tokio's multi-threaded scheduler even with one thread (`#[tokio::main]`'s default, and
+    /// this baseline's runtime before the gateway chose the single-threaded one on one CPU).
+    #[arg(long)]
+    multi_thread: bool,
 }
 
 type Body = BoxBody<Bytes, hyper::Error>;
@@ -101,7 +105,7 @@ fn main() -> Result<(), String> {
         .workers
         .or_else(|| std::thread::available_parallelism().ok())
         .map_or(1, std::num::NonZeroUsize::get);
-    let mut builder = if workers == 1 {
+    let mut builder = if workers == 1 && !args.multi_thread {
         tokio::runtime::Builder::new_current_thread()
     } else {
         let mut builder = tokio::runtime::Builder::new_multi_thread();
