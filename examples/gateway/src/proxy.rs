@@ -1,7 +1,7 @@
 //! The reverse proxy: picks a route by Host and path ([`RouteTable`]); forwards the request
-//! over one of the backend's HTTP/1.1 or HTTP/2 connections ([`Backend`], its
-//! [`Pool`]) and streams the answer back, or answers with the route's fixed response ([`DirectResponse`]); answers 404, 502 and
-//! 504 itself, each with a short text reason.
+//! over one of the backend's HTTP/1.1 or HTTP/2 connections ([`Backend`], its [`Pool`]) and
+//! streams the answer back, or answers with the route's fixed response ([`DirectResponse`]);
+//! answers 404, 502 and 504 itself, each with a short text reason.
 //!
 //! The route table sits behind an [`ArcSwap`]: a reload stores a new table and the next request
 //! uses it, while requests in flight finish with the backend they picked.
