@@ -865,6 +865,64 @@ async fn an_idle_connection_the_upstream_closed_is_not_a_502() {
 }
 
 #[tokio::test]
+async fn an_http2_upstream_that_went_away_is_replaced_not_a_502() {
+    bounded(async {
+        // An h2c upstream that shuts each connection down (GOAWAY, then close) 50 ms after its
+        // first answer, as an upstream's HTTP/2 idle timeout does.
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let up = listener.local_addr().unwrap();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let answered = Arc::new(Notify::new());
+                    let signal = Arc::clone(&answered);
+                    let service = service_fn(move |_req: Request<Incoming>| {
+                        signal.notify_one();
+                        async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("ok")))) }
+                    });
+                    let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(stream), service);
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        _ = conn.as_mut() => return,
+                        () = answered.notified() => {}
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                });
+            }
+        });
+        let (_echo, addr, _) = setup(|_| {
+            let backend = Backend::new(
+                "h2-going-away",
+                format!("http://{up}").parse().unwrap(),
+                UpstreamConnector::plain(),
+                quick(),
+                true,
+            );
+            vec![route(None, prefix("/"), &Arc::new(backend.unwrap()))]
+        })
+        .await;
+        for _ in 0..2 {
+            let (status, body) = get(addr, "/x").await;
+            assert_eq!(status, StatusCode::OK, "{body:?}");
+            assert_eq!(&body[..], b"ok");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "a new connection for the second"
+        );
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn hop_by_hop_headers_are_removed_both_ways() {
     bounded(async {
         let up = start_upstream().await;
