@@ -12,7 +12,9 @@
 //!   response dropped before its end closes it (HTTP/1 cannot abandon a response and reuse the
 //!   connection). Idle connections are closed after the idle timeout.
 //! - **HTTP/2** (prior knowledge with `http2_only`, or `h2` chosen by ALPN): one connection,
-//!   shared; replaced when it closes.
+//!   shared; replaced when it closes. With prior knowledge, requests that find it being made
+//!   wait for it instead of each making their own (a burst of first requests opens one
+//!   connection, as hyper-util's pool does).
 //! - A request refused by a reused connection before any of it was written (the upstream closed
 //!   the idle connection as the request left) is sent again once on a new connection, as
 //!   hyper-util does.
@@ -33,6 +35,7 @@ use hyper_util::client::legacy::connect::Connection;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use mtls_tower::UpstreamConnector;
 use mtls_tower::tls::UpstreamConnectError;
+use tokio::sync::watch;
 use tower_service::Service;
 
 use crate::proxy::ProxyBody;
@@ -52,14 +55,27 @@ pub(crate) enum UpstreamError {
     /// The request or the response head failed on the connection.
     #[error(transparent)]
     Request(hyper::Error),
+    /// The HTTP/2 connection this request waited for could not be made (the error of the
+    /// request that made it, shared).
+    #[error(transparent)]
+    Shared(Arc<Self>),
 }
 
 impl UpstreamError {
     /// No connection could be made (as opposed to a request failing on one).
     pub(crate) fn is_connect(&self) -> bool {
-        matches!(self, Self::Connect(_) | Self::Handshake(_))
+        match self {
+            Self::Connect(_) | Self::Handshake(_) => true,
+            Self::Request(_) => false,
+            Self::Shared(e) => e.is_connect(),
+        }
     }
 }
+
+/// The outcome of an HTTP/2 connection being made, for the requests waiting for it (`None`
+/// until it is known).
+type Connecting =
+    watch::Receiver<Option<Result<http2::SendRequest<ProxyBody>, Arc<UpstreamError>>>>;
 
 /// The connections to one backend. Cheap to clone (one reference count).
 #[derive(Clone)]
@@ -80,6 +96,8 @@ struct State {
     idle: Vec<Idle>,
     /// The shared HTTP/2 connection.
     http2: Option<http2::SendRequest<ProxyBody>>,
+    /// The HTTP/2 connection being made (prior knowledge only).
+    http2_connecting: Option<Connecting>,
     /// A task closes idle connections past the timeout (one at a time, while any is idle).
     reaping: bool,
 }
@@ -170,7 +188,57 @@ impl Pool {
         if let Some(checkout) = self.reuse().await {
             return Ok(checkout);
         }
+        if self.0.http2_only {
+            return self.connect_once().await;
+        }
         self.connect().await
+    }
+
+    /// The HTTP/2 connection, made by the first request that needs it while the others wait for
+    /// its outcome (an error is theirs too). A waiter whose maker was cancelled (its client
+    /// left) makes its own.
+    async fn connect_once(&self) -> Result<Checkout, UpstreamError> {
+        let (maker, mut outcome) = {
+            let mut state = self.0.lock();
+            match &state.http2_connecting {
+                Some(connecting) => (None, connecting.clone()),
+                None => {
+                    let (maker, connecting) = watch::channel(None);
+                    state.http2_connecting = Some(connecting.clone());
+                    (Some(maker), connecting)
+                }
+            }
+        };
+        let Some(maker) = maker else {
+            let known = outcome.wait_for(Option::is_some).await.map(|o| o.clone());
+            return match known {
+                Ok(Some(Ok(sender))) => Ok(Checkout::Http2 {
+                    sender,
+                    reused: true,
+                }),
+                Ok(Some(Err(e))) => Err(UpstreamError::Shared(e)),
+                Ok(None) | Err(_) => self.connect().await,
+            };
+        };
+        // Whatever happens to this request, the next one does not wait for this attempt.
+        let _clear = ClearConnecting {
+            pool: &self.0,
+            connecting: outcome,
+        };
+        let made = self.connect().await;
+        let shared = match made {
+            Ok(Checkout::Http2 { ref sender, .. }) => Ok(sender.clone()),
+            Ok(checkout) => return Ok(checkout),
+            Err(e) => Err(Arc::new(e)),
+        };
+        let _ = maker.send(Some(shared.clone()));
+        match shared {
+            Ok(sender) => Ok(Checkout::Http2 {
+                sender,
+                reused: false,
+            }),
+            Err(e) => Err(UpstreamError::Shared(e)),
+        }
     }
 
     /// Sends `request` on `checkout`'s connection. `shape` turns it into the request for the
@@ -270,6 +338,25 @@ impl Pool {
                 sender,
                 reused: false,
             })
+        }
+    }
+}
+
+/// Forgets the HTTP/2 connection being made when its maker is done (or cancelled).
+struct ClearConnecting<'a> {
+    pool: &'a Inner,
+    connecting: Connecting,
+}
+
+impl Drop for ClearConnecting<'_> {
+    fn drop(&mut self) {
+        let mut state = self.pool.lock();
+        if state
+            .http2_connecting
+            .as_ref()
+            .is_some_and(|c| c.same_channel(&self.connecting))
+        {
+            state.http2_connecting = None;
         }
     }
 }

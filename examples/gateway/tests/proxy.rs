@@ -923,6 +923,67 @@ async fn an_http2_upstream_that_went_away_is_replaced_not_a_502() {
 }
 
 #[tokio::test]
+async fn a_burst_of_first_requests_opens_one_http2_connection() {
+    bounded(async {
+        let (_up, addr, _) = setup(|up| {
+            let backend = Backend::new(
+                "h2",
+                format!("http://{up}").parse().unwrap(),
+                UpstreamConnector::plain(),
+                quick(),
+                true,
+            );
+            vec![route(None, prefix("/"), &Arc::new(backend.unwrap()))]
+        })
+        .await;
+        // Eight clients at once, before any upstream connection exists: they wait for the
+        // first one's connection instead of each making one.
+        let hosts: Vec<String> = (0..8).map(|i| format!("h{i}.test")).collect();
+        let requests = hosts.iter().map(|host| echo_as(addr, "/echo", host));
+        let echoes = futures_util::future::join_all(requests).await;
+        for echo in &echoes {
+            assert_eq!(echo.line("version"), "HTTP/2.0");
+        }
+        one_upstream_connection(&echoes);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn requests_waiting_for_an_http2_connection_share_its_failure() {
+    bounded(async {
+        let closed = TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let (_up, addr, _) = setup(|_| {
+            let backend = Backend::new(
+                "h2-down",
+                format!("http://{closed}").parse().unwrap(),
+                UpstreamConnector::plain(),
+                quick(),
+                true,
+            );
+            vec![route(None, prefix("/"), &Arc::new(backend.unwrap()))]
+        })
+        .await;
+        let answers = futures_util::future::join_all((0..8).map(|_| get(addr, "/x"))).await;
+        for (status, body) in answers {
+            assert_eq!(status, StatusCode::BAD_GATEWAY);
+            let body = String::from_utf8(body.to_vec()).unwrap();
+            assert!(
+                body.starts_with(&format!(
+                    "upstream \"h2-down\" unreachable: connecting to http://{closed}/: "
+                )),
+                "{body}"
+            );
+        }
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn hop_by_hop_headers_are_removed_both_ways() {
     bounded(async {
         let up = start_upstream().await;
