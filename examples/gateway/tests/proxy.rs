@@ -218,6 +218,21 @@ fn backend(name: &str, base: String, timeouts: BackendTimeouts) -> Arc<Backend> 
     Arc::new(Backend::new(name, base, UpstreamConnector::plain(), timeouts, false).unwrap())
 }
 
+/// A loopback address nothing listens on (a listener bound, then dropped).
+async fn closed_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// A backend speaking HTTP/2 with prior knowledge (h2c) to `up`.
+fn h2c_backend(name: &str, up: SocketAddr) -> Arc<Backend> {
+    let base: Uri = format!("http://{up}").parse().unwrap();
+    Arc::new(Backend::new(name, base, UpstreamConnector::plain(), quick(), true).unwrap())
+}
+
 fn quick() -> BackendTimeouts {
     BackendTimeouts {
         request: Duration::from_secs(10),
@@ -706,14 +721,7 @@ async fn an_http2_upstream_connection_is_shared_whatever_the_authority() {
     bounded(async {
         let mut h2 = None;
         let (_up, addr, _) = setup(|up| {
-            let backend = Backend::new(
-                "h2",
-                format!("http://{up}").parse().unwrap(),
-                UpstreamConnector::plain(),
-                quick(),
-                true,
-            );
-            let backend = Arc::new(backend.unwrap());
+            let backend = h2c_backend("h2", up);
             h2 = Some(Arc::clone(&backend));
             vec![route(None, prefix("/"), &backend)]
         })
@@ -813,6 +821,27 @@ async fn http1_connections_go_back_at_the_body_end_and_close_when_idle() {
     .await;
 }
 
+/// Two GETs through the proxy at `addr`, `pause` apart, both answered `200 ok` by an upstream
+/// that counts its connections in `accepted` and closed the first: the second went over a new
+/// one.
+async fn ok_twice_over_two_connections(
+    addr: SocketAddr,
+    accepted: &std::sync::atomic::AtomicUsize,
+    pause: Duration,
+) {
+    for _ in 0..2 {
+        let (status, body) = get(addr, "/x").await;
+        assert_eq!(status, StatusCode::OK, "{body:?}");
+        assert_eq!(&body[..], b"ok");
+        tokio::time::sleep(pause).await;
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        2,
+        "a new connection for the second"
+    );
+}
+
 #[tokio::test]
 async fn an_idle_connection_the_upstream_closed_is_not_a_502() {
     bounded(async {
@@ -849,17 +878,7 @@ async fn an_idle_connection_the_upstream_closed_is_not_a_502() {
             )]
         })
         .await;
-        for _ in 0..2 {
-            let (status, body) = get(addr, "/x").await;
-            assert_eq!(status, StatusCode::OK, "{body:?}");
-            assert_eq!(&body[..], b"ok");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        assert_eq!(
-            accepted.load(Ordering::SeqCst),
-            2,
-            "a new connection for the second"
-        );
+        ok_twice_over_two_connections(addr, &accepted, Duration::from_millis(200)).await;
     })
     .await;
 }
@@ -897,27 +916,11 @@ async fn an_http2_upstream_that_went_away_is_replaced_not_a_502() {
             }
         });
         let (_echo, addr, _) = setup(|_| {
-            let backend = Backend::new(
-                "h2-going-away",
-                format!("http://{up}").parse().unwrap(),
-                UpstreamConnector::plain(),
-                quick(),
-                true,
-            );
-            vec![route(None, prefix("/"), &Arc::new(backend.unwrap()))]
+            let backend = h2c_backend("h2-going-away", up);
+            vec![route(None, prefix("/"), &backend)]
         })
         .await;
-        for _ in 0..2 {
-            let (status, body) = get(addr, "/x").await;
-            assert_eq!(status, StatusCode::OK, "{body:?}");
-            assert_eq!(&body[..], b"ok");
-            tokio::time::sleep(Duration::from_millis(300)).await;
-        }
-        assert_eq!(
-            accepted.load(Ordering::SeqCst),
-            2,
-            "a new connection for the second"
-        );
+        ok_twice_over_two_connections(addr, &accepted, Duration::from_millis(300)).await;
     })
     .await;
 }
@@ -926,14 +929,8 @@ async fn an_http2_upstream_that_went_away_is_replaced_not_a_502() {
 async fn a_burst_of_first_requests_opens_one_http2_connection() {
     bounded(async {
         let (_up, addr, _) = setup(|up| {
-            let backend = Backend::new(
-                "h2",
-                format!("http://{up}").parse().unwrap(),
-                UpstreamConnector::plain(),
-                quick(),
-                true,
-            );
-            vec![route(None, prefix("/"), &Arc::new(backend.unwrap()))]
+            let backend = h2c_backend("h2", up);
+            vec![route(None, prefix("/"), &backend)]
         })
         .await;
         // Eight clients at once, before any upstream connection exists: they wait for the
@@ -952,20 +949,10 @@ async fn a_burst_of_first_requests_opens_one_http2_connection() {
 #[tokio::test]
 async fn requests_waiting_for_an_http2_connection_share_its_failure() {
     bounded(async {
-        let closed = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap();
+        let closed = closed_addr().await;
         let (_up, addr, _) = setup(|_| {
-            let backend = Backend::new(
-                "h2-down",
-                format!("http://{closed}").parse().unwrap(),
-                UpstreamConnector::plain(),
-                quick(),
-                true,
-            );
-            vec![route(None, prefix("/"), &Arc::new(backend.unwrap()))]
+            let backend = h2c_backend("h2-down", closed);
+            vec![route(None, prefix("/"), &backend)]
         })
         .await;
         let answers = futures_util::future::join_all((0..8).map(|_| get(addr, "/x"))).await;
@@ -1118,20 +1105,14 @@ async fn bodies_stream_both_ways() {
 async fn http2_prior_knowledge_client_and_h2c_upstream() {
     bounded(async {
         let (_up, addr, _) = setup(|up| {
-            let h2 = Backend::new(
-                "h2",
-                format!("http://{up}").parse().unwrap(),
-                UpstreamConnector::plain(),
-                quick(),
-                true,
-            );
+            let h2 = h2c_backend("h2", up);
             vec![
                 route(
                     None,
                     prefix("/"),
                     &backend("h1", format!("http://{up}"), quick()),
                 ),
-                route(None, prefix("/h2up"), &Arc::new(h2.unwrap())),
+                route(None, prefix("/h2up"), &h2),
             ]
         })
         .await;
@@ -1171,11 +1152,7 @@ async fn http2_prior_knowledge_client_and_h2c_upstream() {
 #[tokio::test]
 async fn unreachable_upstream_is_502_with_the_reason() {
     bounded(async {
-        let closed = TcpListener::bind("127.0.0.1:0")
-            .await
-            .unwrap()
-            .local_addr()
-            .unwrap();
+        let closed = closed_addr().await;
         let (_up, addr, _) = setup(|_| {
             vec![route(
                 None,
