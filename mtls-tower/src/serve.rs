@@ -36,7 +36,8 @@ const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
 /// How long [`serve`] waits for the answer to that PING before closing the connection.
 const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The HTTP/2 connection preface: the bytes hyper-util reads to tell HTTP/2 from HTTP/1.
+/// The HTTP/2 connection preface: the bytes [`Replay::read_protocol`] reads to tell HTTP/2
+/// from HTTP/1.
 const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Serves `service` on every connection `listener` accepts, through `acceptor` (plaintext or

@@ -48,8 +48,8 @@ pub(crate) struct ListenerPlan {
     pub(crate) snapshot: TlsSnapshot,
     pub(crate) handshake_timeout: Duration,
     pub(crate) max_handshakes: usize,
-    /// How long an HTTP/1 connection may wait for a request head; `None`: mtls-tower's
-    /// default (30 s).
+    /// How long a connection may carry no request (an HTTP/1 one wait for a request head);
+    /// `None`: mtls-tower's default (30 s).
     pub(crate) request_header_timeout: Option<Duration>,
     /// The grace period after which connections of newly revoked clients are closed; `None`:
     /// left open.
@@ -244,9 +244,8 @@ fn build_backends(
             None => UpstreamConnector::plain(),
             Some(tls) => {
                 let ca = CaBundle::from_file(&tls.ca).map_err(|e| fail(&what, e))?;
-                // HTTP/1.1 unless HTTP/2 is asked for, as Envoy and nginx: an upstream that may
-                // answer in HTTP/2 is pooled per client host (its `:authority`), one that
-                // cannot is pooled per backend.
+                // HTTP/1.1 unless HTTP/2 is asked for, as Envoy and nginx do: an upstream's
+                // ALPN choice does not switch the protocol behind the configuration's back.
                 let alpn: &[u8] = if backend.http2_only {
                     b"h2"
                 } else {

@@ -50,8 +50,9 @@ pub(crate) struct ListenerConfig {
     /// How long a TLS handshake may take (default `10s`).
     #[serde(default, with = "duration_opt")]
     pub(crate) handshake_timeout: Option<Duration>,
-    /// How long an HTTP/1 connection may wait for a complete request head (idle between
-    /// requests, or trickling a head) before it is closed (default `30s`; see
+    /// How long a connection may carry no request before it is closed: an HTTP/1 one waiting
+    /// for a complete request head (idle between requests, or trickling a head), an HTTP/2 one
+    /// without a request in flight (default `30s`; see
     /// `mtls_tower::Acceptor::with_request_header_timeout`).
     #[serde(default, with = "duration_opt")]
     pub(crate) request_header_timeout: Option<Duration>,

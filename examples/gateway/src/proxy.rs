@@ -31,7 +31,7 @@ use mtls_tower::UpstreamConnector;
 use mtls_tower::layer::is_identity_header;
 use tower_service::Service;
 
-use crate::upstream::{Checkout, Pool, PooledBody, UpstreamError, chain};
+use crate::upstream::{Pool, UpstreamError, chain};
 
 /// The error type of the bodies the proxy moves.
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
@@ -138,11 +138,12 @@ pub(crate) struct Backend {
     requests: StatusCounters,
     scheme: Scheme,
     authority: Authority,
+    /// `authority` as a `Host` value (made once, at load).
+    host: HeaderValue,
     /// Path prepended to every request path, without a trailing `/` (empty for none).
     prefix: String,
     pool: Pool,
     timeouts: BackendTimeouts,
-    http2_only: bool,
     rewrite_host: bool,
 }
 
@@ -155,7 +156,7 @@ impl fmt::Debug for Backend {
                 &format_args!("{}://{}{}", self.scheme, self.authority, self.prefix),
             )
             .field("timeouts", &self.timeouts)
-            .field("http2_only", &self.http2_only)
+            .field("pool", &self.pool)
             .field("rewrite_host", &self.rewrite_host)
             .finish_non_exhaustive()
     }
@@ -197,6 +198,8 @@ impl Backend {
             .path_and_query("/")
             .build()
             .map_err(|_| bad("not a valid target"))?;
+        let host = HeaderValue::from_str(authority.as_str())
+            .map_err(|_| bad("the host is not a valid Host header"))?;
         let pool = Pool::new(connector, target, http2_only);
         Ok(Self {
             route_name: RouteName(Arc::clone(&name)),
@@ -204,10 +207,10 @@ impl Backend {
             name,
             scheme,
             authority,
+            host,
             prefix,
             pool,
             timeouts,
-            http2_only,
             rewrite_host: false,
         })
     }
@@ -237,11 +240,21 @@ impl Backend {
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
     {
-        let upstream = match self.upstream_request(req) {
+        let (upstream, authority) = match self.upstream_request(req) {
             Ok(upstream) => upstream,
             Err(e) => return text(StatusCode::BAD_REQUEST, format!("bad request target: {e}")),
         };
-        let sent = tokio::time::timeout(self.timeouts.request, self.send(upstream)).await;
+        let sent = tokio::time::timeout(
+            self.timeouts.request,
+            self.pool.send(upstream, |request, http2| {
+                if http2 {
+                    self.for_http2(request, authority.clone())
+                } else {
+                    request
+                }
+            }),
+        )
+        .await;
         let mut response = match sent {
             Ok(Ok(response)) => {
                 let (mut parts, body) = response.into_parts();
@@ -265,33 +278,12 @@ impl Backend {
         response
     }
 
-    /// Sends `request` (as [`Backend::upstream_request`] makes it) on one of the backend's
-    /// connections, in the form that connection's protocol needs.
-    async fn send(
-        &self,
-        request: Request<ProxyBody>,
-    ) -> Result<Response<PooledBody>, UpstreamError> {
-        let checkout: Checkout = self.pool.checkout().await?;
-        self.pool
-            .send(checkout, request, |request, http2| {
-                if http2 {
-                    self.for_http2(request)
-                } else {
-                    request
-                }
-            })
-            .await
-    }
-
-    /// `request` for an HTTP/2 connection: the authority goes from `Host` into the URI (it
-    /// becomes `:authority`, which a `Host` must not contradict: RFC 9113 8.3.1).
-    fn for_http2(&self, request: Request<ProxyBody>) -> Request<ProxyBody> {
+    /// `request` (as [`Backend::upstream_request`] makes it) for an HTTP/2 connection: no
+    /// `Host`, and `authority` in the URI (it becomes `:authority`, which a `Host` must not
+    /// contradict: RFC 9113 8.3.1).
+    fn for_http2(&self, request: Request<ProxyBody>, authority: Authority) -> Request<ProxyBody> {
         let (mut parts, body) = request.into_parts();
-        let authority = parts
-            .headers
-            .remove(header::HOST)
-            .and_then(|host| Authority::try_from(host.as_bytes()).ok())
-            .unwrap_or_else(|| self.authority.clone());
+        parts.headers.remove(header::HOST);
         let mut uri = std::mem::take(&mut parts.uri).into_parts();
         uri.scheme = Some(self.scheme.clone());
         uri.authority = Some(authority);
@@ -300,11 +292,14 @@ impl Backend {
         Request::from_parts(parts, body)
     }
 
-    /// The request to send upstream, for an HTTP/1.1 connection (see [`Backend::for_http2`]):
-    /// origin-form URI with this backend's path prefix, `Host` the client's authority (the
-    /// backend's with `rewrite_host`, or when the client's is not a valid authority),
-    /// hop-by-hop headers removed, `x-forwarded-*` set, body untouched (streamed).
-    fn upstream_request<B>(&self, req: Request<B>) -> Result<Request<ProxyBody>, http::Error>
+    /// The request to send upstream, for an HTTP/1.1 connection (see [`Backend::for_http2`]),
+    /// and its authority: origin-form URI with this backend's path prefix, `Host` the client's
+    /// authority (the backend's with `rewrite_host`, or when the client's is not a valid
+    /// authority), hop-by-hop headers removed, `x-forwarded-*` set, body untouched (streamed).
+    fn upstream_request<B>(
+        &self,
+        req: Request<B>,
+    ) -> Result<(Request<ProxyBody>, Authority), http::Error>
     where
         B: Body<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
@@ -352,11 +347,11 @@ impl Backend {
         // (or when the client's is not a valid authority). It goes in `Host`, whatever the
         // connection: the backend's pool decides which connection carries the request, not
         // the authority.
-        let host = match (original_host, self.rewrite_host) {
-            (Some(host), false) if Authority::try_from(host.as_bytes()).is_ok() => host,
-            _ => HeaderValue::from_str(self.authority.as_str())
-                .unwrap_or_else(|_| HeaderValue::from_static("localhost")),
-        };
+        let client = original_host
+            .filter(|_| !self.rewrite_host)
+            .and_then(|host| Some((Authority::try_from(host.as_bytes()).ok()?, host)));
+        let (authority, host) =
+            client.unwrap_or_else(|| (self.authority.clone(), self.host.clone()));
         headers.insert(header::HOST, host);
 
         let path_and_query = match (self.prefix.is_empty(), parts.uri.path_and_query()) {
@@ -372,7 +367,7 @@ impl Backend {
         // hyper's HTTP/1 connections write the version; HTTP/2 ones ignore it.
         parts.version = Version::HTTP_11;
         let body = body.map_err(Into::into).boxed_unsync();
-        Ok(Request::from_parts(parts, body))
+        Ok((Request::from_parts(parts, body), authority))
     }
 
     /// The answer to a failed upstream request: 504 for a connect timeout, 502 otherwise.

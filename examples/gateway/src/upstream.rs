@@ -120,7 +120,7 @@ impl fmt::Debug for Pool {
 }
 
 /// A connection taken from the pool (or just made) for one request.
-pub(crate) enum Checkout {
+enum Checkout {
     /// An HTTP/1.1 connection, ready for a request; `reused` if it served one before.
     Http1 {
         /// The connection's sender.
@@ -139,7 +139,7 @@ pub(crate) enum Checkout {
 
 impl Checkout {
     /// Whether the request must be an HTTP/2 one (absolute URI, no `Host`).
-    pub(crate) fn is_http2(&self) -> bool {
+    fn is_http2(&self) -> bool {
         matches!(self, Self::Http2 { .. })
     }
 
@@ -166,7 +166,7 @@ impl Pool {
         idle_timeout: Duration,
     ) -> Self {
         Self(Arc::new(Inner {
-            connector: connector.connect_to(target.clone()),
+            connector,
             target,
             http2_only,
             idle_timeout,
@@ -184,7 +184,7 @@ impl Pool {
 
     /// A connection for one request: an idle or the shared one when there is one, else a new
     /// one.
-    pub(crate) async fn checkout(&self) -> Result<Checkout, UpstreamError> {
+    async fn checkout(&self) -> Result<Checkout, UpstreamError> {
         if let Some(checkout) = self.reuse().await {
             return Ok(checkout);
         }
@@ -241,15 +241,16 @@ impl Pool {
         }
     }
 
-    /// Sends `request` on `checkout`'s connection. `shape` turns it into the request for the
-    /// connection's protocol; it is called again when the request is retried (a reused
-    /// connection that closed before the request was written) on a new connection.
+    /// Sends `request` on one of the pool's connections. `shape` turns it into the request for
+    /// that connection's protocol (`true`: HTTP/2); it is called again when the request is
+    /// retried (a reused connection that closed before the request was written) on a new
+    /// connection.
     pub(crate) async fn send(
         &self,
-        checkout: Checkout,
         request: Request<ProxyBody>,
         shape: impl Fn(Request<ProxyBody>, bool) -> Request<ProxyBody>,
     ) -> Result<Response<PooledBody>, UpstreamError> {
+        let checkout = self.checkout().await?;
         let reused = checkout.reused();
         let http2 = checkout.is_http2();
         match self.try_send(checkout, shape(request, http2)).await {

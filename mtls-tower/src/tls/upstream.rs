@@ -137,8 +137,8 @@ impl UpstreamTlsBuilder {
 /// A hyper-util client connector: plain TCP for `http://` URIs, TLS per [`UpstreamTls`] for
 /// `https://` URIs.
 ///
-/// Cheap to clone (one reference count): hyper-util's client clones its connector for every
-/// request, pooled connection or not.
+/// Cheap to clone (one reference count): hyper-util's legacy client clones its connector for
+/// every request, pooled connection or not.
 #[derive(Clone)]
 pub struct UpstreamConnector(Arc<ConnectorInner>);
 
@@ -179,15 +179,6 @@ impl UpstreamConnector {
     pub fn connect_to(mut self, target: Uri) -> Self {
         Arc::make_mut(&mut self.0).target = Some(target);
         self
-    }
-
-    /// Whether an `https` connection may speak HTTP/2: the TLS settings offer `h2` by ALPN
-    /// (the [default](UpstreamTlsBuilder::alpn)). A plaintext connector never negotiates.
-    pub fn may_negotiate_http2(&self) -> bool {
-        self.0
-            .tls
-            .as_ref()
-            .is_some_and(|tls| tls.config.load().alpn_protocols.iter().any(|p| p == b"h2"))
     }
 
     /// Sets the TCP connect timeout.
