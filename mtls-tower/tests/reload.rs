@@ -385,18 +385,9 @@ async fn with_the_option_on_open_connections_of_a_newly_revoked_certificate_are_
         "no new request on the HTTP/2 connection of A"
     );
     // The request in flight finishes; then the connection closes, without a second request.
-    let mut in_flight = Vec::new();
-    let mut buf = [0u8; 4096];
-    let closed = tokio::time::timeout(LIMIT, async {
-        loop {
-            match a_busy.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => in_flight.extend_from_slice(&buf[..n]),
-            }
-        }
-    })
-    .await;
-    assert!(closed.is_ok(), "a_busy closed after its request");
+    let (in_flight, _) = read_until_closed(&mut a_busy)
+        .await
+        .expect("a_busy closed after its request");
     let in_flight = String::from_utf8_lossy(&in_flight);
     assert!(in_flight.starts_with("HTTP/1.1 200"), "{in_flight}");
     assert!(

@@ -109,6 +109,19 @@ async fn closed(tls: &mut TlsStream<TcpStream>, since: Instant) -> (Vec<u8>, Dur
     }
 }
 
+/// Asserts the server keeps `tls` open, silent, until halfway to the timeout counted from
+/// `since`, then closes it at the timeout without sending anything.
+async fn closed_silently_at_the_timeout(
+    tls: &mut TlsStream<TcpStream>,
+    since: Instant,
+    what: &str,
+) {
+    still_open_halfway(tls, since).await;
+    let (got, after) = closed(tls, since).await;
+    assert_eq!(String::from_utf8_lossy(&got), "", "{what}: no answer");
+    at_the_timeout(what, after);
+}
+
 /// Asserts the connection closed at the timeout: not before it, not much later.
 fn at_the_timeout(what: &str, after: Duration) {
     assert!(
@@ -125,11 +138,8 @@ async fn a_partial_request_head_is_closed_at_the_header_timeout() {
     tls.write_all(b"GET / HTTP/1.1\r\nHost: local")
         .await
         .unwrap();
-    still_open_halfway(&mut tls, started).await;
     // The rest of the head would come too late: the connection is closed without an answer.
-    let (got, after) = closed(&mut tls, started).await;
-    assert_eq!(String::from_utf8_lossy(&got), "", "no answer");
-    at_the_timeout("a partial request head", after);
+    closed_silently_at_the_timeout(&mut tls, started, "a partial request head").await;
     server.stop().await;
 }
 
@@ -138,10 +148,7 @@ async fn a_silent_client_after_the_handshake_is_closed_at_the_header_timeout() {
     let server = server().await;
     let mut tls = connect(server.addr, b"http/1.1").await;
     let started = Instant::now();
-    still_open_halfway(&mut tls, started).await;
-    let (got, after) = closed(&mut tls, started).await;
-    assert_eq!(String::from_utf8_lossy(&got), "", "no answer");
-    at_the_timeout("nothing sent after the handshake", after);
+    closed_silently_at_the_timeout(&mut tls, started, "nothing sent after the handshake").await;
     server.stop().await;
 }
 
@@ -152,10 +159,7 @@ async fn a_partial_http2_preface_is_closed_at_the_header_timeout() {
     let started = Instant::now();
     // 16 of the preface's 24 bytes: HTTP/2 or HTTP/1 cannot be told yet.
     tls.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
-    still_open_halfway(&mut tls, started).await;
-    let (got, after) = closed(&mut tls, started).await;
-    assert_eq!(String::from_utf8_lossy(&got), "", "no answer");
-    at_the_timeout("a partial HTTP/2 preface", after);
+    closed_silently_at_the_timeout(&mut tls, started, "a partial HTTP/2 preface").await;
     server.stop().await;
 }
 
@@ -171,10 +175,7 @@ async fn an_idle_keep_alive_connection_is_closed_at_the_header_timeout() {
         !response.to_ascii_lowercase().contains("connection: close"),
         "kept alive: {response}"
     );
-    still_open_halfway(&mut tls, asked).await;
-    let (got, after) = closed(&mut tls, asked).await;
-    assert_eq!(String::from_utf8_lossy(&got), "", "nothing more");
-    at_the_timeout("an idle keep-alive connection", after);
+    closed_silently_at_the_timeout(&mut tls, asked, "an idle keep-alive connection").await;
     server.stop().await;
 }
 
@@ -272,26 +273,28 @@ impl Received {
             bytes.extend_from_slice(read);
             came.push((bytes.len(), *at));
         }
-        // Each frame: a 24-bit length, a type, flags, a stream id, then the payload.
-        let mut at = 0;
-        while at + 9 <= bytes.len() {
-            let length = usize::from(bytes[at]) << 16
-                | usize::from(bytes[at + 1]) << 8
-                | usize::from(bytes[at + 2]);
-            let end = at + 9 + length;
-            if end > bytes.len() {
-                return None;
-            }
-            if bytes[at + 3] == kind {
-                return came
-                    .iter()
-                    .find(|(read, _)| *read >= end)
-                    .map(|(_, at)| *at);
-            }
-            at = end;
-        }
-        None
+        let end = frames(&bytes).find(|&(frame, _)| frame == kind)?.1;
+        came.iter()
+            .find(|(read, _)| *read >= end)
+            .map(|(_, at)| *at)
     }
+}
+
+/// The complete HTTP/2 frames at the start of `bytes`: each one's type and where it ends. Each
+/// frame: a 24-bit length, a type, flags, a stream id, then the payload.
+fn frames(bytes: &[u8]) -> impl Iterator<Item = (u8, usize)> + '_ {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let header = bytes.get(at..at + 9)?;
+        let length =
+            usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+        let end = at + 9 + length;
+        if end > bytes.len() {
+            return None;
+        }
+        at = end;
+        Some((header[3], end))
+    })
 }
 
 /// HTTP/2 frame types.
@@ -500,8 +503,7 @@ async fn an_idle_http2_peer_that_never_acknowledges_is_dropped_after_the_goaway(
     // An empty SETTINGS frame: length 0, type 4, no flags, stream 0.
     tls.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).await.unwrap();
     let (got, after) = closed(&mut tls, started).await;
-    // Frame type 7 (GOAWAY) somewhere in what the server sent before the end.
-    let goaway = got.windows(4).any(|w| w[3] == 7 && w[..3] == [0, 0, 8]);
+    let goaway = frames(&got).any(|(frame, _)| frame == GOAWAY);
     assert!(goaway, "no GOAWAY frame before the end: {got:?}");
     assert!(
         after >= 2 * TIMEOUT - EARLY && after < 2 * TIMEOUT + LATE,
