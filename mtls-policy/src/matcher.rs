@@ -332,6 +332,21 @@ impl Segments {
     }
 }
 
+/// Files a prefix (or suffix) whose inner `edge` (its last, or first, byte) is a separator in
+/// `segments`, any other in `table`.
+fn file_by_edge(
+    pattern: Box<str>,
+    edge: Option<u8>,
+    segments: &mut Segments,
+    table: &mut Vec<Box<str>>,
+) {
+    if edge.is_some_and(is_separator) {
+        segments.insert(pattern);
+    } else {
+        table.push(pattern);
+    }
+}
+
 /// A compiled set of [`StringMatch`] patterns: `is_match` answers whether any pattern matches,
 /// at a cost that does not grow with the number of patterns (see the module table).
 #[derive(Clone, Debug, Default)]
@@ -380,19 +395,13 @@ impl StringSet {
                 }
                 StringMatch::Prefix(s) => {
                     let s = norm(s);
-                    if s.bytes().next_back().is_some_and(is_separator) {
-                        set.prefix_segments.insert(s);
-                    } else {
-                        set.prefixes.push(s);
-                    }
+                    let edge = s.bytes().next_back();
+                    file_by_edge(s, edge, &mut set.prefix_segments, &mut set.prefixes);
                 }
                 StringMatch::Suffix(s) => {
                     let s = norm(s);
-                    if s.bytes().next().is_some_and(is_separator) {
-                        set.suffix_segments.insert(s);
-                    } else {
-                        set.suffixes.push(s);
-                    }
+                    let edge = s.bytes().next();
+                    file_by_edge(s, edge, &mut set.suffix_segments, &mut set.suffixes);
                 }
                 StringMatch::Contains(s) => contains.push(norm(s)),
                 StringMatch::Wildcard(s) => {
