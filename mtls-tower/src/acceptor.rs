@@ -271,17 +271,17 @@ impl Acceptor {
     /// for both protocols. Default 30 s, as hyper's `header_read_timeout` (nginx's
     /// `client_header_timeout` and `keepalive_timeout` are 60 s and 75 s).
     ///
-    /// - HTTP/1: how long a connection may wait for a request head, from the moment it is
-    ///   ready for a request (just after the handshake, or once the previous response is sent)
-    ///   until the head's last byte. It bounds both a client that trickles a request head
-    ///   (slowloris) and an idle keep-alive connection; the connection is closed.
-    /// - HTTP/2: how long a connection may have no request in flight, from the end of its
-    ///   preface or of its last response (a response body still streaming counts as in
-    ///   flight). It bounds an idle connection, even one whose peer answers pings; the
-    ///   connection is shut down gracefully (GOAWAY, then closed), and dropped one more
-    ///   timeout later if the peer never acknowledges the shutdown.
-    /// - Both: the wait for the first bytes that tell HTTP/2 from HTTP/1 (the 24-byte HTTP/2
-    ///   preface).
+    /// - HTTP/1: how long a connection may wait for a request head, from the end of the
+    ///   handshake or of the previous response until the head's last byte. It bounds a client
+    ///   that sends nothing, one that trickles a request head (slowloris) and an idle
+    ///   keep-alive connection; the connection is closed without an answer. For the first
+    ///   request, the bytes telling HTTP/2 from HTTP/1 count within the same timeout.
+    /// - HTTP/2: how long a connection may have no request in flight, from the end of the
+    ///   handshake or of its last response (a response body still streaming counts as in
+    ///   flight). It bounds a client that never completes its preface, and an idle
+    ///   connection, even one whose peer answers pings; the connection is shut down
+    ///   gracefully (GOAWAY, then closed), and dropped one more timeout later if the peer never
+    ///   acknowledges the shutdown.
     ///
     /// What it does not bound: the request body, the response, an upgraded connection
     /// (WebSocket), and a connection that keeps sending requests. [`serve`](crate::serve) also sends

@@ -54,13 +54,16 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 ///
 /// Idle and slow connections: a connection that carries no request for the acceptor's
 /// [request header timeout](Acceptor::with_request_header_timeout) (default 30 s) is closed.
-/// HTTP/1: one that waits that long for a complete request head, whether idle between
-/// requests or trickling a head. HTTP/2: one with no request in flight that long, counted
-/// from the preface or from the end of its last response (a response body still streaming
-/// counts as in flight); it is shut down gracefully (GOAWAY), like a revoked connection. A
-/// connection that has not sent the first bytes telling HTTP/2 from HTTP/1 by then is closed
-/// too. An HTTP/2 peer silent for 20 s is also sent a PING, and the connection is closed when
-/// no answer comes within 20 s.
+/// A request is carried from the moment its head is complete until its response body has been
+/// sent (a request body still arriving or a response still streaming counts); the timeout
+/// counts from the end of the handshake, then from the end of each connection's last
+/// response. So an HTTP/1 client has one timeout for its first request head, bytes telling
+/// HTTP/2 from HTTP/1 included, and one for each next head, whether it is idle between
+/// requests or trickles a head; it is closed without an answer. An HTTP/2 connection with no
+/// request in flight that long is shut down gracefully (GOAWAY), like a revoked connection,
+/// and dropped one timeout later if the peer has not closed it by then. An HTTP/2 peer silent
+/// for 20 s is also sent a PING, and the connection is closed when no answer comes within
+/// 20 s.
 ///
 /// ```no_run
 /// # async fn run(acceptor: mtls_tower::Acceptor) -> std::io::Result<()> {
@@ -118,7 +121,9 @@ where
     // (the grace period is over) closes it.
     let (drain, _) = watch::channel(());
     let mut h1 = http1::Builder::new();
-    h1.timer(TokioTimer::new());
+    // The connection's idle timer bounds the wait for a request head (see `idle`); hyper's
+    // own would allocate and register a timer per request.
+    h1.header_read_timeout(None);
     let mut h2 = http2::Builder::new(TokioExecutor::new());
     h2.timer(TokioTimer::new())
         .keep_alive_interval(Some(H2_KEEP_ALIVE_INTERVAL))
@@ -160,47 +165,57 @@ where
                 info,
             });
             // Read per connection, like the revocation grace: a connection keeps the timeout it
-            // was accepted with.
-            let header_timeout = acceptor.request_header_timeout();
+            // was accepted with. The connection is idle from now: its first bytes, then its
+            // first request head, are due within one timeout.
+            let mut idle = idle::timer(acceptor.request_header_timeout());
             let detected = tokio::select! {
-                read = tokio::time::timeout(header_timeout, Replay::read_protocol(io)) => read,
-                // Shutting down: nothing was asked on it yet.
-                _ = draining.changed() => return,
-            };
-            let (protocol, io) = match detected {
-                Ok(Ok(detected)) => detected,
-                Ok(Err(e)) => {
-                    tracing::debug!(%remote, error = %e, "connection ended before a request");
-                    return;
-                }
-                Err(_) => {
+                read = Replay::read_protocol(io) => read,
+                () = idle.elapsed() => {
                     tracing::debug!(
                         %remote,
-                        timeout = ?header_timeout,
+                        timeout = ?idle.timeout(),
                         "closing a connection: no HTTP request within the request header timeout"
                     );
                     return;
                 }
+                // Shutting down: nothing was asked on it yet.
+                _ = draining.changed() => return,
             };
+            let (protocol, io) = match detected {
+                Ok(detected) => detected,
+                Err(e) => {
+                    tracing::debug!(%remote, error = %e, "connection ended before a request");
+                    return;
+                }
+            };
+            let service = idle.count(service);
             let (h1, h2) = &*builders;
             let ended = match protocol {
                 Protocol::Http1 => {
-                    let mut h1 = h1.clone();
-                    h1.header_read_timeout(header_timeout);
                     let conn = h1
                         .serve_connection(TokioIo::new(io), service)
                         .with_upgrades();
-                    drive(conn, |c| c.graceful_shutdown(), draining, revocation, None).await
-                }
-                Protocol::Http2 => {
-                    let (service, idle) = idle::track(service, header_timeout);
-                    let conn = h2.serve_connection(TokioIo::new(io), service);
+                    let on_idle = OnIdle::Close;
                     drive(
                         conn,
                         |c| c.graceful_shutdown(),
                         draining,
                         revocation,
-                        Some(idle),
+                        idle,
+                        on_idle,
+                    )
+                    .await
+                }
+                Protocol::Http2 => {
+                    let conn = h2.serve_connection(TokioIo::new(io), service);
+                    let on_idle = OnIdle::GoAway;
+                    drive(
+                        conn,
+                        |c| c.graceful_shutdown(),
+                        draining,
+                        revocation,
+                        idle,
+                        on_idle,
                     )
                     .await
                 }
@@ -229,20 +244,31 @@ where
     Ok(())
 }
 
+/// What [`drive`] does with a connection that carried no request for the timeout.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OnIdle {
+    /// Close it (HTTP/1: nothing is in flight, and a peer trickling a request head gets no
+    /// answer).
+    Close,
+    /// Shut it down gracefully (HTTP/2: GOAWAY, so the peer knows its next request needs a new
+    /// connection), and drop it one more timeout later if it has not ended by then.
+    GoAway,
+}
+
 /// Serves one connection until it ends. A value on `draining` shuts it down gracefully, and the
 /// sender dropped ends it; a reload revoking its peer (`revocation`: the watch, and the grace
-/// period) shuts it down gracefully and ends it after the grace period; `idle` (HTTP/2) shuts
-/// it down gracefully once it has carried no request for the request header timeout.
+/// period) shuts it down gracefully and ends it after the grace period; `idle` completing
+/// (no request for the request header timeout) ends it as `on_idle` says.
 ///
-/// An idle connection waits on its socket, on two channels and on one timer (HTTP/1: the
-/// request header timeout; HTTP/2: the idle timer, and the keep-alive ping): nothing else
-/// polls it.
+/// An idle connection waits on its socket, on two channels and on its idle timer (and the
+/// keep-alive ping for HTTP/2): nothing else polls it.
 async fn drive<C, E>(
     conn: C,
     graceful_shutdown: impl Fn(Pin<&mut C>),
     mut draining: watch::Receiver<()>,
     mut revocation: Option<(RevocationWatch, Duration)>,
-    mut idle: Option<IdleTimer>,
+    mut idle: IdleTimer,
+    on_idle: OnIdle,
 ) -> Result<(), E>
 where
     C: Future<Output = Result<(), E>>,
@@ -281,14 +307,24 @@ where
                 tracing::debug!("connection still open after its shutdown deadline; dropped");
                 return Ok(());
             }
-            timeout = idle_for(&mut idle), if !shutting_down => {
+            // An HTTP/1 connection shutting down may still be waiting for a request head: it
+            // stays bounded by the timer. An HTTP/2 one has sent its GOAWAY already.
+            () = idle.elapsed(), if on_idle == OnIdle::Close || !shutting_down => {
+                let timeout = idle.timeout();
+                if on_idle == OnIdle::Close {
+                    tracing::debug!(
+                        ?timeout,
+                        "closing an HTTP/1 connection: no request head within the request \
+                         header timeout"
+                    );
+                    return Ok(());
+                }
                 tracing::debug!(
                     ?timeout,
                     "closing an HTTP/2 connection: no request for the request header timeout"
                 );
                 shutting_down = true;
                 graceful_shutdown(conn.as_mut());
-                idle = None;
                 // The graceful shutdown waits for the peer to acknowledge a PING; a peer that
                 // never does would keep the connection. It carries no stream: one more timeout
                 // at most.
@@ -302,18 +338,6 @@ where
 async fn revoked(revocation: &mut Option<(RevocationWatch, Duration)>) -> (VerifyError, Duration) {
     match revocation {
         Some((watch, grace)) => (watch.revoked().await, *grace),
-        None => std::future::pending().await,
-    }
-}
-
-/// Waits until the connection has carried no request for the timeout, and returns the
-/// timeout; never without a timer.
-async fn idle_for(idle: &mut Option<IdleTimer>) -> Duration {
-    match idle {
-        Some(timer) => {
-            timer.elapsed().await;
-            timer.timeout()
-        }
         None => std::future::pending().await,
     }
 }
@@ -334,9 +358,9 @@ enum Protocol {
 
 /// A connection's IO with the first bytes, read to tell HTTP/2 from HTTP/1, put back in front.
 ///
-/// hyper-util's auto builder does the same, but it chooses the protocol inside the connection
-/// future, after the service is built: reading first lets `serve` give HTTP/2 connections a
-/// service that counts requests in flight, and HTTP/1 connections the bare one.
+/// hyper-util's auto builder does the same inside its connection future; reading first lets
+/// `serve` bound the wait for these bytes with the connection's own idle timer, and drive each
+/// protocol's connection with what it needs when idle (close, or GOAWAY).
 struct Replay<I> {
     io: I,
     head: [u8; H2_PREFACE.len()],
@@ -348,9 +372,9 @@ struct Replay<I> {
 impl<I: AsyncRead + Unpin> Replay<I> {
     /// Reads until the protocol is known: a byte that is not the HTTP/2 preface's (HTTP/1), the
     /// whole preface (HTTP/2), or end of file (HTTP/1: hyper ends the connection). The caller
-    /// bounds the wait: hyper's HTTP/1 header timer only starts once the protocol is known, and
-    /// a client that sends nothing, or part of the preface, would otherwise hold the
-    /// connection forever.
+    /// bounds the wait with the connection's idle timer, which keeps running after it: a
+    /// client that sends nothing, or part of the preface, would otherwise hold the connection
+    /// forever.
     async fn read_protocol(mut io: I) -> io::Result<(Protocol, Self)> {
         let mut head = [0u8; H2_PREFACE.len()];
         let mut end = 0;

@@ -45,9 +45,9 @@ const EARLY: Duration = Duration::from_millis(50);
 /// How late after the timeout the connection may close (scheduling on a busy machine).
 const LATE: Duration = Duration::from_secs(2);
 
-/// A server with the echo service: STRICT, `localhost`, no client certificate asked for, the
-/// request header timeout [`TIMEOUT`].
-async fn server() -> Server {
+/// An acceptor for `localhost`, no client certificate asked for, with the request header
+/// timeout `timeout`.
+fn acceptor(timeout: Duration) -> Acceptor {
     let snapshot = TlsSnapshot::builder(provider())
         .host(HostTls::new(
             ["localhost"],
@@ -55,9 +55,39 @@ async fn server() -> Server {
         ))
         .build()
         .unwrap();
-    let acceptor = Acceptor::new(snapshot).with_request_header_timeout(TIMEOUT);
-    assert_eq!(acceptor.request_header_timeout(), TIMEOUT);
-    start(acceptor).await
+    let acceptor = Acceptor::new(snapshot).with_request_header_timeout(timeout);
+    assert_eq!(acceptor.request_header_timeout(), timeout);
+    acceptor
+}
+
+/// A server with the echo service: STRICT, `localhost`, no client certificate asked for, the
+/// request header timeout [`TIMEOUT`].
+async fn server() -> Server {
+    start(acceptor(TIMEOUT)).await
+}
+
+/// Reads from `tls` until what was read ends with `end`; what was read. Fails when the
+/// connection ends first or [`LIMIT`] passes.
+async fn read_to(tls: &mut TlsStream<TcpStream>, end: &str) -> String {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let read = tokio::time::timeout(LIMIT, async {
+        while !got.ends_with(end.as_bytes()) {
+            match tls.read(&mut buf).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+        }
+        true
+    })
+    .await;
+    let got = String::from_utf8_lossy(&got).into_owned();
+    assert_eq!(
+        read,
+        Ok(true),
+        "the connection ended, or {LIMIT:?} passed, before {end:?}: {got:?}"
+    );
+    got
 }
 
 /// A TLS connection to `addr` (SNI `localhost`), ALPN `alpn`, handshake complete.
@@ -160,6 +190,82 @@ async fn a_partial_http2_preface_is_closed_at_the_header_timeout() {
     // 16 of the preface's 24 bytes: HTTP/2 or HTTP/1 cannot be told yet.
     tls.write_all(b"PRI * HTTP/2.0\r\n").await.unwrap();
     closed_silently_at_the_timeout(&mut tls, started, "a partial HTTP/2 preface").await;
+    server.stop().await;
+}
+
+/// The bytes telling HTTP/2 from HTTP/1 and the first request head share one timeout: a client
+/// cannot get a second one by deciding late.
+#[tokio::test]
+async fn the_first_bytes_and_the_first_request_head_share_one_timeout() {
+    // Longer than elsewhere: two outcomes half a timeout apart must be told apart on a busy
+    // machine.
+    let timeout = Duration::from_secs(1);
+    let server = start(acceptor(timeout)).await;
+    let mut tls = connect(server.addr, b"http/1.1").await;
+    let started = Instant::now();
+    // Could be the HTTP/2 preface, until the byte that is not.
+    tls.write_all(b"PRI * HTTP/").await.unwrap();
+    tokio::time::sleep(timeout * 6 / 10).await;
+    // Not: an HTTP/1 request head, incomplete.
+    tls.write_all(b"1.1\r\nHost: local").await.unwrap();
+    let (got, after) = closed(&mut tls, started).await;
+    assert_eq!(String::from_utf8_lossy(&got), "", "no answer");
+    assert!(
+        after >= timeout - EARLY && after < timeout * 3 / 2,
+        "closed {after:?} after the handshake; the request header timeout is {timeout:?}, \
+         and the protocol was known after {:?}",
+        timeout * 6 / 10
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn an_http1_response_streaming_longer_than_the_header_timeout_is_not_cut() {
+    let server = start_with(acceptor(TIMEOUT), tower::service_fn(drip)).await;
+    let mut tls = connect(server.addr, b"http/1.1").await;
+    let started = Instant::now();
+    // 11 chunks, 100 ms apart: the response takes 1 s, twice the timeout.
+    tls.write_all(b"GET /drip/11 HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let response = read_to(&mut tls, "chunk 11\n\r\n0\r\n\r\n").await;
+    let took = started.elapsed();
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(took >= 2 * TIMEOUT, "streamed for {took:?}");
+    // The connection is still open, and takes the next request.
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .await
+        .unwrap();
+    let response = read_to(&mut tls, "chunk 1\n\r\n0\r\n\r\n").await;
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    server.stop().await;
+}
+
+/// Answers how many bytes the request body had, once it has all arrived.
+async fn count_body(req: Request<Incoming>) -> Result<Response<String>, Infallible> {
+    let body = req.into_body().collect().await.map(|b| b.to_bytes().len());
+    Ok(Response::new(format!("{body:?}\n")))
+}
+
+#[tokio::test]
+async fn a_request_body_arriving_longer_than_the_header_timeout_is_not_cut() {
+    let server = start_with(acceptor(TIMEOUT), tower::service_fn(count_body)).await;
+    let mut tls = connect(server.addr, b"http/1.1").await;
+    let started = Instant::now();
+    let head = "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 10\r\n\r\n";
+    tls.write_all(head.as_bytes()).await.unwrap();
+    // One byte every 100 ms: the body takes 1 s to arrive, twice the timeout.
+    for _ in 0..10 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        tls.write_all(b"x").await.unwrap();
+    }
+    let response = read_to(&mut tls, "Ok(10)\n").await;
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(
+        started.elapsed() >= 2 * TIMEOUT,
+        "sent for {:?}",
+        started.elapsed()
+    );
     server.stop().await;
 }
 

@@ -1,103 +1,113 @@
-//! When an HTTP/2 connection carries no request: the requests in flight on it, counted by a
-//! wrapper around the service, and the timer that [`serve`](crate::serve()) closes it with.
+//! When a connection carries no request: the requests in flight on it, counted by a wrapper
+//! around the service, and the timer that [`serve`](crate::serve()) closes it with.
 //!
 //! A request is in flight from the moment hyper hands it to the service until its response
-//! body is dropped (sent to the end, or its stream reset): a response still streaming counts.
-//! HTTP/1 connections do not use any of this (hyper's header timer bounds their idleness).
+//! body is dropped (sent to the end, or its stream reset): a response still streaming counts,
+//! and so does a request body still arriving. A connection is idle from the moment it is
+//! accepted, and again each time its last request in flight ends: for HTTP/1, that is the time
+//! a client has to send its next request head, whether it sends nothing or trickles it.
+//!
+//! The timer is lazy, so that a request costs no timer work: the wrapper counts requests and
+//! notes when the last one ended (two atomic operations and a clock read per request), and the
+//! timer, when it fires, reads those and either reports the connection idle or sets itself
+//! for the earliest moment it could be.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
-use tokio::sync::Notify;
 use tokio::time::{Instant, Sleep};
 
 /// What the service wrapper and the timer of one connection share.
-struct InFlight {
+struct Activity {
+    /// When the connection was accepted: the origin of `idle_since`.
+    origin: Instant,
     /// Requests in flight.
-    count: AtomicUsize,
-    /// Woken when `count` drops to zero.
-    none: Notify,
+    in_flight: AtomicUsize,
+    /// When the last request ended, in nanoseconds since `origin` (0: none has).
+    idle_since: AtomicU64,
+}
+
+impl Activity {
+    /// Since when the connection has been idle, when no request is in flight.
+    fn idle_since(&self) -> Option<Instant> {
+        // Acquire: pairs with the release of the request that brought the count to zero, so
+        // `idle_since` is at least that request's end.
+        if self.in_flight.load(Ordering::Acquire) != 0 {
+            return None;
+        }
+        let nanos = self.idle_since.load(Ordering::Relaxed);
+        Some(self.origin + Duration::from_nanos(nanos))
+    }
 }
 
 /// Counts the requests in flight of one connection for its [`IdleTimer`]: two atomic
 /// operations when a request arrives (the count, and the reference the request takes), two
-/// when its response body is dropped, no allocation.
+/// and a clock read when its response body is dropped, no allocation.
 pub(super) struct CountInFlight<S> {
     inner: S,
-    in_flight: Arc<InFlight>,
+    activity: Arc<Activity>,
 }
 
 /// The idle timer of one connection: completes once no request has been in flight for the
 /// timeout.
 pub(super) struct IdleTimer {
-    in_flight: Arc<InFlight>,
+    activity: Arc<Activity>,
     timeout: Duration,
     sleep: Pin<Box<Sleep>>,
-    /// Whether `sleep` runs: from the moment the connection opened or the last request ended.
-    armed: bool,
 }
 
-/// The wrapper of `service` and the timer of one connection, which is idle from now on.
-pub(super) fn track<S>(service: S, timeout: Duration) -> (CountInFlight<S>, IdleTimer) {
-    let in_flight = Arc::new(InFlight {
-        count: AtomicUsize::new(0),
-        none: Notify::new(),
-    });
-    let timer = IdleTimer {
-        in_flight: Arc::clone(&in_flight),
+/// The timer of a connection accepted just now, which is idle from now on. Its requests are to
+/// go through [`IdleTimer::count`].
+pub(super) fn timer(timeout: Duration) -> IdleTimer {
+    let origin = Instant::now();
+    IdleTimer {
+        activity: Arc::new(Activity {
+            origin,
+            in_flight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+        }),
         timeout,
-        sleep: Box::pin(tokio::time::sleep(timeout)),
-        armed: true,
-    };
-    let service = CountInFlight {
-        inner: service,
-        in_flight,
-    };
-    (service, timer)
+        sleep: Box::pin(tokio::time::sleep_until(origin + timeout)),
+    }
 }
 
 impl IdleTimer {
+    /// Wraps the connection's service, so its requests keep the connection from being idle.
+    pub(super) fn count<S>(&self, service: S) -> CountInFlight<S> {
+        CountInFlight {
+            inner: service,
+            activity: Arc::clone(&self.activity),
+        }
+    }
+
     /// Completes once no request has been in flight for the timeout.
     ///
-    /// Cancel-safe: the deadline lives in the timer, and an end of the last request signalled
-    /// while this future was not polled is kept by the `Notify` for the next call. A request
-    /// arriving does not wake the timer: at the deadline, a request still in flight disarms it
-    /// until the count drops to zero, which re-arms it; so does a count that dropped to zero
-    /// meanwhile (a request that came and went).
+    /// Cancel-safe: the deadline lives in the timer. It only wakes at a deadline: when a
+    /// request is in flight then, the next check is one timeout later (the connection cannot
+    /// be idle for the timeout before that); when the connection has been idle for less than
+    /// the timeout, the next check is when it will have been.
     pub(super) async fn elapsed(&mut self) {
         loop {
-            if !self.armed {
-                self.in_flight.none.notified().await;
-                self.rearm();
-                continue;
-            }
-            tokio::select! {
-                biased;
-                () = self.in_flight.none.notified() => self.rearm(),
-                () = self.sleep.as_mut() => {
-                    if self.in_flight.count.load(Ordering::Acquire) == 0 {
-                        return;
-                    }
-                    self.armed = false;
-                }
-            }
+            self.sleep.as_mut().await;
+            let now = Instant::now();
+            let next = match self.activity.idle_since() {
+                Some(since) if now.saturating_duration_since(since) >= self.timeout => return,
+                Some(since) => since + self.timeout,
+                None => now + self.timeout,
+            };
+            self.sleep.as_mut().reset(next);
         }
     }
 
     /// The timeout this timer closes the connection after.
     pub(super) fn timeout(&self) -> Duration {
         self.timeout
-    }
-
-    fn rearm(&mut self) {
-        self.sleep.as_mut().reset(Instant::now() + self.timeout);
-        self.armed = true;
     }
 }
 
@@ -112,8 +122,8 @@ where
     fn call(&self, req: Request<ReqBody>) -> Self::Future {
         // hyper calls the service from the connection's task, the task that reads the count
         // at the deadline: no ordering is needed here.
-        self.in_flight.count.fetch_add(1, Ordering::Relaxed);
-        let guard = InFlightGuard(Arc::clone(&self.in_flight));
+        self.activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        let guard = InFlightGuard(Arc::clone(&self.activity));
         Counted {
             inner: self.inner.call(req),
             guard: Some(guard),
@@ -122,14 +132,19 @@ where
 }
 
 /// One request in flight; dropping it ends the request.
-struct InFlightGuard(Arc<InFlight>);
+struct InFlightGuard(Arc<Activity>);
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
+        let activity = &*self.0;
+        // Noted before the count drops (the release below publishes it); when another request
+        // is still in flight the note is early, and is overwritten when that one ends. Nanos
+        // since the origin fit 64 bits for 584 years.
+        let ended = Instant::now().saturating_duration_since(activity.origin);
+        let nanos = u64::try_from(ended.as_nanos()).unwrap_or(u64::MAX);
+        activity.idle_since.fetch_max(nanos, Ordering::Relaxed);
         // The response body may be dropped on another thread than the connection's.
-        if self.0.count.fetch_sub(1, Ordering::Release) == 1 {
-            self.0.none.notify_one();
-        }
+        activity.in_flight.fetch_sub(1, Ordering::Release);
     }
 }
 
