@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use metrics::Counter;
 use mtls_core::PeerIdentity;
@@ -31,6 +31,18 @@ struct Inner {
     verification: PeerVerification,
     /// The acceptor's configuration generation the handshake used (0 when unknown).
     generation: u64,
+    /// The XFCC value of this connection's peer, as the first layer to forward it formatted
+    /// it (see [`XfccMemo`](crate::layer::forward::XfccMemo)).
+    xfcc: OnceLock<CachedXfcc>,
+}
+
+/// An XFCC value kept with the connection it describes: which memo (which layer
+/// configuration) formatted it, for which certificate.
+#[derive(Debug)]
+pub(crate) struct CachedXfcc {
+    pub(crate) memo: u64,
+    pub(crate) cert_sha256: [u8; 32],
+    pub(crate) value: http::HeaderValue,
 }
 
 /// The negotiated TLS parameters of a connection.
@@ -71,6 +83,7 @@ impl ConnectionInfo {
             chain: Vec::new(),
             verification: PeerVerification::Plaintext,
             generation: 0,
+            xfcc: OnceLock::new(),
         }))
     }
 
@@ -92,6 +105,7 @@ impl ConnectionInfo {
             chain,
             verification,
             generation: 0,
+            xfcc: OnceLock::new(),
         }))
     }
 
@@ -101,6 +115,11 @@ impl ConnectionInfo {
             inner.generation = generation;
         }
         self
+    }
+
+    /// Where a layer keeps the XFCC value of this connection's peer.
+    pub(crate) fn xfcc_slot(&self) -> &OnceLock<CachedXfcc> {
+        &self.0.xfcc
     }
 
     /// The client's address.

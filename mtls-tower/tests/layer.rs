@@ -559,7 +559,7 @@ async fn audit_mode_does_not_vouch_for_an_unverified_identity() {
 
 /// The layer formats each identity's XFCC once and reuses it: the value must stay that
 /// identity's (two clients alternating on one layer), and a layer built with another
-/// forwarding configuration must not reuse values of the first.
+/// forwarding configuration must not reuse values of the first, even on the same connection.
 #[tokio::test]
 async fn xfcc_values_belong_to_their_identity_across_requests_and_configurations() {
     let ops = client(OPS);
@@ -599,4 +599,19 @@ async fn xfcc_values_belong_to_their_identity_across_requests_and_configurations
         value.to_str().expect("ascii"),
         format!("Hash={}", ops.id.cert_sha256_hex())
     );
+    // A value is also kept with its connection: one connection whose requests go through
+    // both layers in turn gets each layer's own value every time.
+    let (default_svc, _) = service(MtlsLayer::new(policy()));
+    let conn = tls_conn(8443, "api.example.com", Some(&web), verified());
+    for _ in 0..2 {
+        for (svc, forward) in [(&default_svc, &default), (&svc, &hash_only)] {
+            let req = request("/", "api.example.com", Some(conn.clone()));
+            let (_, _, seen, _) = send(svc, req).await;
+            let seen = seen.expect("inner saw the request");
+            assert_eq!(
+                seen.headers["x-forwarded-client-cert"],
+                expected(&web, forward)
+            );
+        }
+    }
 }

@@ -18,6 +18,8 @@ use mtls_policy::PeerVerification;
 use rustls_pki_types::CertificateDer;
 
 use super::xfcc::XfccElement;
+use crate::ConnectionInfo;
+use crate::connection::CachedXfcc;
 
 /// `x-forwarded-client-cert` (Envoy).
 pub const X_FORWARDED_CLIENT_CERT: HeaderName = HeaderName::from_static("x-forwarded-client-cert");
@@ -111,19 +113,22 @@ impl ForwardIdentity {
         identity: Option<&PeerIdentity>,
         chain: &[CertificateDer<'_>],
         verification: &PeerVerification,
-        memo: Option<&XfccMemo>,
+        memo: Option<(&XfccMemo, &ConnectionInfo)>,
     ) {
         strip_identity_headers(headers);
-        // The chain belongs to this identity only if it starts with its certificate.
+        // The chain belongs to this identity only if it starts with its certificate (compared
+        // only when a header carries the chain).
+        let needs_chain = self.rfc9440 || self.xfcc.as_ref().is_some_and(|c| c.chain);
         let chain = match (identity, chain.first()) {
-            (Some(id), Some(leaf)) if leaf.as_ref() == id.der().as_ref() => chain,
+            (Some(id), Some(leaf)) if needs_chain && leaf.as_ref() == id.der().as_ref() => chain,
             _ => &[],
         };
         if let (Some(cfg), Some(id)) = (&self.xfcc, identity) {
             match memo.filter(|_| !cfg.cert && !cfg.chain) {
                 // The element depends on the identity alone: format it once per certificate.
-                Some(memo) => {
-                    if let Some(value) = memo.get(id, || cfg.element(id, chain).to_string()) {
+                Some((memo, conn)) => {
+                    let format = || cfg.element(id, chain).to_string();
+                    if let Some(value) = memo.get(id, conn, format) {
                         headers.insert(X_FORWARDED_CLIENT_CERT, value);
                     }
                 }
@@ -162,17 +167,56 @@ impl ForwardIdentity {
 /// The XFCC values of the identities a layer has seen, by certificate hash: formatting an
 /// element (hash hex, subject, SANs, quoting) costs more than the rest of the layer's work on a
 /// kept-alive connection. Bounded; cleared when full.
-#[derive(Debug, Default)]
-pub(crate) struct XfccMemo(std::sync::Mutex<std::collections::HashMap<[u8; 32], HeaderValue>>);
+///
+/// A value is also kept with its connection (the first memo to format it there keeps it), so
+/// that the next requests of a kept-alive connection find it without a lock or a hash.
+#[derive(Debug)]
+pub(crate) struct XfccMemo {
+    /// Which memo this is, for the values it left with connections: unique in the process.
+    id: u64,
+    values: std::sync::Mutex<std::collections::HashMap<[u8; 32], HeaderValue>>,
+}
+
+impl Default for XfccMemo {
+    fn default() -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Self {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            values: std::sync::Mutex::default(),
+        }
+    }
+}
 
 impl XfccMemo {
     const CAPACITY: usize = 4096;
 
-    /// The value for `id`, formatted by `format` when not known yet; `None` (with a log line)
-    /// when it cannot be a header value.
-    fn get(&self, id: &PeerIdentity, format: impl FnOnce() -> String) -> Option<HeaderValue> {
+    /// The value for `id` on `conn`: the one kept with the connection, else the memo's, else
+    /// formatted by `format` (and kept in both); `None` (with a log line) when it cannot be a
+    /// header value.
+    fn get(
+        &self,
+        id: &PeerIdentity,
+        conn: &ConnectionInfo,
+        format: impl FnOnce() -> String,
+    ) -> Option<HeaderValue> {
         let key = *id.cert_sha256();
-        if let Some(value) = self.0.lock().ok().and_then(|m| m.get(&key).cloned()) {
+        let slot = conn.xfcc_slot();
+        if let Some(kept) = slot.get() {
+            if kept.memo == self.id && kept.cert_sha256 == key {
+                return Some(kept.value.clone());
+            }
+        }
+        let value = self.get_shared(key, format)?;
+        let _ = slot.set(CachedXfcc {
+            memo: self.id,
+            cert_sha256: key,
+            value: value.clone(),
+        });
+        Some(value)
+    }
+
+    fn get_shared(&self, key: [u8; 32], format: impl FnOnce() -> String) -> Option<HeaderValue> {
+        if let Some(value) = self.values.lock().ok().and_then(|m| m.get(&key).cloned()) {
             return Some(value);
         }
         let value = match HeaderValue::try_from(format()) {
@@ -185,7 +229,7 @@ impl XfccMemo {
                 return None;
             }
         };
-        if let Ok(mut map) = self.0.lock() {
+        if let Ok(mut map) = self.values.lock() {
             if map.len() >= Self::CAPACITY {
                 map.clear();
             }

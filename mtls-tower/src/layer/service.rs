@@ -242,7 +242,7 @@ fn authorize<B>(config: &Config, req: &mut Request<B>) -> Result<(), Box<Respons
                 identity.as_ref(),
                 conn.peer_chain(),
                 conn.verification(),
-                Some(&config.xfcc_memo),
+                Some((&config.xfcc_memo, &conn)),
             );
             let ext = req.extensions_mut();
             match identity {
@@ -411,7 +411,7 @@ fn request_host<B>(req: &Request<B>) -> Result<Option<&str>, String> {
             let v = v
                 .to_str()
                 .map_err(|_| "Host header is not visible ASCII".to_owned())?;
-            Some(strip_port(v.trim())).filter(|h| !h.is_empty())
+            Some(strip_port(v.trim_ascii())).filter(|h| !h.is_empty())
         }
         (Some(_), Some(_)) => return Err("more than one Host header".to_owned()),
     };
@@ -430,13 +430,21 @@ fn request_host<B>(req: &Request<B>) -> Result<Option<&str>, String> {
 }
 
 fn strip_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host
-            .split_once(']')
-            .map_or(host, |(h, _)| &host[..=h.len()]);
+    let bytes = host.as_bytes();
+    if bytes.first() == Some(&b'[') {
+        return match bytes.iter().position(|&b| b == b']') {
+            Some(end) => &host[..=end],
+            None => host,
+        };
     }
-    match host.rsplit_once(':') {
-        Some((h, p)) if !h.contains(':') && p.bytes().all(|b| b.is_ascii_digit()) => h,
+    // Byte searches: this runs on every request, and `str`'s char patterns cost more.
+    match bytes.iter().rposition(|&b| b == b':') {
+        Some(colon)
+            if !bytes[..colon].contains(&b':')
+                && bytes[colon + 1..].iter().all(u8::is_ascii_digit) =>
+        {
+            &host[..colon]
+        }
         _ => host,
     }
 }
@@ -456,6 +464,8 @@ mod tests {
             ("[::1", "[::1"),
             ("::1", "::1"),
             ("a:b", "a:b"),
+            ("a.example:x1", "a.example:x1"),
+            ("", ""),
         ] {
             assert_eq!(strip_port(raw), want, "{raw:?}");
         }
