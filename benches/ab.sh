@@ -15,6 +15,9 @@
 #   benches/ab.sh /tmp/runF 5 fixed raw=raw:target/release/raw_server \
 #       raw_mt="raw:target/release/raw_server --multi-thread" gw=gateway:target/release/mtls-gateway
 #
+# PRELOAD=SECONDS first loads each fresh process with that many seconds of full handshakes (the
+# history a server has in compare.sh, where the keep-alive case follows the handshake cases).
+#
 # Each run: the server pinned to CPU 0, `loadgen run` (32 connections, 5 s after 0.5 s of
 # warm-up) and the fixed upstream pinned to CPU 1; one line per run: round, label, server CPU
 # µs per operation, operations per second. Every process it starts is stopped on exit.
@@ -60,6 +63,12 @@ for round in $(seq 1 "$ROUNDS"); do
         pid=$!
         PIDS+=("$pid")
         sleep 1.2
+        if [[ ${PRELOAD:-0} != 0 ]]; then
+            # The history compare.sh gives a server: full handshakes before the measured run.
+            timeout 60 taskset -c 1 "$LOADGEN" run --mode full --workers 32 --duration "$PRELOAD" \
+                --warmup 0 --addr "127.0.0.1:$port" --cert client.pem --key client.key \
+                >/dev/null 2>&1 || true
+        fi
         line=$(timeout 60 taskset -c 1 "$LOADGEN" run --mode "$MODE" --workers 32 --duration 5 \
             --warmup 0.5 --addr "127.0.0.1:$port" --cert client.pem --key client.key \
             --server-pid "$pid" 2>/dev/null || true)

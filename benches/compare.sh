@@ -11,7 +11,8 @@
 # Variables: ROUNDS, DURATION, WARMUP (s), WORKERS, IDLE (connections; 0: no idle test), S_TIME
 # (seconds of `openssl s_time` per server; 0: none), CASES, ONLY (server names: gateway
 # nginx_fixed nginx_proxy haproxy_fixed haproxy_proxy raw raw_proxy), SERVER_CPU, LOAD_CPU,
-# BASE_PORT (14 ports from it), OUT (result directory), SVG (the plot).
+# BASE_PORT (14 ports from it), OUT (result directory), SVG (the plot), RESTART (1, the
+# default: fresh server processes for every round; 0: the same processes throughout).
 #
 # What it does (see BENCHMARKS.md, "Loopback comparison"):
 #   - builds mtls-gateway and the mtls-benches binaries (loadgen, raw_server) in release;
@@ -31,7 +32,8 @@
 #   - checks every server once (client cert → 200; revoked cert → refused where CRLs are loaded);
 #   - runs `loadgen run` (pinned to CPU $LOAD_CPU) in interleaved rounds: for each round, each
 #     case (full_crl, full_nocrl, keepalive) against each server, the server order rotating per
-#     round; one JSON line per run into $OUT/runs.jsonl;
+#     round, every server restarted between rounds (a fresh address space layout, see
+#     RESTART below); one JSON line per run into $OUT/runs.jsonl;
 #   - cross-checks once with `openssl s_time -new` (one connection at a time, so latency-bound);
 #   - holds $IDLE idle mTLS connections against each server and reads its VmRSS growth;
 #   - prints the report (`loadgen report`) and draws the plot benches/loopback.svg
@@ -162,25 +164,28 @@ echo "== starting servers (CPU $SERVER_CPU) and the fixed upstream (CPU $LOAD_CP
 taskset -c "$LOAD_CPU" "$RAW" --plain --listen "127.0.0.1:$P_BACKEND" >"$OUT/backend.log" 2>&1 &
 PIDS+=($!)
 
-taskset -c "$SERVER_CPU" "$RAW" --listen "127.0.0.1:$P_RAW_CRL" --cert "$PKI/server.pem" \
-    --key "$PKI/server.key" --ca "$PKI/ca.pem" --crl "$PKI/crl.pem" >"$OUT/raw_crl.log" 2>&1 &
-RAW_CRL_PID=$!
-PIDS+=("$RAW_CRL_PID")
-taskset -c "$SERVER_CPU" "$RAW" --listen "127.0.0.1:$P_RAW_NOCRL" --cert "$PKI/server.pem" \
-    --key "$PKI/server.key" --ca "$PKI/ca.pem" >"$OUT/raw_nocrl.log" 2>&1 &
-RAW_NOCRL_PID=$!
-PIDS+=("$RAW_NOCRL_PID")
-# The raw proxy reference: the same, forwarding to the fixed upstream (hyper-util's client).
-taskset -c "$SERVER_CPU" "$RAW" --listen "127.0.0.1:$P_RAWP_CRL" --cert "$PKI/server.pem" \
-    --key "$PKI/server.key" --ca "$PKI/ca.pem" --crl "$PKI/crl.pem" \
-    --upstream "http://127.0.0.1:$P_BACKEND" >"$OUT/raw_proxy_crl.log" 2>&1 &
-RAWP_CRL_PID=$!
-PIDS+=("$RAWP_CRL_PID")
-taskset -c "$SERVER_CPU" "$RAW" --listen "127.0.0.1:$P_RAWP_NOCRL" --cert "$PKI/server.pem" \
-    --key "$PKI/server.key" --ca "$PKI/ca.pem" \
-    --upstream "http://127.0.0.1:$P_BACKEND" >"$OUT/raw_proxy_nocrl.log" 2>&1 &
-RAWP_NOCRL_PID=$!
-PIDS+=("$RAWP_NOCRL_PID")
+start_raw() {
+    taskset -c "$SERVER_CPU" "$RAW" --listen "127.0.0.1:$P_RAW_CRL" --cert "$PKI/server.pem" \
+        --key "$PKI/server.key" --ca "$PKI/ca.pem" --crl "$PKI/crl.pem" >>"$OUT/raw_crl.log" 2>&1 &
+    RAW_CRL_PID=$!
+    PIDS+=("$RAW_CRL_PID")
+    taskset -c "$SERVER_CPU" "$RAW" --listen "127.0.0.1:$P_RAW_NOCRL" --cert "$PKI/server.pem" \
+        --key "$PKI/server.key" --ca "$PKI/ca.pem" >>"$OUT/raw_nocrl.log" 2>&1 &
+    RAW_NOCRL_PID=$!
+    PIDS+=("$RAW_NOCRL_PID")
+    # The raw proxy reference: the same, forwarding to the fixed upstream (hyper-util's client).
+    taskset -c "$SERVER_CPU" "$RAW" --listen "127.0.0.1:$P_RAWP_CRL" --cert "$PKI/server.pem" \
+        --key "$PKI/server.key" --ca "$PKI/ca.pem" --crl "$PKI/crl.pem" \
+        --upstream "http://127.0.0.1:$P_BACKEND" >>"$OUT/raw_proxy_crl.log" 2>&1 &
+    RAWP_CRL_PID=$!
+    PIDS+=("$RAWP_CRL_PID")
+    taskset -c "$SERVER_CPU" "$RAW" --listen "127.0.0.1:$P_RAWP_NOCRL" --cert "$PKI/server.pem" \
+        --key "$PKI/server.key" --ca "$PKI/ca.pem" \
+        --upstream "http://127.0.0.1:$P_BACKEND" >>"$OUT/raw_proxy_nocrl.log" 2>&1 &
+    RAWP_NOCRL_PID=$!
+    PIDS+=("$RAWP_NOCRL_PID")
+}
+start_raw
 
 cat >"$PKI/gateway.yaml" <<EOF
 # Written by benches/compare.sh. Three mTLS listeners (TLS 1.3, client certificate required,
@@ -245,10 +250,13 @@ policy:
             - path_prefix: /
 EOF
 # RUST_LOG=warn: no access-log line per request (nginx runs with access_log off too).
-RUST_LOG=warn taskset -c "$SERVER_CPU" "$GATEWAY" run --config "$PKI/gateway.yaml" \
-    >"$OUT/gateway.log" 2>&1 &
-GW_PID=$!
-PIDS+=("$GW_PID")
+start_gateway() {
+    RUST_LOG=warn taskset -c "$SERVER_CPU" "$GATEWAY" run --config "$PKI/gateway.yaml" \
+        >>"$OUT/gateway.log" 2>&1 &
+    GW_PID=$!
+    PIDS+=("$GW_PID")
+}
+start_gateway
 
 NGX=$OUT/nginx
 mkdir -p "$NGX/tmp"
@@ -302,10 +310,13 @@ http {
     }
 }
 EOF
-taskset -c "$SERVER_CPU" nginx -p "$NGX" -c "$NGX/nginx.conf" -g 'daemon off;' \
-    >"$OUT/nginx.log" 2>&1 &
-NGX_PID=$!
-PIDS+=("$NGX_PID")
+start_nginx() {
+    taskset -c "$SERVER_CPU" nginx -p "$NGX" -c "$NGX/nginx.conf" -g 'daemon off;' \
+        >>"$OUT/nginx.log" 2>&1 &
+    NGX_PID=$!
+    PIDS+=("$NGX_PID")
+}
+start_nginx
 
 HAP=$OUT/haproxy
 mkdir -p "$HAP"
@@ -354,19 +365,25 @@ backend fixed
 EOF
 haproxy -c -q -f "$HAP/haproxy.cfg" || { echo "haproxy rejects $HAP/haproxy.cfg" >&2; exit 1; }
 # -db: foreground, no master process (no -W): the one process is the whole server.
-taskset -c "$SERVER_CPU" haproxy -db -f "$HAP/haproxy.cfg" >"$OUT/haproxy.log" 2>&1 &
-HAP_PID=$!
-PIDS+=("$HAP_PID")
+start_haproxy() {
+    taskset -c "$SERVER_CPU" haproxy -db -f "$HAP/haproxy.cfg" >>"$OUT/haproxy.log" 2>&1 &
+    HAP_PID=$!
+    PIDS+=("$HAP_PID")
+}
+start_haproxy
 
-for p in $(seq "$BASE_PORT" "$P_LAST"); do
-    wait_port "$p"
-done
-NGX_WORKER=$(pgrep -P "$NGX_PID" | head -1)
-[[ -n $NGX_WORKER ]] || { echo "no nginx worker" >&2; exit 1; }
-# HAProxy's CPU time is its process's (all threads); children, if a build ever forks, count too.
-HAP_PIDS=$HAP_PID
-for child in $(pgrep -P "$HAP_PID" || true); do HAP_PIDS+=",$child"; done
-echo "== haproxy: pids $HAP_PIDS, $(awk '/^Threads:/ { print $2 }' "/proc/$HAP_PID/status") thread(s), CPUs $(taskset -pc "$HAP_PID" | sed 's/.*: //')"
+await_servers() {
+    for p in $(seq "$BASE_PORT" "$P_LAST"); do
+        wait_port "$p"
+    done
+    NGX_WORKER=$(pgrep -P "$NGX_PID" | head -1)
+    [[ -n $NGX_WORKER ]] || { echo "no nginx worker" >&2; exit 1; }
+    # HAProxy's CPU time is its process's (all threads); children, if a build ever forks, count too.
+    HAP_PIDS=$HAP_PID
+    for child in $(pgrep -P "$HAP_PID" || true); do HAP_PIDS+=",$child"; done
+    echo "== haproxy: pids $HAP_PIDS, $(awk '/^Threads:/ { print $2 }' "/proc/$HAP_PID/status") thread(s), CPUs $(taskset -pc "$HAP_PID" | sed 's/.*: //')"
+}
+await_servers
 
 addr_of() {
     case $1/$2 in
@@ -433,12 +450,38 @@ if [[ $check_failed == 1 ]]; then
 fi
 
 # --- rounds -----------------------------------------------------------------------------------
+
+# Fresh server processes for every round: a process's speed depends on where address space
+# layout randomisation put its code, heap and stacks (the same binary measured 76k, 81k and 87k
+# keep-alive requests/s in three processes, each steady within itself; with `setarch -R`, 82k
+# every time). Restarting samples a new layout per round, so the medians are not one process's
+# luck. RESTART=0 keeps the first processes for the whole run.
+RESTART=${RESTART:-1}
+restart_servers() {
+    local pid
+    for pid in "$RAW_CRL_PID" "$RAW_NOCRL_PID" "$RAWP_CRL_PID" "$RAWP_NOCRL_PID" "$GW_PID" \
+        "$NGX_PID" "$HAP_PID"; do
+        kill "$pid" 2>/dev/null || true
+    done
+    for pid in "$RAW_CRL_PID" "$RAW_NOCRL_PID" "$RAWP_CRL_PID" "$RAWP_NOCRL_PID" "$GW_PID" \
+        "$NGX_PID" "$HAP_PID"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    start_raw
+    start_gateway
+    start_nginx
+    start_haproxy
+    await_servers >/dev/null
+}
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 echo "== load average before: $(loadavg)"
 uptime >"$OUT/uptime.txt"
 RUNS=$OUT/runs.jsonl
 : >"$RUNS"
 for round in $(seq 1 "$ROUNDS"); do
+    if [[ $round -gt 1 && $RESTART == 1 ]]; then
+        restart_servers
+    fi
     for case in $CASES; do
         read -r -a servers <<<"$(servers_of "$case")"
         n=${#servers[@]}
