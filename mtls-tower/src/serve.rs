@@ -261,7 +261,9 @@ enum OnIdle {
 /// (no request for the request header timeout) ends it as `on_idle` says.
 ///
 /// An idle connection waits on its socket, on two channels and on its idle timer (and the
-/// keep-alive ping for HTTP/2): nothing else polls it.
+/// keep-alive ping for HTTP/2): nothing else polls it. A busy one is polled for its socket
+/// only: the channels and timers are polled again only when one of them has woken the task
+/// ([`Control`]), not at each of the connection's wakeups.
 async fn drive<C, E>(
     conn: C,
     graceful_shutdown: impl Fn(Pin<&mut C>),
@@ -276,18 +278,42 @@ where
     tokio::pin!(conn);
     let mut shutting_down = false;
     let mut deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let mut control = Control::default();
     loop {
-        tokio::select! {
-            ended = conn.as_mut() => return ended,
-            changed = draining.changed() => match changed {
-                Ok(()) if !shutting_down => {
-                    shutting_down = true;
-                    graceful_shutdown(conn.as_mut());
+        let event = {
+            // An HTTP/1 connection shutting down may still be waiting for a request head: it
+            // stays bounded by the timer. An HTTP/2 one has sent its GOAWAY already.
+            let watch_idle = on_idle == OnIdle::Close || !shutting_down;
+            let signals = async {
+                tokio::select! {
+                    changed = draining.changed() => Event::Draining(changed.is_ok()),
+                    (reason, grace) = revoked(&mut revocation), if deadline.is_none() => {
+                        Event::Revoked(reason, grace)
+                    }
+                    () = elapsed(&mut deadline) => Event::Deadline,
+                    () = idle.elapsed(), if watch_idle => Event::Idle,
                 }
-                Ok(()) => {}
-                Err(_) => return Ok(()),
-            },
-            (reason, grace) = revoked(&mut revocation), if deadline.is_none() => {
+            };
+            tokio::pin!(signals);
+            control.rearm();
+            std::future::poll_fn(|cx| {
+                if let Poll::Ready(ended) = conn.as_mut().poll(cx) {
+                    return Poll::Ready(Event::Ended(ended));
+                }
+                control.poll(cx, signals.as_mut())
+            })
+            .await
+        };
+        match event {
+            Event::Ended(ended) => return ended,
+            Event::Draining(true) if !shutting_down => {
+                shutting_down = true;
+                graceful_shutdown(conn.as_mut());
+            }
+            Event::Draining(true) => {}
+            // The sender is gone: the grace period is over.
+            Event::Draining(false) => return Ok(()),
+            Event::Revoked(reason, grace) => {
                 let peer = revocation
                     .as_ref()
                     .and_then(|(w, _)| w.connection().peer().map(ToString::to_string));
@@ -303,13 +329,11 @@ where
                 }
                 deadline = Some(Box::pin(tokio::time::sleep(grace)));
             }
-            () = elapsed(&mut deadline) => {
+            Event::Deadline => {
                 tracing::debug!("connection still open after its shutdown deadline; dropped");
                 return Ok(());
             }
-            // An HTTP/1 connection shutting down may still be waiting for a request head: it
-            // stays bounded by the timer. An HTTP/2 one has sent its GOAWAY already.
-            () = idle.elapsed(), if on_idle == OnIdle::Close || !shutting_down => {
+            Event::Idle => {
                 let timeout = idle.timeout();
                 if on_idle == OnIdle::Close {
                     tracing::debug!(
@@ -331,6 +355,86 @@ where
                 deadline = Some(Box::pin(tokio::time::sleep(timeout)));
             }
         }
+    }
+}
+
+/// What [`drive`] waits for.
+enum Event<E> {
+    /// The connection ended.
+    Ended(Result<(), E>),
+    /// `serve` asked the connections to drain (`true`), or its grace period is over (`false`).
+    Draining(bool),
+    /// A reload revoked the peer's certificate; the connection may drain this long.
+    Revoked(VerifyError, Duration),
+    /// The shutdown deadline passed.
+    Deadline,
+    /// The connection carried no request for the request header timeout.
+    Idle,
+}
+
+/// Polls a connection's signals (drain, revocation, timers) only when one of them woke the
+/// task: a kept-alive connection's task wakes for its socket once or twice per request, and
+/// polling four pending futures each time cost about as much as the policy decision.
+///
+/// The signals are polled with a waker of their own, which notes that they woke and wakes the
+/// task. A poll of the task polls them when that note is set, or when the task's waker has
+/// changed (their registrations hold the old one).
+#[derive(Default)]
+struct Control {
+    flag: Option<Arc<Flag>>,
+    /// Poll the signals at the next poll, whether or not they woke: they are new.
+    fresh: bool,
+}
+
+/// The waker of a connection's signals.
+struct Flag {
+    woken: std::sync::atomic::AtomicBool,
+    task: std::task::Waker,
+}
+
+impl std::task::Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.woken.store(true, std::sync::atomic::Ordering::Release);
+        self.task.wake_by_ref();
+    }
+}
+
+impl Control {
+    /// The signals are new (created since the last poll): poll them at the next poll.
+    fn rearm(&mut self) {
+        self.fresh = true;
+    }
+
+    /// Polls `signals` if they woke the task, are fresh, or registered another task waker.
+    fn poll<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        signals: Pin<&mut impl Future<Output = T>>,
+    ) -> Poll<T> {
+        let flag = match &self.flag {
+            Some(flag) if flag.task.will_wake(cx.waker()) => {
+                let woken = flag.woken.swap(false, std::sync::atomic::Ordering::Acquire);
+                if !woken && !self.fresh {
+                    return Poll::Pending;
+                }
+                Arc::clone(flag)
+            }
+            _ => {
+                let flag = Arc::new(Flag {
+                    woken: std::sync::atomic::AtomicBool::new(false),
+                    task: cx.waker().clone(),
+                });
+                self.flag = Some(Arc::clone(&flag));
+                flag
+            }
+        };
+        self.fresh = false;
+        let waker = std::task::Waker::from(flag);
+        signals.poll(&mut Context::from_waker(&waker))
     }
 }
 
