@@ -134,7 +134,20 @@ impl Decision {
     }
 }
 
-fn strip_port(host: &str) -> &str {
+/// The host name of a `Host` header value or a URI authority's host: its port removed
+/// (`api.example.com:8443` → `api.example.com`), and an IPv6 literal's brackets
+/// (`[2001:db8::1]:8443` → `2001:db8::1`). [`Policy::decide`] reads [`Context::host`] this way;
+/// a caller that compares hosts itself (the `Host` header with the authority) can use the same
+/// reading. Anything else is returned as it is.
+///
+/// ```
+/// use mtls_policy::host_without_port;
+///
+/// assert_eq!(host_without_port("api.example.com:8443"), "api.example.com");
+/// assert_eq!(host_without_port("[::1]:8443"), "::1");
+/// assert_eq!(host_without_port("api.example.com"), "api.example.com");
+/// ```
+pub fn host_without_port(host: &str) -> &str {
     let bytes = host.as_bytes();
     if bytes.first() == Some(&b'[') {
         return match bytes.iter().position(|&b| b == b']') {
@@ -220,7 +233,7 @@ impl Policy {
         ctx: &Context<'c>,
         notes: &mut Vec<AuditNote>,
     ) -> Result<Option<&'c PeerIdentity>, DenyReason> {
-        let host_name = ctx.host.map(strip_port);
+        let host_name = ctx.host.map(host_without_port);
         let hi = l.host_index(ctx.sni.or(host_name));
         if let (true, Some(sni), Some(host)) = (l.sni_host_match, ctx.sni, host_name) {
             // The usual case, the same name twice, needs no second lookup.
@@ -374,7 +387,7 @@ fn check_pins(host: &Host, id: Option<&PeerIdentity>) -> Result<(), DenyReason> 
 
 #[cfg(test)]
 mod tests {
-    use super::strip_port;
+    use super::host_without_port as strip_port;
 
     #[test]
     fn ports_are_stripped() {

@@ -81,7 +81,7 @@ pub use config::{
     PolicyConfig, RouteConfig,
 };
 pub use danger::DangerousClientValidation;
-pub use decide::{AuditNote, Context, Decision, Workload};
+pub use decide::{AuditNote, Context, Decision, Workload, host_without_port};
 pub use identity::{
     IdentityMatchSpec, IdentityMatcher, IdentityRule, Pins, Sha256Digest, SpiffeMatch,
 };

@@ -189,35 +189,22 @@ where
                 }
             };
             let service = idle.count(service);
+            let signals = Signals {
+                draining,
+                revocation,
+                idle,
+            };
             let (h1, h2) = &*builders;
             let ended = match protocol {
                 Protocol::Http1 => {
                     let conn = h1
                         .serve_connection(TokioIo::new(io), service)
                         .with_upgrades();
-                    let on_idle = OnIdle::Close;
-                    drive(
-                        conn,
-                        |c| c.graceful_shutdown(),
-                        draining,
-                        revocation,
-                        idle,
-                        on_idle,
-                    )
-                    .await
+                    drive(conn, |c| c.graceful_shutdown(), signals, OnIdle::Close).await
                 }
                 Protocol::Http2 => {
                     let conn = h2.serve_connection(TokioIo::new(io), service);
-                    let on_idle = OnIdle::GoAway;
-                    drive(
-                        conn,
-                        |c| c.graceful_shutdown(),
-                        draining,
-                        revocation,
-                        idle,
-                        on_idle,
-                    )
-                    .await
+                    drive(conn, |c| c.graceful_shutdown(), signals, OnIdle::GoAway).await
                 }
             };
             if let Err(e) = ended {
@@ -255,10 +242,20 @@ enum OnIdle {
     GoAway,
 }
 
-/// Serves one connection until it ends. A value on `draining` shuts it down gracefully, and the
-/// sender dropped ends it; a reload revoking its peer (`revocation`: the watch, and the grace
-/// period) shuts it down gracefully and ends it after the grace period; `idle` completing
-/// (no request for the request header timeout) ends it as `on_idle` says.
+/// What may end a connection besides its peer.
+struct Signals {
+    /// A value sent asks the connection to drain; the sender dropped ends it.
+    draining: watch::Receiver<()>,
+    /// A reload revoking the peer's certificate, and how long the connection may drain then.
+    revocation: Option<(RevocationWatch, Duration)>,
+    /// Completes once the connection carried no request for the request header timeout.
+    idle: IdleTimer,
+}
+
+/// Serves one connection until it ends. A value on `signals.draining` shuts it down
+/// gracefully, and the sender dropped ends it; a reload revoking its peer shuts it down
+/// gracefully and ends it after the grace period; the idle timer completing (no request for
+/// the request header timeout) ends it as `on_idle` says.
 ///
 /// An idle connection waits on its socket, on two channels and on its idle timer (and the
 /// keep-alive ping for HTTP/2): nothing else polls it. A busy one is polled for its socket
@@ -267,14 +264,17 @@ enum OnIdle {
 async fn drive<C, E>(
     conn: C,
     graceful_shutdown: impl Fn(Pin<&mut C>),
-    mut draining: watch::Receiver<()>,
-    mut revocation: Option<(RevocationWatch, Duration)>,
-    mut idle: IdleTimer,
+    signals: Signals,
     on_idle: OnIdle,
 ) -> Result<(), E>
 where
     C: Future<Output = Result<(), E>>,
 {
+    let Signals {
+        mut draining,
+        mut revocation,
+        mut idle,
+    } = signals;
     tokio::pin!(conn);
     let mut shutting_down = false;
     let mut deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
@@ -284,7 +284,7 @@ where
             // An HTTP/1 connection shutting down may still be waiting for a request head: it
             // stays bounded by the timer. An HTTP/2 one has sent its GOAWAY already.
             let watch_idle = on_idle == OnIdle::Close || !shutting_down;
-            let signals = async {
+            let next_signal = async {
                 tokio::select! {
                     changed = draining.changed() => Event::Draining(changed.is_ok()),
                     (reason, grace) = revoked(&mut revocation), if deadline.is_none() => {
@@ -294,13 +294,13 @@ where
                     () = idle.elapsed(), if watch_idle => Event::Idle,
                 }
             };
-            tokio::pin!(signals);
+            tokio::pin!(next_signal);
             control.rearm();
             std::future::poll_fn(|cx| {
                 if let Poll::Ready(ended) = conn.as_mut().poll(cx) {
                     return Poll::Ready(Event::Ended(ended));
                 }
-                control.poll(cx, signals.as_mut())
+                control.poll(cx, next_signal.as_mut())
             })
             .await
         };

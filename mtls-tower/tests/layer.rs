@@ -435,6 +435,36 @@ async fn host_header_conflicting_with_authority_is_400() {
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
 
+/// An IPv6 `Host` with a port names the same host as the authority it came with; another one
+/// does not. Both are read without port and brackets, as the policy reads hosts.
+#[tokio::test]
+async fn ipv6_hosts_are_compared_without_port_and_brackets() {
+    let ops = client(OPS);
+    let (svc, calls) = service(MtlsLayer::new(policy()));
+    let conn = tls_conn(9443, "api.example.com", Some(&ops), verified());
+    let mut req = Request::get("https://[::1]:9443/")
+        .header("host", "[::1]:9443")
+        .body(String::new())
+        .expect("request");
+    req.extensions_mut().insert(conn.clone());
+    let (status, _, _, body) = send(&svc, req).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    let mut req = Request::get("https://[::1]:9443/")
+        .header("host", "[::2]:9443")
+        .body(String::new())
+        .expect("request");
+    req.extensions_mut().insert(conn);
+    let (status, _, _, body) = send(&svc, req).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        body,
+        "Host header \"::2\" does not match the request authority \"::1\"\n"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
 #[tokio::test]
 async fn audit_mode_allows_with_a_note() {
     let web = client(WEB);
