@@ -8,9 +8,9 @@
 //! a client has to send its next request head, whether it sends nothing or trickles it.
 //!
 //! The timer is lazy, so that a request costs no timer work: the wrapper counts requests and
-//! notes when the last one ended (two atomic operations and a clock read per request), and the
-//! timer, when it fires, reads those and either reports the connection idle or sets itself
-//! for the earliest moment it could be.
+//! notes when the last one ended (five uncontended atomic operations and a clock read per
+//! request), and the timer, when it fires, reads those and either reports the connection idle
+//! or sets itself for the earliest moment it could be.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -47,8 +47,9 @@ impl Activity {
 }
 
 /// Counts the requests in flight of one connection for its [`IdleTimer`]: two atomic
-/// operations when a request arrives (the count, and the reference the request takes), two
-/// and a clock read when its response body is dropped, no allocation.
+/// operations when a request arrives (the count, and the reference the request takes), three
+/// and a clock read when its response body is dropped (the end time, the count, the
+/// reference), no allocation.
 pub(super) struct CountInFlight<S> {
     inner: S,
     activity: Arc<Activity>,
