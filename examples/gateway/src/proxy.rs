@@ -31,7 +31,7 @@ use mtls_tower::UpstreamConnector;
 use mtls_tower::layer::is_identity_header;
 use tower_service::Service;
 
-use crate::upstream::{Pool, UpstreamError, chain};
+use crate::upstream::{Pool, UpstreamError};
 
 /// The error type of the bodies the proxy moves.
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
@@ -441,6 +441,13 @@ impl StatusCounters {
             })
             .increment(1);
     }
+}
+
+/// The error and its sources.
+fn chain<'a>(
+    error: &'a (dyn StdError + 'static),
+) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
+    std::iter::successors(Some(error), |&e| e.source())
 }
 
 /// The error's message with the useful part of its sources: a source already quoted by its

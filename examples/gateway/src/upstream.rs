@@ -19,7 +19,6 @@
 //!   the idle connection as the request left) is sent again once on a new connection, as
 //!   hyper-util does.
 
-use std::error::Error as StdError;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -492,11 +491,4 @@ impl fmt::Debug for PooledBody {
             .field("pooled", &self.connection.is_some())
             .finish_non_exhaustive()
     }
-}
-
-/// The error and its sources.
-pub(crate) fn chain<'a>(
-    error: &'a (dyn StdError + 'static),
-) -> impl Iterator<Item = &'a (dyn StdError + 'static)> {
-    std::iter::successors(Some(error), |&e| e.source())
 }
