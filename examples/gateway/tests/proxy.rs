@@ -824,6 +824,26 @@ async fn http1_connections_go_back_at_the_body_end_and_close_when_idle() {
     .await;
 }
 
+/// An upstream on 127.0.0.1 that serves each connection it accepts with `serve` and counts
+/// them: its address, and the count.
+async fn counting_upstream<F, Fut>(serve: F) -> (SocketAddr, Arc<std::sync::atomic::AtomicUsize>)
+where
+    F: Fn(tokio::net::TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = Arc::clone(&accepted);
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(serve(stream));
+        }
+    });
+    (addr, accepted)
+}
+
 /// Two GETs through the proxy at `addr`, `pause` apart, both answered `200 ok` by an upstream
 /// that counts its connections in `accepted` and closed the first: the second went over a new
 /// one.
@@ -850,29 +870,21 @@ async fn an_idle_connection_the_upstream_closed_is_not_a_502() {
     bounded(async {
         // An upstream that answers one request per connection with keep-alive, then closes
         // the connection 50 ms later without saying so (as an upstream's idle timeout does).
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let up = listener.local_addr().unwrap();
-        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = Arc::clone(&accepted);
-        tokio::spawn(async move {
+        let (up, accepted) = counting_upstream(|mut stream| async move {
             use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            while let Ok((mut stream, _)) = listener.accept().await {
-                counter.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut head = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match stream.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => head.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-                    let _ = stream.write_all(answer).await;
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                });
+            let mut head = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                match stream.read(&mut buf).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(n) => head.extend_from_slice(&buf[..n]),
+                }
             }
-        });
+            let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+            let _ = stream.write_all(answer).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        })
+        .await;
         let (_echo, addr, _) = setup(|_| {
             vec![route(
                 None,
@@ -891,33 +903,25 @@ async fn an_http2_upstream_that_went_away_is_replaced_not_a_502() {
     bounded(async {
         // An h2c upstream that shuts each connection down (GOAWAY, then close) 50 ms after its
         // first answer, as an upstream's HTTP/2 idle timeout does.
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let up = listener.local_addr().unwrap();
-        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        let counter = Arc::clone(&accepted);
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                counter.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let answered = Arc::new(Notify::new());
-                    let signal = Arc::clone(&answered);
-                    let service = service_fn(move |_req: Request<Incoming>| {
-                        signal.notify_one();
-                        async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("ok")))) }
-                    });
-                    let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service);
-                    tokio::pin!(conn);
-                    tokio::select! {
-                        _ = conn.as_mut() => return,
-                        () = answered.notified() => {}
-                    }
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    conn.as_mut().graceful_shutdown();
-                    let _ = conn.await;
-                });
+        let (up, accepted) = counting_upstream(|stream| async move {
+            let answered = Arc::new(Notify::new());
+            let signal = Arc::clone(&answered);
+            let service = service_fn(move |_req: Request<Incoming>| {
+                signal.notify_one();
+                async { Ok::<_, Infallible>(Response::new(Full::new(Bytes::from("ok")))) }
+            });
+            let conn = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => return,
+                () = answered.notified() => {}
             }
-        });
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            conn.as_mut().graceful_shutdown();
+            let _ = conn.await;
+        })
+        .await;
         let (_echo, addr, _) = setup(|_| {
             let backend = h2c_backend("h2-going-away", up);
             vec![route(None, prefix("/"), &backend)]
