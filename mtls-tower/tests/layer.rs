@@ -143,6 +143,7 @@ fn service(layer: MtlsLayer) -> (Svc, Arc<AtomicUsize>) {
     )
 }
 
+/// A GET of `path` (or of an absolute URI) with a `Host` header, carrying `conn`.
 fn request(path: &str, host: &str, conn: Option<ConnectionInfo>) -> Request<String> {
     let mut req = Request::get(path)
         .header("host", host)
@@ -414,11 +415,11 @@ async fn host_header_conflicting_with_authority_is_400() {
     let ops = client(OPS);
     let (svc, calls) = service(MtlsLayer::new(policy()));
     let conn = tls_conn(8443, "api.example.com", Some(&ops), verified());
-    let mut req = Request::get("https://api.example.com/")
-        .header("host", "other.example.com")
-        .body(String::new())
-        .expect("request");
-    req.extensions_mut().insert(conn.clone());
+    let req = request(
+        "https://api.example.com/",
+        "other.example.com",
+        Some(conn.clone()),
+    );
     let (status, _, _, body) = send(&svc, req).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(
@@ -442,20 +443,12 @@ async fn ipv6_hosts_are_compared_without_port_and_brackets() {
     let ops = client(OPS);
     let (svc, calls) = service(MtlsLayer::new(policy()));
     let conn = tls_conn(9443, "api.example.com", Some(&ops), verified());
-    let mut req = Request::get("https://[::1]:9443/")
-        .header("host", "[::1]:9443")
-        .body(String::new())
-        .expect("request");
-    req.extensions_mut().insert(conn.clone());
+    let req = request("https://[::1]:9443/", "[::1]:9443", Some(conn.clone()));
     let (status, _, _, body) = send(&svc, req).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 
-    let mut req = Request::get("https://[::1]:9443/")
-        .header("host", "[::2]:9443")
-        .body(String::new())
-        .expect("request");
-    req.extensions_mut().insert(conn);
+    let req = request("https://[::1]:9443/", "[::2]:9443", Some(conn));
     let (status, _, _, body) = send(&svc, req).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(

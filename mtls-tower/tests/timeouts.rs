@@ -92,7 +92,16 @@ async fn read_to(tls: &mut TlsStream<TcpStream>, end: &str) -> String {
 
 /// A TLS connection to `addr` (SNI `localhost`), ALPN `alpn`, handshake complete.
 async fn connect(addr: SocketAddr, alpn: &[u8]) -> TlsStream<TcpStream> {
-    let mut config = (*client(Pki::shared(), None)).clone();
+    connect_as(addr, alpn, None).await
+}
+
+/// [`connect`], presenting `identity` as the client certificate.
+async fn connect_as(
+    addr: SocketAddr,
+    alpn: &[u8],
+    identity: Option<&mtls_testkit::Leaf>,
+) -> TlsStream<TcpStream> {
+    let mut config = (*client(Pki::shared(), identity)).clone();
     config.alpn_protocols = vec![alpn.to_vec()];
     tokio::time::timeout(LIMIT, async {
         let tcp = TcpStream::connect(addr).await.unwrap();
@@ -501,21 +510,11 @@ struct H2 {
 
 impl H2 {
     async fn connect(addr: SocketAddr) -> Self {
-        let pki = Pki::shared();
-        let leaf = pki.client().uri("spiffe://td/ns/a/sa/idle").issue();
-        let mut config = (*client(pki, Some(&leaf))).clone();
-        config.alpn_protocols = vec![b"h2".to_vec()];
-        let tls = tokio::time::timeout(LIMIT, async {
-            let tcp = TcpStream::connect(addr).await.unwrap();
-            tcp.set_nodelay(true).unwrap();
-            tokio_rustls::TlsConnector::from(Arc::new(config))
-                .connect(ServerName::try_from("localhost").unwrap(), tcp)
-                .await
-                .unwrap()
-        })
-        .await
-        .expect("connected within the limit");
-        assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+        let leaf = Pki::shared()
+            .client()
+            .uri("spiffe://td/ns/a/sa/idle")
+            .issue();
+        let tls = connect_as(addr, b"h2", Some(&leaf)).await;
         let received = Arc::new(Mutex::new(Received::default()));
         let io = Recording {
             io: Some(tls),
