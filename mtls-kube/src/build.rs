@@ -17,7 +17,7 @@ pub(crate) fn policy() -> PolicyConfig {
 pub(crate) fn listener(name: &str, port: u16) -> ListenerConfig {
     let mut l: ListenerConfig = template(r#"{"name":"","port":1,"hosts":[]}"#);
     l.name = name.to_string();
-    l.port = port;
+    l.port = Some(port);
     l
 }
 
@@ -30,7 +30,7 @@ pub(crate) fn host(hostnames: Vec<String>) -> HostConfig {
 pub(crate) fn route(name: &str, path_prefix: &str) -> RouteConfig {
     let mut r: RouteConfig = template(r#"{"path_prefix":"/"}"#);
     r.name = name.to_string();
-    r.path_prefix = path_prefix.to_string();
+    r.path_prefix = Some(path_prefix.to_string());
     r
 }
 

@@ -169,6 +169,7 @@ impl Answer {
             C::PinMismatch | C::IssuerNotAllowedForIdentity => alert(TlsAlert::AccessDenied),
             C::IdentityNotAllowed => Self::Http(HttpAnswer::new(403)),
             C::SniHostMismatch => Self::Http(HttpAnswer::new(421)),
+            C::BadRequest => Self::Http(HttpAnswer::new(400)),
             C::PlaintextNotAllowed | C::NoListener => Self::Close,
         }
     }
@@ -239,6 +240,11 @@ impl<'de> Deserialize<'de> for Answers {
 }
 
 impl Answers {
+    /// Whether no answer is overridden.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// The answer for a code: the override, else `fallback`'s, else the default.
     pub fn get(&self, code: DenyCode, fallback: &Self) -> Answer {
         self.0

@@ -5,10 +5,13 @@ use std::collections::BTreeMap;
 use mtls_core::PeerIdentity;
 
 use crate::answer::Answer;
+use crate::host::{normalize_authority, normalize_host};
+use crate::path::normalize_path;
+use crate::route::{Route, RouteId};
 use crate::identity::identity_label;
 use crate::mode::{ClientCertMode, PeerMode};
 use crate::policy::{Host, Listener, Policy};
-use crate::reason::DenyReason;
+use crate::reason::{DenyCode, DenyReason};
 use crate::trust::Treatment;
 use crate::verification::{PeerVerification, VerifyError};
 
@@ -36,9 +39,10 @@ pub struct Context<'a> {
     pub identity: Option<&'a PeerIdentity>,
     /// The TLS server name.
     pub sni: Option<&'a str>,
-    /// The HTTP Host (a `:port` suffix is ignored).
+    /// The HTTP Host or authority (a `:port` suffix is ignored; read by
+    /// [`normalize_authority`]).
     pub host: Option<&'a str>,
-    /// The request path.
+    /// The request path, without the query (read by [`normalize_path`]).
     pub path: Option<&'a str>,
     /// The workload served, for peer-authentication scopes.
     pub workload: Option<Workload<'a>>,
@@ -110,6 +114,9 @@ pub enum Decision {
         identity: Option<PeerIdentity>,
         /// What was tolerated or audited.
         audit_notes: Vec<AuditNote>,
+        /// The route the request was decided on (`None` at handshake time, or when no route
+        /// of the host matches the path).
+        route: Option<RouteId>,
     },
     /// Refuse the peer.
     Deny {
@@ -125,45 +132,20 @@ impl Decision {
     pub fn is_allow(&self) -> bool {
         matches!(self, Self::Allow { .. })
     }
+    /// The route an allowed request was decided on.
+    pub fn route(&self) -> Option<RouteId> {
+        match self {
+            Self::Allow { route, .. } => *route,
+            Self::Deny { .. } => None,
+        }
+    }
+
     /// The deny reason, if denied.
     pub fn reason(&self) -> Option<&DenyReason> {
         match self {
             Self::Deny { reason, .. } => Some(reason),
             Self::Allow { .. } => None,
         }
-    }
-}
-
-/// The host name of a `Host` header value or a URI authority's host: its port removed
-/// (`api.example.com:8443` → `api.example.com`), and an IPv6 literal's brackets
-/// (`[2001:db8::1]:8443` → `2001:db8::1`). [`Policy::decide`] reads [`Context::host`] this way;
-/// a caller that compares hosts itself (the `Host` header with the authority) can use the same
-/// reading. Anything else is returned as it is.
-///
-/// ```
-/// use mtls_policy::host_without_port;
-///
-/// assert_eq!(host_without_port("api.example.com:8443"), "api.example.com");
-/// assert_eq!(host_without_port("[::1]:8443"), "::1");
-/// assert_eq!(host_without_port("api.example.com"), "api.example.com");
-/// ```
-pub fn host_without_port(host: &str) -> &str {
-    let bytes = host.as_bytes();
-    if bytes.first() == Some(&b'[') {
-        return match bytes.iter().position(|&b| b == b']') {
-            Some(end) => &host[1..end],
-            None => host,
-        };
-    }
-    // Byte searches: this runs on every request, and `str`'s char patterns cost more.
-    match bytes.iter().rposition(|&b| b == b':') {
-        Some(colon)
-            if !bytes[..colon].contains(&b':')
-                && bytes[colon + 1..].iter().all(u8::is_ascii_digit) =>
-        {
-            &host[..colon]
-        }
-        _ => host,
     }
 }
 
@@ -175,14 +157,30 @@ fn verification_reason(error: &VerifyError, id: Option<&PeerIdentity>) -> DenyRe
     }
 }
 
+/// Where a request lands: its host, and the route its path matches.
+struct Located<'p> {
+    host: &'p Host,
+    route: Option<&'p Route>,
+}
+
+fn bad_request(what: &str, e: impl std::fmt::Display) -> DenyReason {
+    DenyReason::BadRequest {
+        detail: format!("{what}: {e}"),
+    }
+}
+
 impl Policy {
     /// Decides on a connection or request. Pure: same context, same decision.
     ///
-    /// Order: listener by port → host by SNI (else Host) → SNI/Host agreement → peer mode
-    /// (peer-authentication scopes when a workload is given, else the listener's) → client
-    /// certificate (requirement, verification outcome and its tolerated gaps, trust domain,
-    /// issuer scope, pins) → route allow-list. In audit mode (listener `audit`, route
-    /// `authorization.audit`) a deny becomes an allow with an [`AuditNote::WouldDeny`].
+    /// Names are read by [`normalize_host`] and paths by [`normalize_path`]; a name or path
+    /// they refuse is denied as [`DenyCode::BadRequest`](crate::DenyCode::BadRequest).
+    ///
+    /// Order: listener by port → host by SNI (else Host) → SNI/Host agreement → route by
+    /// path → peer mode (peer-authentication scopes when a workload is given, else the
+    /// listener's) → client certificate (requirement, verification outcome and its tolerated
+    /// gaps, trust domain, issuer scope, pins) → route allow-list. In audit mode (listener
+    /// `audit`, route `authorization.audit`) a deny becomes an allow with an
+    /// [`AuditNote::WouldDeny`]; a malformed request is denied all the same.
     pub fn decide(&self, ctx: &Context<'_>) -> Decision {
         let Some(listener) = self.by_port.get(&ctx.port).map(|&i| &self.listeners[i]) else {
             let reason = DenyReason::NoListener {
@@ -193,16 +191,21 @@ impl Policy {
             return Decision::Deny { reason, answer };
         };
         let mut notes = Vec::new();
-        match self.decide_in(listener, ctx, &mut notes) {
+        let located = self.locate(listener, ctx);
+        let route = located.as_ref().ok().and_then(|l| l.route).map(Route::id);
+        let decided = located.and_then(|at| self.decide_in(listener, &at, ctx, &mut notes));
+        match decided {
             Ok(identity) => Decision::Allow {
                 identity: identity.cloned(),
                 audit_notes: notes,
+                route,
             },
-            Err(reason) if listener.audit => {
+            Err(reason) if listener.audit && reason.kind() != DenyCode::BadRequest => {
                 notes.push(AuditNote::WouldDeny(reason));
                 Decision::Allow {
                     identity: ctx.identity.cloned(),
                     audit_notes: notes,
+                    route,
                 }
             }
             Err(reason) => {
@@ -227,30 +230,51 @@ impl Policy {
         }
     }
 
-    fn decide_in<'c>(
-        &self,
-        l: &Listener,
-        ctx: &Context<'c>,
-        notes: &mut Vec<AuditNote>,
-    ) -> Result<Option<&'c PeerIdentity>, DenyReason> {
-        let host_name = ctx.host.map(host_without_port);
-        let hi = l.host_index(ctx.sni.or(host_name));
-        if let (true, Some(sni), Some(host)) = (l.sni_host_match, ctx.sni, host_name) {
+    /// The host (by SNI, else Host; the two must agree) and the route (by path).
+    fn locate<'p>(&'p self, l: &'p Listener, ctx: &Context<'_>) -> Result<Located<'p>, DenyReason> {
+        let sni = match ctx.sni {
+            Some(sni) => Some(normalize_host(sni).map_err(|e| bad_request("server name", e))?),
+            None => None,
+        };
+        let host_name = match ctx.host.filter(|h| !h.is_empty()) {
+            Some(h) => Some(normalize_authority(h).map_err(|e| bad_request("Host", e))?),
+            None => None,
+        };
+        let hi = l.index.lookup(sni.as_deref().or(host_name.as_deref()));
+        if let (true, Some(sni), Some(host)) = (l.sni_host_match, &sni, &host_name) {
             // The usual case, the same name twice, needs no second lookup.
-            if !host.eq_ignore_ascii_case(sni) && l.host_index(Some(host)) != hi {
+            if sni != host && l.index.lookup(Some(host)) != hi {
                 return Err(DenyReason::SniHostMismatch {
-                    sni: sni.to_owned(),
-                    host: host.to_owned(),
+                    sni: sni.clone().into_owned(),
+                    host: host.clone().into_owned(),
                 });
             }
         }
         let Some(host) = hi.map(|i| &l.hosts[i]) else {
-            let name = ctx.sni.or(host_name).unwrap_or_default();
+            let name = sni.or(host_name).unwrap_or_default();
             return Err(DenyReason::NoListener {
                 port: ctx.port,
-                host: Some(name.to_owned()),
+                host: Some(name.into_owned()),
             });
         };
+        let route = match ctx.path {
+            Some(path) => {
+                let path = normalize_path(path).map_err(|e| bad_request("path", e))?;
+                host.routes.lookup(&path).map(|i| &self.routes[i])
+            }
+            None => None,
+        };
+        Ok(Located { host, route })
+    }
+
+    fn decide_in<'c>(
+        &self,
+        l: &Listener,
+        at: &Located<'_>,
+        ctx: &Context<'c>,
+        notes: &mut Vec<AuditNote>,
+    ) -> Result<Option<&'c PeerIdentity>, DenyReason> {
+        let host = at.host;
         let mode = self.peer_mode(ctx);
         let requirement = match mode {
             Some(PeerMode::Strict) => ClientCertMode::Required,
@@ -298,7 +322,7 @@ impl Policy {
                 Some(id)
             }
         };
-        if let Some(route) = ctx.path.and_then(|p| host.route(p)) {
+        if let Some(route) = at.route {
             if let Some(allow) = &route.allow {
                 if !identity.is_some_and(|id| allow.matches(id)) {
                     let reason = DenyReason::IdentityNotAllowed {
@@ -382,28 +406,5 @@ fn check_pins(host: &Host, id: Option<&PeerIdentity>) -> Result<(), DenyReason> 
             cert_sha256: id.cert_sha256_hex(),
         }),
         _ => Ok(()),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::host_without_port as strip_port;
-
-    #[test]
-    fn ports_are_stripped() {
-        for (raw, want) in [
-            ("a.example", "a.example"),
-            ("a.example:8443", "a.example"),
-            ("a.example:", "a.example"),
-            ("a.example:x1", "a.example:x1"),
-            ("[::1]:443", "::1"),
-            ("[::1]", "::1"),
-            ("[::1", "[::1"),
-            ("::1", "::1"),
-            ("a:b", "a:b"),
-            ("", ""),
-        ] {
-            assert_eq!(strip_port(raw), want, "{raw:?}");
-        }
     }
 }

@@ -54,13 +54,18 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 pub mod answer;
+pub mod backend;
+pub mod certificate;
 pub mod config;
 pub mod danger;
 mod decide;
+mod files;
+pub mod host;
 pub mod identity;
 pub mod matcher;
 pub mod mode;
 mod one_of;
+pub mod path;
 
 /// The hash maps and sets a decision looks up (allow-lists, host and port indexes). Their keys
 /// come from the configuration only, never from a request (no hash flooding to fear), and
@@ -71,17 +76,26 @@ pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::
 pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 mod policy;
 pub mod reason;
+pub mod route;
 pub mod scope;
+pub mod settings;
 pub mod trust;
 pub mod verification;
 
 pub use answer::{Answer, Answers, BodyFormat, HttpAnswer, HttpResponse, TlsAlert};
+pub use backend::{BackendConfig, BackendTls, ClientCertificate, ForwardIdentityConfig, XfccFields};
+pub use certificate::CertificateSource;
 pub use config::{
     Authorization, ClientValidation, ConfigError, ConfigErrorKind, HostConfig, ListenerConfig,
     PolicyConfig, RouteConfig,
 };
+pub use host::{HostIndex, host_without_port, normalize_authority, normalize_host};
+pub use path::{PathMatch, normalize_path};
+pub use route::{RespondConfig, Route, RouteAction, RouteId};
+pub use settings::{AdminConfig, ConnectionLimits, Span, TlsVersion, UnknownSni};
 pub use danger::DangerousClientValidation;
-pub use decide::{AuditNote, Context, Decision, Workload, host_without_port};
+pub use decide::{AuditNote, Context, Decision, Workload};
+pub use files::ConfigFiles;
 pub use identity::{
     IdentityMatchSpec, IdentityMatcher, IdentityRule, Pins, Sha256Digest, SpiffeMatch,
 };

@@ -1,24 +1,33 @@
-//! A compiled policy: listeners by port, hosts by name, routes, matchers.
+//! A compiled policy: listeners by port, hosts by name, routes by path, matchers.
+
+use std::any::Any;
+use std::sync::Arc;
 
 use crate::FastMap;
 use crate::answer::Answers;
-use crate::config::{ConfigError, ConfigErrorKind, PolicyConfig};
+use crate::config::{ConfigError, ConfigErrorKind, HostConfig, ListenerConfig, PolicyConfig};
 use crate::danger::DangerousClientValidation;
+use crate::host::{HostIndex, HostNameError};
 use crate::identity::{IdentityMatcher, Pins};
 use crate::mode::{ClientCertMode, PeerMode};
+use crate::path::PathTable;
+use crate::route::{Route, RouteId};
 use crate::scope::PeerAuthentications;
 use crate::trust::{Treatment, TrustDomain};
 
 /// A compiled policy, ready for [`Policy::decide`](crate::Policy::decide).
 ///
 /// Build it once per configuration snapshot; deciding never allocates on the allow path
-/// (beyond what an audit note needs) and costs the same with 10 or 100,000 allow-list entries.
+/// (beyond what an audit note needs) and costs the same with 10 or 100,000 allow-list entries,
+/// host names or routes.
 #[derive(Clone, Debug)]
 pub struct Policy {
     pub(crate) config: PolicyConfig,
     pub(crate) mesh: PeerAuthentications,
     pub(crate) by_port: FastMap<u16, usize>,
     pub(crate) listeners: Vec<Listener>,
+    pub(crate) routes: Vec<Route>,
+    attachment: Option<Arc<dyn Any + Send + Sync>>,
 }
 
 #[derive(Clone, Debug)]
@@ -29,9 +38,7 @@ pub(crate) struct Listener {
     pub(crate) sni_host_match: bool,
     pub(crate) answers: Answers,
     pub(crate) hosts: Vec<Host>,
-    exact: FastMap<Box<str>, usize>,
-    wildcard: FastMap<Box<str>, usize>,
-    default_host: Option<usize>,
+    pub(crate) index: HostIndex,
 }
 
 #[derive(Clone, Debug)]
@@ -40,8 +47,8 @@ pub(crate) struct Host {
     pub(crate) trust: Vec<Trust>,
     pub(crate) pins: Pins,
     pub(crate) danger: DangerousClientValidation,
-    /// Sorted by path prefix length, longest first.
-    pub(crate) routes: Vec<Route>,
+    /// Path → index into `Policy::routes`.
+    pub(crate) routes: PathTable,
 }
 
 #[derive(Clone, Debug)]
@@ -52,16 +59,12 @@ pub(crate) struct Trust {
     pub(crate) may_vouch_for: Option<IdentityMatcher>,
 }
 
-#[derive(Clone, Debug)]
-pub(crate) struct Route {
-    pub(crate) name: String,
-    pub(crate) path_prefix: String,
-    pub(crate) allow: Option<IdentityMatcher>,
-    pub(crate) audit: bool,
-}
-
 fn invalid(path: String, e: impl std::fmt::Display) -> ConfigError {
     ConfigError::new(ConfigErrorKind::Invalid, path, e.to_string())
+}
+
+fn conflict(path: String, e: impl std::fmt::Display) -> ConfigError {
+    ConfigError::new(ConfigErrorKind::Conflict, path, e.to_string())
 }
 
 fn compile_trust(t: &TrustDomain, path: &str) -> Result<Trust, ConfigError> {
@@ -85,7 +88,8 @@ fn compile_trust(t: &TrustDomain, path: &str) -> Result<Trust, ConfigError> {
 
 impl Policy {
     /// Compiles a configuration: checks what spans several items (duplicate ports and host
-    /// names, peer-authentication scopes) and compiles every matcher.
+    /// names, backends the routes name, peer-authentication scopes) and compiles every
+    /// matcher. Errors name the field path.
     pub fn new(config: PolicyConfig) -> Result<Self, ConfigError> {
         let mesh =
             PeerAuthentications::new(&config.root_namespace, config.peer_authentication.clone())
@@ -94,106 +98,53 @@ impl Policy {
                     let (path, msg) = msg.split_once(": ").unwrap_or((".", &msg));
                     ConfigError::new(ConfigErrorKind::Conflict, path, msg)
                 })?;
+        for (name, backend) in &config.backends {
+            backend
+                .validate()
+                .map_err(|(field, e)| invalid(format!("backends.{name}.{field}"), e))?;
+        }
         let mut by_port = FastMap::default();
         let mut listeners = Vec::with_capacity(config.listeners.len());
+        let mut routes = Vec::new();
+        let mut names = FastMap::default();
         for (li, l) in config.listeners.iter().enumerate() {
-            if let Some(prev) = by_port.insert(l.port, li) {
-                return Err(ConfigError::new(
-                    ConfigErrorKind::Conflict,
-                    format!("listeners[{li}].port"),
+            let at = format!("listeners[{li}]");
+            if let Some(prev) = names.insert(l.name.as_str(), li) {
+                return Err(conflict(
+                    format!("{at}.name"),
                     format!(
-                        "conflicting settings: port {} is also listeners[{prev}].port",
-                        l.port
+                        "conflicting settings: listener {:?} is also listeners[{prev}]",
+                        l.name
                     ),
                 ));
             }
-            let mut listener = Listener {
-                name: l.name.clone(),
-                peer_mode: l.peer_mode.filter(|m| *m != PeerMode::Unset),
-                audit: l.audit,
-                sni_host_match: l.sni_host_match,
-                answers: l.answers.clone(),
-                hosts: Vec::with_capacity(l.hosts.len()),
-                exact: FastMap::default(),
-                wildcard: FastMap::default(),
-                default_host: None,
-            };
-            for (hi, h) in l.hosts.iter().enumerate() {
-                let hpath = format!("listeners[{li}].hosts[{hi}]");
-                let dup = |what: &str| {
-                    ConfigError::new(
-                        ConfigErrorKind::Conflict,
-                        format!("{hpath}.hostnames"),
-                        format!(
-                            "conflicting settings: {what} is also served by another host of listener {}",
-                            l.name
-                        ),
-                    )
-                };
-                if h.hostnames.is_empty() && listener.default_host.replace(hi).is_some() {
-                    return Err(dup("the default host (no hostnames)"));
-                }
-                for name in &h.hostnames {
-                    let lower = name.to_ascii_lowercase();
-                    let clash = match lower.strip_prefix("*.") {
-                        Some(parent) => listener.wildcard.insert(parent.into(), hi).is_some(),
-                        None => listener.exact.insert(lower.into(), hi).is_some(),
-                    };
-                    if clash {
-                        return Err(dup(&format!("host name {name:?}")));
-                    }
-                }
-                let cv = h.client_validation.clone().unwrap_or_else(|| {
-                    crate::config::ClientValidation {
-                        mode: ClientCertMode::None,
-                        ..Default::default()
-                    }
-                });
-                let trust = cv
-                    .trust
-                    .iter()
-                    .enumerate()
-                    .map(|(ti, t)| {
-                        compile_trust(t, &format!("{hpath}.client_validation.trust[{ti}]"))
-                    })
-                    .collect::<Result<_, _>>()?;
-                let mut routes = Vec::with_capacity(h.routes.len());
-                for (ri, r) in h.routes.iter().enumerate() {
-                    let allow = match &r.authorization {
-                        Some(a) => Some(IdentityMatcher::new(&a.spec()).map_err(|e| {
-                            invalid(format!("{hpath}.routes[{ri}].authorization"), e)
-                        })?),
-                        None => None,
-                    };
-                    let name = if r.name.is_empty() {
-                        r.path_prefix.clone()
-                    } else {
-                        r.name.clone()
-                    };
-                    let audit = r.authorization.as_ref().is_some_and(|a| a.audit);
-                    routes.push(Route {
-                        name,
-                        path_prefix: r.path_prefix.clone(),
-                        allow,
-                        audit,
-                    });
-                }
-                routes.sort_by_key(|r| std::cmp::Reverse(r.path_prefix.len()));
-                listener.hosts.push(Host {
-                    mode: cv.mode,
-                    trust,
-                    pins: cv.pins,
-                    danger: cv.danger,
-                    routes,
-                });
+            if l.address.is_some() == l.port.is_some() {
+                return Err(invalid(
+                    at,
+                    "give the listener's `address` or its `port` (one of the two)",
+                ));
             }
-            listeners.push(listener);
+            if let Some(prev) = by_port.insert(l.port(), li) {
+                return Err(conflict(
+                    format!("{at}.{}", if l.port.is_some() { "port" } else { "address" }),
+                    format!(
+                        "conflicting settings: port {} is also the port of listeners[{prev}]",
+                        l.port()
+                    ),
+                ));
+            }
+            l.limits
+                .validate()
+                .map_err(|(field, e)| invalid(format!("{at}.limits.{field}"), e))?;
+            listeners.push(compile_listener(&config, l, li, &mut routes)?);
         }
         Ok(Self {
             config,
             mesh,
             by_port,
             listeners,
+            routes,
+            attachment: None,
         })
     }
 
@@ -217,40 +168,167 @@ impl Policy {
     pub fn peer_authentications(&self) -> &PeerAuthentications {
         &self.mesh
     }
+
+    /// Every route of every listener, indexed by [`RouteId::index`].
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
+    /// A route of this policy.
+    pub fn route(&self, id: RouteId) -> Option<&Route> {
+        self.routes.get(id.index())
+    }
+
+    /// The configuration of the listener named `name`.
+    pub fn listener(&self, name: &str) -> Option<&ListenerConfig> {
+        self.config.listeners.iter().find(|l| l.name == name)
+    }
+
+    /// The index of the host of listener `listener` (by name) that serves `name` (a normal
+    /// host name: [`normalize_host`](crate::host::normalize_host); `None` for no name): the
+    /// same lookup the decision makes. The index is into the listener's `hosts`.
+    pub fn host_index(&self, listener: &str, name: Option<&str>) -> Option<usize> {
+        let li = self.config.listeners.iter().position(|l| l.name == listener)?;
+        self.listeners[li].index.lookup(name)
+    }
+
+    /// Attaches what a consumer built from this policy (a proxy's connection pools by
+    /// [`RouteId`], a TLS configuration), so that it is swapped together with the policy
+    /// and a request is never served by one snapshot's decision and another's forwarding.
+    /// One attachment per policy; attaching again replaces it.
+    pub fn attach<T: Any + Send + Sync>(&mut self, value: Arc<T>) {
+        self.attachment = Some(value);
+    }
+
+    /// The attachment, if it is a `T`.
+    pub fn attachment<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.attachment.as_deref()?.downcast_ref()
+    }
 }
 
-impl Listener {
-    /// The host serving a name (SNI or Host): exact, then one-label wildcard, then default.
-    pub(crate) fn host_index(&self, name: Option<&str>) -> Option<usize> {
-        let Some(name) = name else {
-            return self.default_host;
+fn compile_listener(
+    config: &PolicyConfig,
+    l: &ListenerConfig,
+    li: usize,
+    routes: &mut Vec<Route>,
+) -> Result<Listener, ConfigError> {
+    let index = HostIndex::new(l.hosts.iter().map(|h| &h.hostnames)).map_err(|e| {
+        let host = match &e {
+            HostNameError::Invalid { name, .. } | HostNameError::Duplicate(name) => l
+                .hosts
+                .iter()
+                .rposition(|h| h.hostnames.contains(name))
+                .unwrap_or(0),
+            _ => l.hosts.iter().rposition(|h| h.hostnames.is_empty()).unwrap_or(0),
         };
-        let lower: std::borrow::Cow<'_, str> = if name.bytes().any(|b| b.is_ascii_uppercase()) {
-            name.to_ascii_lowercase().into()
-        } else {
-            name.into()
-        };
-        if let Some(&i) = self.exact.get(&*lower) {
-            return Some(i);
+        let path = format!("listeners[{li}].hosts[{host}].hostnames");
+        match e {
+            HostNameError::Invalid { .. } => invalid(path, e),
+            _ => conflict(path, format!("conflicting settings: {e}")),
         }
-        if let Some((label, parent)) = lower.split_once('.') {
-            if !label.is_empty() {
-                if let Some(&i) = self.wildcard.get(parent) {
-                    return Some(i);
-                }
+    })?;
+    let mut hosts = Vec::with_capacity(l.hosts.len());
+    for (hi, h) in l.hosts.iter().enumerate() {
+        hosts.push(compile_host(config, h, li, hi, routes)?);
+    }
+    Ok(Listener {
+        name: l.name.clone(),
+        peer_mode: l.peer_mode.filter(|m| *m != PeerMode::Unset),
+        audit: l.audit,
+        sni_host_match: l.sni_host_match,
+        answers: l.answers.clone(),
+        hosts,
+        index,
+    })
+}
+
+fn compile_host(
+    config: &PolicyConfig,
+    h: &HostConfig,
+    li: usize,
+    hi: usize,
+    routes: &mut Vec<Route>,
+) -> Result<Host, ConfigError> {
+    let hpath = format!("listeners[{li}].hosts[{hi}]");
+    let cv = h
+        .client_validation
+        .clone()
+        .unwrap_or_else(|| crate::config::ClientValidation {
+            mode: ClientCertMode::None,
+            ..Default::default()
+        });
+    let trust = cv
+        .trust
+        .iter()
+        .enumerate()
+        .map(|(ti, t)| compile_trust(t, &format!("{hpath}.client_validation.trust[{ti}]")))
+        .collect::<Result<_, _>>()?;
+    let mut table = PathTable::default();
+    for (ri, r) in h.routes.iter().enumerate() {
+        let rpath = format!("{hpath}.routes[{ri}]");
+        let path = r
+            .path_match()
+            .map_err(|(field, e)| invalid(format!("{rpath}.{field}"), e))?;
+        if let Some(backend) = &r.backend {
+            if r.respond.is_some() {
+                return Err(conflict(
+                    format!("{rpath}.respond"),
+                    "conflicting settings: `backend` and `respond`",
+                ));
+            }
+            if !config.backends.contains_key(backend) {
+                return Err(invalid(
+                    format!("{rpath}.backend"),
+                    format!("no backend named {backend:?} (see `backends`)"),
+                ));
             }
         }
-        self.default_host
+        if let Some(respond) = &r.respond {
+            respond
+                .validate()
+                .map_err(|(field, e)| invalid(format!("{rpath}.respond.{field}"), e))?;
+        }
+        let allow = match &r.authorization {
+            Some(a) => Some(
+                IdentityMatcher::new(&a.spec())
+                    .map_err(|e| invalid(format!("{rpath}.authorization"), e))?,
+            ),
+            None => None,
+        };
+        let id = u32::try_from(routes.len())
+            .map(RouteId)
+            .map_err(|_| invalid(rpath.clone(), "too many routes"))?;
+        if !table.insert(&path, id.index()) {
+            return Err(conflict(
+                rpath,
+                format!("conflicting settings: another route of this host matches {path}"),
+            ));
+        }
+        routes.push(Route {
+            id,
+            name: match (r.name.is_empty(), &r.path_prefix, &r.path_exact) {
+                (false, ..) => r.name.clone(),
+                (true, Some(p), _) | (true, None, Some(p)) => p.clone(),
+                (true, None, None) => "/".to_owned(),
+            },
+            listener: li,
+            host: hi,
+            path,
+            allow,
+            audit: r.authorization.as_ref().is_some_and(|a| a.audit),
+            config: r.clone(),
+        });
     }
+    Ok(Host {
+        mode: cv.mode,
+        trust,
+        pins: cv.pins,
+        danger: cv.danger,
+        routes: table,
+    })
 }
 
 impl Host {
-    pub(crate) fn route(&self, path: &str) -> Option<&Route> {
-        self.routes
-            .iter()
-            .find(|r| path.starts_with(&r.path_prefix))
-    }
-
     pub(crate) fn trust(&self, name: &str) -> Option<&Trust> {
         self.trust.iter().find(|t| t.name == name)
     }

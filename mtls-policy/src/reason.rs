@@ -49,11 +49,13 @@ pub enum DenyCode {
     SniHostMismatch,
     /// No listener on the port.
     NoListener,
+    /// The request's host name or path is malformed or ambiguous.
+    BadRequest,
 }
 
 impl DenyCode {
     /// Every code, in declaration order.
-    pub const ALL: [Self; 18] = [
+    pub const ALL: [Self; 19] = [
         Self::NoCertificate,
         Self::UnknownIssuer,
         Self::UntrustedTrustDomain,
@@ -72,6 +74,7 @@ impl DenyCode {
         Self::PlaintextNotAllowed,
         Self::SniHostMismatch,
         Self::NoListener,
+        Self::BadRequest,
     ];
 
     /// The snake_case code.
@@ -95,6 +98,7 @@ impl DenyCode {
             Self::PlaintextNotAllowed => "plaintext_not_allowed",
             Self::SniHostMismatch => "sni_host_mismatch",
             Self::NoListener => "no_listener",
+            Self::BadRequest => "bad_request",
         }
     }
 }
@@ -189,6 +193,12 @@ pub enum DenyReason {
         /// The SNI or Host asked for, when the port has a listener.
         host: Option<String>,
     },
+    /// The request's host name or path is malformed or ambiguous (see
+    /// [`crate::host`] and [`crate::path`]): refused rather than guessed.
+    BadRequest {
+        /// What is wrong.
+        detail: String,
+    },
 }
 
 impl DenyReason {
@@ -204,6 +214,7 @@ impl DenyReason {
             Self::PlaintextNotAllowed { .. } => DenyCode::PlaintextNotAllowed,
             Self::SniHostMismatch { .. } => DenyCode::SniHostMismatch,
             Self::NoListener { .. } => DenyCode::NoListener,
+            Self::BadRequest { .. } => DenyCode::BadRequest,
         }
     }
 
@@ -277,6 +288,7 @@ impl fmt::Display for DenyReason {
             } => {
                 write!(f, "no host of the listener on port {port} serves {h:?}")
             }
+            Self::BadRequest { detail } => write!(f, "malformed request: {detail}"),
         }
     }
 }

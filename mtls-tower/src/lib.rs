@@ -84,6 +84,8 @@
 mod acceptor;
 mod connection;
 #[cfg(feature = "layer")]
+mod credentials;
+#[cfg(feature = "layer")]
 pub mod layer;
 #[cfg(feature = "layer")]
 mod listener;
@@ -95,6 +97,8 @@ pub use acceptor::{AcceptError, Acceptor, MaybeTlsStream};
 pub use connection::{ConnectionInfo, RevocationWatch, TlsInfo};
 #[cfg(feature = "layer")]
 pub use layer::{ForwardIdentity, MtlsLayer, MtlsService, SharedPolicy};
+#[cfg(feature = "layer")]
+pub use credentials::load_certificate;
 #[cfg(feature = "layer")]
 pub use listener::{ListenerError, MtlsListener, MtlsListenerBuilder, snapshot_for};
 #[cfg(feature = "serve")]

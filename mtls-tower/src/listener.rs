@@ -12,10 +12,12 @@ use mtls_policy::{
 use rustls::crypto::CryptoProvider;
 
 use crate::acceptor::Acceptor;
+use crate::credentials::{Secrets, load_certificate};
 use crate::layer::{MtlsLayer, SharedPolicy};
+use crate::layer::ForwardIdentity;
 use crate::tls::{
     HostTls, MinTlsVersion, PolicyVerifier, ResolveError, SnapshotError, TlsSnapshot, TrustError,
-    UnknownSni, VerifierError,
+    VerifierError,
 };
 
 /// Why a listener could not be built from a policy; the message names the listener and host.
@@ -66,7 +68,6 @@ pub enum ListenerError {
 }
 
 type Credentials<'a> = dyn Fn(&HostConfig) -> Result<ServerCredential, String> + 'a;
-type Secrets<'a> = dyn Fn(&SecretRef) -> Result<Vec<u8>, ResolveError> + 'a;
 
 /// Builds the TLS side of one policy listener.
 ///
@@ -92,11 +93,9 @@ pub struct MtlsListenerBuilder<'a> {
     provider: Arc<CryptoProvider>,
     credentials: Option<Box<Credentials<'a>>>,
     secrets: Option<Box<Secrets<'a>>>,
-    handshake_timeout: Duration,
-    max_handshakes: usize,
+    handshake_timeout: Option<Duration>,
+    max_handshakes: Option<usize>,
     request_header_timeout: Option<Duration>,
-    unknown_sni: UnknownSni,
-    min_tls_version: MinTlsVersion,
     close_revoked: Option<Duration>,
 }
 
@@ -111,8 +110,6 @@ pub struct MtlsListener {
     layer: MtlsLayer,
     policy: SharedPolicy,
     provider: Arc<CryptoProvider>,
-    unknown_sni: UnknownSni,
-    min_tls_version: MinTlsVersion,
 }
 
 impl MtlsListener {
@@ -129,11 +126,9 @@ impl MtlsListener {
             provider,
             credentials: None,
             secrets: None,
-            handshake_timeout: Duration::from_secs(10),
-            max_handshakes: 1024,
+            handshake_timeout: None,
+            max_handshakes: None,
             request_header_timeout: None,
-            unknown_sni: UnknownSni::UseDefault,
-            min_tls_version: MinTlsVersion::Tls12,
             close_revoked: None,
         }
     }
@@ -154,11 +149,11 @@ impl MtlsListener {
     }
 
     /// Swaps in a new policy and the TLS configuration built from it (certificates from
-    /// `credentials`). On error nothing changes.
+    /// `credentials`, else from each host's `certificate`). On error nothing changes.
     pub fn reload(
         &self,
         policy: Policy,
-        credentials: &Credentials<'_>,
+        credentials: Option<&Credentials<'_>>,
         secrets: Option<&Secrets<'_>>,
     ) -> Result<(), ListenerError> {
         let candidate = SharedPolicy::new(policy);
@@ -171,8 +166,6 @@ impl MtlsListener {
             &self.provider,
             credentials,
             secrets,
-            self.unknown_sni,
-            self.min_tls_version,
         )?;
         self.policy.store_arc(candidate.load());
         self.acceptor.reload(snapshot);
@@ -181,7 +174,8 @@ impl MtlsListener {
 }
 
 impl<'a> MtlsListenerBuilder<'a> {
-    /// Where each host's server certificate comes from (required).
+    /// Where each host's server certificate comes from, in code (default: each host's
+    /// `certificate` in the configuration).
     pub fn certificates(
         mut self,
         credentials: impl Fn(&HostConfig) -> Result<ServerCredential, String> + 'a,
@@ -199,42 +193,33 @@ impl<'a> MtlsListenerBuilder<'a> {
         self
     }
 
-    /// How long a handshake may take (default 10 s).
+    /// How long a handshake may take, over the listener's `limits.handshake_timeout`
+    /// (default 10 s).
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
-        self.handshake_timeout = timeout;
+        self.handshake_timeout = Some(timeout);
         self
     }
 
-    /// How many handshakes may be in flight before new connections are shed (default 1024).
+    /// How many handshakes may be in flight before new connections are shed, over the
+    /// listener's `limits.max_handshakes` (default 1024).
     pub fn max_handshakes(mut self, max: usize) -> Self {
-        self.max_handshakes = max;
+        self.max_handshakes = Some(max);
         self
     }
 
     /// How long [`serve`](crate::serve) keeps a connection that carries no request: an HTTP/1
     /// connection without a complete request head, an HTTP/2 connection without a request in
-    /// flight (default 30 s). See [`Acceptor::with_request_header_timeout`], which takes the
+    /// flight, over the listener's `limits.request_header_timeout` (default 30 s). See [`Acceptor::with_request_header_timeout`], which takes the
     /// value as it is (zero closes every connection whose first request is not already in).
     pub fn request_header_timeout(mut self, timeout: Duration) -> Self {
         self.request_header_timeout = Some(timeout);
         self
     }
 
-    /// What to do with an SNI no host has (default: the default host).
-    pub fn unknown_sni(mut self, unknown_sni: UnknownSni) -> Self {
-        self.unknown_sni = unknown_sni;
-        self
-    }
-
-    /// The oldest TLS version accepted (default TLS 1.2).
-    pub fn min_tls_version(mut self, version: MinTlsVersion) -> Self {
-        self.min_tls_version = version;
-        self
-    }
-
     /// **Opt-in**: at each [`reload`](MtlsListener::reload), close the open connections whose
     /// peer certificate the new CRLs revoke, after a graceful shutdown bounded by `grace`
-    /// (default: they stay open). See [`Acceptor::close_revoked_connections`].
+    /// (default: the listener's `limits.close_revoked_connections`, else they stay open). See
+    /// [`Acceptor::close_revoked_connections`].
     pub fn close_revoked_connections(mut self, grace: Duration) -> Self {
         self.close_revoked = Some(grace);
         self
@@ -242,78 +227,93 @@ impl<'a> MtlsListenerBuilder<'a> {
 
     /// Loads every host's certificate and trust material and builds the listener.
     pub fn build(self) -> Result<MtlsListener, ListenerError> {
-        let no_certificates = |_: &HostConfig| Err("no certificates were configured".to_string());
-        let credentials: &Credentials<'_> = match &self.credentials {
-            Some(c) => c.as_ref(),
-            None => &no_certificates,
-        };
         let policy = self.policy.load();
         let (port, snapshot) = snapshot_for(
             &policy,
             &self.name,
             &self.policy,
             &self.provider,
-            credentials,
+            self.credentials.as_deref(),
             self.secrets.as_deref(),
-            self.unknown_sni,
-            self.min_tls_version,
         )?;
-        let mut acceptor =
-            Acceptor::with_limits(snapshot, self.handshake_timeout, self.max_handshakes);
-        if let Some(grace) = self.close_revoked {
+        let limits = policy
+            .listener(&self.name)
+            .map(|l| l.limits.clone())
+            .unwrap_or_default();
+        let mut acceptor = Acceptor::with_limits(
+            snapshot,
+            self.handshake_timeout
+                .unwrap_or_else(|| limits.handshake_timeout()),
+            self.max_handshakes.unwrap_or_else(|| limits.max_handshakes()),
+        );
+        if let Some(grace) = self
+            .close_revoked
+            .or(limits.close_revoked_connections.map(|s| s.0))
+        {
             acceptor = acceptor.close_revoked_connections(grace);
         }
-        if let Some(timeout) = self.request_header_timeout {
+        if let Some(timeout) = self
+            .request_header_timeout
+            .or(limits.request_header_timeout.map(|s| s.0))
+        {
             acceptor = acceptor.with_request_header_timeout(timeout);
         }
+        let forward = ForwardIdentity::from_config(&policy.config().forward_identity);
         Ok(MtlsListener {
-            layer: MtlsLayer::new(self.policy.clone()).port(port),
+            layer: MtlsLayer::new(self.policy.clone()).port(port).forward(forward),
             name: self.name,
             port,
             acceptor,
             policy: self.policy,
             provider: self.provider,
-            unknown_sni: self.unknown_sni,
-            min_tls_version: self.min_tls_version,
         })
     }
 }
 
-/// The TLS snapshot of the policy listener `name`, and its port. Verifiers read `slot` (the
-/// live policy) to tell which verification failures the policy answers over HTTP: those let
-/// the handshake complete so the answer can be given; the others end it with their alert.
-#[allow(clippy::too_many_arguments)]
+/// The TLS snapshot of the policy listener `name`, and its port: one host per policy host,
+/// selected by SNI with the policy's own host lookup, each with its certificate (from
+/// `credentials`, else the host's `certificate`) and its own client verifier. Verifiers read
+/// `slot` (the live policy) to tell which verification failures the policy answers over HTTP:
+/// those let the handshake complete so the answer can be given; the others end it with their
+/// alert.
 pub fn snapshot_for(
     policy: &Policy,
     name: &str,
     slot: &SharedPolicy,
     provider: &Arc<CryptoProvider>,
-    credentials: &Credentials<'_>,
+    credentials: Option<&Credentials<'_>>,
     secrets: Option<&Secrets<'_>>,
-    unknown_sni: UnknownSni,
-    min_tls_version: MinTlsVersion,
 ) -> Result<(u16, TlsSnapshot), ListenerError> {
     let listener: &ListenerConfig = policy
-        .config()
-        .listeners
-        .iter()
-        .find(|l| l.name == name)
+        .listener(name)
         .ok_or_else(|| ListenerError::NoSuchListener(name.to_string()))?;
     let no_secrets = |secret: &SecretRef| -> Result<Vec<u8>, ResolveError> {
         Err(format!("secret {:?}: no secret resolver is configured", secret.name).into())
     };
     let secrets: &Secrets<'_> = secrets.unwrap_or(&no_secrets);
+    let port = listener.port();
+    let min_tls = match listener.min_tls_version {
+        mtls_policy::TlsVersion::Tls13 => MinTlsVersion::Tls13,
+        _ => MinTlsVersion::Tls12,
+    };
     let mut builder = TlsSnapshot::builder(Arc::clone(provider))
         .peer_mode(listener.peer_mode.unwrap_or(mtls_policy::PeerMode::Strict))
-        .unknown_sni(unknown_sni)
-        .min_tls_version(min_tls_version);
-    for host in &listener.hosts {
+        .unknown_sni(listener.unknown_sni.into())
+        .min_tls_version(min_tls);
+    for (hi, host) in listener.hosts.iter().enumerate() {
         let label = host
             .hostnames
             .first()
             .cloned()
             .unwrap_or_else(|| "(default)".into());
-        let credential = credentials(host).map_err(|detail| ListenerError::Certificate {
+        let credential = match (credentials, &host.certificate) {
+            (Some(credentials), _) => credentials(host),
+            (None, Some(source)) => load_certificate(source, provider, secrets),
+            (None, None) => Err(format!(
+                "hosts[{hi}] has no `certificate` (and none was given in code)"
+            )),
+        }
+        .map_err(|detail| ListenerError::Certificate {
             listener: name.to_string(),
             host: label.clone(),
             detail,
@@ -324,7 +324,6 @@ pub fn snapshot_for(
                 || validation.danger.skip_client_cert_validation;
             if asks {
                 let slot = slot.clone();
-                let port = listener.port;
                 let sni = host.hostnames.first().cloned();
                 let verifier = PolicyVerifier::from_client_validation(
                     validation,
@@ -349,15 +348,12 @@ pub fn snapshot_for(
             }
         }
         builder = builder.host(tls_host);
-        if host.hostnames.is_empty() {
-            builder = builder.default_host();
-        }
     }
     let snapshot = builder.build().map_err(|source| ListenerError::Snapshot {
         listener: name.to_string(),
         source,
     })?;
-    Ok((listener.port, snapshot))
+    Ok((port, snapshot))
 }
 
 /// Whether the policy answers this failure over HTTP, or lets it through: either way the

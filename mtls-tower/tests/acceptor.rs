@@ -280,7 +280,7 @@ fn snapshot_rejects_bad_and_duplicate_names() {
         .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "host name \"a.example.com\" is configured twice"
+        "host name \"A.example.com.\" is configured twice"
     );
     let err = TlsSnapshot::builder(provider())
         .host(HostTls::new(["bad name"], credential(leaf)))

@@ -168,7 +168,7 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
         ),
     };
     if let Some(policy) = &policy {
-        let port = policy.config().listeners.first().map_or(443, |l| l.port);
+        let port = policy.config().listeners.first().map_or(443, |l| l.port());
         let mut ctx = Context::new(port, &verification);
         if let Some(id) = &identity {
             ctx = ctx.identity(id);

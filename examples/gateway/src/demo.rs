@@ -128,16 +128,34 @@ admin:
 listeners:
   - name: strict                      # mTLS only (Istio STRICT / AGC frontend mTLS)
     address: 127.0.0.1:{https}
-    certificates:
-      - {{ hostnames: [], chain: server.pem, key: server.key }}
+    peer_mode: strict
+    hosts:
+      - certificate: {{ chain: server.pem, key: server.key }}
+        client_validation:
+          mode: required              # no certificate: TLS alert certificate_required
+          trust:
+            - name: demo
+              ca: [{{ file: ca.pem }}]
+              crl: {{ sources: [{{ file: crl.pem }}] }}   # revoked: HTTP 400 with the reason
+        routes:
+          - path_prefix: /admin       # only the admin identity; others: 403
+            authorization:
+              principals: ["{ADMIN_ID}"]
+            backend: echo
+          - {{ path_prefix: /, backend: echo }}
   - name: permissive                  # plaintext and mTLS on one port (Istio PERMISSIVE)
     address: 127.0.0.1:{permissive}
-    certificates:
-      - {{ hostnames: [], chain: server.pem, key: server.key }}
-
-routes:
-  - {{ listener: strict, path_prefix: /, backend: echo }}
-  - {{ listener: permissive, path_prefix: /, backend: echo }}
+    peer_mode: permissive
+    hosts:
+      - certificate: {{ chain: server.pem, key: server.key }}
+        client_validation:
+          mode: optional
+          trust:
+            - name: demo
+              ca: [{{ file: ca.pem }}]
+              crl: {{ sources: [{{ file: crl.pem }}] }}
+        routes:
+          - {{ path_prefix: /, backend: echo }}
 
 backends:
   echo: {{ url: "http://{backend}" }}
@@ -145,38 +163,6 @@ backends:
 forward_identity:
   xfcc: {{ hash: true, subject: true, uri: true, dns: true }}
   ssl_client: true
-
-policy:
-  listeners:
-    - name: strict
-      port: {https}
-      peer_mode: strict
-      hosts:
-        - hostnames: []
-          client_validation:
-            mode: required            # no certificate: TLS alert certificate_required
-            trust:
-              - name: demo
-                ca: [{{ file: ca.pem }}]
-                crl: {{ sources: [{{ file: crl.pem }}] }}   # revoked: HTTP 400 with the reason
-          routes:
-            - path_prefix: /admin     # only the admin identity; others: 403
-              authorization:
-                principals: ["{ADMIN_ID}"]
-            - path_prefix: /
-    - name: permissive
-      port: {permissive}
-      peer_mode: permissive
-      hosts:
-        - hostnames: []
-          client_validation:
-            mode: optional
-            trust:
-              - name: demo
-                ca: [{{ file: ca.pem }}]
-                crl: {{ sources: [{{ file: crl.pem }}] }}
-          routes:
-            - path_prefix: /
 "#
     )
 }

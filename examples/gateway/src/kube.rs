@@ -20,7 +20,7 @@ use std::time::Duration;
 use mtls_kube::runtime::{Follower, Update};
 use mtls_kube::{ConditionStatus, Options, Workload};
 
-use crate::config::GatewayConfig;
+use crate::config;
 use crate::server::{self, Gateway};
 
 /// Options of `run --kube`.
@@ -48,8 +48,12 @@ pub(crate) struct KubeArgs {
     #[arg(long = "workload-label", value_name = "KEY=VALUE", requires = "kube")]
     pub(crate) workload_labels: Vec<String>,
     /// How long changes must be quiet before a new configuration is built.
-    #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = crate::config::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = parse_duration)]
     pub(crate) debounce: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    mtls_policy::Span::parse(text).map(|s| s.0)
 }
 
 impl KubeArgs {
@@ -151,12 +155,17 @@ pub(crate) async fn follow(
 /// Swaps the configuration in (a reload), or (re)starts the listeners when there are none yet
 /// or they changed. On failure what serves keeps serving.
 async fn apply(gateway: Option<Gateway>, config_file: &Path) -> Option<Gateway> {
-    let layout = match GatewayConfig::load(config_file) {
+    let layout = match config::load(config_file) {
         Ok(loaded) => loaded
-            .config
+            .config()
             .listeners
             .iter()
-            .map(|l| (l.name.clone(), l.address))
+            .map(|l| {
+                let address = l
+                    .address
+                    .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], l.port())));
+                (l.name.clone(), address)
+            })
             .collect::<Vec<_>>(),
         Err(e) => {
             metrics::counter!("mtls_gateway_config_reloads_total", "result" => "failed")

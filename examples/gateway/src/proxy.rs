@@ -1,13 +1,11 @@
-//! The reverse proxy: picks a route by Host and path ([`RouteTable`]); forwards the request
-//! over one of the backend's HTTP/1.1 or HTTP/2 connections ([`Backend`], its [`Pool`]) and
-//! streams the answer back, or answers with the route's fixed response ([`DirectResponse`]);
-//! answers 404, 502 and 504 itself, each with a short text reason.
+//! The reverse proxy: forwards a request by the route the layer authorised it on
+//! ([`MatchedRoute`]), over one of the backend's HTTP/1.1 or HTTP/2 connections ([`Backend`],
+//! its [`Pool`]) and streams the answer back, or answers with the route's fixed response
+//! ([`DirectResponse`]); answers 404, 502 and 504 itself, each with a short text reason.
 //!
-//! The route table sits behind an [`ArcSwap`]: a reload stores a new table and the next request
-//! uses it, while requests in flight finish with the backend they picked.
+//! The targets are attached to the policy snapshot that decided ([`Targets`]): a reload swaps
+//! both at once, and requests in flight finish with the backend their snapshot named.
 
-use std::borrow::Cow;
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::error::Error as StdError;
 use std::fmt;
@@ -18,7 +16,6 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::header::{self, Entry, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
@@ -28,7 +25,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use mtls_tower::ConnectionInfo;
 use mtls_tower::UpstreamConnector;
-use mtls_tower::layer::is_identity_header;
+use mtls_tower::layer::{MatchedRoute, is_identity_header};
 use tower_service::Service;
 
 use crate::upstream::{Pool, UpstreamError};
@@ -107,7 +104,7 @@ impl Default for BackendTimeouts {
     }
 }
 
-/// Why a [`Backend`] or a [`RouteTable`] cannot be built.
+/// Why a [`Backend`] cannot be built.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub(crate) enum ConfigError {
@@ -121,12 +118,6 @@ pub(crate) enum ConfigError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// A route's host is empty or a wildcard other than `*.suffix`.
-    #[error("route host {0:?}: expected a host name or `*.suffix`")]
-    RouteHost(String),
-    /// A route's path does not start with `/`.
-    #[error("route path {0:?}: must start with `/`")]
-    RoutePath(String),
 }
 
 /// An upstream: where to send requests and how (its connections, timeouts, Host handling).
@@ -634,184 +625,26 @@ impl Target {
     }
 }
 
-/// How a route matches the path.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum PathMatch {
-    /// The path or anything under it, on segment boundaries: `/api` matches `/api`, `/api/`
-    /// and `/api/x`, not `/apix`. A trailing `/` is ignored (`/api/` is `/api`); `/` matches
-    /// every path.
-    Prefix(String),
-    /// Exactly this path (the query is not part of it).
-    Exact(String),
+/// The target of every route of a policy, by [`RouteId::index`](mtls_policy::RouteId::index):
+/// attached to the policy it was built for ([`Policy::attach`](mtls_policy::Policy::attach)),
+/// so a request goes where the snapshot that authorised it says.
+#[derive(Debug)]
+pub(crate) struct Targets(Vec<Target>);
+
+impl Targets {
+    /// One target per route, in route order.
+    pub(crate) fn new(targets: Vec<Target>) -> Self {
+        Self(targets)
+    }
 }
 
-/// One route: requests for `host` (any host when `None`) whose path matches go to `target`.
-#[derive(Clone, Debug)]
-pub(crate) struct Route {
-    /// An exact host name, `*.suffix` (one label before `suffix`), or `None` for any host.
-    /// Case-insensitive, without a port.
-    pub(crate) host: Option<String>,
-    /// The path match.
-    pub(crate) path: PathMatch,
-    /// Where the requests go: a backend, or a fixed answer.
-    pub(crate) target: Target,
-}
-
-/// The routes, compiled for lookup in time independent of their number.
+/// The proxy service: forwards each request by the route [`MtlsLayer`] authorised it on
+/// ([`MatchedRoute`], in its extensions), or answers it itself; it has no route table of its
+/// own. A request without a matched route gets 404.
 ///
-/// Precedence: the host first (an exact host beats a `*.suffix` wildcard, which beats a
-/// host-less route), then, among the routes of that host, an exact path beats a prefix and
-/// the longest prefix wins. A host whose routes match nothing falls through to the next, so
-/// host-less routes serve as the default. Of two identical routes the first wins.
-#[derive(Debug, Default)]
-pub(crate) struct RouteTable {
-    routes: Vec<Route>,
-    exact_hosts: RouteMap<PathTable>,
-    /// Keyed by the suffix after `*.`.
-    wildcard_hosts: RouteMap<PathTable>,
-    any_host: PathTable,
-}
-
-/// The maps of a [`RouteTable`]: keys from the configuration only (a request never inserts
-/// one, so no hash flooding to defend against), hashed with foldhash, several times faster
-/// than SipHash on a host or a path.
-type RouteMap<V> = HashMap<String, V, foldhash::fast::RandomState>;
-
-#[derive(Debug, Default)]
-struct PathTable {
-    exact: RouteMap<usize>,
-    /// Keyed by the prefix without its trailing `/` (`""` for `/`).
-    prefix: RouteMap<usize>,
-}
-
-impl PathTable {
-    fn insert(&mut self, path: &PathMatch, index: usize) {
-        match path {
-            PathMatch::Exact(p) => self.exact.entry(p.clone()).or_insert(index),
-            PathMatch::Prefix(p) => self
-                .prefix
-                .entry(p.trim_end_matches('/').to_owned())
-                .or_insert(index),
-        };
-    }
-
-    fn lookup(&self, path: &str) -> Option<usize> {
-        if let Some(&index) = self.exact.get(path) {
-            return Some(index);
-        }
-        if self.prefix.is_empty() {
-            return None;
-        }
-        // The path itself (without a trailing `/`), then each shorter segment boundary.
-        let mut candidate = path.trim_end_matches('/');
-        loop {
-            if let Some(&index) = self.prefix.get(candidate) {
-                return Some(index);
-            }
-            candidate = &candidate[..candidate.rfind('/')?];
-        }
-    }
-}
-
-impl RouteTable {
-    /// Compiles `routes`.
-    pub(crate) fn new(routes: impl IntoIterator<Item = Route>) -> Result<Self, ConfigError> {
-        let mut table = Self::default();
-        for (index, mut route) in routes.into_iter().enumerate() {
-            let path = match &route.path {
-                PathMatch::Exact(p) | PathMatch::Prefix(p) => p,
-            };
-            if !path.starts_with('/') {
-                return Err(ConfigError::RoutePath(path.clone()));
-            }
-            let paths = match route.host.as_deref() {
-                None => &mut table.any_host,
-                Some(host) => {
-                    let host = host.trim_end_matches('.').to_ascii_lowercase();
-                    let wild = host.strip_prefix("*.");
-                    let name = wild.unwrap_or(&host);
-                    if name.is_empty()
-                        || name.contains(['*', '/', ':', ' '])
-                        || name.starts_with('.')
-                    {
-                        return Err(ConfigError::RouteHost(host));
-                    }
-                    let map = if wild.is_some() {
-                        &mut table.wildcard_hosts
-                    } else {
-                        &mut table.exact_hosts
-                    };
-                    let key = name.to_owned();
-                    route.host = Some(host);
-                    map.entry(key).or_default()
-                }
-            };
-            paths.insert(&route.path, index);
-            table.routes.push(route);
-        }
-        Ok(table)
-    }
-
-    /// The route for a request to `host` (port removed, any case) and `path`.
-    pub(crate) fn lookup(&self, host: Option<&str>, path: &str) -> Option<&Route> {
-        if !path.starts_with('/') {
-            return None;
-        }
-        let host = host.map(normalize_host);
-        let exact = host.as_deref().and_then(|h| self.exact_hosts.get(h));
-        let wildcard = host
-            .as_deref()
-            .and_then(|h| h.split_once('.'))
-            .filter(|(label, _)| !label.is_empty())
-            .and_then(|(_, suffix)| self.wildcard_hosts.get(suffix));
-        [exact, wildcard, Some(&self.any_host)]
-            .into_iter()
-            .flatten()
-            .find_map(|paths| paths.lookup(path))
-            .map(|index| &self.routes[index])
-    }
-}
-
-/// `Host` value → host name: port removed (IPv6 brackets kept), lowercase, no trailing dot.
-/// Borrowed when already lowercase (the usual case: no allocation per request).
-fn normalize_host(host: &str) -> Cow<'_, str> {
-    let host = if host.starts_with('[') {
-        host.find(']').map_or(host, |end| &host[..=end])
-    } else {
-        match host.rsplit_once(':') {
-            Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
-            _ => host,
-        }
-    };
-    let host = host.trim_end_matches('.');
-    if host.bytes().any(|b| b.is_ascii_uppercase()) {
-        Cow::Owned(host.to_ascii_lowercase())
-    } else {
-        Cow::Borrowed(host)
-    }
-}
-
-/// The host of a request: its `Host` header, else its URI authority (HTTP/2 `:authority`).
-fn request_host<B>(req: &Request<B>) -> Option<&str> {
-    match req.headers().get(header::HOST) {
-        Some(host) => host.to_str().ok(),
-        None => req.uri().host(),
-    }
-}
-
-/// The proxy service: routes each request with the current [`RouteTable`] and forwards it, or
-/// answers it itself.
-#[derive(Clone, Debug)]
-pub(crate) struct Proxy {
-    routes: Arc<ArcSwap<RouteTable>>,
-}
-
-impl Proxy {
-    /// A proxy routing with whatever table `routes` holds at each request.
-    pub(crate) fn new(routes: Arc<ArcSwap<RouteTable>>) -> Self {
-        Self { routes }
-    }
-}
+/// [`MtlsLayer`]: mtls_tower::MtlsLayer
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Proxy;
 
 /// The future of [`Proxy::call`]: the answer at once (a direct response, 404, 405), without
 /// boxing, or the forwarding in progress.
@@ -869,13 +702,22 @@ where
             );
             return ProxyFuture::ready(answer);
         }
-        let host = request_host(&req);
-        let path = req.uri().path();
-        let backend = match self.routes.load().lookup(host, path).map(|r| &r.target) {
+        let target = req.extensions().get::<MatchedRoute>().and_then(|m| {
+            let targets = m.policy().attachment::<Targets>()?;
+            targets.0.get(m.id().index())
+        });
+        let backend = match target {
             Some(Target::Backend(backend)) => Arc::clone(backend),
             Some(Target::Respond(respond)) => return ProxyFuture::ready(respond.response()),
             None => {
-                let reason = format!("no route for host {:?} path {path:?}", host.unwrap_or(""));
+                let host = req
+                    .headers()
+                    .get(header::HOST)
+                    .and_then(|h| h.to_str().ok())
+                    .or_else(|| req.uri().host())
+                    .unwrap_or_default();
+                let path = req.uri().path();
+                let reason = format!("no route for host {host:?} path {path:?}");
                 return ProxyFuture::ready(text(StatusCode::NOT_FOUND, reason));
             }
         };
@@ -902,22 +744,6 @@ mod tests {
         for text in addresses {
             let ip: IpAddr = text.parse().expect("test address");
             assert_eq!(ip_value(ip), ip.to_string(), "{text}");
-        }
-    }
-
-    #[test]
-    fn hosts_are_normalized_without_copying_when_already_lowercase() {
-        for (raw, want, borrowed) in [
-            ("a.example", "a.example", true),
-            ("a.example:8443", "a.example", true),
-            ("a.example.", "a.example", true),
-            ("A.Example:443", "a.example", false),
-            ("[::1]:8443", "[::1]", true),
-            ("[::1]", "[::1]", true),
-        ] {
-            let host = normalize_host(raw);
-            assert_eq!(host, want, "{raw}");
-            assert_eq!(matches!(host, Cow::Borrowed(_)), borrowed, "{raw}");
         }
     }
 

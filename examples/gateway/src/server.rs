@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use mtls_policy::{ConnectionLimits, PolicyConfig};
+use mtls_tower::layer::ForwardIdentity;
 use mtls_tower::{Acceptor, MtlsLayer, SharedPolicy};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -15,21 +16,25 @@ use tower_layer::Layer as _;
 use crate::access_log::AccessLog;
 use crate::admin::{AdminState, install_metrics, serve_admin};
 use crate::assemble::{Plan, assemble};
-use crate::config::GatewayConfig;
-use crate::proxy::{Proxy, RouteTable};
+use crate::config;
+use crate::proxy::Proxy;
 
-/// A running listener's swappable parts.
+/// A running listener: its acceptor (whose TLS snapshot a reload swaps) and what a reload
+/// cannot change.
 struct Running {
     name: String,
     address: std::net::SocketAddr,
+    limits: ConnectionLimits,
     acceptor: Acceptor,
-    routes: Arc<ArcSwap<RouteTable>>,
 }
 
-/// What a running gateway is: its listeners' handles and the policy slot.
+/// What a running gateway is: its listeners' handles, the policy slot (the policy carries the
+/// route targets), and the settings fixed at start.
 pub(crate) struct Gateway {
     listeners: Vec<Running>,
     policy: SharedPolicy,
+    forward: ForwardIdentity,
+    admin: Option<std::net::SocketAddr>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -51,15 +56,17 @@ pub(crate) async fn start(config_file: &Path) -> Result<Gateway, String> {
         })
         .clone();
     let provider = mtls_core::crypto::default_provider();
-    let loaded = GatewayConfig::load(config_file).map_err(|e| e.to_string())?;
-    let policy = SharedPolicy::new(loaded.policy.clone());
-    let plan = assemble(loaded, &provider, &policy).map_err(|e| e.to_string())?;
+    let loaded = config::load(config_file).map_err(|e| e.to_string())?;
+    let slot = SharedPolicy::new(loaded.clone());
+    let plan = assemble(loaded, &provider, &slot).map_err(|e| e.to_string())?;
     let Plan {
         listeners,
-        policy: _,
+        policy,
         forward,
         admin,
     } = plan;
+    slot.store(policy);
+    let policy = slot;
     let (stop, stopped) = watch::channel(false);
     let mut running = Vec::new();
     let mut tasks = Vec::new();
@@ -71,23 +78,23 @@ pub(crate) async fn start(config_file: &Path) -> Result<Gateway, String> {
             )
         })?;
         let bound = socket.local_addr().map_err(|e| e.to_string())?;
+        let limits = &listener.limits;
         let mut acceptor = Acceptor::with_limits(
             listener.snapshot,
-            listener.handshake_timeout,
-            listener.max_handshakes,
+            limits.handshake_timeout(),
+            limits.max_handshakes(),
         );
-        if let Some(grace) = listener.close_revoked {
-            acceptor = acceptor.close_revoked_connections(grace);
+        if let Some(grace) = limits.close_revoked_connections {
+            acceptor = acceptor.close_revoked_connections(grace.0);
         }
-        if let Some(timeout) = listener.request_header_timeout {
-            acceptor = acceptor.with_request_header_timeout(timeout);
+        if let Some(timeout) = limits.request_header_timeout {
+            acceptor = acceptor.with_request_header_timeout(timeout.0);
         }
-        let routes = Arc::new(ArcSwap::from_pointee(listener.routes));
         let service = AccessLog::new(
             MtlsLayer::new(policy.clone())
                 .port(listener.port)
                 .forward(forward.clone())
-                .layer(Proxy::new(Arc::clone(&routes))),
+                .layer(Proxy),
             &listener.name,
         );
         let mut stopped = stopped.clone();
@@ -105,8 +112,8 @@ pub(crate) async fn start(config_file: &Path) -> Result<Gateway, String> {
         running.push(Running {
             name: listener.name,
             address: listener.address,
+            limits: listener.limits,
             acceptor,
-            routes,
         });
     }
     if let Some(address) = admin {
@@ -128,6 +135,8 @@ pub(crate) async fn start(config_file: &Path) -> Result<Gateway, String> {
     Ok(Gateway {
         listeners: running,
         policy,
+        forward,
+        admin,
         stop,
         tasks,
     })
@@ -155,25 +164,50 @@ impl Gateway {
 
     fn try_reload(&self, config_file: &Path) -> Result<(), String> {
         let provider = mtls_core::crypto::default_provider();
-        let loaded = GatewayConfig::load(config_file).map_err(|e| e.to_string())?;
+        let loaded = config::load(config_file).map_err(|e| e.to_string())?;
+        self.restart_only(loaded.config())?;
         let plan = assemble(loaded, &provider, &self.policy).map_err(|e| e.to_string())?;
-        if plan.listeners.len() != self.listeners.len()
-            || plan
-                .listeners
-                .iter()
-                .zip(&self.listeners)
-                .any(|(new, old)| new.name != old.name || new.address != old.address)
-        {
-            return Err(
-                "listeners were added, removed, renamed or moved: that needs a restart".into(),
-            );
-        }
-        // The policy first: new verifiers consult it to decide which failures to defer.
-        self.policy.store(plan.policy);
+        // The TLS snapshots, then the policy with its route targets in one store: a request
+        // is decided and forwarded by one snapshot.
         for (new, running) in plan.listeners.into_iter().zip(&self.listeners) {
             running.acceptor.reload(new.snapshot);
-            running.routes.store(Arc::new(new.routes));
             tracing::debug!(listener = %running.name, "listener reloaded");
+        }
+        self.policy.store(plan.policy);
+        Ok(())
+    }
+
+    /// Refuses a configuration that changes what only a restart can change, naming the
+    /// field: the listeners (added, removed, renamed, moved), their `limits`,
+    /// `forward_identity` and `admin`.
+    fn restart_only(&self, new: &PolicyConfig) -> Result<(), String> {
+        let needs_restart = |field: String| {
+            Err(format!(
+                "{field} changed: that needs a restart (the running configuration keeps serving)"
+            ))
+        };
+        if new.listeners.len() != self.listeners.len() {
+            return needs_restart("listeners (added or removed)".into());
+        }
+        for (i, (new, old)) in new.listeners.iter().zip(&self.listeners).enumerate() {
+            if new.name != old.name {
+                return needs_restart(format!("listeners[{i}].name"));
+            }
+            let address = new
+                .address
+                .unwrap_or_else(|| std::net::SocketAddr::from(([0, 0, 0, 0], new.port())));
+            if address != old.address {
+                return needs_restart(format!("listeners[{i}].address"));
+            }
+            if new.limits != old.limits {
+                return needs_restart(format!("listeners[{i}].limits"));
+            }
+        }
+        if ForwardIdentity::from_config(&new.forward_identity) != self.forward {
+            return needs_restart("forward_identity".into());
+        }
+        if new.admin.as_ref().map(|a| a.address) != self.admin {
+            return needs_restart("admin".into());
         }
         Ok(())
     }
@@ -197,6 +231,9 @@ impl Gateway {
 
 /// `mtls-gateway run --config FILE`.
 pub(crate) async fn run(config_file: PathBuf) -> Result<(), String> {
+    // Absolute once: the watcher compares the paths of file events with the configuration's
+    // resolved paths, which must not depend on the working directory.
+    let config_file = std::path::absolute(&config_file).unwrap_or(config_file);
     let gateway = start(&config_file).await?;
     let (changes, mut changed) = tokio::sync::mpsc::channel::<&'static str>(16);
     let watched = Arc::new(RwLock::new(Watched::of(&config_file)));
@@ -240,11 +277,11 @@ impl Watched {
         watched
             .names
             .extend(config_file.file_name().map(OsStr::to_os_string));
-        if let Ok(loaded) = GatewayConfig::load(config_file) {
-            let (files, dirs) = loaded.config.watched_files();
-            let names = files.iter().filter_map(|f| f.file_name());
+        if let Ok(loaded) = config::load(config_file) {
+            let files = loaded.config().files();
+            let names = files.files.iter().filter_map(|f| f.file_name());
             watched.names.extend(names.map(OsStr::to_os_string));
-            watched.dirs = dirs;
+            watched.dirs = files.dirs;
         }
         watched
     }
@@ -268,8 +305,10 @@ fn watch_files(
 ) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher as _;
     let mut dirs = vec![config_file.parent().unwrap_or(Path::new(".")).to_path_buf()];
-    if let Ok(loaded) = GatewayConfig::load(config_file) {
-        dirs.extend(loaded.config.watched_dirs());
+    if let Ok(loaded) = config::load(config_file) {
+        let files = loaded.config().files();
+        dirs.extend(files.files.iter().filter_map(|f| f.parent().map(Path::to_path_buf)));
+        dirs.extend(files.dirs);
     }
     dirs.sort();
     dirs.dedup();

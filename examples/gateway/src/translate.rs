@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use mtls_kube::{ConditionStatus, Options, RefState};
 
-use crate::config::GatewayConfig;
+use crate::config;
 
 /// Arguments of `translate`.
 #[derive(clap::Args, Debug)]
@@ -54,7 +54,7 @@ pub(crate) fn run(args: &TranslateArgs) -> ExitCode {
     let t = mtls_kube::translate(&objects, &options);
     let yaml = t.config.to_yaml();
     if args.validate
-        && let Err(e) = GatewayConfig::parse(&yaml, Path::new("(translated)"), Path::new("/"))
+        && let Err(e) = config::parse(&yaml, Path::new("(translated)"), Path::new("/"))
     {
         eprintln!("mtls-gateway: the translation does not load: {e}");
         return ExitCode::from(2);

@@ -64,6 +64,39 @@ impl Default for ForwardIdentity {
 }
 
 impl ForwardIdentity {
+    /// The headers a configuration's `forward_identity` asks for.
+    ///
+    /// ```
+    /// use mtls_policy::ForwardIdentityConfig;
+    /// use mtls_tower::layer::ForwardIdentity;
+    ///
+    /// let none = ForwardIdentity::from_config(&ForwardIdentityConfig::none());
+    /// assert_eq!(none, ForwardIdentity::none());
+    /// ```
+    pub fn from_config(config: &mtls_policy::ForwardIdentityConfig) -> Self {
+        let mut forward = Self::none();
+        if let Some(x) = &config.xfcc {
+            let mut xfcc = XfccConfig::default()
+                .hash(x.hash)
+                .subject(x.subject)
+                .uri(x.uri)
+                .dns(x.dns)
+                .cert(x.cert)
+                .chain(x.chain);
+            if let Some(by) = &x.by {
+                xfcc = xfcc.by(by.clone());
+            }
+            forward = forward.xfcc(xfcc);
+        }
+        if config.rfc9440 {
+            forward = forward.rfc9440();
+        }
+        if config.ssl_client {
+            forward = forward.ssl_client();
+        }
+        forward
+    }
+
     /// Set nothing: only remove inbound identity headers (Envoy's `SANITIZE`).
     pub fn none() -> Self {
         Self {

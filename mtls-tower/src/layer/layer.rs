@@ -23,7 +23,7 @@ use super::service::MtlsService;
 /// let shared = SharedPolicy::new(Policy::from_yaml(yaml)?);
 /// let for_the_reloader = shared.clone();
 /// for_the_reloader.store(Policy::from_yaml(&yaml.replace("8443", "9443"))?);
-/// assert_eq!(shared.load().config().listeners[0].port, 9443);
+/// assert_eq!(shared.load().config().listeners[0].port(), 9443);
 /// # Ok::<(), mtls_policy::ConfigError>(())
 /// ```
 #[derive(Clone)]

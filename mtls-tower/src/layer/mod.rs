@@ -33,8 +33,8 @@ pub mod forward;
 mod future;
 #[allow(clippy::module_inception)]
 mod layer;
-mod path;
 mod service;
+mod target;
 mod xfcc;
 
 #[cfg(feature = "axum")]
@@ -44,6 +44,7 @@ pub use forward::{ForwardIdentity, XfccConfig, is_identity_header, strip_identit
 pub use future::ResponseFuture;
 pub use layer::{MtlsLayer, SharedPolicy};
 pub use service::{AuditNotes, MtlsService, fallback_status};
+pub use target::MatchedRoute;
 pub use xfcc::{XfccElement, XfccError, format_xfcc, parse_xfcc};
 
 /// Counter name: requests decided, by `decision` (`allow`, `audit`, `deny`).

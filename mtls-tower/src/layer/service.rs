@@ -1,5 +1,6 @@
 //! [`MtlsService`]: the per-request decision.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
 
@@ -9,7 +10,6 @@ use mtls_core::PeerIdentity;
 use mtls_policy::identity::identity_label;
 use mtls_policy::{
     Answer, AuditNote, Context, Decision, DenyCode, DenyReason, HttpAnswer, Policy,
-    host_without_port,
 };
 use tower_service::Service;
 
@@ -17,7 +17,8 @@ use super::body::ResponseBody;
 use super::forward::ForwardIdentity;
 use super::future::ResponseFuture;
 use super::layer::{Config, SharedPolicy};
-use super::{DENIALS_TOTAL, REQUESTS_TOTAL, path};
+use super::target::{self, MatchedRoute};
+use super::{DENIALS_TOTAL, REQUESTS_TOTAL};
 use crate::ConnectionInfo;
 
 /// The audit notes of an allowed request (what was tolerated, what audit mode would have
@@ -30,17 +31,23 @@ pub struct AuditNotes(pub Vec<AuditNote>);
 /// 1. Read the [`ConnectionInfo`] the acceptor put in the request's extensions. Without one
 ///    the request is refused with `500` (fail closed) and an error log line: the layer is
 ///    not behind the mtls-tower acceptor.
-/// 2. Read the Host: the `Host` header, else the URI authority (HTTP/2 `:authority`), port
-///    removed. Two `Host` headers, a non-ASCII one, or a `Host` that names another host than
-///    the authority are refused with `400`.
+/// 2. Read the host and the path as mtls-policy reads them ([`mtls_policy::host`],
+///    [`mtls_policy::path`]): the `Host` header, else the URI authority (HTTP/2
+///    `:authority`), port removed, lowercase, no trailing dot. Two `Host` headers, a
+///    non-ASCII or malformed one, or a `Host` that names another host than the authority are
+///    refused with `400`. Inside a router that stripped a prefix (axum `Router::nest`, with
+///    the `axum` feature), the original path is the one decided on.
 /// 3. Decide with the current [`Policy`] (port of the connection's local address, or
-///    [`MtlsLayer::port`](super::MtlsLayer::port); verification outcome; identity; SNI; Host;
-///    path). When the path is not in normal form (`%2e`, `//`, `..`, `\`), the normalised path
-///    is decided too and the stricter outcome wins, so an upstream that normalises cannot be
-///    reached past a route's allow-list.
-/// 4. Allow: remove inbound identity headers, set the configured ones ([`ForwardIdentity`]),
-///    insert the [`PeerIdentity`] (removing any when anonymous), the [`ConnectionInfo`] and
-///    [`AuditNotes`] (when any) into the extensions, and call the inner service. When audit
+///    [`MtlsLayer::port`](super::MtlsLayer::port); verification outcome; identity; SNI; host;
+///    the path in normal form). An ambiguous path (`%2F`, `\\`, a malformed escape) is
+///    denied as `bad_request` (400 by default).
+/// 4. Allow: when the path was not in normal form (`%2e`, `//`, `..`), replace it with its
+///    normal form (the query kept), so the inner service serves what was authorised (inside
+///    a router that stripped a prefix, refuse it with `400` instead); remove inbound identity
+///    headers, set the configured ones ([`ForwardIdentity`]), insert the [`PeerIdentity`]
+///    (removing any when anonymous), the [`MatchedRoute`] (when a route matched), the
+///    [`ConnectionInfo`] and [`AuditNotes`] (when any) into the extensions, and call the
+///    inner service. When audit
 ///    mode let through a peer whose certificate did not verify (or whose trust domain, issuer
 ///    scope or pin did not match), its identity is unproven: the request goes on as anonymous
 ///    (no `PeerIdentity`, no XFCC / RFC 9440 headers; `ssl-client-verify: FAILED:<reason>`).
@@ -153,7 +160,8 @@ pub fn fallback_status(reason: &DenyReason) -> u16 {
         | C::BadEku
         | C::ChainTooLong
         | C::BadSignature
-        | C::InvalidCertificate => 400,
+        | C::InvalidCertificate
+        | C::BadRequest => 400,
         _ => 403,
     }
 }
@@ -209,8 +217,11 @@ fn authorize<B>(config: &Config, req: &mut Request<B>) -> Result<(), Box<Respons
         .port
         .or(conn.local_addr().map(|a| a.port()))
         .unwrap_or(0);
+    let policy = config.policy.guard();
+    let (raw_path, nested) = target::decision_path(req);
+    let normal = target::normal_path(raw_path);
     let decision = {
-        let host = match request_host(req) {
+        let host = match target::request_host(req) {
             Ok(host) => host,
             Err(message) => {
                 tracing::info!(code = "bad_host", %message, "mTLS request denied");
@@ -221,12 +232,34 @@ fn authorize<B>(config: &Config, req: &mut Request<B>) -> Result<(), Box<Respons
                 )));
             }
         };
-        decide(&config.policy.guard(), port, &conn, host, req.uri().path())
+        let path = normal.as_deref().unwrap_or(raw_path);
+        decide(&policy, port, &conn, host.as_deref(), path)
     };
+    // What is forwarded is what was decided: the path in normal form. Inside a router that
+    // stripped a prefix the path cannot be rewritten consistently: a path not in normal form
+    // is refused there.
+    let rewrite = match &normal {
+        Some(Cow::Owned(normal)) if decision.is_allow() => Some(normal.clone()),
+        _ => None,
+    };
+    if let Some(normal) = rewrite {
+        let rewritten = if nested { None } else { target::with_path(req.uri(), &normal) };
+        match rewritten {
+            Some(uri) => *req.uri_mut() = uri,
+            None => {
+                count_denial(config, "bad_request");
+                let body = format!("malformed request: the path {raw_path:?} is not in normal form (it reads as {normal:?})\n");
+                tracing::info!(code = "bad_request", path = raw_path, "mTLS request denied");
+                return Err(Box::new(text(StatusCode::BAD_REQUEST, body)));
+            }
+        }
+    }
+    let route = decision.route();
     match decision {
         Decision::Allow {
             identity,
             audit_notes,
+            ..
         } => {
             let audited = audit_notes
                 .iter()
@@ -257,6 +290,10 @@ fn authorize<B>(config: &Config, req: &mut Request<B>) -> Result<(), Box<Respons
             } else {
                 ext.insert(AuditNotes(audit_notes));
             }
+            match route {
+                Some(id) => ext.insert(MatchedRoute::new(Arc::clone(&policy), id)),
+                None => ext.remove::<MatchedRoute>(),
+            };
             // The ConnectionInfo stays where it was found.
             Ok(())
         }
@@ -365,7 +402,7 @@ fn decide(
     host: Option<&str>,
     path: &str,
 ) -> Decision {
-    let mut ctx = Context::new(port, conn.verification());
+    let mut ctx = Context::new(port, conn.verification()).path(path);
     if let Some(id) = conn.peer() {
         ctx = ctx.identity(id);
     }
@@ -375,60 +412,5 @@ fn decide(
     if let Some(host) = host {
         ctx = ctx.host(host);
     }
-    let raw = policy.decide(&ctx.path(path));
-    let normal = path::normalize(path);
-    if normal == path {
-        return raw;
-    }
-    match (raw, policy.decide(&ctx.path(&normal))) {
-        (
-            Decision::Allow {
-                identity,
-                mut audit_notes,
-            },
-            Decision::Allow {
-                audit_notes: more, ..
-            },
-        ) => {
-            for note in more {
-                if !audit_notes.contains(&note) {
-                    audit_notes.push(note);
-                }
-            }
-            Decision::Allow {
-                identity,
-                audit_notes,
-            }
-        }
-        (Decision::Allow { .. }, deny) => deny,
-        (raw, _) => raw,
-    }
-}
-
-/// The request's host name, read as the policy reads it ([`host_without_port`]): the `Host`
-/// header, else the URI authority.
-fn request_host<B>(req: &Request<B>) -> Result<Option<&str>, String> {
-    let mut values = req.headers().get_all(header::HOST).iter();
-    let header = match (values.next(), values.next()) {
-        (None, _) => None,
-        (Some(v), None) => {
-            let v = v
-                .to_str()
-                .map_err(|_| "Host header is not visible ASCII".to_owned())?;
-            Some(host_without_port(v.trim_ascii())).filter(|h| !h.is_empty())
-        }
-        (Some(_), Some(_)) => return Err("more than one Host header".to_owned()),
-    };
-    let authority = req
-        .uri()
-        .authority()
-        .map(|a| host_without_port(a.host()))
-        .filter(|h| !h.is_empty());
-    match (header, authority) {
-        (Some(h), Some(a)) if !h.eq_ignore_ascii_case(a) => Err(format!(
-            "Host header {h:?} does not match the request authority {a:?}"
-        )),
-        (Some(h), _) => Ok(Some(h)),
-        (None, a) => Ok(a),
-    }
+    policy.decide(&ctx)
 }

@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use mtls_core::{PeerIdentity, ServerCredential};
-use mtls_policy::{PeerMode, PeerVerification};
+use mtls_policy::host::HostNameError;
+use mtls_policy::{HostIndex, PeerMode, PeerVerification, normalize_host};
 use rustls::crypto::CryptoProvider;
 use rustls::server::danger::ClientCertVerifier;
 use rustls::{ServerConfig, SupportedProtocolVersion};
@@ -78,14 +79,28 @@ impl fmt::Debug for HostTls {
 }
 
 /// What to do with a ClientHello whose SNI matches no host.
+///
+/// A ClientHello without SNI is served by the default host (one with no names, or the one
+/// marked [`default_host`](TlsSnapshotBuilder::default_host)) whatever this says. Without a
+/// default host, it gets the first host under [`UseDefault`](Self::UseDefault) and is refused
+/// under [`Refuse`](Self::Refuse).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum UnknownSni {
-    /// Serve the default host (the first one added, or the one marked default).
+    /// Serve the default host (without one, the first host added).
     #[default]
     UseDefault,
     /// Close the connection.
     Refuse,
+}
+
+impl From<mtls_policy::UnknownSni> for UnknownSni {
+    fn from(value: mtls_policy::UnknownSni) -> Self {
+        match value {
+            mtls_policy::UnknownSni::Refuse => Self::Refuse,
+            _ => Self::UseDefault,
+        }
+    }
 }
 
 struct BuiltHost {
@@ -104,6 +119,9 @@ pub enum SnapshotError {
     /// Two hosts claim the same name.
     #[error("host name {0:?} is configured twice")]
     DuplicateName(String),
+    /// Two hosts have no names: only one can be the default.
+    #[error("two hosts have no names: only one can be the default host")]
+    TwoDefaults,
     /// A host name is not a DNS name or `*.` wildcard.
     #[error("host name {0:?} is not a DNS name or a `*.parent` wildcard")]
     BadName(String),
@@ -126,8 +144,9 @@ pub enum SnapshotError {
 pub struct TlsSnapshot {
     hosts: Vec<BuiltHost>,
     identities: IdentityCache,
-    exact: HashMap<String, usize>,
-    wildcard: HashMap<String, usize>,
+    /// The names of the hosts: the one lookup the policy makes too.
+    index: HostIndex,
+    /// The host with no names, or the one marked default.
     default: Option<usize>,
     unknown_sni: UnknownSni,
     peer_mode: PeerMode,
@@ -184,22 +203,17 @@ impl TlsSnapshot {
         !matches!(self.peer_mode, PeerMode::Strict)
     }
 
+    /// The host serving a ClientHello with this SNI: by [`HostIndex::find`] on the name in
+    /// normal form, else as [`UnknownSni`] says.
     fn select(&self, sni: Option<&str>) -> Option<&BuiltHost> {
-        let index = match sni {
-            None => self.default,
-            Some(name) => {
-                let name = name.trim_end_matches('.').to_ascii_lowercase();
-                let exact = self.exact.get(&name).copied();
-                let wild = || {
-                    name.split_once('.')
-                        .and_then(|(_, parent)| self.wildcard.get(parent).copied())
-                };
-                match (exact.or_else(wild), self.unknown_sni) {
-                    (Some(i), _) => Some(i),
-                    (None, UnknownSni::UseDefault) => self.default,
-                    (None, UnknownSni::Refuse) => None,
-                }
-            }
+        let found = sni
+            .and_then(|name| normalize_host(name).ok())
+            .and_then(|name| self.index.find(&name));
+        let index = match (found, sni, self.unknown_sni) {
+            (Some(i), ..) => Some(i),
+            (None, Some(_), UnknownSni::Refuse) => None,
+            (None, None, UnknownSni::Refuse) => self.default,
+            (None, _, _) => Some(self.default.unwrap_or(0)),
         };
         index.and_then(|i| self.hosts.get(i))
     }
@@ -285,23 +299,14 @@ impl TlsSnapshotBuilder {
             MinTlsVersion::Tls12 => &TLS12_13,
             MinTlsVersion::Tls13 => &TLS13,
         };
-        let mut exact = HashMap::new();
-        let mut wildcard = HashMap::new();
+        let index = HostIndex::new(self.hosts.iter().map(|h| &h.names)).map_err(|e| match e {
+            HostNameError::Duplicate(name) => SnapshotError::DuplicateName(name),
+            HostNameError::Invalid { name, .. } => SnapshotError::BadName(name),
+            _ => SnapshotError::TwoDefaults,
+        })?;
+        let default = self.default.or(index.default_host());
         let mut hosts = Vec::with_capacity(self.hosts.len());
-        for (index, host) in self.hosts.into_iter().enumerate() {
-            for name in &host.names {
-                let name = name.trim_end_matches('.').to_ascii_lowercase();
-                let (map, key) = match name.strip_prefix("*.") {
-                    Some(parent) => (&mut wildcard, parent.to_string()),
-                    None => (&mut exact, name.clone()),
-                };
-                if !valid_dns_name(&key) {
-                    return Err(SnapshotError::BadName(name));
-                }
-                if map.insert(key, index).is_some() {
-                    return Err(SnapshotError::DuplicateName(name));
-                }
-            }
+        for host in self.hosts {
             let label = host
                 .names
                 .first()
@@ -332,25 +337,12 @@ impl TlsSnapshotBuilder {
         Ok(TlsSnapshot {
             hosts,
             identities: IdentityCache::default(),
-            exact,
-            wildcard,
-            default: Some(self.default.unwrap_or(0)),
+            index,
+            default,
             unknown_sni: self.unknown_sni,
             peer_mode: self.peer_mode,
         })
     }
-}
-
-fn valid_dns_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 253
-        && name.split('.').all(|label| {
-            !label.is_empty()
-                && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
 }
 
 /// Why a TLS handshake did not complete.
