@@ -65,8 +65,7 @@ impl TryFrom<Repr> for CertificateSource {
                 Err("give `chain` and `key`, `secret_dir` or `secret`".into())
             }
             _ => Err(
-                "conflicting settings: give one of `chain`/`key`, `secret_dir` and `secret`"
-                    .into(),
+                "conflicting settings: give one of `chain`/`key`, `secret_dir` and `secret`".into(),
             ),
         }
     }

@@ -13,12 +13,12 @@ use serde::{Deserialize, Serialize};
 use crate::answer::Answers;
 use crate::backend::{BackendConfig, ForwardIdentityConfig};
 use crate::certificate::CertificateSource;
-pub use crate::route::RouteConfig;
-use crate::settings::{AdminConfig, ConnectionLimits, TlsVersion, UnknownSni};
 use crate::danger::DangerousClientValidation;
 use crate::identity::{IdentityMatchSpec, IdentityRule, Pins};
 use crate::mode::{ClientCertMode, PeerMode};
+pub use crate::route::RouteConfig;
 use crate::scope::PeerAuthentication;
+use crate::settings::{AdminConfig, ConnectionLimits, TlsVersion, UnknownSni};
 use crate::trust::TrustDomain;
 
 fn istio_system() -> String {

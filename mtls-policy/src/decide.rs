@@ -6,12 +6,12 @@ use mtls_core::PeerIdentity;
 
 use crate::answer::Answer;
 use crate::host::{normalize_authority, normalize_host};
-use crate::path::normalize_path;
-use crate::route::{Route, RouteId};
 use crate::identity::identity_label;
 use crate::mode::{ClientCertMode, PeerMode};
+use crate::path::normalize_path;
 use crate::policy::{Host, Listener, Policy};
 use crate::reason::{DenyCode, DenyReason};
+use crate::route::{Route, RouteId};
 use crate::trust::Treatment;
 use crate::verification::{PeerVerification, VerifyError};
 

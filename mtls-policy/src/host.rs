@@ -253,15 +253,40 @@ mod tests {
             ("under_score.example", Ok("under_score.example")),
             ("", Err(HostError::Empty)),
             (".", Err(HostError::EmptyLabel(".".into()))),
-            ("a.example..", Err(HostError::EmptyLabel("a.example..".into()))),
-            ("a..example", Err(HostError::EmptyLabel("a..example".into()))),
-            (".a.example", Err(HostError::EmptyLabel(".a.example".into()))),
-            ("a example", Err(HostError::BadCharacter("a example".into()))),
-            ("a.example/x", Err(HostError::BadCharacter("a.example/x".into()))),
-            ("*.example", Err(HostError::BadCharacter("*.example".into()))),
-            ("é.example", Err(HostError::BadCharacter("é.example".into()))),
+            (
+                "a.example..",
+                Err(HostError::EmptyLabel("a.example..".into())),
+            ),
+            (
+                "a..example",
+                Err(HostError::EmptyLabel("a..example".into())),
+            ),
+            (
+                ".a.example",
+                Err(HostError::EmptyLabel(".a.example".into())),
+            ),
+            (
+                "a example",
+                Err(HostError::BadCharacter("a example".into())),
+            ),
+            (
+                "a.example/x",
+                Err(HostError::BadCharacter("a.example/x".into())),
+            ),
+            (
+                "*.example",
+                Err(HostError::BadCharacter("*.example".into())),
+            ),
+            (
+                "é.example",
+                Err(HostError::BadCharacter("é.example".into())),
+            ),
         ] {
-            assert_eq!(normalize_host(raw).as_deref().map_err(Clone::clone), want, "{raw:?}");
+            assert_eq!(
+                normalize_host(raw).as_deref().map_err(Clone::clone),
+                want,
+                "{raw:?}"
+            );
         }
         assert!(matches!(normalize_host("a.example"), Ok(Cow::Borrowed(_))));
         assert_eq!(normalize_authority("A.example.:8443").unwrap(), "a.example");

@@ -83,26 +83,28 @@ pub mod trust;
 pub mod verification;
 
 pub use answer::{Answer, Answers, BodyFormat, HttpAnswer, HttpResponse, TlsAlert};
-pub use backend::{BackendConfig, BackendTls, ClientCertificate, ForwardIdentityConfig, XfccFields};
+pub use backend::{
+    BackendConfig, BackendTls, ClientCertificate, ForwardIdentityConfig, XfccFields,
+};
 pub use certificate::CertificateSource;
 pub use config::{
     Authorization, ClientValidation, ConfigError, ConfigErrorKind, HostConfig, ListenerConfig,
     PolicyConfig, RouteConfig,
 };
-pub use host::{HostIndex, host_without_port, normalize_authority, normalize_host};
-pub use path::{PathMatch, normalize_path};
-pub use route::{RespondConfig, Route, RouteAction, RouteId};
-pub use settings::{AdminConfig, ConnectionLimits, Span, TlsVersion, UnknownSni};
 pub use danger::DangerousClientValidation;
 pub use decide::{AuditNote, Context, Decision, Workload};
 pub use files::ConfigFiles;
+pub use host::{HostIndex, host_without_port, normalize_authority, normalize_host};
 pub use identity::{
     IdentityMatchSpec, IdentityMatcher, IdentityRule, Pins, Sha256Digest, SpiffeMatch,
 };
 pub use matcher::{Case, PatternError, StringMatch, StringSet};
 pub use mode::{ClientCertMode, PeerMode};
+pub use path::{PathMatch, normalize_path};
 pub use policy::Policy;
 pub use reason::{DenyCode, DenyReason};
+pub use route::{RespondConfig, Route, RouteAction, RouteId};
 pub use scope::{PeerAuthentication, PeerAuthentications, Resolved, Scope, ScopeError};
+pub use settings::{AdminConfig, ConnectionLimits, Span, TlsVersion, UnknownSni};
 pub use trust::{CrlOptions, CrlScope, SecretRef, Treatment, TrustDomain, TrustSource};
 pub use verification::{PeerVerification, VerifyError};

@@ -190,10 +190,9 @@ impl PathMatch {
     pub fn matches(&self, path: &str) -> bool {
         match self {
             Self::Exact(p) => p == path,
-            Self::Prefix(p) => {
-                path.strip_prefix(p.as_str())
-                    .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
-            }
+            Self::Prefix(p) => path
+                .strip_prefix(p.as_str())
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
         }
     }
 }

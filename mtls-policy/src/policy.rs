@@ -188,7 +188,11 @@ impl Policy {
     /// host name: [`normalize_host`](crate::host::normalize_host); `None` for no name): the
     /// same lookup the decision makes. The index is into the listener's `hosts`.
     pub fn host_index(&self, listener: &str, name: Option<&str>) -> Option<usize> {
-        let li = self.config.listeners.iter().position(|l| l.name == listener)?;
+        let li = self
+            .config
+            .listeners
+            .iter()
+            .position(|l| l.name == listener)?;
         self.listeners[li].index.lookup(name)
     }
 
@@ -219,7 +223,11 @@ fn compile_listener(
                 .iter()
                 .rposition(|h| h.hostnames.contains(name))
                 .unwrap_or(0),
-            _ => l.hosts.iter().rposition(|h| h.hostnames.is_empty()).unwrap_or(0),
+            _ => l
+                .hosts
+                .iter()
+                .rposition(|h| h.hostnames.is_empty())
+                .unwrap_or(0),
         };
         let path = format!("listeners[{li}].hosts[{host}].hostnames");
         match e {

@@ -156,7 +156,10 @@ impl RespondConfig {
                 return Err(("content_type", "must not be empty".into()));
             }
             // RFC 9110 field-value: visible ASCII, space and tab.
-            if !text.bytes().all(|b| b == b'\t' || (b' '..=b'~').contains(&b)) {
+            if !text
+                .bytes()
+                .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+            {
                 return Err((
                     "content_type",
                     format!("{text:?} is not a valid header value"),
