@@ -159,8 +159,22 @@ fn verification_reason(error: &VerifyError, id: Option<&PeerIdentity>) -> DenyRe
 
 /// Where a request lands: its host, and the route its path matches.
 struct Located<'p> {
+    index: usize,
     host: &'p Host,
     route: Option<&'p Route>,
+}
+
+/// Where [`Policy::decide`] places a request: the listener (by port), the host (by SNI, else
+/// Host) and the route (by path), as indexes into the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Location {
+    /// The listener: `listeners[listener]`.
+    pub listener: usize,
+    /// The host: `listeners[listener].hosts[host]`.
+    pub host: usize,
+    /// The route its path matches, if any.
+    pub route: Option<RouteId>,
 }
 
 fn bad_request(what: &str, e: impl std::fmt::Display) -> DenyReason {
@@ -191,7 +205,7 @@ impl Policy {
             return Decision::Deny { reason, answer };
         };
         let mut notes = Vec::new();
-        let located = self.locate(listener, ctx);
+        let located = self.locate_in(listener, ctx);
         let route = located.as_ref().ok().and_then(|l| l.route).map(Route::id);
         let decided = located.and_then(|at| self.decide_in(listener, &at, ctx, &mut notes));
         match decided {
@@ -230,8 +244,26 @@ impl Policy {
         }
     }
 
+    /// Where the decision places a request (for explaining a decision: `mtls-gateway check`),
+    /// or why it has no place (no listener on the port, no host for the name, SNI and Host
+    /// disagreeing, a malformed name or path). The peer's certificate plays no part.
+    pub fn locate(&self, ctx: &Context<'_>) -> Result<Location, DenyReason> {
+        let Some(&li) = self.by_port.get(&ctx.port) else {
+            return Err(DenyReason::NoListener {
+                port: ctx.port,
+                host: None,
+            });
+        };
+        let at = self.locate_in(&self.listeners[li], ctx)?;
+        Ok(Location {
+            listener: li,
+            host: at.index,
+            route: at.route.map(Route::id),
+        })
+    }
+
     /// The host (by SNI, else Host; the two must agree) and the route (by path).
-    fn locate<'p>(&'p self, l: &'p Listener, ctx: &Context<'_>) -> Result<Located<'p>, DenyReason> {
+    fn locate_in<'p>(&'p self, l: &'p Listener, ctx: &Context<'_>) -> Result<Located<'p>, DenyReason> {
         let sni = match ctx.sni {
             Some(sni) => Some(normalize_host(sni).map_err(|e| bad_request("server name", e))?),
             None => None,
@@ -250,7 +282,7 @@ impl Policy {
                 });
             }
         }
-        let Some(host) = hi.map(|i| &l.hosts[i]) else {
+        let Some((index, host)) = hi.map(|i| (i, &l.hosts[i])) else {
             let name = sni.or(host_name).unwrap_or_default();
             return Err(DenyReason::NoListener {
                 port: ctx.port,
@@ -264,7 +296,7 @@ impl Policy {
             }
             None => None,
         };
-        Ok(Located { host, route })
+        Ok(Located { index, host, route })
     }
 
     fn decide_in<'c>(

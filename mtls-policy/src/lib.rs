@@ -92,7 +92,7 @@ pub use config::{
     PolicyConfig, RouteConfig,
 };
 pub use danger::DangerousClientValidation;
-pub use decide::{AuditNote, Context, Decision, Workload};
+pub use decide::{AuditNote, Context, Decision, Location, Workload};
 pub use files::ConfigFiles;
 pub use host::{HostIndex, host_without_port, normalize_authority, normalize_host};
 pub use identity::{

@@ -4,6 +4,13 @@
 //! `mtls-gateway check --ca ROOTS.pem --chain CHAIN.pem [--crl CRLS.pem]... [--time RFC3339|@UNIX]
 //! [--purpose client|server] [--name dns:NAME|ip:ADDR|email:ADDR]... [--max-depth N]
 //! [--policy FILE] [--json]`; exit 0 accepted, 1 rejected, 2 usage or configuration error.
+//! `--purpose server` without `--name` verifies the chain without a name check.
+//!
+//! With a gateway configuration instead of `--ca`:
+//! `mtls-gateway check --config gateway.yaml [--listener L] [--host H] [--path P] --chain
+//! CHAIN.pem [--time ...] [--json]` checks the chain for that request through the same model,
+//! verifier and decision as the running gateway, and prints the trace: listener, host, route
+//! (its match, target and allow-list), certificate verification, decision.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,12 +23,28 @@ use mtls_tower::tls::{DomainOptions, LoadedTrustDomain, PolicyVerifier};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use serde_json::json;
 
+mod explain;
+
 /// Arguments of `check`.
 #[derive(clap::Args, Debug)]
 pub(crate) struct CheckArgs {
     /// Trusted roots (PEM bundle or DER).
-    #[arg(long, value_name = "ROOTS.pem")]
-    ca: PathBuf,
+    #[arg(long, value_name = "ROOTS.pem", required_unless_present = "config")]
+    ca: Option<PathBuf>,
+    /// A gateway configuration: check the chain for one request as that gateway would
+    /// (`--listener`, `--host`, `--path`), and print the decision's trace.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["ca", "policy", "crl", "max_depth", "name"])]
+    config: Option<PathBuf>,
+    /// With `--config`: the listener, by name (default: the first).
+    #[arg(long, value_name = "NAME", requires = "config")]
+    listener: Option<String>,
+    /// With `--config`: the host name the client asks for (SNI and Host); none: the default
+    /// host.
+    #[arg(long, value_name = "HOST", requires = "config")]
+    host: Option<String>,
+    /// With `--config`: the request path.
+    #[arg(long, value_name = "PATH", requires = "config", default_value = "/")]
+    path: String,
     /// The chain to check: the leaf first, then intermediates.
     #[arg(long, value_name = "CHAIN.pem")]
     chain: PathBuf,
@@ -63,6 +86,41 @@ struct Outcome {
     reason: String,
     identity: Option<PeerIdentity>,
     chain: Vec<String>,
+    /// What the decision went through, in order (`--config`): step and finding.
+    trace: Vec<(String, String)>,
+}
+
+impl Outcome {
+    fn accepted(
+        reason: String,
+        identity: Option<PeerIdentity>,
+        trace: Vec<(String, String)>,
+    ) -> Self {
+        Self {
+            accepted: true,
+            code: "ok".into(),
+            reason,
+            identity,
+            chain: Vec::new(),
+            trace,
+        }
+    }
+
+    fn rejected(
+        code: &str,
+        reason: String,
+        identity: Option<PeerIdentity>,
+        trace: Vec<(String, String)>,
+    ) -> Self {
+        Self {
+            accepted: false,
+            code: code.into(),
+            reason,
+            identity,
+            chain: Vec::new(),
+            trace,
+        }
+    }
 }
 
 pub(crate) fn run(args: &CheckArgs) -> ExitCode {
@@ -88,8 +146,27 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
 
 fn check(args: &CheckArgs) -> Result<Outcome, String> {
     let provider = mtls_core::crypto::default_provider();
-    let bundle = CaBundle::from_file(&args.ca).map_err(|e| e.to_string())?;
     let chain = CertificateChain::from_file(&args.chain).map_err(|e| e.to_string())?;
+    let now = match &args.time {
+        None => UnixTime::now(),
+        Some(t) => parse_time(t)?,
+    };
+    let (ca, config) = (args.ca.as_ref(), args.config.as_ref());
+    let ca = match (ca, config) {
+        (_, Some(config)) => {
+            let request = explain::Request {
+                listener: args.listener.as_deref(),
+                host: args.host.as_deref(),
+                path: &args.path,
+            };
+            let mut outcome = explain::explain(config, &request, &chain, now)?;
+            outcome.chain = built_chain(&chain, None);
+            return Ok(outcome);
+        }
+        (Some(ca), None) => ca,
+        (None, None) => return Err("give --ca ROOTS.pem or --config FILE".into()),
+    };
+    let bundle = CaBundle::from_file(ca).map_err(|e| e.to_string())?;
     let mut crls = CrlSet::default();
     for file in &args.crl {
         let bytes = std::fs::read(file)
@@ -99,10 +176,6 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
         }
         crls.extend(CrlSet::from_bytes(&bytes, file.as_path()).map_err(|e| e.to_string())?);
     }
-    let now = match &args.time {
-        None => UnixTime::now(),
-        Some(t) => parse_time(t)?,
-    };
     let names = args
         .name
         .iter()
@@ -138,12 +211,12 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
             .build()
             .map_err(|e| e.to_string())?
             .verify_chain(leaf, intermediates, now),
-        Purpose::Server => {
-            let Some(server_name) = names.iter().find_map(Name::server_name) else {
-                return Err("--purpose server needs a --name dns:NAME or ip:ADDR".into());
-            };
-            domain.verify_server(&provider, leaf, intermediates, &server_name, now)
-        }
+        Purpose::Server => match names.iter().find_map(Name::server_name) {
+            Some(server_name) => {
+                domain.verify_server(&provider, leaf, intermediates, &server_name, now)
+            }
+            None => domain.verify_server_chain(&provider, leaf, intermediates, now),
+        },
     };
     if matches!(verification, PeerVerification::Verified { .. })
         && let Some(problem) = name_problem(leaf, &names)
@@ -151,7 +224,7 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
         verification = PeerVerification::failed(Some(&domain_name), VerifyError::Other(problem));
     }
     let identity = PeerIdentity::from_der(leaf).ok();
-    let chain_subjects = built_chain(&chain, &bundle);
+    let chain_subjects = built_chain(&chain, Some(&bundle));
     let (mut accepted, mut code, mut reason) = match &verification {
         PeerVerification::Verified { trust_domain } => (
             true,
@@ -189,6 +262,7 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
         reason,
         identity,
         chain: chain_subjects,
+        trace: Vec::new(),
     })
 }
 
@@ -281,7 +355,7 @@ fn parse_time(text: &str) -> Result<UnixTime, String> {
 
 /// The chain as presented, and the bundle's anchor whose subject is the last certificate's
 /// issuer, by subject.
-fn built_chain(chain: &CertificateChain, bundle: &CaBundle) -> Vec<String> {
+fn built_chain(chain: &CertificateChain, bundle: Option<&CaBundle>) -> Vec<String> {
     let mut subjects: Vec<String> = chain
         .as_slice()
         .iter()
@@ -296,7 +370,7 @@ fn built_chain(chain: &CertificateChain, bundle: &CaBundle) -> Vec<String> {
         .and_then(|c| PeerIdentity::from_der(c).ok())
         .map(|id| id.issuer().to_string());
     if let Some(anchor) =
-        issuer.and_then(|i| bundle.certificates().iter().find(|a| a.subject() == i))
+        issuer.and_then(|i| bundle.and_then(|b| b.certificates().iter().find(|a| a.subject() == i)))
     {
         subjects.push(format!("{} (trust anchor)", anchor.subject()));
     }
@@ -319,13 +393,21 @@ fn print(args: &CheckArgs, outcome: &Outcome) {
         })
     });
     if args.json {
-        let value = json!({
+        let mut value = json!({
             "decision": if outcome.accepted { "accepted" } else { "rejected" },
             "code": outcome.code,
             "reason": outcome.reason,
             "identity": identity,
             "chain": outcome.chain,
         });
+        if !outcome.trace.is_empty() {
+            let trace: serde_json::Map<String, serde_json::Value> = outcome
+                .trace
+                .iter()
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect();
+            value["trace"] = serde_json::Value::Object(trace);
+        }
         println!("{value}");
         return;
     }
@@ -333,6 +415,9 @@ fn print(args: &CheckArgs, outcome: &Outcome) {
         println!("ACCEPTED: {}", outcome.reason);
     } else {
         println!("REJECTED ({}): {}", outcome.code, outcome.reason);
+    }
+    for (step, finding) in &outcome.trace {
+        println!("{step}: {finding}");
     }
     if let Some(id) = &outcome.identity {
         println!("identity: {id}");

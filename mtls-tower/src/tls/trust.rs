@@ -451,6 +451,30 @@ impl LoadedTrustDomain {
         server_name: &ServerName<'_>,
         now: UnixTime,
     ) -> mtls_policy::PeerVerification {
+        self.verify_server_inner(provider, end_entity, intermediates, Some(server_name), now)
+    }
+
+    /// Verifies an upstream's chain as [`verify_server`](Self::verify_server) does (serverAuth
+    /// usage, validity, revocation), without checking that it names a particular server: for
+    /// tools that inspect a certificate whose name does not matter to them.
+    pub fn verify_server_chain(
+        &self,
+        provider: &CryptoProvider,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> mtls_policy::PeerVerification {
+        self.verify_server_inner(provider, end_entity, intermediates, None, now)
+    }
+
+    fn verify_server_inner(
+        &self,
+        provider: &CryptoProvider,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: Option<&ServerName<'_>>,
+        now: UnixTime,
+    ) -> mtls_policy::PeerVerification {
         match chain::verify_server(
             self,
             &provider.signature_verification_algorithms,

@@ -1,0 +1,189 @@
+//! `check --config`: a chain checked for one request exactly as a running gateway would check
+//! it: the configuration loaded by the gateway's loader, the host's own verifier, the same
+//! decision, and its trace (listener, host, route, trust domain, allow-list).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use mtls_core::{CertificateChain, PeerIdentity};
+use mtls_policy::{
+    ClientCertMode, Context, Decision, HostConfig, PeerVerification, Policy, RouteAction, SecretRef,
+};
+use mtls_tower::tls::{PolicyVerifier, ResolveError};
+use rustls_pki_types::UnixTime;
+
+use super::Outcome;
+
+/// What to explain: the request's listener (default: the first), host and path.
+pub(super) struct Request<'a> {
+    pub(super) listener: Option<&'a str>,
+    pub(super) host: Option<&'a str>,
+    pub(super) path: &'a str,
+}
+
+pub(super) fn explain(
+    config: &Path,
+    request: &Request<'_>,
+    chain: &CertificateChain,
+    now: UnixTime,
+) -> Result<Outcome, String> {
+    let policy = crate::config::load(config).map_err(|e| e.to_string())?;
+    let listener = match request.listener {
+        Some(name) => policy.listener(name).ok_or_else(|| {
+            format!("--listener {name:?}: the configuration has no such listener")
+        })?,
+        None => policy
+            .config()
+            .listeners
+            .first()
+            .ok_or("the configuration has no listener")?,
+    };
+    let port = listener.port();
+    let mut trace = vec![(
+        "listener".to_owned(),
+        format!("{} (port {port})", listener.name),
+    )];
+    let nothing = PeerVerification::NoCertificate;
+    let mut ctx = Context::new(port, &nothing).path(request.path);
+    if let Some(host) = request.host {
+        ctx = ctx.sni(host).host(host);
+    }
+    let location = match policy.locate(&ctx) {
+        Ok(location) => location,
+        Err(reason) => {
+            return Ok(Outcome::rejected(
+                reason.code(),
+                reason.to_string(),
+                None,
+                trace,
+            ));
+        }
+    };
+    let host = &listener.hosts[location.host];
+    trace.push(("host".into(), describe_host(location.host, host)));
+    trace.push(("route".into(), describe_route(&policy, location.route)));
+    let verification = verify(host, chain, now)?;
+    trace.push(("certificate".into(), describe_verification(&verification)));
+    let identity = PeerIdentity::from_der(chain.leaf()).ok();
+    let mut ctx = Context::new(port, &verification).path(request.path);
+    if let Some(host) = request.host {
+        ctx = ctx.sni(host).host(host);
+    }
+    if let Some(id) = &identity {
+        ctx = ctx.identity(id);
+    }
+    Ok(match policy.decide(&ctx) {
+        Decision::Allow { audit_notes, .. } => {
+            for note in audit_notes {
+                trace.push(("audit".into(), format!("{note:?}")));
+            }
+            let reason = match &verification {
+                PeerVerification::Verified { trust_domain } => {
+                    format!("verified by trust domain {trust_domain:?}, allowed")
+                }
+                _ => "allowed".to_owned(),
+            };
+            Outcome::accepted(reason, identity, trace)
+        }
+        Decision::Deny { reason, answer } => {
+            trace.push(("answer".into(), answer.to_string()));
+            Outcome::rejected(reason.code(), reason.to_string(), identity, trace)
+        }
+        other => Outcome::rejected("unknown", format!("{other:?}"), identity, trace),
+    })
+}
+
+/// The host's verifier, as the gateway builds it for the host's handshakes. Secrets are not
+/// read here: a `secret:` trust source is an error naming it.
+fn verify(
+    host: &HostConfig,
+    chain: &CertificateChain,
+    now: UnixTime,
+) -> Result<PeerVerification, String> {
+    let Some(validation) = host
+        .client_validation
+        .as_ref()
+        .filter(|v| v.mode != ClientCertMode::None || v.danger.skip_client_cert_validation)
+    else {
+        return Ok(PeerVerification::NoCertificate);
+    };
+    let no_secrets = |secret: &SecretRef| -> Result<Vec<u8>, ResolveError> {
+        Err(format!("secret {:?}: `check` reads no secrets", secret.name).into())
+    };
+    let provider = mtls_core::crypto::default_provider();
+    let verifier =
+        PolicyVerifier::from_client_validation(validation, Arc::clone(&provider), &no_secrets)
+            .map_err(|e| e.to_string())?
+            .build()
+            .map_err(|e| e.to_string())?;
+    Ok(verifier.verify_chain(chain.leaf(), chain.intermediates(), now))
+}
+
+fn describe_host(index: usize, host: &HostConfig) -> String {
+    let names = if host.hostnames.is_empty() {
+        "the default host".to_owned()
+    } else {
+        host.hostnames.join(", ")
+    };
+    let validation = match &host.client_validation {
+        None => "no client certificate asked".to_owned(),
+        Some(v) => {
+            let domains: Vec<&str> = v.trust.iter().map(|t| t.name.as_str()).collect();
+            format!(
+                "client certificate {} (trust {})",
+                v.mode,
+                domains.join(", ")
+            )
+        }
+    };
+    format!("hosts[{index}]: {names}; {validation}")
+}
+
+fn describe_route(policy: &Policy, route: Option<mtls_policy::RouteId>) -> String {
+    let Some(route) = route.and_then(|id| policy.route(id)) else {
+        return "none matches the path (the gateway answers 404)".to_owned();
+    };
+    let action = match route.action() {
+        RouteAction::Backend(name) => format!("backend {name}"),
+        RouteAction::Respond(r) => format!("respond {}", r.status),
+        _ => "no action".to_owned(),
+    };
+    let who = match &route.config().authorization {
+        None => "anyone the host lets in".to_owned(),
+        Some(a) => {
+            let mut parts = Vec::new();
+            if !a.principals.is_empty() {
+                parts.push(format!("principals {}", a.principals.join(", ")));
+            }
+            if !a.rules.is_empty() {
+                parts.push(format!("{} match rule(s)", a.rules.len()));
+            }
+            if a.audit {
+                parts.push("audit only".to_owned());
+            }
+            parts.join("; ")
+        }
+    };
+    format!(
+        "{} ({}) → {action}; allowed: {who}",
+        route.name(),
+        route.path()
+    )
+}
+
+fn describe_verification(verification: &PeerVerification) -> String {
+    match verification {
+        PeerVerification::Verified { trust_domain } => {
+            format!("verified by trust domain {trust_domain}")
+        }
+        PeerVerification::Failed {
+            trust_domain,
+            error,
+        } => match trust_domain {
+            Some(td) => format!("failed in trust domain {td}: {error}"),
+            None => format!("failed: {error}"),
+        },
+        PeerVerification::NoCertificate => "not asked for by this host".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
