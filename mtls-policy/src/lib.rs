@@ -1,4 +1,31 @@
-//! Mutual-TLS ingress policy: pure data in, decision out.
+//! Mutual-TLS ingress policy: the one model of what a server serves, and the decision. Pure
+//! data in, decision out.
+//!
+//! # The model
+//!
+//! [`PolicyConfig`] is one tree, as Envoy's listener → filter chain → route configuration →
+//! cluster: a **listener** (address or port, peer mode, unknown-SNI behaviour, limits) has
+//! **hosts** (names, a server certificate, client validation), a host has **routes** (a path
+//! match, an authorization, and an action: a backend or a fixed answer), and **backends** are
+//! data in the same tree. Build it from YAML/JSON ([`PolicyConfig::from_yaml`]; a complete,
+//! commented example is `examples/policy.yaml` in this crate) or in code with the
+//! constructors ([`PolicyConfig::new`], [`ListenerConfig::on_port`], [`HostConfig::new`],
+//! [`RouteConfig::prefix`], ...), then compile it once with [`Policy::new`].
+//!
+//! Every consumer reads it through one host lookup ([`HostIndex`], names in the normal form of
+//! [`normalize_host`]) and one path matcher ([`PathMatch`], paths in the normal form of
+//! [`normalize_path`]): the TLS layer picks a host's certificate and verifier with the same
+//! lookup the decision uses, and [`Policy::decide`] names the route it decided on
+//! ([`Decision::route`], a [`RouteId`]), so whoever serves the request (a proxy, an
+//! application) serves it by that route and never matches again. What a consumer builds per
+//! route (connection pools, say) can be [attached](Policy::attach) to the compiled policy, so
+//! it is swapped with the policy as one snapshot.
+//!
+//! Matching rules: the listener by port; the host by SNI, else `Host`: exact name, then one
+//! label under a `*.parent` wildcard, then the default host; SNI and `Host` must select the
+//! same host (else `sni_host_mismatch`); the route by path: an exact path, else the longest
+//! prefix on segment boundaries, the query never part of it. A malformed or ambiguous name or
+//! path is denied as `bad_request` (400), never guessed: see [`host`] and [`path`].
 //!
 //! A [`Policy`] expresses what Istio (`Gateway` `tls.mode`, `PeerAuthentication`), Envoy,
 //! Gateway API, Azure Application Gateway for Containers, osm-edge, ingress-nginx, Traefik and
