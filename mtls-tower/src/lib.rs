@@ -4,7 +4,8 @@
 //! |---|---|
 //! | [`PolicyVerifier`] | a rustls `ClientCertVerifier` per host: isolated trust domains, CRL signatures checked once at load and revocation answered from an index, max depth, required / optional / accept-any, failures deferred to HTTP when the policy says so |
 //! | [`Acceptor`] | peeks the first byte (plaintext and TLS on one port under PERMISSIVE; plaintext closed under STRICT), picks the host by SNI, bounds handshake time and handshakes in flight, swaps its [`TlsSnapshot`] on [`reload`](Acceptor::reload) |
-//! | [`MtlsLayer`] | per request: decides with the shared [`Policy`](mtls_policy::Policy), answers denials (400 with the reason, 403, 421, problem+json), puts the [`PeerIdentity`](mtls_core::PeerIdentity) into request extensions, strips forged identity headers and forwards the verified one (Envoy XFCC, RFC 9440) |
+//! | [`MtlsLayer`] | per request: decides with the shared [`Policy`](mtls_policy::Policy) on the host and the path in normal form (inside axum's `Router::nest`, on the original path), answers denials (400 with the reason, 403, 421, problem+json), forwards the path in normal form, puts the [`PeerIdentity`](mtls_core::PeerIdentity) and the [`MatchedRoute`](layer::MatchedRoute) into request extensions, strips forged identity headers and forwards the verified one (Envoy XFCC, RFC 9440) |
+//! | [`RequireIdentityLayer`](layer::RequireIdentityLayer) | route-level authorization attached to a route of the application's router (`get(h).layer(RequireIdentityLayer::principals([..]))`): 403 with the reason unless the identity `MtlsLayer` verified is in the allow-list |
 //! | [`MtlsListener`] | builds the acceptor and the layer of one policy listener |
 //! | [`serve`] | hyper-util HTTP/1.1 + HTTP/2 over the acceptor, graceful shutdown |
 //! | [`UpstreamConnector`] | the upstream leg: our client certificate, the upstream's CA and expected name |
@@ -96,9 +97,9 @@ pub mod tls;
 pub use acceptor::{AcceptError, Acceptor, MaybeTlsStream};
 pub use connection::{ConnectionInfo, RevocationWatch, TlsInfo};
 #[cfg(feature = "layer")]
-pub use layer::{ForwardIdentity, MtlsLayer, MtlsService, SharedPolicy};
-#[cfg(feature = "layer")]
 pub use credentials::load_certificate;
+#[cfg(feature = "layer")]
+pub use layer::{ForwardIdentity, MtlsLayer, MtlsService, SharedPolicy};
 #[cfg(feature = "layer")]
 pub use listener::{ListenerError, MtlsListener, MtlsListenerBuilder, snapshot_for};
 #[cfg(feature = "serve")]

@@ -13,8 +13,8 @@ use rustls::crypto::CryptoProvider;
 
 use crate::acceptor::Acceptor;
 use crate::credentials::{Secrets, load_certificate};
-use crate::layer::{MtlsLayer, SharedPolicy};
 use crate::layer::ForwardIdentity;
+use crate::layer::{MtlsLayer, SharedPolicy};
 use crate::tls::{
     HostTls, MinTlsVersion, PolicyVerifier, ResolveError, SnapshotError, TlsSnapshot, TrustError,
     VerifierError,
@@ -244,7 +244,8 @@ impl<'a> MtlsListenerBuilder<'a> {
             snapshot,
             self.handshake_timeout
                 .unwrap_or_else(|| limits.handshake_timeout()),
-            self.max_handshakes.unwrap_or_else(|| limits.max_handshakes()),
+            self.max_handshakes
+                .unwrap_or_else(|| limits.max_handshakes()),
         );
         if let Some(grace) = self
             .close_revoked
@@ -260,7 +261,9 @@ impl<'a> MtlsListenerBuilder<'a> {
         }
         let forward = ForwardIdentity::from_config(&policy.config().forward_identity);
         Ok(MtlsListener {
-            layer: MtlsLayer::new(self.policy.clone()).port(port).forward(forward),
+            layer: MtlsLayer::new(self.policy.clone())
+                .port(port)
+                .forward(forward),
             name: self.name,
             port,
             acceptor,

@@ -49,6 +49,11 @@ fn greets_the_caller_by_spiffe_id_and_enforces_the_policy() {
         .issue()
         .write_to(&pki_dir, "client")
         .unwrap();
+    pki.client()
+        .uri("spiffe://demo.local/ns/ops/sa/admin")
+        .issue()
+        .write_to(&pki_dir, "admin")
+        .unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -89,7 +94,32 @@ fn greets_the_caller_by_spiffe_id_and_enforces_the_policy() {
         "spiffe://demo.local/ns/default/sa/web not in allow-list of route /admin\n"
     );
 
+    let (code, out) = curl(dir.path(), port, Some("admin"), "/admin");
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "hello spiffe://demo.local/ns/ops/sa/admin\n")
+    );
+
     let (code, out) = curl(dir.path(), port, None, "/");
     assert_eq!(code, 56, "{out}");
     assert!(out.contains("alert certificate required"), "{out}");
+}
+
+/// The README's "Protecting an axum app" shows this program and its policy as they are.
+#[test]
+fn the_readme_shows_this_example() {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{dir}/../../README.md")).unwrap();
+    let main = std::fs::read_to_string(format!("{dir}/src/main.rs")).unwrap();
+    let policy = std::fs::read_to_string(format!("{dir}/policy.yaml")).unwrap();
+    let code = &main[main.find("use axum").unwrap()..];
+    let policy = &policy[policy.find("listeners:").unwrap()..];
+    assert!(
+        readme.contains(&format!("```rust,ignore\n{code}```")),
+        "README.md does not show src/main.rs"
+    );
+    assert!(
+        readme.contains(&format!("```yaml\n{policy}```")),
+        "README.md does not show policy.yaml"
+    );
 }

@@ -9,6 +9,7 @@ use http::request::Parts;
 use http::{StatusCode, header};
 use mtls_core::PeerIdentity;
 
+use super::target::Authorized;
 use crate::ConnectionInfo;
 
 /// The verified client identity, for handlers behind [`MtlsLayer`](super::MtlsLayer).
@@ -53,8 +54,8 @@ pub enum PeerRejection {
     /// The connection is known but its peer has no identity: `403`.
     #[error("a verified client certificate is required")]
     Anonymous,
-    /// Neither an identity nor a `ConnectionInfo` is in the request: the layer is missing
-    /// (a server configuration error): `500`.
+    /// No identity, and no `MtlsLayer` let the request through: the layer is missing in front
+    /// of the handler (a server configuration error): `500`.
     #[error("no client identity: MtlsLayer is not installed in front of this handler")]
     NoLayer,
 }
@@ -93,9 +94,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<PeerIdentity>() {
             Some(id) => Ok(Self(id.clone())),
-            None if parts.extensions.get::<ConnectionInfo>().is_some() => {
-                Err(PeerRejection::Anonymous)
-            }
+            None if parts.extensions.get::<Authorized>().is_some() => Err(PeerRejection::Anonymous),
             None => Err(PeerRejection::NoLayer),
         }
     }

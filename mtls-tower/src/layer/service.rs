@@ -8,9 +8,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use mtls_core::PeerIdentity;
 use mtls_policy::identity::identity_label;
-use mtls_policy::{
-    Answer, AuditNote, Context, Decision, DenyCode, DenyReason, HttpAnswer, Policy,
-};
+use mtls_policy::{Answer, AuditNote, Context, Decision, DenyCode, DenyReason, HttpAnswer, Policy};
 use tower_service::Service;
 
 use super::body::ResponseBody;
@@ -191,7 +189,7 @@ fn count_denial(config: &Config, reason: &'static str) {
     metrics::counter!(DENIALS_TOTAL, "reason" => reason).increment(1);
 }
 
-fn text(status: StatusCode, body: String) -> Response<Bytes> {
+pub(super) fn text(status: StatusCode, body: String) -> Response<Bytes> {
     let mut res = Response::new(Bytes::from(body));
     *res.status_mut() = status;
     res.headers_mut().insert(
@@ -243,12 +241,18 @@ fn authorize<B>(config: &Config, req: &mut Request<B>) -> Result<(), Box<Respons
         _ => None,
     };
     if let Some(normal) = rewrite {
-        let rewritten = if nested { None } else { target::with_path(req.uri(), &normal) };
+        let rewritten = if nested {
+            None
+        } else {
+            target::with_path(req.uri(), &normal)
+        };
         match rewritten {
             Some(uri) => *req.uri_mut() = uri,
             None => {
                 count_denial(config, "bad_request");
-                let body = format!("malformed request: the path {raw_path:?} is not in normal form (it reads as {normal:?})\n");
+                let body = format!(
+                    "malformed request: the path {raw_path:?} is not in normal form (it reads as {normal:?})\n"
+                );
                 tracing::info!(code = "bad_request", path = raw_path, "mTLS request denied");
                 return Err(Box::new(text(StatusCode::BAD_REQUEST, body)));
             }
@@ -294,6 +298,7 @@ fn authorize<B>(config: &Config, req: &mut Request<B>) -> Result<(), Box<Respons
                 Some(id) => ext.insert(MatchedRoute::new(Arc::clone(&policy), id)),
                 None => ext.remove::<MatchedRoute>(),
             };
+            ext.insert(target::Authorized);
             // The ConnectionInfo stays where it was found.
             Ok(())
         }
@@ -325,7 +330,7 @@ fn unproven_identity(note: &AuditNote) -> bool {
     )
 }
 
-fn label(identity: Option<&PeerIdentity>) -> String {
+pub(super) fn label(identity: Option<&PeerIdentity>) -> String {
     identity.map_or_else(|| "anonymous".to_owned(), identity_label)
 }
 

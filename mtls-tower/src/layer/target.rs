@@ -40,6 +40,12 @@ impl MatchedRoute {
     }
 }
 
+/// Put into the extensions of every request [`MtlsService`](super::MtlsService) lets through:
+/// tells what runs after it (the route-level `RequireIdentity`, the axum `Peer` extractor)
+/// that the layer ran, so an absent identity means an anonymous peer, not a missing layer.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Authorized;
+
 /// The request's host name in normal form: the `Host` header, else the URI authority (HTTP/2
 /// `:authority`, absolute-form targets). Refused: two `Host` headers, a non-ASCII one, a
 /// malformed name, a `Host` that names another host than the authority.

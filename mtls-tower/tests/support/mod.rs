@@ -324,3 +324,27 @@ pub async fn read_until_closed<S: AsyncRead + Unpin>(
         Err(_) => Err(got),
     }
 }
+
+/// One `GET path` (Host `localhost`) over TLS with `config`, SNI `localhost`: the status and
+/// the body. `path` is sent as is (`/a/../b` stays unnormalised).
+pub async fn https_get(
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+    path: &str,
+) -> std::io::Result<(u16, String)> {
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from("localhost").map_err(std::io::Error::other)?;
+    let connect = tokio_rustls::TlsConnector::from(config).connect(name, tcp);
+    let mut tls = tokio::time::timeout(LIMIT, connect)
+        .await
+        .map_err(|_| std::io::Error::other("handshake timed out"))??;
+    let response = keep_alive_get(&mut tls, path).await?;
+    let status = response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {response:?}")))?;
+    let body = response
+        .split_once("\r\n\r\n")
+        .map_or_else(String::new, |(_, body)| body.to_owned());
+    Ok((status, body))
+}
