@@ -196,58 +196,43 @@ listeners:
   - name: crl
     address: 127.0.0.1:$P_GW_CRL
     min_tls_version: tls13
-    certificates: [{ hostnames: [], chain: server.pem, key: server.key }]
+    hosts:
+      - certificate: { chain: server.pem, key: server.key }
+        client_validation:
+          mode: required
+          trust:
+            - name: clients
+              ca: [{ file: ca.pem }]
+              crl: { sources: [{ file: crl.pem }], check: whole_chain }
+        routes:
+          - { path_prefix: /, respond: { status: 200, body: "ok\n", content_type: text/plain } }
   - name: nocrl
     address: 127.0.0.1:$P_GW_NOCRL
     min_tls_version: tls13
-    certificates: [{ hostnames: [], chain: server.pem, key: server.key }]
+    hosts:
+      - certificate: { chain: server.pem, key: server.key }
+        client_validation:
+          mode: required
+          trust:
+            - name: clients
+              ca: [{ file: ca.pem }]
+        routes:
+          - { path_prefix: /, respond: { status: 200, body: "ok\n", content_type: text/plain } }
   - name: proxy
     address: 127.0.0.1:$P_GW_PROXY
     min_tls_version: tls13
-    certificates: [{ hostnames: [], chain: server.pem, key: server.key }]
-routes:
-  - { listener: crl, path_prefix: /, respond: { status: 200, body: "ok\n", content_type: text/plain } }
-  - { listener: nocrl, path_prefix: /, respond: { status: 200, body: "ok\n", content_type: text/plain } }
-  - { listener: proxy, path_prefix: /, backend: fixed }
+    hosts:
+      - certificate: { chain: server.pem, key: server.key }
+        client_validation:
+          mode: required
+          trust:
+            - name: clients
+              ca: [{ file: ca.pem }]
+              crl: { sources: [{ file: crl.pem }], check: whole_chain }
+        routes:
+          - { path_prefix: /, backend: fixed }
 backends:
   fixed: { url: "http://127.0.0.1:$P_BACKEND" }
-policy:
-  listeners:
-    - name: crl
-      port: $P_GW_CRL
-      hosts:
-        - hostnames: []
-          client_validation:
-            mode: required
-            trust:
-              - name: clients
-                ca: [{ file: ca.pem }]
-                crl: { sources: [{ file: crl.pem }], check: whole_chain }
-          routes:
-            - path_prefix: /
-    - name: nocrl
-      port: $P_GW_NOCRL
-      hosts:
-        - hostnames: []
-          client_validation:
-            mode: required
-            trust:
-              - name: clients
-                ca: [{ file: ca.pem }]
-          routes:
-            - path_prefix: /
-    - name: proxy
-      port: $P_GW_PROXY
-      hosts:
-        - hostnames: []
-          client_validation:
-            mode: required
-            trust:
-              - name: clients
-                ca: [{ file: ca.pem }]
-                crl: { sources: [{ file: crl.pem }], check: whole_chain }
-          routes:
-            - path_prefix: /
 EOF
 # RUST_LOG=warn: no access-log line per request (nginx runs with access_log off too).
 start_gateway() {
