@@ -209,8 +209,16 @@ async fn require_identity_guards_the_route_it_is_attached_to() {
     );
     server.stop().await;
 
-    // Served without MtlsLayer (the acceptor still inserts the ConnectionInfo): fail closed.
+    // Served without MtlsLayer (the acceptor still inserts the ConnectionInfo): the route
+    // layer and the `Peer` extractor fail closed.
     let server = start_with(mtls.acceptor(), app).await;
+    assert_eq!(
+        https_get(server.addr, admin.clone(), "/").await.unwrap(),
+        (
+            500,
+            "no client identity: MtlsLayer is not installed in front of this handler\n".to_owned()
+        )
+    );
     assert_eq!(
         https_get(server.addr, admin, "/admin").await.unwrap(),
         (
