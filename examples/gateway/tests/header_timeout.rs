@@ -1,7 +1,7 @@
-//! `listeners[].request_header_timeout` end to end: the real `mtls-gateway run` binary with a
-//! PERMISSIVE listener whose timeout is 500 ms; plaintext clients on 127.0.0.1 that send part
-//! of a request head, or go idle after one request, are closed at the timeout. With the key
-//! ignored (the default is 30 s), both would still be open at the test's limit.
+//! `listeners[].limits.request_header_timeout` end to end: the real `mtls-gateway run` binary
+//! with a PERMISSIVE listener whose timeout is 500 ms; plaintext clients on 127.0.0.1 that
+//! send part of a request head, or go idle after one request, are closed at the timeout. With
+//! the key ignored (the default is 30 s), both would still be open at the test's limit.
 //!
 //! Every wait is bounded; the gateway is killed on drop.
 
@@ -28,21 +28,16 @@ admin:
 listeners:
   - name: edge
     address: 127.0.0.1:{port}
-    request_header_timeout: 500ms
-    certificates:
-      - {{ hostnames: [], chain: server.pem, key: server.key }}
-routes:
-  - listener: edge
-    respond: {{ status: 200, body: "pong\n" }}
-policy:
-  listeners:
-    - name: edge
-      port: {port}
-      peer_mode: permissive
-      hosts:
-        - client_validation:
-            mode: optional
-            trust: [{{ name: mesh, ca: [{{ file: ca.pem }}] }}]
+    peer_mode: permissive
+    limits:
+      request_header_timeout: 500ms
+    hosts:
+      - certificate: {{ chain: server.pem, key: server.key }}
+        client_validation:
+          mode: optional
+          trust: [{{ name: mesh, ca: [{{ file: ca.pem }}] }}]
+        routes:
+          - respond: {{ status: 200, body: "pong\n" }}
 "#
     )
 }

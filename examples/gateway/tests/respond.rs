@@ -13,43 +13,40 @@ use support::{
 const CLIENT: [&str; 4] = ["--cert", "client.pem", "--key", "client.key"];
 const OTHER: [&str; 4] = ["--cert", "other.pem", "--key", "other.key"];
 
-/// One mTLS listener (client certificate required, CRL loaded; only `CLIENT_ID` allowed)
-/// whose routes answer themselves, except `/app`, proxied to `app`.
-fn config(https: u16, admin: u16, app: u16, body: &str) -> String {
+/// One mTLS listener (client certificate required, CRL loaded; only `CLIENT_ID` allowed on
+/// every route) whose routes answer themselves, except `/app`, proxied to `app`. `limits`
+/// are the listener's `limits` (YAML, `{}` for the defaults).
+fn config(https: u16, admin: u16, app: u16, body: &str, limits: &str) -> String {
     format!(
         r#"
 admin:
   address: 127.0.0.1:{admin}
+answers:
+  identity_not_allowed: {{ http: {{ status: 403, format: text }} }}
 listeners:
   - name: edge
     address: 127.0.0.1:{https}
-    certificates:
-      - {{ hostnames: [], chain: server.pem, key: server.key }}
-routes:
-  - listener: edge
-    path_prefix: /
-    respond: {{ status: 200, body: "{body}", content_type: text/plain }}
-  - {{ listener: edge, path_exact: /teapot, respond: {{ status: 418, body: "short and stout\n" }} }}
-  - {{ listener: edge, path_prefix: /app, backend: app }}
+    limits: {limits}
+    hosts:
+      - certificate: {{ chain: server.pem, key: server.key }}
+        client_validation:
+          mode: required
+          trust:
+            - name: clients
+              ca: [{{ file: ca.pem }}]
+              crl: {{ sources: [{{ file: crl.pem }}] }}
+        routes:
+          - path_prefix: /
+            authorization: {{ principals: [{CLIENT_ID}] }}
+            respond: {{ status: 200, body: "{body}", content_type: text/plain }}
+          - path_exact: /teapot
+            authorization: {{ principals: [{CLIENT_ID}] }}
+            respond: {{ status: 418, body: "short and stout\n" }}
+          - path_prefix: /app
+            authorization: {{ principals: [{CLIENT_ID}] }}
+            backend: app
 backends:
   app: {{ url: "http://127.0.0.1:{app}" }}
-policy:
-  answers:
-    identity_not_allowed: {{ http: {{ status: 403, format: text }} }}
-  listeners:
-    - name: edge
-      port: {https}
-      hosts:
-        - client_validation:
-            mode: required
-            trust:
-              - name: clients
-                ca: [{{ file: ca.pem }}]
-                crl: {{ sources: [{{ file: crl.pem }}] }}
-          routes:
-            - path_prefix: /
-              authorization:
-                principals: [{CLIENT_ID}]
 "#
     )
 }
@@ -87,7 +84,7 @@ fn respond_routes_answer_through_mtls_and_the_policy() {
     let (https, admin) = (free_port(), free_port());
     let gw = w.start(
         "respond.yaml",
-        &config(https, admin, app.port, "ok\\n"),
+        &config(https, admin, app.port, "ok\\n", "{}"),
         admin,
     );
     let dir = &w.etc;
@@ -137,6 +134,12 @@ fn respond_routes_answer_through_mtls_and_the_policy() {
         "{body}"
     );
     assert_ne!(body, "ok\n");
+    // ... on every route, answered by the gateway or proxied ...
+    for path in ["/teapot", "/app/x"] {
+        let (code, status, body, err) =
+            curl_status(dir, &with(&["--cacert", "ca.pem", &url(path)], &OTHER));
+        assert_eq!((code, status), (0, 403), "{path}: {body}{err}");
+    }
     // ... and no client certificate fails the handshake with the TLS alert.
     let out = curl(dir, &["--cacert", "ca.pem", &root]);
     assert_eq!(out.code, 56, "{out:?}");
@@ -147,14 +150,14 @@ fn respond_routes_answer_through_mtls_and_the_policy() {
     assert!(
         log.lines().any(|l| l.contains("listener=edge")
             && l.contains("path=/any/path")
-            && l.contains("route=routes[0].respond")
+            && l.contains("route=respond / ")
             && l.contains("status=200")
             && l.contains("decision=\"allow\"")),
         "{log}"
     );
     assert!(
         log.lines()
-            .any(|l| l.contains("route=routes[1].respond") && l.contains("status=418")),
+            .any(|l| l.contains("route=respond /teapot ") && l.contains("status=418")),
         "{log}"
     );
     assert!(
@@ -185,7 +188,7 @@ fn respond_routes_answer_through_mtls_and_the_policy() {
     );
 
     // A reload builds the answer anew.
-    write_atomic(&gw.config, config(https, admin, app.port, "v2\\n"));
+    write_atomic(&gw.config, config(https, admin, app.port, "v2\\n", "{}"));
     eventually("the reloaded answer", || {
         let (code, status, body, _) =
             curl_status(dir, &with(&["--cacert", "ca.pem", &root], &CLIENT));
@@ -270,12 +273,13 @@ fn a_reload_that_revokes_a_connected_client_closes_its_connection() {
     let victim = pki.client().common_name("victim").uri(CLIENT_ID).issue();
     victim.write_to(dir, "victim").unwrap();
     let (https, admin) = (free_port(), free_port());
-    let text = config(https, admin, free_port(), "ok\\n").replace(
-        "      - { hostnames: [], chain: server.pem, key: server.key }\n",
-        "      - { hostnames: [], chain: server.pem, key: server.key }\n    \
-         close_revoked_connections: 2s\n",
+    let text = config(
+        https,
+        admin,
+        free_port(),
+        "ok\\n",
+        "{ close_revoked_connections: 2s }",
     );
-    assert!(text.contains("close_revoked_connections: 2s"), "{text}");
     let gw = w.start("revoke.yaml", &text, admin);
 
     let mut doomed = keep_alive_client(dir, https, "victim");
