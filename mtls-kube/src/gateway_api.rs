@@ -10,26 +10,24 @@
 //! | `mode: AllowValidOnly` / `AllowInsecureFallback` | required / optional + `danger.skip_client_cert_validation` |
 //! | `tls.options: gateway.istio.io/tls-terminate-mode: MUTUAL` | required, CA from the certificate's secret |
 //! | AGC `FrontendTLSPolicy` `default.verify.caCertificateRef` | required; revoked → HTTP 400 |
-//! | `HTTPRoute` hostnames, `PathPrefix` / `Exact`, `backendRefs[0]` | `routes`, `backends` |
+//! | `HTTPRoute` hostnames, `PathPrefix` / `Exact`, `backendRefs[0]` | the routes of the hosts serving those names, `backends` |
 //! | `BackendTLSPolicy` `caCertificateRefs`, `hostname` | backend `tls.ca`, `tls.expected_name` |
 //! | `spec.tls.backend.clientCertificateRef` | backend `tls.client_certificate` |
 
 use std::collections::BTreeMap;
 
 use mtls_policy::{
-    Answer, ClientCertMode, ClientValidation, DenyCode, HttpAnswer, IdentityMatchSpec, TrustDomain,
-    TrustSource,
+    Answer, BackendConfig, BackendTls, ClientCertMode, ClientCertificate, ClientValidation,
+    CrlOptions, DenyCode, HttpAnswer, IdentityMatchSpec, TrustDomain, TrustSource,
 };
 use serde::Deserialize;
 use serde_norway::Value;
 
 use crate::istio::san_rule;
 use crate::manifest::{Kind, Object};
-use crate::model::{
-    Backend, BackendTls, ClientCertificate, Condition, ConditionStatus, ObjectRef, Purpose,
-    RefState, Route,
-};
-use crate::translate::{Ctx, HostDraft, accepted, normalize, resolved_refs};
+use crate::model::{Condition, ConditionStatus, ObjectRef, Purpose, RefState};
+use crate::routes::{host_key, path_route};
+use crate::translate::{Ctx, HostDraft, Refused, accepted, normalize, resolved_refs};
 
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -361,10 +359,7 @@ pub(crate) fn translate(ctx: &mut Ctx<'_>, objects: &[Object]) {
             );
             client_certs.insert(
                 (r.ns().into(), r.name.clone()),
-                ClientCertificate {
-                    chain: ctx.file(&secret, keys[0]),
-                    key: ctx.file(&secret, keys[1]),
-                },
+                ClientCertificate::new(ctx.file(&secret, keys[0]), ctx.file(&secret, keys[1])),
             );
         }
         let mut listeners = Vec::new();
@@ -648,7 +643,7 @@ fn listener(
             "a cross-namespace reference: the ReferenceGrant that must allow it is not checked",
         );
     }
-    let (certificate, state) = ctx.server_certificate(&hostnames, &secret, r);
+    let (certificate, state) = ctx.server_certificate(&secret, r);
     let cert_ok = !matches!(state, RefState::Invalid { .. });
     states.push((format!("certificate {}", secret.name), state));
     let mut ca_reason = "InvalidCACertificateRef";
@@ -711,7 +706,7 @@ fn listener(
         );
         domain.ca = sources;
         if !crls.is_empty() {
-            domain.crl = Some(crate::build::crl(crls));
+            domain.crl = Some(CrlOptions::new(crls));
         }
         if !a.sans.is_empty() {
             let mut spec = IdentityMatchSpec::default();
@@ -750,17 +745,17 @@ fn listener(
         routes: Vec::new(),
         origin: r.clone(),
     };
-    if !ctx.add_host(&name, port, host, &format!("{at}.hostname")) {
-        ctx.status(
-            r,
-            section,
-            vec![Condition::new(
-                "Accepted",
-                ConditionStatus::False,
-                "HostnameConflict",
-                "another listener serves this hostname on this port",
-            )],
-        );
+    let refused = match ctx.add_host(&name, port, host, &format!("{at}.hostname")) {
+        Ok(()) => None,
+        Err(Refused::Taken) => Some((
+            "HostnameConflict",
+            "another listener serves this hostname on this port".to_string(),
+        )),
+        Err(Refused::Invalid(why)) => Some(("UnsupportedValue", why)),
+    };
+    if let Some((reason, message)) = refused {
+        let condition = Condition::new("Accepted", ConditionStatus::False, reason, message);
+        ctx.status(r, section, vec![condition]);
         return None;
     }
     let reason = if cert_ok {
@@ -847,11 +842,8 @@ fn backend_policies(
             );
             continue;
         };
-        let tls = BackendTls {
-            ca,
-            expected_name: v.hostname.clone(),
-            client_certificate: None,
-        };
+        let mut tls = BackendTls::new(ca);
+        tls.expected_name = v.hostname.clone();
         for (i, t) in p.target_refs.iter().enumerate() {
             if t.kind.as_deref().unwrap_or("Service") != "Service" {
                 ctx.warn(
@@ -1005,22 +997,51 @@ fn http_route(
                 .as_ref()
                 .and_then(|p| p.value.clone())
                 .unwrap_or_else(|| "/".into());
-            match m.path.as_ref().and_then(|p| p.kind.as_deref()).unwrap_or("PathPrefix") {
-                "PathPrefix" => paths.push((Some(value), None)),
-                "Exact" => paths.push((None, Some(value))),
-                other => ctx.warn(r, format!("{mf}.path.type"), format!("{other} is not supported (PathPrefix, Exact are): this match is not translated")),
+            let exact = match m
+                .path
+                .as_ref()
+                .and_then(|p| p.kind.as_deref())
+                .unwrap_or("PathPrefix")
+            {
+                "PathPrefix" => false,
+                "Exact" => true,
+                other => {
+                    ctx.warn(r, format!("{mf}.path.type"), format!("{other} is not supported (PathPrefix, Exact are): this match is not translated"));
+                    continue;
+                }
+            };
+            match path_route(&value, exact) {
+                Ok(route) => paths.push((route, format!("{mf}.path.value"))),
+                Err(e) => ctx.warn(
+                    r,
+                    format!("{mf}.path.value"),
+                    format!("{e}: this match is not translated"),
+                ),
             }
         }
-        if rule.matches.is_empty() {
-            paths.push((Some("/".to_string()), None));
+        if rule.matches.is_empty()
+            && let Ok(route) = path_route("/", false)
+        {
+            paths.push((route, at.clone()));
         }
         rules.push((ns, b.name.clone(), port, paths));
+    }
+    let mut names = Vec::new();
+    for (k, name) in spec.hostnames.iter().enumerate() {
+        match host_key(name) {
+            Ok(_) => names.push(name.clone()),
+            Err(e) => ctx.warn(
+                r,
+                format!("spec.hostnames[{k}]"),
+                format!("{e}: not translated"),
+            ),
+        }
     }
     for (gateway, listener, hostname) in &parents {
         let hosts: Vec<Option<String>> = match (&spec.hostnames[..], hostname) {
             ([], h) => vec![h.clone()],
-            (names, None) => names.iter().cloned().map(Some).collect(),
-            (names, Some(h)) => names
+            (_, None) => names.iter().cloned().map(Some).collect(),
+            (_, Some(h)) => names
                 .iter()
                 .filter(|n| hostname_matches(h, n))
                 .cloned()
@@ -1038,23 +1059,13 @@ fn http_route(
             let scheme = if tls.is_some() { "https" } else { "http" };
             let name = format!("{ns}-{service}-{port}");
             let url = ctx.service_url(scheme, ns, service, *port);
-            ctx.backend(
-                &name,
-                Backend {
-                    url,
-                    tls,
-                    http2_only: false,
-                },
-            );
+            let mut backend = BackendConfig::new(url);
+            backend.tls = tls;
+            ctx.backend(&name, backend);
             for host in &hosts {
-                for (prefix, exact) in paths {
-                    ctx.routes.push(Route {
-                        listener: listener.clone(),
-                        host: host.clone(),
-                        path_prefix: prefix.clone(),
-                        path_exact: exact.clone(),
-                        backend: name.clone(),
-                    });
+                for ((route, path), field) in paths {
+                    let route = (route.clone().backend(&name), path.clone());
+                    ctx.add_route(listener, host.as_deref(), route, r, field.clone());
                 }
             }
         }

@@ -11,24 +11,21 @@
 //! | `subjectAltNames` | `trust[].may_vouch_for` (exact SANs) |
 //! | `verifyCertificateHash` / `verifyCertificateSpki` | `pins` |
 //! | `minProtocolVersion: TLSV1_3` | `min_tls_version: tls13` |
-//! | `PeerAuthentication` | `policy.peer_authentication` (oldest first, as Istio decides) |
+//! | `PeerAuthentication` | `peer_authentication` (oldest first, as Istio decides) |
 
 use std::collections::BTreeMap;
 
 use mtls_policy::{
-    ClientCertMode, ClientValidation, IdentityMatchSpec, IdentityRule, PeerAuthentication,
-    PeerMode, Pins, StringMatch, TrustDomain, TrustSource,
+    CertificateSource, ClientCertMode, ClientValidation, CrlOptions, IdentityMatchSpec,
+    IdentityRule, PeerAuthentication, PeerMode, Pins, StringMatch, TlsVersion, TrustDomain,
+    TrustSource, UnknownSni,
 };
 use serde::Deserialize;
 
-use crate::build;
 use crate::de::IntOrString;
 use crate::manifest::{Kind, Object};
-use crate::model::{
-    Certificate, Condition, ConditionStatus, MinTlsVersion, ObjectRef, Purpose, RefState,
-    UnknownSni,
-};
-use crate::translate::{Ctx, HostDraft, accepted, resolved_refs};
+use crate::model::{Condition, ConditionStatus, ObjectRef, Purpose, RefState};
+use crate::translate::{Ctx, HostDraft, Refused, accepted, resolved_refs};
 
 #[derive(Clone, Debug, Default, Deserialize)]
 pub(crate) struct GatewaySpec {
@@ -338,16 +335,11 @@ fn server(
                     "ignored: credentialName takes precedence, as in Istio",
                 );
             }
-            let (cert, state) = ctx.server_certificate(&hostnames, secret, r);
+            let (cert, state) = ctx.server_certificate(secret, r);
             states.push((format!("certificate {}", secret.name), state));
             cert
         }
-        (None, Some(chain), Some(key)) => Certificate {
-            hostnames: hostnames.clone(),
-            chain: Some(chain.into()),
-            key: Some(key.into()),
-            secret_dir: None,
-        },
+        (None, Some(chain), Some(key)) => CertificateSource::files(chain, key),
         _ => {
             return skip(
                 ctx,
@@ -397,7 +389,7 @@ fn server(
             crls.push(TrustSource::File(file.into()));
         }
         if !crls.is_empty() {
-            domain.crl = Some(build::crl(crls));
+            domain.crl = Some(CrlOptions::new(crls));
         }
         if !tls.subject_alt_names.is_empty() {
             let mut spec = IdentityMatchSpec::default();
@@ -426,7 +418,7 @@ fn server(
         .map(str::to_ascii_uppercase);
     match min.as_deref() {
         None | Some("TLS_AUTO" | "TLSV1_2") => {}
-        Some("TLSV1_3") => ctx.listener(&listener, port).min_tls = MinTlsVersion::Tls13,
+        Some("TLSV1_3") => ctx.listener(&listener, port).min_tls = TlsVersion::Tls13,
         Some(other) => ctx.warn(
             r,
             f("tls.minProtocolVersion"),
@@ -457,10 +449,11 @@ fn server(
         routes: Vec::new(),
         origin: r.clone(),
     };
-    if !ctx.add_host(&listener, port, host, &f("hosts")) {
-        return Err("its hosts are already served on this port".into());
+    match ctx.add_host(&listener, port, host, &f("hosts")) {
+        Ok(()) => Ok(states),
+        Err(Refused::Taken) => Err("its hosts are already served on this port".into()),
+        Err(Refused::Invalid(why)) => Err(why),
     }
-    Ok(states)
 }
 
 /// The CA (and CRL) for client validation, per Istio's lookup: `caCertificates`,

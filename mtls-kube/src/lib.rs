@@ -2,11 +2,12 @@
 //! `PeerAuthentication`, Gateway API `Gateway` (frontend client-certificate validation),
 //! `HTTPRoute` and `BackendTLSPolicy`, Azure Application Gateway for Containers
 //! `FrontendTLSPolicy`, osm-edge `IngressBackend`, ingress-nginx `Ingress` annotations, and the
-//! Secrets and ConfigMaps they name, translated into an `mtls-gateway` configuration (with its
-//! [`mtls_policy::PolicyConfig`]).
+//! Secrets and ConfigMaps they name, translated into one [`PolicyConfig`]: the listeners with
+//! their hosts (certificate, client validation, routes), the backends and the identity
+//! headers, the configuration `mtls-gateway` serves.
 //!
 //! The translation is pure: objects in ([`parse_manifests`], [`Object::from_json`]), a
-//! [`Translation`] out: the [`GatewayConfig`], the [`CredentialRef`]s it reads (checked with
+//! [`Translation`] out: the [`PolicyConfig`], the [`CredentialRef`]s it reads (checked with
 //! [`mtls_core::SecretMaterial`] when the Secrets are part of the input), a [`Warning`] for every
 //! field not translated as written (object, field, why), and status conditions
 //! ([`ObjectStatus`]) ready to be written back.
@@ -26,11 +27,18 @@
 //! let objects = mtls_kube::parse_manifests(manifests, "gateway.yaml")?;
 //! let t = mtls_kube::translate(&objects, &mtls_kube::Options::default());
 //!
-//! let host = &t.config.policy.listeners[0].hosts[0];
+//! let host = &t.config.listeners[0].hosts[0];
 //! assert_eq!(host.hostnames, ["httpbin.example.com"]);
+//! // The server certificate: the Secret, mounted where the gateway reads it.
+//! assert_eq!(
+//!     host.certificate,
+//!     Some(mtls_policy::CertificateSource::SecretDir(
+//!         "/etc/mtls/secrets/istio-system/httpbin-credential".into()
+//!     ))
+//! );
 //! let validation = host.client_validation.as_ref().expect("MUTUAL validates clients");
 //! assert_eq!(validation.mode, mtls_policy::ClientCertMode::Required);
-//! // The CA is the credential's `ca.crt`, mounted where the gateway reads it.
+//! // The CA is the credential's `ca.crt`.
 //! assert_eq!(
 //!     validation.trust[0].ca,
 //!     [mtls_policy::TrustSource::File(
@@ -39,8 +47,9 @@
 //! );
 //! // Istio routes live in VirtualServices, which are not translated: said, not hidden.
 //! assert_eq!(t.warnings.len(), 1);
-//! println!("{}", t.config.to_yaml());
-//! # Ok::<(), mtls_kube::ParseError>(())
+//! // The YAML `mtls-gateway run --config` reads.
+//! println!("{}", t.config.to_yaml()?);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
 //! What each vendor's objects become, and what is warned about, is tabled in [`istio`],
@@ -56,11 +65,12 @@
 //!   version feature (as k8s-openapi asks of libraries). Needs Rust 1.89 (kube 5's).
 //! - `fake-api`: `fake::FakeApiServer`, a Kubernetes API server on loopback speaking list and
 //!   watch, to test followers without a cluster.
+//!
+//! [`PolicyConfig`]: mtls_policy::PolicyConfig
 
 // Library code never unwraps; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
-mod build;
 mod de;
 #[cfg(feature = "fake-api")]
 pub mod fake;
@@ -69,8 +79,9 @@ pub mod istio;
 mod manifest;
 mod model;
 pub mod nginx;
+mod options;
 pub mod osm;
-mod render;
+mod routes;
 #[cfg(feature = "runtime")]
 pub mod runtime;
 mod secrets;
@@ -78,8 +89,8 @@ mod translate;
 
 pub use manifest::{Object, ParseError, parse_manifests};
 pub use model::{
-    Backend, BackendTls, Certificate, ClientCertificate, Condition, ConditionStatus, CredentialRef,
-    ForwardIdentity, GatewayConfig, Listener, MinTlsVersion, ObjectRef, ObjectStatus, Purpose,
-    RefState, Route, Translation, UnknownSni, Warning,
+    Condition, ConditionStatus, CredentialRef, ObjectRef, ObjectStatus, Purpose, RefState,
+    Translation, Warning,
 };
-pub use translate::{Options, Workload, translate};
+pub use options::{Options, Workload};
+pub use translate::translate;

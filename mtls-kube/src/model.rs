@@ -1,7 +1,6 @@
-//! What a translation produces: the gateway configuration, the credentials it reads, warnings
+//! What a translation produces besides the configuration: the credentials it reads, warnings
 //! and status conditions.
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -193,8 +192,10 @@ pub struct CredentialRef {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct Translation {
-    /// The gateway configuration (the YAML `mtls-gateway run --config` reads).
-    pub config: GatewayConfig,
+    /// The configuration: listeners with their hosts (certificate, client validation, routes),
+    /// backends, identity headers and peer authentication. Its YAML
+    /// ([`PolicyConfig::to_yaml`]) is what `mtls-gateway run --config` reads.
+    pub config: PolicyConfig,
     /// The Secrets and ConfigMaps it reads.
     pub credentials: Vec<CredentialRef>,
     /// Everything not translated as written.
@@ -210,172 +211,4 @@ impl Translation {
             .iter()
             .find(|s| &s.object == object && s.section.as_deref() == section)
     }
-}
-
-/// The gateway configuration: the shape of `examples/gateway`'s YAML.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct GatewayConfig {
-    /// Listeners: addresses and certificates.
-    pub listeners: Vec<Listener>,
-    /// Host + path → backend.
-    pub routes: Vec<Route>,
-    /// Upstreams by name.
-    pub backends: BTreeMap<String, Backend>,
-    /// Identity headers sent upstream.
-    pub forward_identity: ForwardIdentity,
-    /// Who gets in.
-    pub policy: PolicyConfig,
-}
-
-/// The minimum TLS version of a listener.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum MinTlsVersion {
-    /// TLS 1.2 (the gateway's default).
-    #[default]
-    Tls12,
-    /// TLS 1.3.
-    Tls13,
-}
-
-/// What a listener does with an SNI no host has.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-#[non_exhaustive]
-pub enum UnknownSni {
-    /// Serve the default host (the gateway's default).
-    #[default]
-    Default,
-    /// Refuse the handshake (Istio: no server block for the SNI).
-    Refuse,
-}
-
-/// A listener of the gateway: where, with which certificates.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct Listener {
-    /// The policy listener's name.
-    pub name: String,
-    /// `ADDRESS:PORT`.
-    pub address: String,
-    /// One per policy host.
-    pub certificates: Vec<Certificate>,
-    /// Unknown SNI handling.
-    #[serde(skip_serializing_if = "is_default")]
-    pub unknown_sni: UnknownSni,
-    /// Minimum TLS version.
-    #[serde(skip_serializing_if = "is_default")]
-    pub min_tls_version: MinTlsVersion,
-}
-
-/// A server certificate for the hosts with these names.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct Certificate {
-    /// The policy host's names (empty: the default host).
-    pub hostnames: Vec<String>,
-    /// Chain file (with `key`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub chain: Option<PathBuf>,
-    /// Key file (with `chain`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub key: Option<PathBuf>,
-    /// A mounted Secret directory.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub secret_dir: Option<PathBuf>,
-}
-
-/// A route: listener, host and path to a backend.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct Route {
-    /// The listener.
-    pub listener: String,
-    /// Exact host or `*.parent`; any when absent.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub host: Option<String>,
-    /// Path prefix.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path_prefix: Option<String>,
-    /// Exact path.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub path_exact: Option<String>,
-    /// The backend's name.
-    pub backend: String,
-}
-
-/// An upstream.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct Backend {
-    /// `http://host:port` or `https://host:port`.
-    pub url: String,
-    /// For `https`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls: Option<BackendTls>,
-    /// HTTP/2 with prior knowledge (gRPC).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub http2_only: bool,
-}
-
-/// How the gateway verifies (and authenticates to) an upstream.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct BackendTls {
-    /// The CA bundle file for the upstream's certificate.
-    pub ca: PathBuf,
-    /// The name the upstream's certificate must carry (also the SNI).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub expected_name: Option<String>,
-    /// The client certificate presented upstream.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_certificate: Option<ClientCertificate>,
-}
-
-/// A client certificate for upstream mTLS.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct ClientCertificate {
-    /// The chain file.
-    pub chain: PathBuf,
-    /// The key file.
-    pub key: PathBuf,
-}
-
-/// Which identity headers go upstream.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[non_exhaustive]
-pub struct ForwardIdentity {
-    /// Envoy `x-forwarded-client-cert` (Istio's default: on). Written `xfcc: {}` (the
-    /// gateway's default fields) or `xfcc: null`.
-    #[serde(serialize_with = "xfcc_field")]
-    pub xfcc: bool,
-    /// RFC 9440 `Client-Cert` (nginx `auth-tls-pass-certificate-to-upstream`).
-    pub rfc9440: bool,
-    /// nginx-style `ssl-client-verify` / DN headers.
-    pub ssl_client: bool,
-}
-
-impl Default for ForwardIdentity {
-    fn default() -> Self {
-        Self {
-            xfcc: true,
-            rfc9440: false,
-            ssl_client: false,
-        }
-    }
-}
-
-fn xfcc_field<S: serde::Serializer>(on: &bool, s: S) -> Result<S::Ok, S::Error> {
-    if *on {
-        s.serialize_some(&BTreeMap::<String, String>::new())
-    } else {
-        s.serialize_none()
-    }
-}
-
-fn is_default<T: Default + PartialEq>(v: &T) -> bool {
-    *v == T::default()
 }

@@ -7,7 +7,7 @@
 //! | `auth-tls-secret` (`ca.crt`, `ca.crl`) | `trust[].ca`, `trust[].crl` |
 //! | `auth-tls-verify-client` on / optional / optional_no_ca / off | mode required / optional / optional + `danger.skip_client_cert_validation` / none |
 //! | `auth-tls-verify-depth` | `trust[].max_chain_depth` |
-//! | `auth-tls-match-cn` | a route `authorization` on the subject (403) |
+//! | `auth-tls-match-cn` | an `authorization` on the subject over every path of the host (403) |
 //! | failed verification: 400 "The SSL certificate error" / "No required SSL certificate was sent" | listener `answers` |
 //! | `auth-tls-pass-certificate-to-upstream` | `forward_identity.rfc9440` |
 //! | `backend-protocol: HTTPS` + `proxy-ssl-secret` / `proxy-ssl-name` | backend `tls` (`ca`, `client_certificate`, `expected_name`) |
@@ -15,15 +15,16 @@
 use std::collections::BTreeMap;
 
 use mtls_policy::{
-    Answer, Authorization, ClientCertMode, ClientValidation, DenyCode, HttpAnswer, IdentityRule,
-    StringMatch, TrustDomain, TrustSource,
+    Answer, Authorization, BackendConfig, BackendTls, ClientCertMode, ClientCertificate,
+    ClientValidation, CrlOptions, DenyCode, HttpAnswer, IdentityRule, RouteConfig, StringMatch,
+    TrustDomain, TrustSource,
 };
 use serde::Deserialize;
 use serde_norway::Value;
 
-use crate::build;
 use crate::manifest::{Kind, Object};
-use crate::model::{Backend, BackendTls, ClientCertificate, ObjectRef, Purpose, RefState, Route};
+use crate::model::{ObjectRef, Purpose, RefState};
+use crate::routes::path_route;
 use crate::translate::{Ctx, HostDraft, accepted, normalize, resolved_refs};
 
 /// A rule's host and its paths (with their field paths).
@@ -239,7 +240,7 @@ fn ingress(ctx: &mut Ctx<'_>, o: &Object, spec: &IngressSpec) {
             }
         };
         let port = ctx.opts.nginx_port;
-        let (certificate, state) = ctx.server_certificate(&hostnames, &secret, r);
+        let (certificate, state) = ctx.server_certificate(&secret, r);
         states.push((format!("certificate {}", secret.name), state));
         let mut policy_routes = Vec::new();
         if let (Some(re), Some(_)) = (&match_cn, &validation) {
@@ -247,9 +248,8 @@ fn ingress(ctx: &mut Ctx<'_>, o: &Object, spec: &IngressSpec) {
             auth.rules = vec![IdentityRule::Subject(StringMatch::Regex(format!(
                 ".*(?:{re}).*"
             )))];
-            let mut route = build::route("auth-tls-match-cn", "/");
-            route.authorization = Some(auth);
-            policy_routes.push(route);
+            let route = RouteConfig::prefix("/").named("auth-tls-match-cn");
+            policy_routes.push(route.authorization(auth));
         }
         let draft = HostDraft {
             hostnames: hostnames.clone(),
@@ -277,7 +277,8 @@ fn ingress(ctx: &mut Ctx<'_>, o: &Object, spec: &IngressSpec) {
             }
             Some(_) => {}
             None => {
-                ctx.add_host(LISTENER, port, draft, "spec.rules");
+                // A refused host is warned about.
+                let _ = ctx.add_host(LISTENER, port, draft, "spec.rules");
             }
         }
         for (at, path) in paths {
@@ -365,7 +366,9 @@ fn client_validation(
         TrustSource::File(ctx.file(&secret, found.ca_key)),
     );
     if let Some(crl) = found.crl_key {
-        domain.crl = Some(build::crl(vec![TrustSource::File(ctx.file(&secret, crl))]));
+        domain.crl = Some(CrlOptions::new(vec![TrustSource::File(
+            ctx.file(&secret, crl),
+        )]));
     }
     // ingress-nginx's default depth is 1: the client certificate signed by a CA of the bundle.
     let depth = ann.get("auth-tls-verify-depth").unwrap_or("1");
@@ -466,11 +469,7 @@ fn upstream_tls(
         &found.state,
     );
     states.push((format!("CA {}", secret.name), found.state.clone()));
-    let mut tls = BackendTls {
-        ca: ctx.file(&secret, found.ca_key),
-        expected_name: None,
-        client_certificate: None,
-    };
+    let mut tls = BackendTls::new(ctx.file(&secret, found.ca_key));
     if ann.get("proxy-ssl-secret").is_some() {
         let (keys, state) = ctx.secrets.certificate(&secret, &missing);
         let has_cert = !matches!(state, RefState::Invalid { .. });
@@ -482,10 +481,10 @@ fn upstream_tls(
                 r,
                 &state,
             );
-            tls.client_certificate = Some(ClientCertificate {
-                chain: ctx.file(&secret, keys[0]),
-                key: ctx.file(&secret, keys[1]),
-            });
+            tls.client_certificate = Some(ClientCertificate::new(
+                ctx.file(&secret, keys[0]),
+                ctx.file(&secret, keys[1]),
+            ));
         }
     }
     tls.expected_name = ann.get("proxy-ssl-name").map(str::to_string).or_else(|| {
@@ -568,32 +567,21 @@ fn route(
         );
         return;
     };
+    let p = path.path.as_deref().unwrap_or("/");
+    let exact = path.path_type.as_deref() == Some("Exact");
+    let (route, path) = match path_route(p, exact) {
+        Ok(route) => route,
+        Err(e) => {
+            ctx.warn(r, format!("{at}.path"), format!("{e}: not translated"));
+            return;
+        }
+    };
     let ns = r.ns().to_string();
     let name = format!("{ns}-{}-{port}", service.name);
-    let url = ctx.service_url(scheme, &ns, &service.name, port);
-    ctx.backend(
-        &name,
-        Backend {
-            url,
-            tls: tls.cloned(),
-            http2_only,
-        },
-    );
-    let p = path.path.clone().unwrap_or_else(|| "/".into());
-    let exact = path.path_type.as_deref() == Some("Exact");
-    if !p.starts_with('/') {
-        ctx.warn(
-            r,
-            format!("{at}.path"),
-            format!("{p:?} does not start with `/`: not translated"),
-        );
-        return;
-    }
-    ctx.routes.push(Route {
-        listener: LISTENER.into(),
-        host: host.map(str::to_string),
-        path_prefix: (!exact).then(|| p.clone()),
-        path_exact: exact.then_some(p),
-        backend: name,
-    });
+    let mut backend = BackendConfig::new(ctx.service_url(scheme, &ns, &service.name, port));
+    backend.tls = tls.cloned();
+    backend.http2_only = http2_only;
+    ctx.backend(&name, backend);
+    let route = (route.backend(&name), path);
+    ctx.add_route(LISTENER, host, route, r, at.to_string());
 }

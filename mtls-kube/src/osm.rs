@@ -6,15 +6,17 @@
 //! | `backends[]` (`port.number`, protocol `https`) | listener `osm-<name>-<port>`, client certificate required, CA `Options::osm_ca_bundle` |
 //! | `backends[].tls.sniHosts` | the host's `hostnames` (other SNIs refused) |
 //! | `backends[].tls.skipClientCertValidation` | `danger.skip_client_cert_validation` |
-//! | `sources[kind: AuthenticatedPrincipal].name` | route `authorization.principals` (else HTTP 403) |
+//! | `sources[kind: AuthenticatedPrincipal].name` | the host's route `authorization.principals` (else HTTP 403), to the backend's Service |
 //! | `sources[kind: Service / IPRange]` | not supported (authorization is by certificate identity) |
 
-use mtls_policy::{Authorization, ClientCertMode, ClientValidation, TrustDomain, TrustSource};
+use mtls_policy::{
+    Authorization, BackendConfig, ClientCertMode, ClientValidation, RouteConfig, TrustDomain,
+    TrustSource, UnknownSni,
+};
 use serde::Deserialize;
 
-use crate::build;
 use crate::manifest::{Kind, Object};
-use crate::model::{Backend, ObjectRef, Purpose, Route, UnknownSni};
+use crate::model::{ObjectRef, Purpose};
 use crate::translate::{Ctx, HostDraft, accepted, resolved_refs};
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -113,7 +115,7 @@ fn ingress_backend(ctx: &mut Ctx<'_>, o: &Object, spec: &IngressBackendSpec) {
         ctx.warn(r, format!("{at}.tls"), format!(
             "osm-edge's sidecar serves a mesh-issued certificate; the gateway reads it from {cert_secret} (tls.crt, tls.key)"
         ));
-        let (certificate, state) = ctx.server_certificate(&tls.sni_hosts, &cert_secret, r);
+        let (certificate, state) = ctx.server_certificate(&cert_secret, r);
         states.push((format!("certificate {}", cert_secret.name), state));
         let ca = ctx.opts.osm_ca_bundle.clone();
         let missing = ctx.missing_state();
@@ -130,7 +132,9 @@ fn ingress_backend(ctx: &mut Ctx<'_>, o: &Object, spec: &IngressBackendSpec) {
         if tls.skip_client_cert_validation {
             ctx.warn(r, format!("{at}.tls.skipClientCertValidation"), "any client certificate passes unverified (danger.skip_client_cert_validation); the principals still apply");
         }
-        let mut route = build::route(&b.name, "/");
+        // The application behind osm's sidecar, which this listener stands in for.
+        let backend = format!("osm-{ns}-{}-{port}", b.name);
+        let mut route = RouteConfig::prefix("/").named(&b.name).backend(&backend);
         if principals.is_empty() {
             ctx.warn(
                 r,
@@ -138,9 +142,7 @@ fn ingress_backend(ctx: &mut Ctx<'_>, o: &Object, spec: &IngressBackendSpec) {
                 "no AuthenticatedPrincipal: any client with a verified certificate is let in",
             );
         } else {
-            let mut auth = Authorization::default();
-            auth.principals = principals.clone();
-            route.authorization = Some(auth);
+            route = route.authorization(Authorization::principals(principals.clone()));
         }
         let host = HostDraft {
             hostnames: tls.sni_hosts.clone(),
@@ -149,30 +151,14 @@ fn ingress_backend(ctx: &mut Ctx<'_>, o: &Object, spec: &IngressBackendSpec) {
             routes: vec![route],
             origin: r.clone(),
         };
-        if !ctx.add_host(&listener, port, host, &at) {
+        if ctx.add_host(&listener, port, host, &at).is_err() {
             continue;
         }
         if !tls.sni_hosts.is_empty() {
             ctx.listener(&listener, port).unknown_sni = UnknownSni::Refuse;
         }
-        // The application behind osm's sidecar, which this listener stands in for.
-        let backend = format!("osm-{ns}-{}-{port}", b.name);
         let url = ctx.service_url("http", &ns, &b.name, port);
-        ctx.backend(
-            &backend,
-            Backend {
-                url,
-                tls: None,
-                http2_only: false,
-            },
-        );
-        ctx.routes.push(Route {
-            listener,
-            host: None,
-            path_prefix: Some("/".into()),
-            path_exact: None,
-            backend,
-        });
+        ctx.backend(&backend, BackendConfig::new(url));
     }
     ctx.status(
         r,

@@ -1,103 +1,33 @@
-//! The translation: options, the shared state every vendor module fills, and the result.
+//! The translation: the shared state every vendor module fills, and the result.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use mtls_policy::{
-    Answers, ClientValidation, PeerAuthentication, PeerAuthentications, PeerMode, RouteConfig,
-    Scope,
+    AdminConfig, Answers, BackendConfig, CertificateSource, ClientValidation,
+    ForwardIdentityConfig, HostConfig, ListenerConfig, PeerAuthentication, PeerAuthentications,
+    PeerMode, PolicyConfig, RouteConfig, Scope, TlsVersion, UnknownSni,
 };
 
-use crate::build;
 use crate::manifest::{Kind, Object};
 use crate::model::{
-    Backend, Certificate, Condition, ConditionStatus, CredentialRef, ForwardIdentity,
-    GatewayConfig, Listener, MinTlsVersion, ObjectRef, ObjectStatus, Purpose, RefState, Route,
-    Translation, UnknownSni, Warning,
+    Condition, ConditionStatus, CredentialRef, ObjectRef, ObjectStatus, Purpose, RefState,
+    Translation, Warning,
 };
+use crate::options::Options;
+use crate::routes::{RouteDraft, host_key};
 use crate::secrets::SecretIndex;
-use crate::{gateway_api, istio, nginx, osm};
-
-/// Translation options: where credentials are mounted, and defaults the manifests leave open.
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Options {
-    /// Where Secrets and ConfigMaps are mounted: `<root>/secrets/<namespace>/<name>/<key>` and
-    /// `<root>/configmaps/<namespace>/<name>/<key>` (default `/etc/mtls`).
-    pub mount_root: PathBuf,
-    /// The address listeners bind (default `0.0.0.0`).
-    pub bind_address: String,
-    /// The namespace of objects that name none (default `default`).
-    pub default_namespace: String,
-    /// Istio's root namespace (default `istio-system`).
-    pub root_namespace: String,
-    /// The cluster DNS domain for Service URLs (default `cluster.local`).
-    pub cluster_domain: String,
-    /// The input holds every Secret and ConfigMap (a live cluster): a reference to one that is
-    /// absent is an error. Otherwise (manifest files, the default) it is expected to exist.
-    pub secrets_complete: bool,
-    /// The port ingress-nginx serves TLS on (default 443).
-    pub nginx_port: u16,
-    /// ingress-nginx's `--default-ssl-certificate`, for Ingress hosts without `spec.tls`
-    /// (default `ingress-nginx/ingress-nginx-default-certificate`).
-    pub nginx_default_certificate: ObjectRef,
-    /// osm-edge's mesh CA bundle, which verifies the ingress's client certificate (default
-    /// `osm-system/osm-ca-bundle`).
-    pub osm_ca_bundle: ObjectRef,
-    /// The gateway's own workload (its pod's namespace and labels), when known: each listener
-    /// then takes the peer mode the `PeerAuthentication`s give this workload on its port (Istio
-    /// precedence: mesh, namespace, workload, port), so STRICT closes plaintext and PERMISSIVE
-    /// admits it. `None` (the default): listeners keep their own mode (TLS only).
-    pub workload: Option<Workload>,
-}
-
-/// A workload: the namespace and labels of the gateway's pods.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct Workload {
-    /// The namespace.
-    pub namespace: String,
-    /// The pod labels (what `PeerAuthentication` selectors match).
-    pub labels: BTreeMap<String, String>,
-}
-
-impl Workload {
-    /// A workload in `namespace` with `labels`.
-    pub fn new(namespace: impl Into<String>, labels: BTreeMap<String, String>) -> Self {
-        Self {
-            namespace: namespace.into(),
-            labels,
-        }
-    }
-}
-
-impl Default for Options {
-    fn default() -> Self {
-        Self {
-            mount_root: PathBuf::from("/etc/mtls"),
-            bind_address: "0.0.0.0".into(),
-            default_namespace: "default".into(),
-            root_namespace: "istio-system".into(),
-            cluster_domain: "cluster.local".into(),
-            secrets_complete: false,
-            nginx_port: 443,
-            nginx_default_certificate: ObjectRef::new(
-                "Secret",
-                "ingress-nginx",
-                "ingress-nginx-default-certificate",
-            ),
-            osm_ca_bundle: ObjectRef::new("Secret", "osm-system", "osm-ca-bundle"),
-            workload: None,
-        }
-    }
-}
+use crate::{gateway_api, istio, nginx, osm, routes};
 
 /// A host of a listener being built.
 #[derive(Clone, Debug)]
 pub(crate) struct HostDraft {
     pub(crate) hostnames: Vec<String>,
-    pub(crate) certificate: Certificate,
+    pub(crate) certificate: CertificateSource,
     pub(crate) validation: Option<ClientValidation>,
+    /// The host's own routes: allow-lists over the paths under them, with an action where the
+    /// vendor ties one to the host.
     pub(crate) routes: Vec<RouteConfig>,
     pub(crate) origin: ObjectRef,
 }
@@ -108,10 +38,19 @@ pub(crate) struct ListenerDraft {
     pub(crate) name: String,
     pub(crate) port: u16,
     pub(crate) unknown_sni: UnknownSni,
-    pub(crate) min_tls: MinTlsVersion,
+    pub(crate) min_tls: TlsVersion,
     pub(crate) answers: Answers,
     pub(crate) peer_mode: Option<PeerMode>,
     pub(crate) hosts: Vec<HostDraft>,
+}
+
+/// Why a host was not added to its listener (the warning is given).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// One of its names (or the default host) is served there already.
+    Taken,
+    /// One of its names is not a host name or a `*.parent` wildcard.
+    Invalid(String),
 }
 
 /// The state every vendor module adds to.
@@ -119,9 +58,10 @@ pub(crate) struct Ctx<'a> {
     pub(crate) opts: &'a Options,
     pub(crate) secrets: SecretIndex,
     pub(crate) listeners: Vec<ListenerDraft>,
-    pub(crate) routes: Vec<Route>,
-    pub(crate) backends: BTreeMap<String, Backend>,
-    pub(crate) forward: ForwardIdentity,
+    /// Routes by listener and host name, put into hosts at the end ([`routes::place`]).
+    pub(crate) routes: Vec<RouteDraft>,
+    pub(crate) backends: BTreeMap<String, BackendConfig>,
+    pub(crate) forward: ForwardIdentityConfig,
     pub(crate) peer_auth: Vec<PeerAuthentication>,
     credentials: Vec<CredentialRef>,
     warnings: Vec<Warning>,
@@ -199,23 +139,16 @@ impl Ctx<'_> {
         });
     }
 
-    /// A server certificate from a Secret: the certificate entry and the reference's state.
+    /// A server certificate from a Secret (its mount directory) and the reference's state.
     pub(crate) fn server_certificate(
         &mut self,
-        hostnames: &[String],
         secret: &ObjectRef,
         used_by: &ObjectRef,
-    ) -> (Certificate, RefState) {
+    ) -> (CertificateSource, RefState) {
         let missing = self.missing_state();
         let (keys, state) = self.secrets.certificate(secret, &missing);
         self.credential(secret, Purpose::ServerCertificate, &keys, used_by, &state);
-        let cert = Certificate {
-            hostnames: hostnames.to_vec(),
-            chain: None,
-            key: None,
-            secret_dir: Some(self.mount(secret)),
-        };
-        (cert, state)
+        (CertificateSource::SecretDir(self.mount(secret)), state)
     }
 
     /// The listener named `name` on `port`, created if new.
@@ -227,7 +160,7 @@ impl Ctx<'_> {
                     name: name.to_string(),
                     port,
                     unknown_sni: UnknownSni::Default,
-                    min_tls: MinTlsVersion::Tls12,
+                    min_tls: TlsVersion::Tls12,
                     answers: Answers::default(),
                     peer_mode: None,
                     hosts: Vec::new(),
@@ -238,18 +171,36 @@ impl Ctx<'_> {
         &mut self.listeners[i]
     }
 
-    /// Adds a host to a listener unless one of its names is served there already (then warns
-    /// and returns false).
+    /// Adds a host to a listener unless one of its names is not a host name or is served there
+    /// already (then warns and says why).
     pub(crate) fn add_host(
         &mut self,
         listener: &str,
         port: u16,
         host: HostDraft,
         field: &str,
-    ) -> bool {
-        let names: BTreeSet<String> = host.hostnames.iter().map(|h| normalize(h)).collect();
+    ) -> Result<(), Refused> {
+        let mut names = BTreeSet::new();
+        for name in &host.hostnames {
+            match host_key(name) {
+                Ok(key) => names.insert(key),
+                Err(e) => {
+                    let why = e.to_string();
+                    self.warn(
+                        &host.origin,
+                        field,
+                        format!("{why}; this host is not translated"),
+                    );
+                    return Err(Refused::Invalid(why));
+                }
+            };
+        }
         let clash = self.listener(listener, port).hosts.iter().find_map(|h| {
-            let theirs: BTreeSet<String> = h.hostnames.iter().map(|n| normalize(n)).collect();
+            let theirs: BTreeSet<String> = h
+                .hostnames
+                .iter()
+                .filter_map(|n| host_key(n).ok())
+                .collect();
             let both_default = names.is_empty() && theirs.is_empty();
             let shared = names.intersection(&theirs).next().cloned();
             match (both_default, shared) {
@@ -275,14 +226,14 @@ impl Ctx<'_> {
                     "{what} on port {port} is already served by {origin_text}; this one is ignored"
                 ),
             );
-            return false;
+            return Err(Refused::Taken);
         }
         self.listener(listener, port).hosts.push(host);
-        true
+        Ok(())
     }
 
     /// Adds a backend by name (the first definition of a name wins).
-    pub(crate) fn backend(&mut self, name: &str, backend: Backend) {
+    pub(crate) fn backend(&mut self, name: &str, backend: BackendConfig) {
         self.backends.entry(name.to_string()).or_insert(backend);
     }
 
@@ -378,7 +329,7 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
         listeners: Vec::new(),
         routes: Vec::new(),
         backends: BTreeMap::new(),
-        forward: ForwardIdentity::default(),
+        forward: ForwardIdentityConfig::default(),
         peer_auth: Vec::new(),
         credentials: Vec::new(),
         warnings: Vec::new(),
@@ -438,8 +389,8 @@ fn merge_ports(ctx: &mut Ctx<'_>) {
             for (code, answer) in later.answers.0 {
                 l.answers.0.entry(code).or_insert(answer);
             }
-            if later.min_tls == MinTlsVersion::Tls13 {
-                l.min_tls = MinTlsVersion::Tls13;
+            if later.min_tls == TlsVersion::Tls13 {
+                l.min_tls = TlsVersion::Tls13;
             }
             if later.unknown_sni == UnknownSni::Default {
                 l.unknown_sni = UnknownSni::Default;
@@ -447,17 +398,18 @@ fn merge_ports(ctx: &mut Ctx<'_>) {
             l.peer_mode = l.peer_mode.or(later.peer_mode);
         }
         for host in later.hosts {
-            ctx.add_host(&first_name, port, host, "port");
+            // Refused hosts are warned about.
+            let _ = ctx.add_host(&first_name, port, host, "port");
         }
     }
 }
 
 fn finish(mut ctx: Ctx<'_>) -> Translation {
     merge_ports(&mut ctx);
+    routes::place(&mut ctx);
     let Ctx {
         opts,
         listeners,
-        routes,
         backends,
         forward,
         peer_auth,
@@ -466,8 +418,10 @@ fn finish(mut ctx: Ctx<'_>) -> Translation {
         status,
         ..
     } = ctx;
-    let mut policy = build::policy();
-    policy.root_namespace = opts.root_namespace.clone();
+    let mut config = PolicyConfig::new();
+    config.admin = opts.admin.map(AdminConfig::new);
+    config.root_namespace = opts.root_namespace.clone();
+    config.forward_identity = forward;
     // The PeerAuthentications as they apply to this gateway's workload (invalid sets are
     // warned about by the policy loader; they then leave listeners as they are).
     let scopes = opts
@@ -479,55 +433,45 @@ fn finish(mut ctx: Ctx<'_>) -> Translation {
                 .ok()
                 .map(|s| (w, s))
         });
-    policy.peer_authentication = peer_auth;
-    let mut out_listeners = Vec::new();
-    for l in listeners {
-        let mut pl = build::listener(&l.name, l.port);
-        pl.peer_mode = l.peer_mode;
+    config.peer_authentication = peer_auth;
+    // A listener whose hosts were all refused serves nothing.
+    for l in listeners.into_iter().filter(|l| !l.hosts.is_empty()) {
+        let address = SocketAddr::new(opts.bind_address, l.port);
+        let mut listener = ListenerConfig::on_address(&l.name, address);
+        listener.peer_mode = l.peer_mode;
         if let Some((w, scopes)) = &scopes {
             let resolved = scopes.resolve(&w.namespace, &w.labels, l.port);
             if resolved.scope != Scope::Default && resolved.mode != PeerMode::Unset {
-                pl.peer_mode = Some(resolved.mode);
+                listener.peer_mode = Some(resolved.mode);
             }
         }
-        pl.answers = l.answers;
-        let mut certificates = Vec::new();
+        listener.unknown_sni = l.unknown_sni;
+        listener.min_tls_version = l.min_tls;
+        listener.answers = l.answers;
         for h in l.hosts {
-            let mut certificate = h.certificate;
-            certificate.hostnames = h.hostnames.clone();
-            let mut host = build::host(h.hostnames);
+            let mut host = HostConfig::new(h.hostnames).certificate(h.certificate);
             host.client_validation = h.validation;
             host.routes = h.routes;
-            pl.hosts.push(host);
-            certificates.push(certificate);
+            listener = listener.host(host);
         }
-        policy.listeners.push(pl);
-        out_listeners.push(Listener {
-            name: l.name,
-            address: format!("{}:{}", bracket_ipv6(&opts.bind_address), l.port),
-            certificates,
-            unknown_sni: l.unknown_sni,
-            min_tls_version: l.min_tls,
-        });
+        config = config.listener(listener);
     }
+    // The backends the routes use (those of routes not translated are left out).
+    let used: BTreeSet<&str> = config
+        .listeners
+        .iter()
+        .flat_map(|l| &l.hosts)
+        .flat_map(|h| &h.routes)
+        .filter_map(|r| r.backend.as_deref())
+        .collect();
+    config.backends = backends
+        .into_iter()
+        .filter(|(name, _)| used.contains(name.as_str()))
+        .collect();
     Translation {
-        config: GatewayConfig {
-            listeners: out_listeners,
-            routes,
-            backends,
-            forward_identity: forward,
-            policy,
-        },
+        config,
         credentials,
         warnings,
         status,
-    }
-}
-
-fn bracket_ipv6(address: &str) -> String {
-    if address.contains(':') && !address.starts_with('[') {
-        format!("[{address}]")
-    } else {
-        address.to_string()
     }
 }

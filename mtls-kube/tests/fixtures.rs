@@ -1,5 +1,6 @@
-//! Each vendor scenario, as its vendor documents it, translated into the expected policy; the
-//! warnings compared exactly.
+//! Each vendor scenario, as its vendor documents it, translated into the expected
+//! configuration; the warnings compared exactly, and each fixture's YAML compared with its
+//! golden file (`tests/golden/`; `MTLS_KUBE_BLESS=1` rewrites them).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -7,8 +8,9 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use mtls_kube::{ConditionStatus, ObjectRef, Options, RefState, Translation};
 use mtls_policy::{
-    Answer, ClientCertMode, DenyCode, IdentityRule, PeerAuthentications, PeerMode, Policy,
-    StringMatch, TrustSource,
+    Answer, Authorization, CertificateSource, ClientCertMode, DenyCode, IdentityRule,
+    PeerAuthentications, PeerMode, Policy, PolicyConfig, RouteConfig, StringMatch, TlsVersion,
+    TrustSource, UnknownSni,
 };
 
 fn fixture(name: &str) -> String {
@@ -21,8 +23,10 @@ fn fixture(name: &str) -> String {
 fn translate_text(text: &str) -> Translation {
     let objects = mtls_kube::parse_manifests(text, "fixture").unwrap();
     let t = mtls_kube::translate(&objects, &Options::default());
-    // Every translation is a policy mtls-policy accepts.
-    Policy::new(t.config.policy.clone()).unwrap();
+    // Every translation is a configuration mtls-policy accepts, and its YAML reads back as it.
+    Policy::new(t.config.clone()).unwrap();
+    let yaml = t.config.to_yaml().unwrap();
+    assert_eq!(PolicyConfig::from_yaml(&yaml).unwrap(), t.config, "{yaml}");
     t
 }
 
@@ -36,6 +40,32 @@ fn warnings(t: &Translation) -> Vec<String> {
 
 fn file(path: &str) -> TrustSource {
     TrustSource::File(path.into())
+}
+
+fn secret_dir(path: &str) -> Option<CertificateSource> {
+    Some(CertificateSource::SecretDir(path.into()))
+}
+
+#[test]
+fn every_fixture_renders_its_golden_yaml() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests");
+    let mut names: Vec<String> = std::fs::read_dir(dir.join("fixtures"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 9, "{names:?}");
+    let bless = std::env::var_os("MTLS_KUBE_BLESS").is_some();
+    for name in names {
+        let yaml = translate(&name).config.to_yaml().unwrap();
+        let golden = dir.join("golden").join(&name);
+        if bless {
+            std::fs::write(&golden, &yaml).unwrap();
+        }
+        let want = std::fs::read_to_string(&golden)
+            .unwrap_or_else(|e| panic!("{}: {e}", golden.display()));
+        assert_eq!(yaml, want, "{name}");
+    }
 }
 
 fn b64(text: &str) -> String {
@@ -60,33 +90,35 @@ fn istio_simple_two_hosts() {
     assert_eq!(warnings(&t), [VIRTUAL_SERVICES]);
     let l = &t.config.listeners[0];
     assert_eq!(
-        (l.name.as_str(), l.address.as_str()),
-        ("istio-443", "0.0.0.0:443")
+        (l.name.as_str(), l.address),
+        ("istio-443", Some("0.0.0.0:443".parse().unwrap()))
     );
-    assert_eq!(l.unknown_sni, mtls_kube::UnknownSni::Refuse);
-    let dirs: Vec<_> = l
-        .certificates
+    assert_eq!(l.unknown_sni, UnknownSni::Refuse);
+    let certificates: Vec<_> = l
+        .hosts
         .iter()
-        .map(|c| (c.hostnames.clone(), c.secret_dir.clone().unwrap()))
+        .map(|h| (h.hostnames.clone(), h.certificate.clone()))
         .collect();
     assert_eq!(
-        dirs,
+        certificates,
         [
             (
                 vec!["httpbin.example.com".to_string()],
-                PathBuf::from("/etc/mtls/secrets/istio-system/httpbin-credential")
+                secret_dir("/etc/mtls/secrets/istio-system/httpbin-credential")
             ),
             (
                 vec!["helloworld.example.com".to_string()],
-                PathBuf::from("/etc/mtls/secrets/istio-system/helloworld-credential")
+                secret_dir("/etc/mtls/secrets/istio-system/helloworld-credential")
             ),
         ]
     );
-    let hosts = &t.config.policy.listeners[0].hosts;
-    assert_eq!(hosts.len(), 2);
     assert!(
-        hosts.iter().all(|h| h.client_validation.is_none()),
+        l.hosts.iter().all(|h| h.client_validation.is_none()),
         "SIMPLE asks no client certificate"
+    );
+    assert!(
+        l.hosts.iter().all(|h| h.routes.is_empty()),
+        "VirtualServices are not translated"
     );
     assert!(
         t.credentials
@@ -106,8 +138,8 @@ fn istio_mutual_optional_and_passthrough() {
             "Gateway istio-system/mygateway: spec.servers[1].tls.mode: PASSTHROUGH is not supported: it forwards the TLS stream by SNI without terminating it, and this gateway terminates TLS to enforce client-certificate policy; this server is not translated",
         ]
     );
-    let p = &t.config.policy.listeners;
-    assert_eq!(p.iter().map(|l| l.port).collect::<Vec<_>>(), [443, 9443]);
+    let p = &t.config.listeners;
+    assert_eq!(p.iter().map(|l| l.port()).collect::<Vec<_>>(), [443, 9443]);
     let v = p[0].hosts[0].client_validation.as_ref().unwrap();
     assert_eq!(v.mode, ClientCertMode::Required);
     assert_eq!(
@@ -127,15 +159,12 @@ fn istio_mutual_optional_and_passthrough() {
         ]
     );
     assert_eq!(v.pins.spki_sha256.len(), 1);
-    assert_eq!(
-        t.config.listeners[0].min_tls_version,
-        mtls_kube::MinTlsVersion::Tls13
-    );
-    // The pins survive the YAML the gateway reads.
+    assert_eq!(p[0].min_tls_version, TlsVersion::Tls13);
+    // The pins are in the YAML the gateway reads (and read back: `translate_text`).
+    let yaml = t.config.to_yaml().unwrap();
     assert!(
-        t.config
-            .to_yaml()
-            .contains("spki_sha256:\n          - 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=")
+        yaml.contains("      pins:\n        spki_sha256:\n        - 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n"),
+        "{yaml}"
     );
     // OPTIONAL_MUTUAL on `*`: the default host, CA from caCertCredentialName.
     let opt = &p[1].hosts[0];
@@ -178,7 +207,7 @@ fn istio_mutual_resolves_generated_secrets_in_each_layout() {
             ],
         );
     let t = translate_text(&text);
-    let v = t.config.policy.listeners[0].hosts[0]
+    let v = t.config.listeners[0].hosts[0]
         .client_validation
         .as_ref()
         .unwrap();
@@ -215,7 +244,7 @@ fn istio_mutual_resolves_generated_secrets_in_each_layout() {
             &[("cacert", pki.root().cert_pem()), ("crl", crl.clone())],
         );
     let t = translate_text(&text);
-    let v = t.config.policy.listeners[0].hosts[0]
+    let v = t.config.listeners[0].hosts[0]
         .client_validation
         .as_ref()
         .unwrap();
@@ -261,63 +290,56 @@ fn istio_mutual_resolves_generated_secrets_in_each_layout() {
 fn gateway_api_simple_two_hosts() {
     let t = translate("gateway-api-simple-two-hosts.yaml");
     assert_eq!(warnings(&t), Vec::<String>::new());
-    let routes: Vec<_> = t
-        .config
-        .routes
+    let l = &t.config.listeners[0];
+    assert_eq!(l.name, "mygateway-443");
+    let routes: Vec<_> = l
+        .hosts
         .iter()
-        .map(|r| {
-            (
-                r.listener.as_str(),
-                r.host.as_deref(),
-                r.path_prefix.as_deref(),
-                r.path_exact.as_deref(),
-                r.backend.as_str(),
-            )
-        })
+        .map(|h| (h.hostnames.clone(), h.routes.clone()))
         .collect();
     assert_eq!(
         routes,
         [
             (
-                "mygateway-443",
-                Some("httpbin.example.com"),
-                Some("/status"),
-                None,
-                "default-httpbin-8000"
+                vec!["httpbin.example.com".to_string()],
+                vec![
+                    RouteConfig::prefix("/status").backend("default-httpbin-8000"),
+                    RouteConfig::prefix("/delay").backend("default-httpbin-8000"),
+                ]
             ),
             (
-                "mygateway-443",
-                Some("httpbin.example.com"),
-                Some("/delay"),
-                None,
-                "default-httpbin-8000"
-            ),
-            (
-                "mygateway-443",
-                Some("helloworld.example.com"),
-                None,
-                Some("/hello"),
-                "sample-helloworld-5000"
+                vec!["helloworld.example.com".to_string()],
+                vec![RouteConfig::exact("/hello").backend("sample-helloworld-5000")]
             ),
         ]
     );
+    let backends: Vec<_> = t
+        .config
+        .backends
+        .iter()
+        .map(|(name, b)| (name.as_str(), b.url.as_str()))
+        .collect();
     assert_eq!(
-        t.config.backends["default-httpbin-8000"].url,
-        "http://httpbin.default.svc.cluster.local:8000"
+        backends,
+        [
+            (
+                "default-httpbin-8000",
+                "http://httpbin.default.svc.cluster.local:8000"
+            ),
+            (
+                "sample-helloworld-5000",
+                "http://helloworld.sample.svc.cluster.local:5000"
+            ),
+        ]
     );
-    assert!(
-        t.config.policy.listeners[0]
-            .hosts
-            .iter()
-            .all(|h| h.client_validation.is_none())
-    );
+    assert!(l.hosts.iter().all(|h| h.client_validation.is_none()));
 }
 
 #[test]
 fn gateway_api_istio_mutual_option() {
     let t = translate("gateway-api-mutual.yaml");
     assert_eq!(warnings(&t), Vec::<String>::new());
-    let v = t.config.policy.listeners[0].hosts[0]
+    let v = t.config.listeners[0].hosts[0]
         .client_validation
         .as_ref()
         .unwrap();
@@ -340,7 +362,7 @@ fn gateway_api_frontend_validation_and_backend_tls() {
             "Gateway infra/client-validation: spec.listeners[2].protocol: protocol \"HTTP\" is not supported: the gateway terminates TLS for HTTP (HTTPS listeners); this listener is not translated",
         ]
     );
-    let p = &t.config.policy.listeners;
+    let p = &t.config.listeners;
     let default = p[0].hosts[0].client_validation.as_ref().unwrap();
     assert_eq!(default.mode, ClientCertMode::Required);
     assert_eq!(
@@ -407,8 +429,10 @@ fn peer_authentication_at_mesh_namespace_and_workload_scope() {
             "PeerAuthentication bar/bar-ports: spec.portLevelMtls[9000]: ignored: Istio applies portLevelMtls only to a policy with a selector",
         ]
     );
-    let policy = &t.config.policy;
-    let pas = PeerAuthentications::new(&policy.root_namespace, policy.peer_authentication.clone())
+    // PeerAuthentications alone: no listener.
+    assert!(t.config.listeners.is_empty());
+    let config = &t.config;
+    let pas = PeerAuthentications::new(&config.root_namespace, config.peer_authentication.clone())
         .unwrap();
     let none = BTreeMap::new();
     let finance = BTreeMap::from([("app".to_string(), "finance".to_string())]);
@@ -433,11 +457,8 @@ fn peer_authentication_the_oldest_wins() {
             "PeerAuthentication foo/newer: metadata.name: a second namespace-wide policy: Istio applies the oldest, \"older\"; this one is ignored"
         ]
     );
-    assert_eq!(t.config.policy.peer_authentication.len(), 1);
-    assert_eq!(
-        t.config.policy.peer_authentication[0].mode,
-        PeerMode::Strict
-    );
+    assert_eq!(t.config.peer_authentication.len(), 1);
+    assert_eq!(t.config.peer_authentication[0].mode, PeerMode::Strict);
 }
 
 #[test]
@@ -448,7 +469,7 @@ fn agc_frontend_mtls_with_a_generated_ca_bundle() {
             .replace("CA_BUNDLE_PLACEHOLDER", &b64(&pki.root().cert_pem())),
     );
     assert_eq!(warnings(&t), Vec::<String>::new());
-    let l = &t.config.policy.listeners[0];
+    let l = &t.config.listeners[0];
     assert_eq!(l.name, "gateway-01-443");
     assert_eq!(
         l.answers.0.get(&DenyCode::Revoked),
@@ -471,7 +492,11 @@ fn agc_frontend_mtls_with_a_generated_ca_bundle() {
             layout: "ca.crt".into()
         }
     );
-    assert_eq!(t.config.routes[0].backend, "test-infra-mtls-app-443");
+    // The HTTPRoute names no host: its route serves every host of the listener.
+    assert_eq!(
+        l.hosts[0].routes,
+        [RouteConfig::prefix("/").backend("test-infra-mtls-app-443")]
+    );
     let gw = ObjectRef::new("Gateway", "test-infra", "gateway-01");
     let s = t.status_of(&gw, Some("mtls-listener")).unwrap();
     assert_eq!(
@@ -516,7 +541,6 @@ fn osm_ingress_backend_with_authenticated_principal() {
     );
     let osm = t
         .config
-        .policy
         .listeners
         .iter()
         .find(|l| l.name == "osm-httpbin-14001")
@@ -529,10 +553,19 @@ fn osm_ingress_backend_with_authenticated_principal() {
         v.trust[0].ca,
         [file("/etc/mtls/secrets/osm-system/osm-ca-bundle/ca.crt")]
     );
-    let auth = host.routes[0].authorization.as_ref().unwrap();
+    // The principals may reach the application behind the sidecar.
     assert_eq!(
-        auth.principals,
-        ["ingress-nginx.ingress-nginx.cluster.local"]
+        host.routes,
+        [RouteConfig::prefix("/")
+            .named("httpbin")
+            .authorization(Authorization::principals([
+                "ingress-nginx.ingress-nginx.cluster.local"
+            ]))
+            .backend("osm-httpbin-httpbin-14001")]
+    );
+    assert_eq!(
+        t.config.backends["osm-httpbin-httpbin-14001"].url,
+        "http://httpbin.httpbin.svc.cluster.local:14001"
     );
     // The ingress side: HTTPS upstream with osm's client certificate and the expected name.
     let up = t.config.backends["httpbin-httpbin-14001"]
@@ -559,7 +592,6 @@ fn osm_ingress_backend_with_authenticated_principal() {
     ));
     let osm = t
         .config
-        .policy
         .listeners
         .iter()
         .find(|l| l.name == "osm-httpbin-14001")
@@ -580,8 +612,8 @@ fn nginx_auth_tls_annotations() {
             "Ingress default/nginx-test: metadata.annotations[nginx.ingress.kubernetes.io/auth-tls-pass-certificate-to-upstream]: the certificate goes upstream as RFC 9440 `Client-Cert` (base64 DER), not as `ssl-client-cert` (URL-encoded PEM)",
         ]
     );
-    let l = &t.config.policy.listeners[0];
-    assert_eq!((l.name.as_str(), l.port), ("ingress-nginx", 443));
+    let l = &t.config.listeners[0];
+    assert_eq!((l.name.as_str(), l.port()), ("ingress-nginx", 443));
     let bad = l.answers.0.get(&DenyCode::UnknownIssuer).unwrap();
     let Answer::Http(h) = bad else {
         panic!("{bad:?}")
@@ -599,17 +631,22 @@ fn nginx_auth_tls_annotations() {
         v.trust[0].ca,
         [file("/etc/mtls/secrets/default/ca-secret/ca.crt")]
     );
-    let auth = host.routes[0].authorization.as_ref().unwrap();
+    // The subject allow-list and the Ingress path: one route.
+    let mut cn = Authorization::default();
+    cn.rules = vec![IdentityRule::Subject(StringMatch::Regex(
+        ".*(?:CN=(client1|client2)).*".into(),
+    ))];
     assert_eq!(
-        auth.rules,
-        [IdentityRule::Subject(StringMatch::Regex(
-            ".*(?:CN=(client1|client2)).*".into()
-        ))]
+        host.routes,
+        [RouteConfig::prefix("/")
+            .named("auth-tls-match-cn")
+            .authorization(cn)
+            .backend("default-http-svc-80")]
     );
     assert!(t.config.forward_identity.ssl_client && t.config.forward_identity.rfc9440);
     assert_eq!(
-        t.config.listeners[0].certificates[0].secret_dir,
-        Some(PathBuf::from("/etc/mtls/secrets/default/tls-secret"))
+        host.certificate,
+        secret_dir("/etc/mtls/secrets/default/tls-secret")
     );
 
     for (value, mode, skip) in [
@@ -621,7 +658,7 @@ fn nginx_auth_tls_annotations() {
             &format!("auth-tls-verify-client: \"{value}\""),
         );
         let t = translate_text(&text);
-        let v = t.config.policy.listeners[0].hosts[0]
+        let v = t.config.listeners[0].hosts[0]
             .client_validation
             .as_ref()
             .unwrap();
@@ -636,7 +673,7 @@ fn nginx_auth_tls_annotations() {
         "auth-tls-verify-client: \"off\"",
     );
     assert!(
-        translate_text(&off).config.policy.listeners[0].hosts[0]
+        translate_text(&off).config.listeners[0].hosts[0]
             .client_validation
             .is_none()
     );
@@ -677,5 +714,62 @@ fn other_kinds_are_reported_and_lists_are_read() {
     assert_eq!(
         warnings(&t),
         ["Service default/web: kind: v1 Service is not translated"]
+    );
+}
+
+#[test]
+fn invalid_host_names_and_paths_are_reported() {
+    let text = "apiVersion: networking.istio.io/v1\nkind: Gateway\nmetadata: { name: gw, namespace: ns }\nspec:\n  servers:\n    - port: { number: 443, protocol: HTTPS }\n      hosts: [\"a..example.com\"]\n      tls: { mode: SIMPLE, credentialName: cred }\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: { name: api, namespace: ns }\nspec:\n  listeners:\n    - { name: https, port: 8443, protocol: HTTPS, tls: { certificateRefs: [{ name: cred }] } }\n    - { name: bad, port: 9443, hostname: \"*.*.example.com\", protocol: HTTPS, tls: { certificateRefs: [{ name: cred }] } }\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: { name: r, namespace: ns }\nspec:\n  parentRefs: [{ name: api }]\n  hostnames: [\"bad name\", good.example.com]\n  rules:\n    - matches: [{ path: { value: /a/../b } }, { path: { type: Exact, value: /ok } }]\n      backendRefs: [{ name: svc, port: 80 }]\n";
+    let t = translate_text(text);
+    assert_eq!(
+        warnings(&t),
+        [
+            "Gateway ns/gw: spec.servers: routes come from VirtualServices, which are not translated: add `routes` for these hosts",
+            "Gateway ns/gw: spec.servers[0].hosts: host name \"a..example.com\" has an empty label; this host is not translated",
+            "Gateway ns/api: spec.listeners[1].hostname: host name \"*.example.com\" has a character other than letters, digits, `-`, `_` and `.`; this host is not translated",
+            "HTTPRoute ns/r: spec.rules[0].matches[0].path.value: the path \"/a/../b\" is not in normal form (write \"/b\"): this match is not translated",
+            "HTTPRoute ns/r: spec.hostnames[0]: host name \"bad name\" has a character other than letters, digits, `-`, `_` and `.`: not translated",
+        ]
+    );
+    let gw = ObjectRef::new("Gateway", "ns", "gw");
+    let accepted = t
+        .status_of(&gw, Some("servers[0]"))
+        .unwrap()
+        .condition("Accepted")
+        .unwrap();
+    assert_eq!(
+        (accepted.status, accepted.message.as_str()),
+        (
+            ConditionStatus::False,
+            "host name \"a..example.com\" has an empty label"
+        )
+    );
+    let api = ObjectRef::new("Gateway", "ns", "api");
+    let bad = t
+        .status_of(&api, Some("bad"))
+        .unwrap()
+        .condition("Accepted")
+        .unwrap();
+    assert_eq!(
+        (bad.status, bad.reason.as_str()),
+        (ConditionStatus::False, "UnsupportedValue")
+    );
+    // Only the Gateway API listener is served: the good name gets a host of its own.
+    let l = &t.config.listeners;
+    assert_eq!(l.len(), 1);
+    let hosts: Vec<_> = l[0]
+        .hosts
+        .iter()
+        .map(|h| (h.hostnames.clone(), h.routes.clone()))
+        .collect();
+    assert_eq!(
+        hosts,
+        [
+            (vec![], vec![]),
+            (
+                vec!["good.example.com".to_string()],
+                vec![RouteConfig::exact("/ok").backend("ns-svc-80")]
+            ),
+        ]
     );
 }

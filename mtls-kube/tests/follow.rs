@@ -11,7 +11,7 @@ use base64::Engine as _;
 use mtls_kube::fake::FakeApiServer;
 use mtls_kube::runtime::{Follower, Update, Updates};
 use mtls_kube::{ConditionStatus, ObjectRef, Options, Workload};
-use mtls_policy::PeerMode;
+use mtls_policy::{CertificateSource, PeerMode};
 use serde_json::{Value, json};
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -102,7 +102,7 @@ fn read(path: PathBuf) -> String {
 }
 
 fn peer_mode(u: &Update) -> Option<PeerMode> {
-    u.translation.config.policy.listeners.first()?.peer_mode
+    u.translation.config.listeners.first()?.peer_mode
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -142,10 +142,10 @@ async fn a_secret_update_rotates_the_certificate_on_disk() {
         read(mount(root.path(), "web-cred").join("tls.crt")),
         one.chain_pem()
     );
-    let cert = &first.translation.config.listeners[0].certificates[0];
+    let cert = &first.translation.config.listeners[0].hosts[0].certificate;
     assert_eq!(
-        cert.secret_dir.as_deref(),
-        Some(&*mount(root.path(), "web-cred"))
+        cert,
+        &Some(CertificateSource::SecretDir(mount(root.path(), "web-cred")))
     );
 
     // cert-manager renews: the Secret is replaced in place.
@@ -188,14 +188,14 @@ async fn a_peer_authentication_change_from_permissive_to_strict() {
         peer_mode(u) == Some(PeerMode::Permissive)
     })
     .await;
-    mtls_policy::Policy::new(permissive.translation.config.policy.clone()).unwrap();
+    mtls_policy::Policy::new(permissive.translation.config.clone()).unwrap();
 
     api.apply(peer_authentication(json!("STRICT")));
     let strict = until(&mut updates, "STRICT", |u| {
         peer_mode(u) == Some(PeerMode::Strict)
     })
     .await;
-    mtls_policy::Policy::new(strict.translation.config.policy.clone()).unwrap();
+    mtls_policy::Policy::new(strict.translation.config.clone()).unwrap();
 
     // A broken version keeps the last good one, and says so.
     api.apply(peer_authentication(json!(["DISABLE"])));
@@ -367,6 +367,6 @@ async fn expired_watches_relist_and_missing_crds_count_as_empty() {
             .config
             .listeners
             .iter()
-            .any(|l| l.address.ends_with(":9443"))
+            .any(|l| l.port() == 9443)
     );
 }

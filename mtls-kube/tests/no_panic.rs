@@ -93,7 +93,7 @@ proptest! {
     fn random_text_never_panics(text in "(.|\n){0,300}") {
         if let Ok(objects) = mtls_kube::parse_manifests(&text, "random") {
             let t = mtls_kube::translate(&objects, &mtls_kube::Options::default());
-            let _ = t.config.to_yaml();
+            prop_assert!(t.config.to_yaml().is_ok());
         }
     }
 
@@ -117,6 +117,6 @@ proptest! {
             }
         }
         let t = mtls_kube::translate(&objects, &mtls_kube::Options::default());
-        let _ = t.config.to_yaml();
+        prop_assert!(t.config.to_yaml().is_ok());
     }
 }

@@ -263,7 +263,7 @@ pub struct ClientValidation {
     /// Isolated trust domains.
     pub trust: Vec<TrustDomain>,
     /// Certificate / SPKI pins.
-    #[serde(skip_serializing)]
+    #[serde(skip_serializing_if = "Pins::is_empty")]
     pub pins: Pins,
     /// Sharp tools.
     pub danger: DangerousClientValidation,
@@ -347,13 +347,13 @@ impl TryFrom<ClientValidationRepr> for ClientValidation {
 #[non_exhaustive]
 pub struct Authorization {
     /// Exact principals (osm `AuthenticatedPrincipal`).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub principals: Vec<String>,
     /// Rules by field.
-    #[serde(default, rename = "match")]
+    #[serde(default, rename = "match", skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<IdentityRule>,
     /// Decide and report, but allow.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub audit: bool,
 }
 
@@ -513,6 +513,25 @@ impl PolicyConfig {
             let msg = bare_message(&inner.to_string(), Some(&path), pos);
             ConfigError::from_message(path, msg, pos)
         })
+    }
+
+    /// Writes the configuration as YAML that [`from_yaml`](Self::from_yaml) reads back as the
+    /// same configuration (pins included). Fails only if a value has no YAML form.
+    ///
+    /// ```
+    /// use mtls_policy::{BackendConfig, HostConfig, ListenerConfig, PolicyConfig, RouteConfig};
+    ///
+    /// let host = HostConfig::new(["api.example.com"]).route(RouteConfig::prefix("/").backend("api"));
+    /// let config = PolicyConfig::new()
+    ///     .listener(ListenerConfig::on_port("public", 8443).host(host))
+    ///     .backend("api", BackendConfig::new("http://127.0.0.1:3000"));
+    /// let yaml = config.to_yaml()?;
+    /// assert_eq!(PolicyConfig::from_yaml(&yaml)?, config);
+    /// # Ok::<(), mtls_policy::ConfigError>(())
+    /// ```
+    pub fn to_yaml(&self) -> Result<String, ConfigError> {
+        serde_norway::to_string(self)
+            .map_err(|e| ConfigError::new(ConfigErrorKind::Invalid, ".", e.to_string()))
     }
 
     /// Parses JSON.

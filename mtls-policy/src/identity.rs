@@ -356,13 +356,33 @@ pub struct Pins {
     pub spki_sha256: HashSet<Sha256Digest>,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 struct PinsRepr {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     cert_sha256: Vec<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     spki_sha256: Vec<String>,
+}
+
+/// Written as read: certificate digests in uppercase hex with colons, SPKI digests in standard
+/// base64, each list sorted (a set has no order of its own).
+impl Serialize for Pins {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use base64::Engine as _;
+        let hex = |d: &Sha256Digest| {
+            let bytes: Vec<String> = d.0.iter().map(|b| format!("{b:02X}")).collect();
+            bytes.join(":")
+        };
+        let b64 = |d: &Sha256Digest| base64::engine::general_purpose::STANDARD.encode(d.0);
+        let mut repr = PinsRepr {
+            cert_sha256: self.cert_sha256.iter().map(hex).collect(),
+            spki_sha256: self.spki_sha256.iter().map(b64).collect(),
+        };
+        repr.cert_sha256.sort();
+        repr.spki_sha256.sort();
+        repr.serialize(s)
+    }
 }
 
 impl<'de> Deserialize<'de> for Pins {

@@ -120,6 +120,18 @@ pub struct CrlOptions {
     pub expired_crl: Treatment,
 }
 
+impl CrlOptions {
+    /// These CRLs, checked on the whole chain, with the default treatment of their gaps.
+    pub fn new(sources: Vec<TrustSource>) -> Self {
+        Self {
+            sources,
+            check: CrlScope::default(),
+            unknown_status: deny(),
+            expired_crl: allow(),
+        }
+    }
+}
+
 fn deny() -> Treatment {
     Treatment::Deny
 }

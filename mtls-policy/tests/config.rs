@@ -3,7 +3,7 @@
 use mtls_policy::{ConfigErrorKind, Policy, PolicyConfig};
 
 #[test]
-fn the_example_file_loads_and_round_trips_through_json() {
+fn the_example_file_loads_and_round_trips_through_json_and_yaml() {
     let text = include_str!("../examples/policy.yaml");
     let config = PolicyConfig::from_yaml(text).unwrap();
     assert_eq!(config.listeners.len(), 2);
@@ -18,13 +18,18 @@ fn the_example_file_loads_and_round_trips_through_json() {
         2
     );
     let json = serde_json::to_string(&config).unwrap();
-    let back = PolicyConfig::from_json(&json).unwrap();
-    // Pins are not serialized; everything else survives.
-    assert_eq!(
-        back.listeners[0].hosts[0].routes,
-        config.listeners[0].hosts[0].routes
-    );
-    assert_eq!(back.peer_authentication, config.peer_authentication);
+    assert_eq!(PolicyConfig::from_json(&json).unwrap(), config, "{json}");
+    let yaml = config.to_yaml().unwrap();
+    assert_eq!(PolicyConfig::from_yaml(&yaml).unwrap(), config, "{yaml}");
+    // Pins are written as they are read: certificate digests in uppercase hex with colons,
+    // SPKI digests in base64.
+    let pins = "      pins:
+        cert_sha256:
+        - DF:6F:F7:2F:E9:11:65:21:26:8F:64:55:1B:8B:55:4D:4B:40:F1:7C:7F:61:E5:28:A2:0E:9F:DF:A6:A2:6B:39
+        spki_sha256:
+        - 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=
+";
+    assert!(yaml.contains(pins), "{yaml}");
 }
 
 fn yaml_err(text: &str) -> (ConfigErrorKind, String) {

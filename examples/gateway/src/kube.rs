@@ -12,7 +12,7 @@
 //! aws-lc-rs), never one picked implicitly.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,7 +24,7 @@ use crate::config;
 use crate::server::{self, Gateway};
 
 /// Options of `run --kube`.
-#[derive(clap::Args, Debug, Default, Clone)]
+#[derive(clap::Args, Debug, Clone)]
 pub(crate) struct KubeArgs {
     /// Watch this namespace only (repeatable; a Role in each suffices). Default: all
     /// namespaces (needs a ClusterRole).
@@ -38,8 +38,8 @@ pub(crate) struct KubeArgs {
     #[arg(long, value_name = "ADDR", requires = "kube")]
     pub(crate) admin: Option<SocketAddr>,
     /// The address listeners bind.
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
-    pub(crate) bind: String,
+    #[arg(long, value_name = "IP", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    pub(crate) bind: IpAddr,
     /// This gateway's namespace, for PeerAuthentication (default: $POD_NAMESPACE).
     #[arg(long, value_name = "NS", requires = "kube")]
     pub(crate) workload_namespace: Option<String>,
@@ -60,7 +60,8 @@ impl KubeArgs {
     fn options(&self, state_dir: &Path) -> Result<Options, String> {
         let mut options = Options::default();
         options.mount_root = state_dir.to_path_buf();
-        options.bind_address = self.bind.clone();
+        options.bind_address = self.bind;
+        options.admin = self.admin;
         let namespace = self
             .workload_namespace
             .clone()
@@ -134,7 +135,7 @@ pub(crate) async fn follow(
             },
         };
         log.report(&update);
-        if let Err(e) = write_config(&config_file, &update, args.admin) {
+        if let Err(e) = write_config(&config_file, &update) {
             tracing::error!(error = %e, "cannot write the configuration");
             continue;
         }
@@ -198,22 +199,13 @@ async fn start(config_file: &Path) -> Option<Gateway> {
     }
 }
 
-/// The translation's YAML, with the admin listener, written atomically.
-fn write_config(path: &Path, update: &Update, admin: Option<SocketAddr>) -> Result<(), String> {
-    let yaml = update.translation.config.to_yaml();
-    let text = match admin {
-        None => yaml,
-        Some(address) => {
-            let mut value: serde_norway::Value =
-                serde_norway::from_str(&yaml).map_err(|e| e.to_string())?;
-            if let serde_norway::Value::Mapping(m) = &mut value {
-                let mut a = serde_norway::Mapping::new();
-                a.insert("address".into(), address.to_string().into());
-                m.insert("admin".into(), a.into());
-            }
-            serde_norway::to_string(&value).map_err(|e| e.to_string())?
-        }
-    };
+/// The translation's YAML (with the admin endpoint: [`Options::admin`]), written atomically.
+fn write_config(path: &Path, update: &Update) -> Result<(), String> {
+    let text = update
+        .translation
+        .config
+        .to_yaml()
+        .map_err(|e| e.to_string())?;
     let tmp = path.with_extension("yaml.tmp");
     std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))

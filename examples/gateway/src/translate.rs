@@ -1,11 +1,13 @@
 //! `translate`: vendor manifests (Istio, Gateway API, AGC, osm-edge, ingress-nginx, Secrets) →
 //! this gateway's configuration, the migration path.
 //!
-//! `mtls-gateway translate FILE... [--mount-root DIR] [--bind ADDR] [--validate]` prints the
-//! configuration YAML on stdout and the warnings, the Secrets to mount and failed status
-//! conditions on stderr; exit 0, or 2 when a file cannot be read or parsed (or, with
-//! `--validate`, when the result does not load as a configuration).
+//! `mtls-gateway translate FILE... [--mount-root DIR] [--bind IP] [--validate]` prints the
+//! configuration YAML (the model `run --config` reads: listeners with their hosts and routes,
+//! backends) on stdout and the warnings, the Secrets to mount and failed status conditions on
+//! stderr; exit 0, or 2 when a file cannot be read or parsed (or, with `--validate`, when the
+//! result does not load as a configuration).
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -23,8 +25,8 @@ pub(crate) struct TranslateArgs {
     #[arg(long, value_name = "DIR", default_value = "/etc/mtls")]
     mount_root: PathBuf,
     /// The address listeners bind.
-    #[arg(long, value_name = "ADDR", default_value = "0.0.0.0")]
-    bind: String,
+    #[arg(long, value_name = "IP", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
+    bind: IpAddr,
     /// Load the result with the gateway's configuration loader (no files are read).
     #[arg(long)]
     validate: bool,
@@ -50,9 +52,15 @@ pub(crate) fn run(args: &TranslateArgs) -> ExitCode {
     }
     let mut options = Options::default();
     options.mount_root = args.mount_root.clone();
-    options.bind_address = args.bind.clone();
+    options.bind_address = args.bind;
     let t = mtls_kube::translate(&objects, &options);
-    let yaml = t.config.to_yaml();
+    let yaml = match t.config.to_yaml() {
+        Ok(yaml) => yaml,
+        Err(e) => {
+            eprintln!("mtls-gateway: the translation has no YAML form: {e}");
+            return ExitCode::from(2);
+        }
+    };
     if args.validate
         && let Err(e) = config::parse(&yaml, Path::new("(translated)"), Path::new("/"))
     {

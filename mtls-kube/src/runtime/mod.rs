@@ -28,17 +28,18 @@
 //! `crate::fake::FakeApiServer` (feature `fake-api`).
 //!
 //! ```no_run
-//! # async fn run(client: kube::Client) {
+//! # async fn run(client: kube::Client) -> Result<(), mtls_policy::ConfigError> {
 //! let mut options = mtls_kube::Options::default();
 //! options.mount_root = "/var/run/mtls".into();
 //! let mut updates = mtls_kube::runtime::Follower::new(client, options)
 //!     .namespaces(["web"])
 //!     .start();
 //! while let Some(update) = updates.next().await {
-//!     let yaml = update.translation.config.to_yaml();
+//!     let yaml = update.translation.config.to_yaml()?;
 //!     // ... load `yaml` as the gateway's configuration and swap it in.
 //! #   let _ = yaml;
 //! }
+//! # Ok(())
 //! # }
 //! ```
 
@@ -58,7 +59,8 @@ pub use cache::Broken;
 pub use materialize::Kept;
 
 use crate::model::{Condition, ConditionStatus, ObjectRef, ObjectStatus, Translation};
-use crate::translate::{Options, translate};
+use crate::options::Options;
+use crate::translate::translate;
 
 /// A kind of object the follower watches.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

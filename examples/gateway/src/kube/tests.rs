@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use mtls_kube::fake::FakeApiServer;
+use mtls_policy::{AdminConfig, CertificateSource, PeerMode, PolicyConfig, TrustSource};
 use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
 
@@ -78,10 +79,17 @@ fn handshake(port: u16, pki: &mtls_testkit::Pki) -> Result<CertificateDer<'stati
 /// Plaintext HTTP on the TLS port: the status line, or `None` when the connection is closed
 /// without an answer (STRICT).
 fn plaintext(port: u16) -> Option<String> {
+    get(port, "/")
+}
+
+/// `GET path` in plaintext HTTP/1.1 on `port`: the status line, or `None` when the connection
+/// is closed without an answer.
+fn get(port: u16, path: &str) -> Option<String> {
     let mut tcp = TcpStream::connect(("127.0.0.1", port)).ok()?;
     tcp.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    tcp.write_all(b"GET / HTTP/1.1\r\nhost: web.example.com\r\nconnection: close\r\n\r\n")
-        .ok()?;
+    let request =
+        format!("GET {path} HTTP/1.1\r\nhost: web.example.com\r\nconnection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).ok()?;
     let mut answer = Vec::new();
     let _ = tcp.read_to_end(&mut answer);
     let text = String::from_utf8_lossy(&answer);
@@ -144,13 +152,15 @@ async fn follows_the_cluster_rotates_certificates_switches_peer_modes_and_keeps_
     api.apply(peer_authentication("PERMISSIVE"));
 
     let dir = tempfile::tempdir().unwrap();
+    let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
     let args = KubeArgs {
         namespaces: vec!["web".into()],
-        bind: "127.0.0.1".into(),
+        state_dir: None,
+        admin: Some(admin),
+        bind: IpAddr::from([127, 0, 0, 1]),
         workload_namespace: Some("web".into()),
         workload_labels: vec!["app=mtls-gateway".into()],
         debounce: Duration::from_millis(50),
-        ..KubeArgs::default()
     };
     let client = ::kube::Client::try_from(::kube::Config::new(api.url().parse().unwrap())).unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -170,6 +180,36 @@ async fn follows_the_cluster_rotates_certificates_switches_peer_modes_and_keeps_
     assert_eq!(&served, one.cert_der());
     let status = eventually("a plaintext answer", move || plaintext(port)).await;
     assert!(status.starts_with("HTTP/1.1 "), "{status}");
+
+    // What was served: the configuration written next to the Secrets, with the admin endpoint.
+    let written = std::fs::read_to_string(dir.path().join("gateway.yaml")).unwrap();
+    let written = PolicyConfig::from_yaml(&written).unwrap();
+    assert_eq!(written.admin, Some(AdminConfig::new(admin)));
+    let listener = &written.listeners[0];
+    assert_eq!(
+        (listener.address, listener.peer_mode),
+        (
+            Some(SocketAddr::from(([127, 0, 0, 1], port))),
+            Some(PeerMode::Permissive)
+        )
+    );
+    let host = &listener.hosts[0];
+    assert_eq!(host.hostnames, ["web.example.com"]);
+    assert_eq!(
+        host.certificate,
+        Some(CertificateSource::SecretDir(
+            dir.path().join("secrets/web/web-cred")
+        ))
+    );
+    let trust = &host.client_validation.as_ref().unwrap().trust[0];
+    assert_eq!(
+        trust.ca,
+        [TrustSource::File(
+            dir.path().join("secrets/web/web-ca/ca.crt")
+        )]
+    );
+    let health = eventually("the admin endpoint", move || get(admin.port(), "/healthz")).await;
+    assert_eq!(health, "HTTP/1.1 200 OK");
 
     // The Secret is renewed: new handshakes get the new certificate, without a restart.
     api.apply(credential(&two));

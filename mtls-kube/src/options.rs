@@ -1,0 +1,86 @@
+//! Translation options: where credentials are mounted, where listeners bind, and the
+//! defaults the manifests leave open.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+use crate::model::ObjectRef;
+
+/// Translation options: where credentials are mounted, and defaults the manifests leave open.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Options {
+    /// Where Secrets and ConfigMaps are mounted: `<root>/secrets/<namespace>/<name>/<key>` and
+    /// `<root>/configmaps/<namespace>/<name>/<key>` (default `/etc/mtls`).
+    pub mount_root: PathBuf,
+    /// The address listeners bind (default `0.0.0.0`).
+    pub bind_address: IpAddr,
+    /// The admin endpoint written into the configuration (`admin.address`) for the process
+    /// serving it; `None` (the default): none.
+    pub admin: Option<SocketAddr>,
+    /// The namespace of objects that name none (default `default`).
+    pub default_namespace: String,
+    /// Istio's root namespace (default `istio-system`).
+    pub root_namespace: String,
+    /// The cluster DNS domain for Service URLs (default `cluster.local`).
+    pub cluster_domain: String,
+    /// The input holds every Secret and ConfigMap (a live cluster): a reference to one that is
+    /// absent is an error. Otherwise (manifest files, the default) it is expected to exist.
+    pub secrets_complete: bool,
+    /// The port ingress-nginx serves TLS on (default 443).
+    pub nginx_port: u16,
+    /// ingress-nginx's `--default-ssl-certificate`, for Ingress hosts without `spec.tls`
+    /// (default `ingress-nginx/ingress-nginx-default-certificate`).
+    pub nginx_default_certificate: ObjectRef,
+    /// osm-edge's mesh CA bundle, which verifies the ingress's client certificate (default
+    /// `osm-system/osm-ca-bundle`).
+    pub osm_ca_bundle: ObjectRef,
+    /// The gateway's own workload (its pod's namespace and labels), when known: each listener
+    /// then takes the peer mode the `PeerAuthentication`s give this workload on its port (Istio
+    /// precedence: mesh, namespace, workload, port), so STRICT closes plaintext and PERMISSIVE
+    /// admits it. `None` (the default): listeners keep their own mode (TLS only).
+    pub workload: Option<Workload>,
+}
+
+/// A workload: the namespace and labels of the gateway's pods.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Workload {
+    /// The namespace.
+    pub namespace: String,
+    /// The pod labels (what `PeerAuthentication` selectors match).
+    pub labels: BTreeMap<String, String>,
+}
+
+impl Workload {
+    /// A workload in `namespace` with `labels`.
+    pub fn new(namespace: impl Into<String>, labels: BTreeMap<String, String>) -> Self {
+        Self {
+            namespace: namespace.into(),
+            labels,
+        }
+    }
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            mount_root: PathBuf::from("/etc/mtls"),
+            bind_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            admin: None,
+            default_namespace: "default".into(),
+            root_namespace: "istio-system".into(),
+            cluster_domain: "cluster.local".into(),
+            secrets_complete: false,
+            nginx_port: 443,
+            nginx_default_certificate: ObjectRef::new(
+                "Secret",
+                "ingress-nginx",
+                "ingress-nginx-default-certificate",
+            ),
+            osm_ca_bundle: ObjectRef::new("Secret", "osm-system", "osm-ca-bundle"),
+            workload: None,
+        }
+    }
+}
