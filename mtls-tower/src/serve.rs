@@ -1,6 +1,7 @@
 //! Serving a tower service over an [`Acceptor`] with hyper (HTTP/1.1 and HTTP/2).
 
 mod idle;
+mod upgraded;
 
 use std::error::Error as StdError;
 use std::future::Future;
@@ -64,6 +65,12 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// and dropped one timeout later if the peer has not closed it by then. An HTTP/2 peer silent
 /// for 20 s is also sent a PING, and the connection is closed when no answer comes within
 /// 20 s.
+///
+/// Upgraded connections: an HTTP/1.1 request answered with `101 Switching Protocols` (a
+/// WebSocket) hands the connection to the service (`hyper::upgrade::on`): it is no longer an
+/// HTTP connection, and the request header timeout no longer applies. It stays open until the
+/// service drops it, and is closed at once when shutdown is asked for or a reload revokes the
+/// peer's certificate (it has no request to finish): its reads and writes fail from then on.
 ///
 /// ```no_run
 /// # async fn run(acceptor: mtls_tower::Acceptor) -> std::io::Result<()> {
@@ -189,26 +196,35 @@ where
                 }
             };
             let service = idle.count(service);
-            let signals = Signals {
+            let mut signals = Signals {
                 draining,
                 revocation,
                 idle,
+                shutting_down: false,
             };
             let (h1, h2) = &*builders;
-            let ended = match protocol {
+            let (ended, upgraded) = match protocol {
                 Protocol::Http1 => {
+                    let (io, upgraded) = upgraded::track(io);
                     let conn = h1
                         .serve_connection(TokioIo::new(io), service)
                         .with_upgrades();
-                    drive(conn, |c| c.graceful_shutdown(), signals, OnIdle::Close).await
+                    let on_idle = OnIdle::Close;
+                    let ended = drive(conn, |c| c.graceful_shutdown(), &mut signals, on_idle);
+                    (ended.await, Some(upgraded))
                 }
                 Protocol::Http2 => {
                     let conn = h2.serve_connection(TokioIo::new(io), service);
-                    drive(conn, |c| c.graceful_shutdown(), signals, OnIdle::GoAway).await
+                    let on_idle = OnIdle::GoAway;
+                    let ended = drive(conn, |c| c.graceful_shutdown(), &mut signals, on_idle);
+                    (ended.await, None)
                 }
             };
             if let Err(e) = ended {
                 tracing::debug!(%remote, error = %e, "connection ended with an error");
+            }
+            if let Some(upgraded) = upgraded.filter(upgraded::Handle::upgraded) {
+                upgraded.bound(&mut signals).await;
             }
         };
         // An instrumented future costs a little on every poll, even with the span disabled:
@@ -250,6 +266,8 @@ struct Signals {
     revocation: Option<(RevocationWatch, Duration)>,
     /// Completes once the connection carried no request for the request header timeout.
     idle: IdleTimer,
+    /// [`drive`] asked the connection to shut down (drained, revoked or idle).
+    shutting_down: bool,
 }
 
 /// Serves one connection until it ends. A value on `signals.draining` shuts it down
@@ -264,30 +282,30 @@ struct Signals {
 async fn drive<C, E>(
     conn: C,
     graceful_shutdown: impl Fn(Pin<&mut C>),
-    signals: Signals,
+    signals: &mut Signals,
     on_idle: OnIdle,
 ) -> Result<(), E>
 where
     C: Future<Output = Result<(), E>>,
 {
     let Signals {
-        mut draining,
-        mut revocation,
-        mut idle,
+        draining,
+        revocation,
+        idle,
+        shutting_down,
     } = signals;
     tokio::pin!(conn);
-    let mut shutting_down = false;
     let mut deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let mut control = Control::default();
     loop {
         let event = {
             // An HTTP/1 connection shutting down may still be waiting for a request head: it
             // stays bounded by the timer. An HTTP/2 one has sent its GOAWAY already.
-            let watch_idle = on_idle == OnIdle::Close || !shutting_down;
+            let watch_idle = on_idle == OnIdle::Close || !*shutting_down;
             let next_signal = async {
                 tokio::select! {
                     changed = draining.changed() => Event::Draining(changed.is_ok()),
-                    (reason, grace) = revoked(&mut revocation), if deadline.is_none() => {
+                    (reason, grace) = revoked(revocation), if deadline.is_none() => {
                         Event::Revoked(reason, grace)
                     }
                     () = elapsed(&mut deadline) => Event::Deadline,
@@ -306,8 +324,8 @@ where
         };
         match event {
             Event::Ended(ended) => return ended,
-            Event::Draining(true) if !shutting_down => {
-                shutting_down = true;
+            Event::Draining(true) if !*shutting_down => {
+                *shutting_down = true;
                 graceful_shutdown(conn.as_mut());
             }
             Event::Draining(true) => {}
@@ -323,8 +341,8 @@ where
                     ?grace,
                     "closing a connection: a reload revoked its peer's certificate"
                 );
-                if !shutting_down {
-                    shutting_down = true;
+                if !*shutting_down {
+                    *shutting_down = true;
                     graceful_shutdown(conn.as_mut());
                 }
                 deadline = Some(Box::pin(tokio::time::sleep(grace)));
@@ -347,7 +365,7 @@ where
                     ?timeout,
                     "closing an HTTP/2 connection: no request for the request header timeout"
                 );
-                shutting_down = true;
+                *shutting_down = true;
                 graceful_shutdown(conn.as_mut());
                 // The graceful shutdown waits for the peer to acknowledge a PING; a peer that
                 // never does would keep the connection. It carries no stream: one more timeout

@@ -2,6 +2,7 @@
 //! ([`MatchedRoute`]), over one of the backend's HTTP/1.1 or HTTP/2 connections ([`Backend`],
 //! its [`Pool`]) and streams the answer back, or answers with the route's fixed response
 //! ([`DirectResponse`]); answers 404, 502 and 504 itself, each with a short text reason.
+//! WebSocket upgrades are forwarded and their connections joined ([`upgrade`]).
 //!
 //! The targets are attached to the policy snapshot that decided ([`Targets`]): a reload swaps
 //! both at once, and requests in flight finish with the backend their snapshot named.
@@ -28,7 +29,11 @@ use mtls_tower::UpstreamConnector;
 use mtls_tower::layer::{MatchedRoute, is_identity_header};
 use tower_service::Service;
 
-use crate::upstream::{Pool, UpstreamError};
+use crate::upstream::{Pool, PooledBody, UpstreamError};
+
+// By path: tests/proxy.rs includes this file by path, and the path resolves the same there.
+#[path = "upgrade.rs"]
+mod upgrade;
 
 /// The error type of the bodies the proxy moves.
 pub(crate) type BoxError = Box<dyn StdError + Send + Sync>;
@@ -48,7 +53,8 @@ pub(crate) const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwa
 /// class of what the client got, so 502/504 answers count as `5xx`).
 pub(crate) const UPSTREAM_REQUESTS_TOTAL: &str = "mtls_gateway_upstream_requests_total";
 /// Counter of upstream failures, labelled `backend` and `kind` (`connect`, `tls`,
-/// `connect_timeout`, `timeout`, `request`).
+/// `connect_timeout`, `timeout`, `request`, `upgrade`: an upgrade the upstream cannot take or
+/// answered with another protocol).
 pub(crate) const UPSTREAM_ERRORS_TOTAL: &str = "mtls_gateway_upstream_errors_total";
 
 /// Hop-by-hop headers (RFC 9110 7.6.1, plus the legacy ones proxies still see).
@@ -246,7 +252,16 @@ impl Backend {
             }),
         )
         .await;
-        let mut response = match sent {
+        self.finish(self.response(sent))
+    }
+
+    /// The client's answer to what the upstream did: its response without the hop-by-hop
+    /// headers, or a 502/504 answer naming this backend and the reason.
+    fn response(
+        &self,
+        sent: Result<Result<Response<PooledBody>, UpstreamError>, tokio::time::error::Elapsed>,
+    ) -> Response<ProxyBody> {
+        match sent {
             Ok(Ok(response)) => {
                 let (mut parts, body) = response.into_parts();
                 strip_hop_by_hop(&mut parts.headers, false);
@@ -263,7 +278,11 @@ impl Backend {
                 tracing::warn!(backend = %self.name, "{reason}");
                 text(StatusCode::GATEWAY_TIMEOUT, reason)
             }
-        };
+        }
+    }
+
+    /// `response`, counted in the upstream metrics and named for the access log.
+    fn finish(&self, mut response: Response<ProxyBody>) -> Response<ProxyBody> {
         self.requests.increment(response.status());
         self.route_name.attach_to(&mut response);
         response
@@ -374,7 +393,13 @@ impl Backend {
             e.downcast_ref::<std::io::Error>()
                 .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
         });
-        let (status, kind, reason) = if error.is_connect() && timed_out {
+        let (status, kind, reason) = if let UpstreamError::Http2Only(_) = error {
+            (
+                StatusCode::BAD_GATEWAY,
+                "upgrade",
+                format!("upstream {:?} cannot take the upgrade: {reason}", self.name),
+            )
+        } else if error.is_connect() && timed_out {
             let reason = format!("upstream {:?} connect timed out: {reason}", self.name);
             (StatusCode::GATEWAY_TIMEOUT, "connect_timeout", reason)
         } else if error.is_connect() {
@@ -721,6 +746,9 @@ where
                 return ProxyFuture::ready(text(StatusCode::NOT_FOUND, reason));
             }
         };
+        if upgrade::is_websocket(&req) {
+            return ProxyFuture::Forward(Box::pin(backend.forward_upgrade(req)));
+        }
         ProxyFuture::Forward(Box::pin(backend.forward(req)))
     }
 }

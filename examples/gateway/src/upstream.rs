@@ -18,6 +18,8 @@
 //! - A request refused by a reused connection before any of it was written (the upstream closed
 //!   the idle connection as the request left) is sent again once on a new connection, as
 //!   hyper-util does.
+//! - A protocol upgrade (WebSocket) gets a new HTTP/1.1 connection of its own, never pooled:
+//!   once upgraded, it carries the new protocol until one side closes it.
 
 use std::fmt;
 use std::pin::Pin;
@@ -58,6 +60,10 @@ pub(crate) enum UpstreamError {
     /// request that made it, shared).
     #[error(transparent)]
     Shared(Arc<Self>),
+    /// A protocol upgrade needs HTTP/1.1, and the upstream speaks HTTP/2 (`http2_only`, or
+    /// `h2` chosen by ALPN).
+    #[error("a protocol upgrade (WebSocket) needs HTTP/1.1, and the upstream speaks HTTP/2 ({0})")]
+    Http2Only(&'static str),
 }
 
 impl UpstreamError {
@@ -65,7 +71,7 @@ impl UpstreamError {
     pub(crate) fn is_connect(&self) -> bool {
         match self {
             Self::Connect(_) | Self::Handshake(_) => true,
-            Self::Request(_) => false,
+            Self::Request(_) | Self::Http2Only(_) => false,
             Self::Shared(e) => e.is_connect(),
         }
     }
@@ -266,6 +272,32 @@ impl Pool {
                 _ => Err(UpstreamError::Request(e.into_error())),
             },
         }
+    }
+
+    /// Sends `request`, a protocol upgrade (`Upgrade: websocket`), on a new HTTP/1.1 connection
+    /// of its own, never pooled. The response's extensions hold the upgrade
+    /// (`hyper::upgrade::on`) when it is `101 Switching Protocols`; any other response is read
+    /// as usual, and its connection closed after it.
+    pub(crate) async fn send_upgrade(
+        &self,
+        request: Request<ProxyBody>,
+    ) -> Result<Response<PooledBody>, UpstreamError> {
+        if self.0.http2_only {
+            return Err(UpstreamError::Http2Only("http2_only"));
+        }
+        let stream = self.0.connector.clone().call(self.0.target.clone()).await?;
+        if stream.connected().is_negotiated_h2() {
+            return Err(UpstreamError::Http2Only("h2 chosen by ALPN"));
+        }
+        let (mut sender, connection) = http1::handshake(stream)
+            .await
+            .map_err(UpstreamError::Request)?;
+        spawn_connection(&self.0.target, connection.with_upgrades());
+        let response = sender
+            .send_request(request)
+            .await
+            .map_err(UpstreamError::Request)?;
+        Ok(response.map(|body| PooledBody::new(body, None)))
     }
 
     async fn try_send(
