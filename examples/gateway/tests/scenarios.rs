@@ -463,16 +463,19 @@ fn asm_strict_and_permissive_peer_modes() {
 
     // Scope rules are checked at load: `port_level` needs a selector (exit 2, field path).
     let bad = text.replace(
-        "    - name: legacy                    # namespace-wide\n      namespace: legacy\n      mode: PERMISSIVE\n",
-        "    - name: legacy\n      namespace: legacy\n      mode: PERMISSIVE\n      port_level: { 9000: STRICT }\n",
+        "  - name: legacy                      # namespace-wide\n    namespace: legacy\n    mode: PERMISSIVE\n",
+        "  - name: legacy\n    namespace: legacy\n    mode: PERMISSIVE\n    port_level: { 9000: STRICT }\n",
     );
     assert_ne!(bad, text, "the example changed: update this test");
     let (code, stderr) = start_failure(&w, "asm-bad.yaml", &bad);
     assert_eq!(code, 2, "{stderr}");
-    assert!(
-        stderr.contains("policy.peer_authentication[1]")
-            && stderr.contains("`port_level` requires `selector`"),
-        "{stderr}"
+    assert_eq!(
+        stderr,
+        format!(
+            "mtls-gateway: {}: peer_authentication[1]: `port_level` requires `selector` \
+             (port-level mTLS applies only to a selected workload)\n",
+            w.etc.join("asm-bad.yaml").display()
+        )
     );
 }
 
@@ -655,6 +658,16 @@ fn start_failure(w: &Workdir, name: &str, text: &str) -> (i32, String) {
     (out.code, out.stderr)
 }
 
+/// `line:column` (1-based) of the first `needle` in `text`.
+fn position(text: &str, needle: &str) -> String {
+    let at = text
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in the text"));
+    let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    let line = text[..at].matches('\n').count() + 1;
+    format!("{line}:{}", at - line_start + 1)
+}
+
 #[test]
 fn a_bad_configuration_at_start_exits_2_with_the_field_path() {
     let w = Workdir::new();
@@ -663,50 +676,106 @@ fn a_bad_configuration_at_start_exits_2_with_the_field_path() {
         "agc-frontend-mtls.yaml",
         &[(8443, https), (9901, admin), (3000, 9)],
     );
-    let (port_from, port_to) = (format!("port: {https}"), format!("port: {}", free_port()));
+    let config = w.etc.join("bad.yaml");
+    let file = config.display().to_string();
+    let address = format!("    address: 127.0.0.1:{https}\n");
+    let with_port = format!("{address}    port: {https}\n");
+    let certificate = "        certificate: { chain: server.pem, key: server.key }   \
+                       # leaf first, then intermediates\n";
+    let allowed = "expected one of `name`, `address`, `port`, `peer_mode`, `audit`, \
+                   `sni_host_match`, `unknown_sni`, `min_tls_version`, `limits`, `answers`, \
+                   `hosts`";
+    // (what the example has, what replaces it, where the error points when it knows the line,
+    // the error after the file and position)
     let cases = [
         (
-            "backend: app\n",
-            "backend: nope\n",
-            "routes[0].backend: no backend named \"nope\"",
+            "            backend: app\n",
+            "            backend: nope\n",
+            None,
+            "listeners[0].hosts[0].routes[0].backend: no backend named \"nope\" (see `backends`)"
+                .to_owned(),
         ),
         (
             "mode: required ",
             "mode: requird ",
-            "policy.listeners[0].hosts[0].client_validation.mode",
+            Some("requird"),
+            "listeners[0].hosts[0].client_validation.mode: unknown variant `requird`, expected \
+             one of `required`, `optional`, `none`"
+                .to_owned(),
         ),
         (
             "    min_tls_version: tls13",
             "    min_tls_version: tls14",
-            "listeners[0].min_tls_version",
+            Some("tls14"),
+            "listeners[0].min_tls_version: unknown variant `tls14`, expected `tls12` or `tls13`"
+                .to_owned(),
         ),
         (
-            port_from.as_str(),
-            port_to.as_str(),
-            "listeners[0].address: port",
+            address.as_str(),
+            with_port.as_str(),
+            None,
+            "listeners[0]: give the listener's `address` or its `port` (one of the two)".to_owned(),
         ),
         (
-            "chain: server.pem",
-            "chain: missing.pem",
-            "listener \"agc-frontend\" host (default): no certificate: file ",
+            certificate,
+            "",
+            None,
+            "listeners[0].hosts[0].certificate: missing: the gateway serves each host with its \
+             certificate (`chain` and `key`, or `secret_dir`)"
+                .to_owned(),
+        ),
+        // What an older configuration has where this one has something else: named, with the
+        // keys allowed there.
+        (
+            "    limits:\n      handshake_timeout: 10s\n",
+            "    handshake_timeout: 10s\n",
+            Some("handshake_timeout: 10s"),
+            format!("listeners[0].handshake_timeout: unknown field `handshake_timeout`, {allowed}"),
+        ),
+        (
+            "    hosts:\n",
+            "    routes: [{ backend: app }]\n    hosts:\n",
+            Some("routes: [{"),
+            format!("listeners[0].routes: unknown field `routes`, {allowed}"),
+        ),
+        (
+            "admin:\n",
+            "policy: {}\nadmin:\n",
+            Some("policy: {}"),
+            "policy: unknown field `policy`, expected one of `admin`, `root_namespace`, \
+             `peer_authentication`, `answers`, `forward_identity`, `listeners`, `backends`"
+                .to_owned(),
         ),
     ];
-    for (from, to, wanted) in cases {
+    for (from, to, at, message) in cases {
         let bad = text.replacen(from, to, 1);
         assert_ne!(bad, text, "{from:?} is not in the example");
         let (code, stderr) = start_failure(&w, "bad.yaml", &bad);
         assert_eq!(code, 2, "{to:?}: {stderr}");
-        assert!(
-            stderr.contains(wanted),
-            "{to:?}: wanted {wanted:?} in {stderr}"
-        );
-        // Schema and reference errors name the file (assembly errors name the listener,
-        // host and file instead).
-        assert!(
-            stderr.contains("bad.yaml") || stderr.contains("missing.pem"),
-            "{stderr}"
+        let place = match at {
+            Some(needle) => format!("{file}:{}", position(&bad, needle)),
+            None => file.clone(),
+        };
+        assert_eq!(
+            stderr,
+            format!("mtls-gateway: {place}: {message}\n"),
+            "{to:?}"
         );
     }
+
+    // A file the configuration names that does not load: the listener, the host and the file.
+    let bad = text.replacen("chain: server.pem", "chain: missing.pem", 1);
+    let (code, stderr) = start_failure(&w, "bad.yaml", &bad);
+    assert_eq!(code, 2, "{stderr}");
+    let missing = w.etc.join("missing.pem");
+    assert_eq!(
+        stderr,
+        format!(
+            "mtls-gateway: configuration: listener \"agc-frontend\" host (default): no \
+             certificate: file {}: cannot read: No such file or directory (os error 2)\n",
+            missing.display()
+        )
+    );
 }
 
 #[test]
@@ -737,10 +806,37 @@ fn a_bad_reload_keeps_the_previous_configuration_serving() {
     );
     let line = gw.wait_for_log(FAILED, failures);
     assert!(
-        line.contains("routes[0].backend: no backend named"),
+        line.contains(
+            "listeners[0].hosts[0].routes[0].backend: no backend named \"nope\" (see \
+             `backends`)"
+        ),
         "{line}"
     );
     ok();
+
+    // A configuration that changes what only a restart can change: refused, naming the field
+    // (one_model.rs has the listener's limits and address, and forward_identity).
+    let restart = "changed: that needs a restart (the running configuration keeps serving)";
+    for (from, to, field) in [
+        (
+            "  - name: agc-frontend\n",
+            "  - name: renamed\n",
+            "listeners[0].name",
+        ),
+        (
+            "admin:\n  address: 127.0.0.1:",
+            "admin:\n  address: 127.0.0.2:",
+            "admin",
+        ),
+    ] {
+        let changed = text.replacen(from, to, 1);
+        assert_ne!(changed, text, "{from:?} is not in the example");
+        let failures = gw.log_count(FAILED);
+        write_atomic(&gw.config, &changed);
+        let line = gw.wait_for_log(FAILED, failures);
+        assert!(line.contains(&format!("{field} {restart}")), "{line}");
+        ok();
+    }
 
     // Back to a good one.
     let reloads = gw.log_count("configuration reloaded");
