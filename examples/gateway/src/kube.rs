@@ -156,18 +156,8 @@ pub(crate) async fn follow(
 /// Swaps the configuration in (a reload), or (re)starts the listeners when there are none yet
 /// or they changed. On failure what serves keeps serving.
 async fn apply(gateway: Option<Gateway>, config_file: &Path) -> Option<Gateway> {
-    let layout = match config::load(config_file) {
-        Ok(loaded) => loaded
-            .config()
-            .listeners
-            .iter()
-            .map(|l| {
-                let address = l
-                    .address
-                    .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], l.port())));
-                (l.name.clone(), address)
-            })
-            .collect::<Vec<_>>(),
+    let loaded = match config::load(config_file) {
+        Ok(loaded) => loaded,
         Err(e) => {
             metrics::counter!("mtls_gateway_config_reloads_total", "result" => "failed")
                 .increment(1);
@@ -176,15 +166,17 @@ async fn apply(gateway: Option<Gateway>, config_file: &Path) -> Option<Gateway> 
         }
     };
     match gateway {
-        Some(g) if g.layout() == layout => {
-            let _ = g.reload(config_file);
-            Some(g)
-        }
-        Some(g) => {
-            tracing::info!("listeners changed: restarting them");
-            g.shutdown().await;
-            start(config_file).await
-        }
+        Some(g) => match g.restart_only(loaded.config()) {
+            Ok(()) => {
+                let _ = g.reload(config_file);
+                Some(g)
+            }
+            Err(why) => {
+                tracing::info!(%why, "restarting the listeners");
+                g.shutdown().await;
+                start(config_file).await
+            }
+        },
         None => start(config_file).await,
     }
 }

@@ -180,7 +180,7 @@ impl Gateway {
     /// Refuses a configuration that changes what only a restart can change, naming the
     /// field: the listeners (added, removed, renamed, moved), their `limits`,
     /// `forward_identity` and `admin`.
-    fn restart_only(&self, new: &PolicyConfig) -> Result<(), String> {
+    pub(crate) fn restart_only(&self, new: &PolicyConfig) -> Result<(), String> {
         let needs_restart = |field: String| {
             Err(format!(
                 "{field} changed: that needs a restart (the running configuration keeps serving)"
@@ -210,14 +210,6 @@ impl Gateway {
             return needs_restart("admin".into());
         }
         Ok(())
-    }
-
-    /// The listeners' names and addresses: what a reload cannot change.
-    pub(crate) fn layout(&self) -> Vec<(String, std::net::SocketAddr)> {
-        self.listeners
-            .iter()
-            .map(|l| (l.name.clone(), l.address))
-            .collect()
     }
 
     /// Stops accepting, lets in-flight requests finish (bounded), and waits for the tasks.
@@ -307,7 +299,12 @@ fn watch_files(
     let mut dirs = vec![config_file.parent().unwrap_or(Path::new(".")).to_path_buf()];
     if let Ok(loaded) = config::load(config_file) {
         let files = loaded.config().files();
-        dirs.extend(files.files.iter().filter_map(|f| f.parent().map(Path::to_path_buf)));
+        dirs.extend(
+            files
+                .files
+                .iter()
+                .filter_map(|f| f.parent().map(Path::to_path_buf)),
+        );
         dirs.extend(files.dirs);
     }
     dirs.sort();
