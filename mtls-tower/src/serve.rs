@@ -72,6 +72,13 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 /// service drops it, and is closed at once when shutdown is asked for or a reload revokes the
 /// peer's certificate (it has no request to finish): its reads and writes fail from then on.
 ///
+/// HTTP/2 connections accept extended `CONNECT` (RFC 8441, WebSocket over HTTP/2: the request
+/// carries a `hyper::ext::Protocol`; a 2xx answer makes the stream a tunnel, taken with
+/// `hyper::upgrade::on`). Such a tunnel keeps its connection from being idle for as long as the
+/// request's extensions live: a service that serves the tunnel keeps them until it ends. When
+/// the connection is shut down (drained, revoked), the tunnel ends with it, at the end of the
+/// grace period.
+///
 /// ```no_run
 /// # async fn run(acceptor: mtls_tower::Acceptor) -> std::io::Result<()> {
 /// use std::convert::Infallible;
@@ -134,7 +141,9 @@ where
     let mut h2 = http2::Builder::new(TokioExecutor::new());
     h2.timer(TokioTimer::new())
         .keep_alive_interval(Some(H2_KEEP_ALIVE_INTERVAL))
-        .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT);
+        .keep_alive_timeout(H2_KEEP_ALIVE_TIMEOUT)
+        // RFC 8441: WebSocket over HTTP/2 (`CONNECT` with `:protocol`, `hyper::ext::Protocol`).
+        .enable_connect_protocol();
     let builders = Arc::new((h1, h2));
     tokio::pin!(shutdown);
     loop {

@@ -2,7 +2,8 @@
 //! ([`MatchedRoute`]), over one of the backend's HTTP/1.1 or HTTP/2 connections ([`Backend`],
 //! its [`Pool`]) and streams the answer back, or answers with the route's fixed response
 //! ([`DirectResponse`]); answers 404, 502 and 504 itself, each with a short text reason.
-//! WebSocket upgrades are forwarded and their connections joined ([`upgrade`]).
+//! WebSockets (HTTP/1.1 upgrades and HTTP/2 extended CONNECT) are forwarded and their
+//! connections joined ([`upgrade`]).
 //!
 //! The targets are attached to the policy snapshot that decided ([`Targets`]): a reload swaps
 //! both at once, and requests in flight finish with the backend their snapshot named.
@@ -720,10 +721,11 @@ where
     }
 
     fn call(&mut self, req: Request<B>) -> Self::Future {
-        if req.method() == Method::CONNECT {
+        let websocket = upgrade::websocket(&req);
+        if req.method() == Method::CONNECT && websocket.is_none() {
             let answer = text(
                 StatusCode::METHOD_NOT_ALLOWED,
-                "CONNECT is not supported".into(),
+                "CONNECT is not supported (only HTTP/2 extended CONNECT for websocket)".into(),
             );
             return ProxyFuture::ready(answer);
         }
@@ -746,8 +748,8 @@ where
                 return ProxyFuture::ready(text(StatusCode::NOT_FOUND, reason));
             }
         };
-        if upgrade::is_websocket(&req) {
-            return ProxyFuture::Forward(Box::pin(backend.forward_upgrade(req)));
+        if let Some(websocket) = websocket {
+            return ProxyFuture::Forward(Box::pin(backend.forward_upgrade(req, websocket)));
         }
         ProxyFuture::Forward(Box::pin(backend.forward(req)))
     }

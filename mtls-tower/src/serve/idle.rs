@@ -7,6 +7,10 @@
 //! accepted, and again each time its last request in flight ends: for HTTP/1, that is the time
 //! a client has to send its next request head, whether it sends nothing or trickles it.
 //!
+//! A `CONNECT` request (an HTTP/2 tunnel, RFC 8441) is in flight until its response body and
+//! its extensions are both dropped: its stream outlives the response, and the service that
+//! serves the tunnel keeps the request's extensions for as long as it does.
+//!
 //! The timer is lazy, so that a request costs no timer work: the wrapper counts requests and
 //! notes when the last one ended (five uncontended atomic operations and a clock read per
 //! request), and the timer, when it fires, reads those and either reports the connection idle
@@ -125,6 +129,13 @@ where
         // at the deadline: no ordering is needed here.
         self.activity.in_flight.fetch_add(1, Ordering::Relaxed);
         let guard = InFlightGuard(Arc::clone(&self.activity));
+        let mut req = req;
+        if req.method() == http::Method::CONNECT {
+            // The tunnel counts as a second request, ended when the extensions are dropped.
+            self.activity.in_flight.fetch_add(1, Ordering::Relaxed);
+            let tunnel = InFlightGuard(Arc::clone(&self.activity));
+            req.extensions_mut().insert(Tunnel(Arc::new(tunnel)));
+        }
         Counted {
             inner: self.inner.call(req),
             guard: Some(guard),
@@ -134,6 +145,10 @@ where
 
 /// One request in flight; dropping it ends the request.
 struct InFlightGuard(Arc<Activity>);
+
+/// The [`InFlightGuard`] of a `CONNECT` request's tunnel, in the request's extensions.
+#[derive(Clone)]
+struct Tunnel(#[allow(dead_code, reason = "held for its drop")] Arc<InFlightGuard>);
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {

@@ -16,6 +16,7 @@ use http_body_util::{BodyExt as _, Full};
 use hyper_util::rt::TokioIo;
 use mtls_testkit::{Leaf, Pki};
 use rustls_pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
@@ -218,6 +219,11 @@ pub(crate) async fn tls(gateway: &Gateway, stem: &str, alpn: &[u8]) -> TlsStream
 
 pub(crate) type Ws = WebSocketStream<TlsStream<TcpStream>>;
 
+/// What a WebSocket runs on: a TLS stream, an HTTP/2 stream.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Io for S {}
+
 /// A WebSocket handshake on `path` as `stem`: the socket, or the HTTP answer that refused it.
 pub(crate) async fn websocket(
     gateway: &Gateway,
@@ -243,14 +249,16 @@ pub(crate) async fn websocket(
 }
 
 /// The next message, bounded.
-pub(crate) async fn next(socket: &mut Ws) -> Option<Result<Message, tungstenite::Error>> {
+pub(crate) async fn next<S: Io>(
+    socket: &mut WebSocketStream<S>,
+) -> Option<Result<Message, tungstenite::Error>> {
     tokio::time::timeout(STEP, socket.next())
         .await
         .expect("a message or the end in time")
 }
 
 /// Sends `text` and asserts the backend's echo of it.
-pub(crate) async fn echo(socket: &mut Ws, text: &str) {
+pub(crate) async fn echo<S: Io>(socket: &mut WebSocketStream<S>, text: &str) {
     socket.send(Message::text(text)).await.unwrap();
     let answer = next(socket).await.expect("an answer").unwrap();
     assert_eq!(answer, Message::text(format!("echo: {text}")));

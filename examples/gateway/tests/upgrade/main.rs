@@ -15,12 +15,16 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 use http::{Request, StatusCode};
 use http_body::Frame;
-use http_body_util::{BodyExt as _, Full};
+use http_body_util::{BodyExt as _, Empty, Full};
 use hyper::body::Incoming;
+use hyper::client::conn::http2::{self, SendRequest};
+use hyper::ext::Protocol;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use mtls_testkit::Pki;
 use tokio::sync::mpsc;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::Role;
 
 use backends::{ChannelBody, grpc_backend, ws_backend};
 use gateway::{Gateway, STEP, echo, get, next, run, tls, websocket, write_atomic};
@@ -109,6 +113,105 @@ fn answers_other_than_101_and_non_websocket_upgrades_are_plain_requests() {
         assert!(body.contains("needs HTTP/1.1"), "{body}");
         assert_eq!(seen.upgrades.load(Ordering::SeqCst), 0);
     });
+}
+
+#[test]
+fn websocket_over_http2_extended_connect_reaches_an_http11_backend() {
+    run(|| async {
+        let (ws, seen) = ws_backend().await;
+        let gateway = Gateway::start(ws, grpc_backend().await, "{}");
+        let port = gateway.port;
+        let mut client = h2(&gateway, "client").await;
+        let connect = |path: &str| {
+            let mut request = Request::connect(format!("https://localhost:{port}{path}"))
+                .header("sec-websocket-version", "13")
+                .body(Empty::new())
+                .unwrap();
+            request
+                .extensions_mut()
+                .insert(Protocol::from_static("websocket"));
+            request
+        };
+        let response = client.send_request(connect("/ws/echo")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(!response.headers().contains_key("sec-websocket-accept"));
+        let stream = TokioIo::new(hyper::upgrade::on(response).await.unwrap());
+        let mut socket = WebSocketStream::from_raw_socket(stream, Role::Client, None).await;
+        assert_eq!(
+            next(&mut socket).await.unwrap().unwrap(),
+            Message::text("welcome")
+        );
+        echo(&mut socket, "over h2").await;
+        // The same connection still carries requests while its stream is a tunnel.
+        let plain = Request::get(format!("https://localhost:{port}/ws/plain"));
+        let plain = client.send_request(plain.body(Empty::new()).unwrap());
+        assert_eq!(plain.await.unwrap().status(), StatusCode::OK);
+        echo(&mut socket, "still open").await;
+        assert_eq!(seen.upgrades.load(Ordering::SeqCst), 1);
+
+        // A refused identity gets 403, and the backend no upgrade.
+        let mut other = h2(&gateway, "other").await;
+        let refused = other.send_request(connect("/ws/echo")).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+        // A backend that refuses the upgrade: its answer passes. Another protocol: 405.
+        let refused = client.send_request(connect("/ws/refuse")).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+        let mut udp = connect("/ws/echo");
+        udp.extensions_mut()
+            .insert(Protocol::from_static("connect-udp"));
+        let refused = client.send_request(udp).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(seen.upgrades.load(Ordering::SeqCst), 1);
+    });
+}
+
+/// An open WebSocket is not an idle connection: the request header timeout (here 500 ms) does
+/// not close it, over HTTP/1.1 (no longer an HTTP connection) or HTTP/2 (its stream counts
+/// as a request in flight).
+#[test]
+fn open_websockets_outlive_the_request_header_timeout() {
+    run(|| async {
+        let (ws, _seen) = ws_backend().await;
+        let limits = "{ request_header_timeout: 500ms }";
+        let gateway = Gateway::start(ws, grpc_backend().await, limits);
+        let mut http1 = websocket(&gateway, "client", "/ws/echo")
+            .await
+            .expect("upgraded");
+        let mut client = h2(&gateway, "client").await;
+        let mut connect = Request::connect(format!("https://localhost:{}/ws/echo", gateway.port))
+            .header("sec-websocket-version", "13")
+            .body(Empty::new())
+            .unwrap();
+        connect
+            .extensions_mut()
+            .insert(Protocol::from_static("websocket"));
+        let response = client.send_request(connect).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let stream = TokioIo::new(hyper::upgrade::on(response).await.unwrap());
+        let mut http2 = WebSocketStream::from_raw_socket(stream, Role::Client, None).await;
+        let welcome = Message::text("welcome");
+        assert_eq!(next(&mut http1).await.unwrap().unwrap(), welcome);
+        assert_eq!(next(&mut http2).await.unwrap().unwrap(), welcome);
+        // Four timeouts without a byte (an idle HTTP/2 connection would be gone after two).
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        echo(&mut http1, "after 2 s").await;
+        echo(&mut http2, "after 2 s").await;
+    });
+}
+
+/// An HTTP/2 connection to the gateway as `stem`, its SETTINGS received (so that it knows
+/// the gateway accepts extended CONNECT).
+async fn h2(gateway: &Gateway, stem: &str) -> SendRequest<Empty<Bytes>> {
+    let stream = tls(gateway, stem, b"h2").await;
+    let (mut sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    // A first exchange: the server's SETTINGS come before its first answer.
+    let ping = Request::get(format!("https://localhost:{}/", gateway.port));
+    let ping = sender.send_request(ping.body(Empty::new()).unwrap());
+    tokio::time::timeout(STEP, ping).await.unwrap().unwrap();
+    sender
 }
 
 #[test]
@@ -222,10 +325,9 @@ fn grpc_streams_both_ways_and_its_trailers_reach_the_client() {
         let gateway = Gateway::start(ws, grpc_backend().await, "{}");
         let stream = tls(&gateway, "client", b"h2").await;
         assert_eq!(stream.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
-        let (mut sender, conn) =
-            hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-                .await
-                .unwrap();
+        let (mut sender, conn) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+            .await
+            .unwrap();
         tokio::spawn(conn);
         let (messages, body) = mpsc::channel(4);
         let request = Request::post(format!("https://localhost:{}/echo.Echo/Chat", gateway.port))
