@@ -90,8 +90,8 @@ pub(crate) fn assemble(
                 .map(|backend| Target::Backend(Arc::clone(backend)))
                 .ok_or_else(|| fail(what(), format!("no backend named {name:?}")))?,
             RouteAction::Respond(respond) => {
-                let status = http::StatusCode::from_u16(respond.status)
-                    .map_err(|e| fail(what(), e))?;
+                let status =
+                    http::StatusCode::from_u16(respond.status).map_err(|e| fail(what(), e))?;
                 let content_type = respond
                     .content_type()
                     .map(http::HeaderValue::from_str)

@@ -34,7 +34,12 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl ConfigError {
-    fn at(file: &Path, path: impl Into<String>, position: Option<(usize, usize)>, message: impl Into<String>) -> Self {
+    fn at(
+        file: &Path,
+        path: impl Into<String>,
+        position: Option<(usize, usize)>,
+        message: impl Into<String>,
+    ) -> Self {
         Self {
             file: file.to_path_buf(),
             path: path.into(),
@@ -64,7 +69,8 @@ pub(crate) fn parse(text: &str, file: &Path, base: &Path) -> Result<Policy, Conf
     };
     let mut config = PolicyConfig::from_yaml(text).map_err(from_policy)?;
     config.resolve_paths(base);
-    gateway_checks(&config).map_err(|(path, message)| ConfigError::at(file, path, None, message))?;
+    gateway_checks(&config)
+        .map_err(|(path, message)| ConfigError::at(file, path, None, message))?;
     Policy::new(config).map_err(from_policy)
 }
 
