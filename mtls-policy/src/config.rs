@@ -29,6 +29,16 @@ fn istio_system() -> String {
 fn yes() -> bool {
     true
 }
+fn is_true(b: &bool) -> bool {
+    *b
+}
+fn is_istio_system(ns: &str) -> bool {
+    ns == "istio-system"
+}
+/// Written only when it differs from the default.
+pub(crate) fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
+}
 
 /// A whole configuration as written: the listeners, their hosts and routes, the backends
 /// those routes forward to, and the settings around them.
@@ -65,7 +75,7 @@ pub struct PolicyConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin: Option<AdminConfig>,
     /// Istio's root namespace: its selector-less `PeerAuthentication` is mesh-wide.
-    #[serde(default = "istio_system")]
+    #[serde(default = "istio_system", skip_serializing_if = "is_istio_system")]
     pub root_namespace: String,
     /// Mesh peer-authentication policies (see [`crate::scope`]).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -74,7 +84,7 @@ pub struct PolicyConfig {
     #[serde(default, skip_serializing_if = "Answers::is_empty")]
     pub answers: Answers,
     /// Which identity headers go upstream with an allowed request.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub forward_identity: ForwardIdentityConfig,
     /// The listeners.
     pub listeners: Vec<ListenerConfig>,
@@ -138,16 +148,16 @@ pub struct ListenerConfig {
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub audit: bool,
     /// Deny requests whose Host selects another host than the TLS SNI (default true).
-    #[serde(default = "yes")]
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub sni_host_match: bool,
     /// What a ClientHello whose SNI no host serves gets (default: the default host).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub unknown_sni: UnknownSni,
     /// The oldest TLS version accepted (default TLS 1.2).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub min_tls_version: TlsVersion,
     /// Time and count limits of the listener's connections.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub limits: ConnectionLimits,
     /// Answers per deny code, over the policy-wide ones.
     #[serde(default, skip_serializing_if = "Answers::is_empty")]

@@ -138,6 +138,10 @@ fn deny() -> Treatment {
 fn allow() -> Treatment {
     Treatment::Allow
 }
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
 fn yes() -> bool {
     true
 }
@@ -159,7 +163,7 @@ pub struct TrustDomain {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_chain_depth: Option<u8>,
     /// Require the clientAuth extended key usage (default true).
-    #[serde(default = "yes")]
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub require_client_auth_eku: bool,
     /// Issuer-scoped rule: this domain's CAs may vouch only for identities matching this.
     #[serde(default, skip_serializing_if = "Option::is_none")]

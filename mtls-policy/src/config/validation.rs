@@ -20,6 +20,7 @@ pub struct ClientValidation {
     #[serde(skip_serializing_if = "Pins::is_empty")]
     pub pins: Pins,
     /// Sharp tools.
+    #[serde(skip_serializing_if = "crate::config::is_default")]
     pub danger: DangerousClientValidation,
 }
 
