@@ -6,67 +6,13 @@
 mod support;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{GATEWAY_ID, Workdir, curl_status, eventually, free_port, http_get, write_atomic};
+use support::{GATEWAY_ID, Gateway, Workdir, curl_status, eventually, free_port, write_atomic};
 
 /// The client allowed on the protected routes (`apim-gateway.pem`); `client.pem` is not.
 const ALLOWED: &str = "apim-gateway";
 const REFUSED: &str = "client";
-
-/// A gateway started the way the configs README says: from the configuration's directory,
-/// with a relative `--config`. Killed on drop.
-struct Relative {
-    child: Child,
-    log: std::path::PathBuf,
-}
-
-impl Relative {
-    fn start(dir: &Path, log: &Path, admin: u16) -> Self {
-        let file = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
-            .current_dir(dir)
-            .args(["--workers", "1", "run", "--config", "gateway.yaml"])
-            .env("RUST_LOG", "info")
-            .env("NO_COLOR", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(file.try_clone().unwrap()))
-            .stderr(Stdio::from(file))
-            .spawn()
-            .expect("the gateway binary runs");
-        let mut me = Self {
-            child,
-            log: log.to_path_buf(),
-        };
-        let started = Instant::now();
-        while !http_get(admin, "/readyz").is_some_and(|r| r.starts_with("HTTP/1.1 200")) {
-            assert!(
-                me.child.try_wait().unwrap().is_none(),
-                "exited:\n{}",
-                me.log()
-            );
-            assert!(
-                started.elapsed() < support::READY_TIMEOUT,
-                "not ready:\n{}",
-                me.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        me
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-}
-
-impl Drop for Relative {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn config(admin: u16, port: u16, backends: &[(&str, u16)]) -> String {
     let mut text = format!(
@@ -145,6 +91,15 @@ fn request(
     (status, field("backend="), field("path="))
 }
 
+/// A request (SNI, Host, path) and what must answer it: the route's backend and the path it
+/// sees, or the status both clients get.
+type Row<'a> = (
+    Option<&'a str>,
+    Option<&'a str>,
+    &'a str,
+    Result<(&'a str, &'a str), u16>,
+);
+
 #[test]
 fn every_variant_is_answered_by_the_route_that_authorised_it() {
     let work = Workdir::new();
@@ -169,12 +124,12 @@ fn every_variant_is_answered_by_the_route_that_authorised_it() {
         ],
     );
     std::fs::write(dir.join("gateway.yaml"), text).unwrap();
-    let _gateway = Relative::start(dir, &work.temp.path().join("gw.log"), admin);
+    let _gateway = Gateway::start_in(dir, "gateway.yaml", &work.temp.path().join("gw.log"), admin);
 
     // (SNI, Host, path) → the route's backend and the path it must see; `None`: refused
     // with that status for both clients.
     let admin_host = format!("admin.example.com:{port}");
-    let rows: Vec<(Option<&str>, Option<&str>, &str, Result<(&str, &str), u16>)> = vec![
+    let rows: Vec<Row<'_>> = vec![
         // The default host: segment-aware prefixes, the query outside the match, normal forms.
         (None, None, "/", Ok(("open", "/"))),
         (None, None, "/api", Ok(("api", "/api"))),
@@ -268,7 +223,7 @@ fn a_reload_swaps_decision_and_forwarding_together_or_is_refused_by_field() {
     assert_ne!(a, b);
     let file = dir.join("gateway.yaml");
     std::fs::write(&file, &a).unwrap();
-    let gateway = Relative::start(dir, &work.temp.path().join("gw.log"), admin);
+    let gateway = Gateway::start_in(dir, "gateway.yaml", &work.temp.path().join("gw.log"), admin);
 
     let get = |client: &str| request(dir, port, client, None, None, "/api/x", false);
     assert_eq!(get(REFUSED).0, 403);
@@ -326,12 +281,14 @@ fn a_reload_swaps_decision_and_forwarding_together_or_is_refused_by_field() {
         ),
     ];
     for (text, needle) in cases {
-        let before = gateway.log().matches(needle).count();
+        let before = gateway.log_text().matches(needle).count();
         write_atomic(&file, &text);
-        eventually(needle, || gateway.log().matches(needle).count() > before);
+        eventually(needle, || {
+            gateway.log_text().matches(needle).count() > before
+        });
         assert!(
             gateway
-                .log()
+                .log_text()
                 .contains("reload failed; the previous configuration keeps serving")
         );
         assert_eq!(

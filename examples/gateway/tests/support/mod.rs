@@ -305,8 +305,22 @@ pub(crate) struct Gateway {
 impl Gateway {
     /// Starts the gateway and waits (bounded) until its admin `/readyz` answers 200.
     pub(crate) fn start(config: &Path, log: &Path, admin: u16) -> Self {
+        Self::spawn(None, config, log, admin)
+    }
+
+    /// Starts the gateway as the configs README says: from `dir`, with `--config FILE` a path
+    /// relative to it.
+    pub(crate) fn start_in(dir: &Path, config: &str, log: &Path, admin: u16) -> Self {
+        Self::spawn(Some(dir), Path::new(config), log, admin)
+    }
+
+    fn spawn(dir: Option<&Path>, config: &Path, log: &Path, admin: u16) -> Self {
         let file = std::fs::File::create(log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_mtls-gateway"));
+        if let Some(dir) = dir {
+            command.current_dir(dir);
+        }
+        let child = command
             .args(["--workers", "1", "run"])
             .arg("--config")
             .arg(config)
@@ -319,7 +333,7 @@ impl Gateway {
             .expect("the gateway binary runs");
         let mut gateway = Self {
             child,
-            config: config.to_path_buf(),
+            config: dir.map_or_else(|| config.to_path_buf(), |d| d.join(config)),
             log: log.to_path_buf(),
             admin,
         };
