@@ -44,6 +44,7 @@ use http_body_util::{BodyExt, Empty};
 use hyper::ext::Protocol;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
+use mtls_tower::layer::MatchedRoute;
 
 use super::{Backend, BoxError, ProxyBody, strip_hop_by_hop, text};
 use crate::upstream::PooledBody;
@@ -130,9 +131,14 @@ impl Backend {
             Ok((upstream, _authority)) => upstream,
             Err(e) => return text(StatusCode::BAD_REQUEST, format!("bad request target: {e}")),
         };
-        // They live as long as the tunnel: `mtls_tower::serve` counts an HTTP/2 tunnel as a
-        // request in flight while they do.
-        let extensions = std::mem::take(upstream.extensions_mut());
+        // An HTTP/2 request's extensions live as long as its tunnel: `mtls_tower::serve`
+        // counts the tunnel as a request in flight while they do. Not the route: it holds the
+        // policy snapshot (and its backends) that a reload replaces.
+        let mut extensions = std::mem::take(upstream.extensions_mut());
+        extensions.remove::<MatchedRoute>();
+        if websocket == WebSocket::Upgrade {
+            extensions.clear();
+        }
         let headers = upstream.headers_mut();
         headers.insert(header::CONNECTION, UPGRADE);
         headers.insert(header::UPGRADE, WEBSOCKET);

@@ -72,7 +72,7 @@ pub(crate) struct Seen {
 
 /// The WebSocket backend (HTTP/1.1). `/ws/echo`: accepts the upgrade, says `welcome`, then
 /// answers each text message with `echo: <text>`. `/ws/refuse`: 400 `no websocket here`.
-/// `/ws/sleep`: 200 after 3 s. Anything else: 200 with the request's `upgrade` and
+/// `/ws/sleep`: 200 after 4 s. Anything else: 200 with the request's `upgrade` and
 /// `connection` headers (`-` when absent).
 pub(crate) async fn ws_backend() -> (u16, Arc<Seen>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -110,7 +110,7 @@ pub(crate) async fn ws_backend() -> (u16, Arc<Seen>) {
                 counts.sleeping.fetch_add(1, Ordering::SeqCst);
                 let (tx, rx) = mpsc::channel(1);
                 tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_secs(3)).await;
+                    tokio::time::sleep(Duration::from_secs(4)).await;
                     let _ = tx.send(Frame::data(Bytes::from("slept\n"))).await;
                 });
                 Response::new(ChannelBody(rx).boxed_unsync())
