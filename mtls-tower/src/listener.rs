@@ -20,7 +20,8 @@ use crate::tls::{
     VerifierError,
 };
 
-/// Why a listener could not be built from a policy; the message names the listener and host.
+/// Why a listener could not be built from a policy; the message names the field
+/// (`listeners[0].hosts[1].certificate`) and the cause.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ListenerError {
@@ -28,31 +29,31 @@ pub enum ListenerError {
     #[error("the policy has no listener named {0:?}")]
     NoSuchListener(String),
     /// No certificate for a host.
-    #[error("listener {listener:?} host {host}: no certificate: {detail}")]
+    #[error("{host}.certificate: {detail}")]
     Certificate {
         /// The listener.
         listener: String,
-        /// The host's first name, or `(default)`.
+        /// The host's field path (`listeners[0].hosts[1]`).
         host: String,
         /// Why.
         detail: String,
     },
     /// A trust domain could not be loaded (CA bundle, CRLs, secrets).
-    #[error("listener {listener:?} host {host}: {source}")]
+    #[error("{host}.client_validation: {source}")]
     Trust {
         /// The listener.
         listener: String,
-        /// The host's first name, or `(default)`.
+        /// The host's field path (`listeners[0].hosts[1]`).
         host: String,
         /// The cause.
         source: Box<TrustError>,
     },
     /// The verifier could not be built.
-    #[error("listener {listener:?} host {host}: {source}")]
+    #[error("{host}.client_validation: {source}")]
     Verifier {
         /// The listener.
         listener: String,
-        /// The host's first name, or `(default)`.
+        /// The host's field path (`listeners[0].hosts[1]`).
         host: String,
         /// The cause.
         source: Box<VerifierError>,
@@ -295,6 +296,15 @@ pub fn snapshot_for(
     };
     let secrets: &Secrets<'_> = secrets.unwrap_or(&no_secrets);
     let port = listener.port();
+    let at = match policy
+        .config()
+        .listeners
+        .iter()
+        .position(|l| l.name == name)
+    {
+        Some(i) => format!("listeners[{i}]"),
+        None => format!("listener {name:?}"),
+    };
     let min_tls = match listener.min_tls_version {
         mtls_policy::TlsVersion::Tls13 => MinTlsVersion::Tls13,
         _ => MinTlsVersion::Tls12,
@@ -304,11 +314,7 @@ pub fn snapshot_for(
         .unknown_sni(listener.unknown_sni.into())
         .min_tls_version(min_tls);
     for (hi, host) in listener.hosts.iter().enumerate() {
-        let label = host
-            .hostnames
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "(default)".into());
+        let label = format!("{at}.hosts[{hi}]");
         let credential = match (credentials, &host.certificate) {
             (Some(credentials), _) => credentials(host),
             (None, Some(source)) => load_certificate(source, provider, secrets),

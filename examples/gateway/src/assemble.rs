@@ -17,12 +17,23 @@ use rustls::crypto::CryptoProvider;
 use crate::proxy::{Backend, BackendTimeouts, DirectResponse, Target, Targets};
 
 /// Why a configuration cannot be served (the message names the listener, host or backend).
-#[derive(Debug, thiserror::Error)]
-#[error("{what}: {detail}")]
+#[derive(Debug)]
 pub(crate) struct AssembleError {
     what: String,
     detail: String,
 }
+
+impl std::fmt::Display for AssembleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.what.is_empty() {
+            f.write_str(&self.detail)
+        } else {
+            write!(f, "{}: {}", self.what, self.detail)
+        }
+    }
+}
+
+impl std::error::Error for AssembleError {}
 
 fn fail(what: impl Into<String>, detail: impl ToString) -> AssembleError {
     AssembleError {
@@ -63,7 +74,7 @@ pub(crate) fn assemble(
     for listener in &config.listeners {
         let (port, snapshot) =
             snapshot_for(&policy, &listener.name, policy_slot, provider, None, None)
-                .map_err(|e| fail("configuration", e))?;
+                .map_err(|e| fail("", e))?;
         listeners.push(ListenerPlan {
             name: listener.name.clone(),
             address: listener
@@ -98,7 +109,7 @@ pub(crate) fn assemble(
                     .transpose()
                     .map_err(|e| fail(what(), e))?;
                 Target::Respond(DirectResponse::new(
-                    format!("respond {}", route.name()),
+                    format!("respond:{}", route.name()),
                     status,
                     Bytes::from(respond.body.clone()),
                     content_type,
@@ -124,7 +135,7 @@ fn build_backends(
 ) -> Result<BTreeMap<String, Arc<Backend>>, AssembleError> {
     let mut backends = BTreeMap::new();
     for (name, backend) in &config.backends {
-        let what = format!("backend {name:?}");
+        let what = format!("backends.{name}");
         let base: http::Uri = backend.url.parse().map_err(|e| fail(&what, e))?;
         let connector = match &backend.tls {
             None => UpstreamConnector::plain(),

@@ -58,7 +58,8 @@ pub(crate) async fn start(config_file: &Path) -> Result<Gateway, String> {
     let provider = mtls_core::crypto::default_provider();
     let loaded = config::load(config_file).map_err(|e| e.to_string())?;
     let slot = SharedPolicy::new(loaded.clone());
-    let plan = assemble(loaded, &provider, &slot).map_err(|e| e.to_string())?;
+    let plan = assemble(loaded, &provider, &slot)
+        .map_err(|e| format!("{}: {e}", config_file.display()))?;
     let Plan {
         listeners,
         policy,
@@ -166,7 +167,8 @@ impl Gateway {
         let provider = mtls_core::crypto::default_provider();
         let loaded = config::load(config_file).map_err(|e| e.to_string())?;
         self.restart_only(loaded.config())?;
-        let plan = assemble(loaded, &provider, &self.policy).map_err(|e| e.to_string())?;
+        let plan = assemble(loaded, &provider, &self.policy)
+            .map_err(|e| format!("{}: {e}", config_file.display()))?;
         // The TLS snapshots, then the policy with its route targets in one store: a request
         // is decided and forwarded by one snapshot.
         for (new, running) in plan.listeners.into_iter().zip(&self.listeners) {

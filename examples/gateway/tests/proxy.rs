@@ -268,7 +268,7 @@ fn yaml(hosts: &str, backends: &[&str]) -> String {
 }
 
 /// The policy of `yaml(hosts, ...)` as the gateway serves it: each route's target attached
-/// (the one of `backends` it names, or its fixed answer, named `respond <route name>`).
+/// (the one of `backends` it names, or its fixed answer, named `respond:<route name>`).
 fn policy(hosts: &str, backends: &[Arc<Backend>]) -> Policy {
     let names: Vec<&str> = backends.iter().map(|b| b.name()).collect();
     let text = yaml(hosts, &names);
@@ -282,7 +282,7 @@ fn policy(hosts: &str, backends: &[Arc<Backend>]) -> Policy {
                 Target::Backend(Arc::clone(backend))
             }
             RouteAction::Respond(respond) => Target::Respond(DirectResponse::new(
-                format!("respond {}", route.name()),
+                format!("respond:{}", route.name()),
                 StatusCode::from_u16(respond.status).unwrap(),
                 Bytes::from(respond.body.clone()),
                 respond
@@ -754,7 +754,7 @@ async fn direct_responses_answer_without_an_upstream() {
         );
 
         // The access log's route name rides in the response's extensions, when the access
-        // log is on (and only then: it costs allocations): `respond <route name>`, the name
+        // log is on (and only then: it costs allocations): `respond:<route name>`, the name
         // defaulting to the path as written (`/` for a route without one), or the backend.
         let request = |path: &str, host: &str| {
             Request::get(path)
@@ -768,9 +768,9 @@ async fn direct_responses_answer_without_an_upstream() {
         assert_eq!(parts.extensions.get::<RouteName>(), None);
         let _log = access_log_on();
         for (path, host, name) in [
-            ("/ping", "a.test", "respond /ping"),
-            ("/gone", "a.test", "respond gone"),
-            ("/gone", "maint.test", "respond /"),
+            ("/ping", "a.test", "respond:/ping"),
+            ("/gone", "a.test", "respond:gone"),
+            ("/gone", "maint.test", "respond:/"),
             ("/x", "other.test", "echo"),
         ] {
             let (parts, _) = call_direct(&slot, conn(), request(path, host)).await;

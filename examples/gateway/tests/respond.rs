@@ -150,14 +150,14 @@ fn respond_routes_answer_through_mtls_and_the_policy() {
     assert!(
         log.lines().any(|l| l.contains("listener=edge")
             && l.contains("path=/any/path")
-            && l.contains("route=respond / ")
+            && l.contains("route=respond:/ ")
             && l.contains("status=200")
             && l.contains("decision=\"allow\"")),
         "{log}"
     );
     assert!(
         log.lines()
-            .any(|l| l.contains("route=respond /teapot ") && l.contains("status=418")),
+            .any(|l| l.contains("route=respond:/teapot ") && l.contains("status=418")),
         "{log}"
     );
     assert!(

@@ -763,7 +763,8 @@ fn a_bad_configuration_at_start_exits_2_with_the_field_path() {
         );
     }
 
-    // A file the configuration names that does not load: the listener, the host and the file.
+    // A file the configuration names that does not load: the configuration file, the field and
+    // the file.
     let bad = text.replacen("chain: server.pem", "chain: missing.pem", 1);
     let (code, stderr) = start_failure(&w, "bad.yaml", &bad);
     assert_eq!(code, 2, "{stderr}");
@@ -771,8 +772,9 @@ fn a_bad_configuration_at_start_exits_2_with_the_field_path() {
     assert_eq!(
         stderr,
         format!(
-            "mtls-gateway: configuration: listener \"agc-frontend\" host (default): no \
-             certificate: file {}: cannot read: No such file or directory (os error 2)\n",
+            "mtls-gateway: {}: listeners[0].hosts[0].certificate: file {}: cannot read: No such \
+             file or directory (os error 2)\n",
+            w.etc.join("bad.yaml").display(),
             missing.display()
         )
     );

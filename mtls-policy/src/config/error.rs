@@ -106,11 +106,18 @@ impl std::error::Error for ConfigError {}
 /// Strips the location (" at line L column C") and the path prefix ("a.b: ") that the YAML
 /// crate adds to its messages, to keep only the cause.
 fn bare_message(text: &str, yaml_path: Option<&str>, pos: Option<(usize, usize)>) -> String {
+    // The location may end the message, or stand before a clause (", while parsing ...").
+    let located;
     let mut t = text;
     if let Some((l, c)) = pos {
-        t = t
-            .strip_suffix(&format!(" at line {l} column {c}"))
-            .unwrap_or(t);
+        let at = format!(" at line {l} column {c}");
+        t = match t.strip_suffix(&at) {
+            Some(rest) => rest,
+            None => {
+                located = t.replacen(&at, "", 1);
+                &located
+            }
+        };
     }
     if let Some(p) = yaml_path {
         // The YAML crate's own path may stop short of ours (ours names an unknown key).
