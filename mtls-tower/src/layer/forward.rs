@@ -75,18 +75,8 @@ impl ForwardIdentity {
     /// ```
     pub fn from_config(config: &mtls_policy::ForwardIdentityConfig) -> Self {
         let mut forward = Self::none();
-        if let Some(x) = &config.xfcc {
-            let mut xfcc = XfccConfig::default()
-                .hash(x.hash)
-                .subject(x.subject)
-                .uri(x.uri)
-                .dns(x.dns)
-                .cert(x.cert)
-                .chain(x.chain);
-            if let Some(by) = &x.by {
-                xfcc = xfcc.by(by.clone());
-            }
-            forward = forward.xfcc(xfcc);
+        if let Some(fields) = &config.xfcc {
+            forward = forward.xfcc(XfccConfig::from_fields(fields));
         }
         if config.rfc9440 {
             forward = forward.rfc9440();
@@ -326,20 +316,26 @@ pub struct XfccConfig {
 }
 
 impl Default for XfccConfig {
+    /// The configuration's default fields ([`XfccFields::default`](mtls_policy::XfccFields)).
     fn default() -> Self {
-        Self {
-            by: None,
-            hash: true,
-            subject: true,
-            uri: true,
-            cert: false,
-            chain: false,
-            dns: true,
-        }
+        Self::from_fields(&mtls_policy::XfccFields::default())
     }
 }
 
 impl XfccConfig {
+    /// The elements a configuration's `forward_identity.xfcc` names.
+    pub fn from_fields(fields: &mtls_policy::XfccFields) -> Self {
+        Self {
+            by: fields.by.clone(),
+            hash: fields.hash,
+            subject: fields.subject,
+            uri: fields.uri,
+            cert: fields.cert,
+            chain: fields.chain,
+            dns: fields.dns,
+        }
+    }
+
     /// `By=<uri>`: this proxy's own identity (Envoy uses the URI SANs of its certificate).
     pub fn by(mut self, uri: impl Into<String>) -> Self {
         self.by = Some(uri.into());
