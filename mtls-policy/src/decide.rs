@@ -263,7 +263,11 @@ impl Policy {
     }
 
     /// The host (by SNI, else Host; the two must agree) and the route (by path).
-    fn locate_in<'p>(&'p self, l: &'p Listener, ctx: &Context<'_>) -> Result<Located<'p>, DenyReason> {
+    fn locate_in<'p>(
+        &'p self,
+        l: &'p Listener,
+        ctx: &Context<'_>,
+    ) -> Result<Located<'p>, DenyReason> {
         let sni = match ctx.sni {
             Some(sni) => Some(normalize_host(sni).map_err(|e| bad_request("server name", e))?),
             None => None,

@@ -521,7 +521,10 @@ async fn non_normal_paths_cannot_skip_a_route() {
         let conn = tls_conn(8443, "api.example.com", Some(&web), verified());
         let (status, _, _, body) = send(&svc, request(path, "api.example.com", Some(conn))).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{path}");
-        assert!(body.starts_with("malformed request: path: "), "{path}: {body}");
+        assert!(
+            body.starts_with("malformed request: path: "),
+            "{path}: {body}"
+        );
     }
     assert_eq!(calls.load(Ordering::SeqCst), 0);
 }
