@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use crate::identity::{IdentityMatchSpec, IdentityMatcher, IdentityRule};
+use crate::matcher::StringMatch;
 use crate::settings::Span;
 
 /// An upstream a route forwards to (`backends.<name>`).
@@ -18,6 +20,8 @@ use crate::settings::Span;
 ///       ca: upstream-ca.pem
 ///       expected_name: api.internal
 ///       client_certificate: { chain: gateway.pem, key: gateway.key }
+///       subject_alt_names:
+///         match: [{ spiffe: { trust_domain: cluster.local, path: { prefix: /ns/api/ } } }]
 ///     request_timeout: 10s
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,24 +63,34 @@ impl BackendConfig {
         }
     }
 
-    /// Checks what can be checked without I/O; `Err((field, message))`.
-    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
+    /// Checks what can be checked without I/O; `Err((field, message))`, the field relative
+    /// to the backend (`url`, `tls.subject_alt_names.match[0].ip`).
+    pub(crate) fn validate(&self) -> Result<(), (String, String)> {
+        let url = |message: String| ("url".to_owned(), message);
         let (scheme, rest) = self
             .url
             .split_once("://")
-            .ok_or(("url", format!("{:?} is not a URL", self.url)))?;
+            .ok_or_else(|| url(format!("{:?} is not a URL", self.url)))?;
         let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
         if authority.is_empty() {
-            return Err(("url", format!("{:?} has no host", self.url)));
+            return Err(url(format!("{:?} has no host", self.url)));
         }
         if rest.contains(['?', '#']) {
-            return Err(("url", "a query or fragment is not allowed".into()));
+            return Err(url("a query or fragment is not allowed".into()));
         }
         match scheme {
-            "http" => Ok(()),
-            "https" if self.tls.is_some() => Ok(()),
-            "https" => Err(("tls", "an https backend needs `tls` (at least `ca`)".into())),
-            _ => Err(("url", "the scheme must be http or https".into())),
+            "http" | "https" => {}
+            _ => return Err(url("the scheme must be http or https".into())),
+        }
+        match &self.tls {
+            Some(tls) => tls
+                .validate()
+                .map_err(|(field, message)| (format!("tls.{field}"), message)),
+            None if scheme == "https" => Err((
+                "tls".into(),
+                "an https backend needs `tls` (at least `ca`)".into(),
+            )),
+            None => Ok(()),
         }
     }
 }
@@ -89,13 +103,20 @@ impl BackendConfig {
 pub struct BackendTls {
     /// The CA bundle file for the upstream's certificate.
     pub ca: PathBuf,
-    /// The name the upstream certificate must carry (also the SNI); the URL's host when
-    /// absent.
+    /// The SNI sent; without `subject_alt_names`, also the name the upstream certificate must
+    /// carry. The URL's host when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_name: Option<String>,
     /// The client certificate presented upstream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_certificate: Option<ClientCertificate>,
+    /// The identities the upstream certificate may carry, instead of `expected_name`: exact
+    /// `principals` and `match` rules on its DNS, URI, IP or email SANs, SPIFFE ID, common
+    /// name or subject, as in a route's `authorization` (Istio `DestinationRule`
+    /// `subjectAltNames`, Gateway API `BackendTLSPolicy` `validation.subjectAltNames`). The
+    /// certificate must still chain to `ca`; one matching principal or rule admits it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subject_alt_names: Option<IdentityMatchSpec>,
 }
 
 impl BackendTls {
@@ -105,7 +126,68 @@ impl BackendTls {
             ca: ca.into(),
             expected_name: None,
             client_certificate: None,
+            subject_alt_names: None,
         }
+    }
+
+    /// Admits only upstream certificates matching `allowed` (see
+    /// [`subject_alt_names`](Self::subject_alt_names)).
+    pub fn subject_alt_names(mut self, allowed: IdentityMatchSpec) -> Self {
+        self.subject_alt_names = Some(allowed);
+        self
+    }
+
+    /// Checks the allow-list; `Err((field, message))`, the field relative to `tls`.
+    fn validate(&self) -> Result<(), (String, String)> {
+        let Some(allowed) = &self.subject_alt_names else {
+            return Ok(());
+        };
+        let at = "subject_alt_names";
+        if allowed.is_empty() {
+            return Err((
+                at.into(),
+                "an empty allow-list admits no upstream: give `principals` or `match` rules".into(),
+            ));
+        }
+        for (i, principal) in allowed.principals.iter().enumerate() {
+            if principal.trim().is_empty() {
+                return Err((format!("{at}.principals[{i}]"), "empty principal".into()));
+            }
+        }
+        for (i, rule) in allowed.rules.iter().enumerate() {
+            check_rule(rule).map_err(|(field, e)| (format!("{at}.match[{i}].{field}"), e))?;
+        }
+        IdentityMatcher::new(allowed).map_err(|e| (at.into(), e.to_string()))?;
+        Ok(())
+    }
+}
+
+/// What a pattern cannot say about an upstream's identity: an exact IP that is no address, a
+/// SPIFFE trust domain written as an ID.
+fn check_rule(rule: &IdentityRule) -> Result<(), (&'static str, String)> {
+    match rule {
+        IdentityRule::Ip(StringMatch::Exact(ip)) if ip.parse::<std::net::IpAddr>().is_err() => {
+            Err(("ip", format!("{ip:?} is not an IP address")))
+        }
+        IdentityRule::Spiffe(s) => {
+            let td = &s.trust_domain;
+            let valid = !td.is_empty()
+                && td
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._".contains(&b));
+            if valid {
+                Ok(())
+            } else {
+                Err((
+                    "spiffe.trust_domain",
+                    format!(
+                        "{td:?} is not a SPIFFE trust domain (lowercase letters, digits, `-`, \
+                         `.`, `_`; no `spiffe://` or path)"
+                    ),
+                ))
+            }
+        }
+        _ => Ok(()),
     }
 }
 
@@ -216,5 +298,81 @@ impl Default for XfccFields {
             cert: false,
             chain: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Policy;
+
+    /// The error of a configuration whose backend `api` has `tls` followed by `extra`.
+    fn error(extra: &str) -> String {
+        let text = format!(
+            "listeners: []\nbackends:\n  api:\n    url: https://api.internal\n    tls:\n      \
+             ca: ca.pem\n{extra}"
+        );
+        match Policy::from_yaml(&text) {
+            Ok(_) => panic!("accepted:\n{text}"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn an_allow_list_loads_and_reads_as_written() {
+        let text = "listeners: []\nbackends:\n  api:\n    url: https://api.internal\n    tls:\n      \
+                    ca: ca.pem\n      subject_alt_names:\n        principals: [api.internal]\n        \
+                    match:\n          - spiffe: { trust_domain: cluster.local, path: { prefix: /ns/api/ } }\n          \
+                    - ip: { exact: \"2001:db8::1\" }\n";
+        let policy = Policy::from_yaml(text).unwrap();
+        let tls = policy.config().backends["api"].tls.as_ref().unwrap();
+        let allowed = tls.subject_alt_names.as_ref().unwrap();
+        assert_eq!(
+            allowed.to_string(),
+            "\"api.internal\", spiffe trust domain \"cluster.local\" path prefix \"/ns/api/\", \
+             ip exact \"2001:db8::1\""
+        );
+    }
+
+    #[test]
+    fn bad_allow_lists_name_the_field() {
+        assert_eq!(
+            error("      subject_alt_names: {}\n"),
+            "backends.api.tls.subject_alt_names: an empty allow-list admits no upstream: give \
+             `principals` or `match` rules"
+        );
+        assert_eq!(
+            error("      subject_alt_names: { principals: [\" \"] }\n"),
+            "backends.api.tls.subject_alt_names.principals[0]: empty principal"
+        );
+        assert_eq!(
+            error(
+                "      subject_alt_names:\n        match: [{ dns: { exact: a } }, { ip: { exact: \
+                 10.0.0.256 } }]\n"
+            ),
+            "backends.api.tls.subject_alt_names.match[1].ip: \"10.0.0.256\" is not an IP address"
+        );
+        assert_eq!(
+            error(
+                "      subject_alt_names:\n        match: [{ spiffe: { trust_domain: \
+                 \"spiffe://cluster.local\" } }]\n"
+            ),
+            "backends.api.tls.subject_alt_names.match[0].spiffe.trust_domain: \
+             \"spiffe://cluster.local\" is not a SPIFFE trust domain (lowercase letters, digits, \
+             `-`, `.`, `_`; no `spiffe://` or path)"
+        );
+    }
+
+    #[test]
+    fn bad_patterns_and_unknown_fields_fail_where_they_are_written() {
+        let e = error("      subject_alt_names:\n        match: [{ dns: { regex: \"(\" } }]\n");
+        assert!(
+            e.starts_with("backends.api.tls.subject_alt_names.match[0].dns: invalid regex \"(\""),
+            "{e}"
+        );
+        assert_eq!(
+            error("      subject_alt_names:\n        allow: [a]\n"),
+            "backends.api.tls.subject_alt_names.allow: unknown field `allow`, expected \
+             `principals` or `match` at line 8 column 9"
+        );
     }
 }

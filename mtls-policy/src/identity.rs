@@ -103,6 +103,29 @@ impl From<IdentityRule> for IdentityRuleRepr {
     }
 }
 
+/// `dns exact "api.internal"`, `spiffe trust domain "cluster.local" path prefix "/ns/"`: the
+/// rule as a reason or a log line quotes it.
+impl fmt::Display for IdentityRule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (field, m) = match self {
+            Self::Dns(m) => ("dns", m),
+            Self::Uri(m) => ("uri", m),
+            Self::Ip(m) => ("ip", m),
+            Self::Email(m) => ("email", m),
+            Self::Cn(m) => ("cn", m),
+            Self::Subject(m) => ("subject", m),
+            Self::Spiffe(s) => {
+                write!(f, "spiffe trust domain {:?}", s.trust_domain)?;
+                return match &s.path {
+                    Some(path) => write!(f, " path {path}"),
+                    None => Ok(()),
+                };
+            }
+        };
+        write!(f, "{field} {m}")
+    }
+}
+
 /// A SPIFFE trust domain, and optionally a pattern on the path.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -146,6 +169,17 @@ impl IdentityMatchSpec {
     /// Whether the spec names nothing (and so matches nothing).
     pub fn is_empty(&self) -> bool {
         self.principals.is_empty() && self.rules.is_empty()
+    }
+}
+
+/// The principals (quoted) then the rules, comma-separated:
+/// `"spiffe://td/ns/a/sa/b", dns wildcard "*.internal"`.
+impl fmt::Display for IdentityMatchSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let principals = self.principals.iter().map(|p| format!("{p:?}"));
+        let rules = self.rules.iter().map(ToString::to_string);
+        let all: Vec<String> = principals.chain(rules).collect();
+        f.write_str(&all.join(", "))
     }
 }
 

@@ -153,6 +153,9 @@ fn build_backends(
                 if let Some(name) = &tls.expected_name {
                     builder = builder.expected_name(name.clone());
                 }
+                if let Some(allowed) = &tls.subject_alt_names {
+                    builder = builder.subject_alt_names(allowed.clone());
+                }
                 if let Some(client) = &tls.client_certificate {
                     let chain =
                         CertificateChain::from_file(&client.chain).map_err(|e| fail(&what, e))?;

@@ -31,6 +31,6 @@ pub use server::{
     UnknownSni,
 };
 pub use upstream::{
-    UpstreamConnectError, UpstreamConnector, UpstreamStream, UpstreamTls, UpstreamTlsBuilder,
-    UpstreamTlsError,
+    UpstreamConnectError, UpstreamConnector, UpstreamIdentityError, UpstreamStream, UpstreamTls,
+    UpstreamTlsBuilder, UpstreamTlsError,
 };

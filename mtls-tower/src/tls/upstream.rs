@@ -1,5 +1,8 @@
 //! The upstream leg: a connector for hyper-util's client that speaks TLS to `https` upstreams,
-//! presents our client certificate and verifies the upstream's certificate and name.
+//! presents our client certificate and verifies the upstream's certificate and name (or its
+//! identity against an allow-list).
+
+mod san;
 
 use std::future::Future;
 use std::io;
@@ -13,6 +16,7 @@ use http::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::TokioIo;
 use mtls_core::{CaBundle, ServerCredential};
+use mtls_policy::{IdentityMatchSpec, PatternError};
 use rustls::ClientConfig;
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::ServerName;
@@ -22,9 +26,12 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tower_service::Service;
 
+pub use san::UpstreamIdentityError;
+
 /// How to reach `https` upstreams: which CAs to trust, which client certificate to present,
 /// and which name the upstream's certificate must carry (Gateway API `BackendTLSPolicy`
-/// `hostname`; Istio `DestinationRule` `sni`/`subjectAltNames`).
+/// `hostname`; Istio `DestinationRule` `sni`), or which identities it may carry
+/// ([`subject_alt_names`](UpstreamTlsBuilder::subject_alt_names)).
 ///
 /// ```
 /// # let pki = mtls_testkit::Pki::shared();
@@ -48,6 +55,7 @@ pub struct UpstreamTlsBuilder {
     roots: rustls::RootCertStore,
     client: Option<ServerCredential>,
     expected_name: Option<String>,
+    subject_alt_names: Option<IdentityMatchSpec>,
     alpn: Vec<Vec<u8>>,
 }
 
@@ -61,6 +69,9 @@ pub enum UpstreamTlsError {
     /// rustls refused the configuration.
     #[error("upstream TLS configuration: {0}")]
     Rustls(String),
+    /// The `subject_alt_names` allow-list does not compile.
+    #[error("upstream subject_alt_names: {0}")]
+    SubjectAltNames(PatternError),
 }
 
 impl UpstreamTls {
@@ -74,6 +85,7 @@ impl UpstreamTls {
             roots,
             client: None,
             expected_name: None,
+            subject_alt_names: None,
             alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
         }
     }
@@ -93,9 +105,34 @@ impl UpstreamTlsBuilder {
     }
 
     /// The name the upstream certificate must carry (a DNS name or an IP address); it is also
-    /// the SNI sent. Without it, the host of the request URI is used.
+    /// the SNI sent. Without it, the host of the request URI is used. With
+    /// [`subject_alt_names`](Self::subject_alt_names) it is only the SNI.
     pub fn expected_name(mut self, name: impl Into<String>) -> Self {
         self.expected_name = Some(name.into());
+        self
+    }
+
+    /// Admits an upstream whose certificate chains to the CAs and whose identity matches
+    /// `allowed` (a principal, or a rule on its DNS, URI, IP or email SANs, SPIFFE ID, common
+    /// name or subject), instead of checking one name. The spec is compiled by
+    /// [`build`](Self::build); a refused upstream fails the handshake with an
+    /// [`UpstreamIdentityError`] naming its identity and the allow-list.
+    ///
+    /// ```
+    /// # let pki = mtls_testkit::Pki::shared();
+    /// # let ca = mtls_core::CaBundle::from_bytes(pki.root().cert_pem().as_bytes(), "ca").unwrap();
+    /// use mtls_policy::{IdentityMatchSpec, IdentityRule, SpiffeMatch};
+    ///
+    /// let mut allowed = IdentityMatchSpec::default();
+    /// allowed.rules.push(IdentityRule::Spiffe(SpiffeMatch::new("cluster.local", None)));
+    /// let tls = mtls_tower::UpstreamTls::builder(mtls_core::crypto::default_provider(), &ca)
+    ///     .expected_name("backend.internal")
+    ///     .subject_alt_names(allowed)
+    ///     .build()
+    ///     .unwrap();
+    /// ```
+    pub fn subject_alt_names(mut self, allowed: IdentityMatchSpec) -> Self {
+        self.subject_alt_names = Some(allowed);
         self
     }
 
@@ -113,10 +150,20 @@ impl UpstreamTlsBuilder {
             ),
             None => None,
         };
+        let algorithms = self.provider.signature_verification_algorithms;
         let builder = ClientConfig::builder_with_provider(self.provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| UpstreamTlsError::Rustls(e.to_string()))?
-            .with_root_certificates(self.roots);
+            .map_err(|e| UpstreamTlsError::Rustls(e.to_string()))?;
+        let builder = match &self.subject_alt_names {
+            None => builder.with_root_certificates(self.roots),
+            Some(spec) => {
+                let verifier = san::AllowListVerifier::new(Arc::new(self.roots), algorithms, spec)
+                    .map_err(UpstreamTlsError::SubjectAltNames)?;
+                builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(verifier))
+            }
+        };
         let mut config = match self.client {
             Some(credential) => builder
                 .with_client_auth_cert(
@@ -205,8 +252,9 @@ pub enum UpstreamConnectError {
     /// An `https` URI without TLS configured, or a URI without a host.
     #[error("cannot connect to {0}: {1}")]
     Config(Uri, &'static str),
-    /// The TLS handshake with the upstream failed (certificate not trusted, wrong name, our
-    /// client certificate refused, ...).
+    /// The TLS handshake with the upstream failed (certificate not trusted, wrong name, an
+    /// identity outside the allow-list ([`UpstreamIdentityError`] as the source), our client
+    /// certificate refused, ...).
     #[error("TLS handshake with {uri}: {source}")]
     Tls {
         /// The upstream.
@@ -264,10 +312,14 @@ impl Service<Uri> for UpstreamConnector {
                 })?,
             };
             let connector = TlsConnector::from(tls.config.load_full());
-            let stream = connector
-                .connect(name, tcp)
-                .await
-                .map_err(|source| UpstreamConnectError::Tls { uri, source })?;
+            let stream = connector.connect(name, tcp).await.map_err(|source| {
+                // A refusal by the allow-list reads as itself, not as rustls' wrapping.
+                let source = match san::refusal(&source) {
+                    Some(refused) => io::Error::new(io::ErrorKind::InvalidData, refused.clone()),
+                    None => source,
+                };
+                UpstreamConnectError::Tls { uri, source }
+            })?;
             Ok(UpstreamStream(Upstream::Tls(Box::new(stream))))
         })
     }
