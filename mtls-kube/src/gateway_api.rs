@@ -12,13 +12,15 @@
 //! | AGC `FrontendTLSPolicy` `default.verify.caCertificateRef` | required; revoked → HTTP 400 |
 //! | `HTTPRoute` hostnames, `PathPrefix` / `Exact`, `backendRefs[0]` | the routes of the hosts serving those names, `backends` |
 //! | `BackendTLSPolicy` `caCertificateRefs`, `hostname` | backend `tls.ca`, `tls.expected_name` |
+//! | `BackendTLSPolicy` `subjectAltNames` (`Hostname`, `URI`) | backend `tls.subject_alt_names` (`dns`, `uri`); `hostname` is then the SNI only |
 //! | `spec.tls.backend.clientCertificateRef` | backend `tls.client_certificate` |
 
 use std::collections::BTreeMap;
 
 use mtls_policy::{
     Answer, BackendConfig, BackendTls, ClientCertMode, ClientCertificate, ClientValidation,
-    CrlOptions, DenyCode, HttpAnswer, IdentityMatchSpec, TrustDomain, TrustSource,
+    CrlOptions, DenyCode, HttpAnswer, IdentityMatchSpec, IdentityRule, StringMatch, TrustDomain,
+    TrustSource,
 };
 use serde::Deserialize;
 use serde_norway::Value;
@@ -254,7 +256,58 @@ struct BackendValidation {
     #[serde(default)]
     well_known_ca_certificates: Option<String>,
     #[serde(default)]
-    subject_alt_names: Vec<Value>,
+    subject_alt_names: Vec<SubjectAltName>,
+}
+
+/// One of `BackendTLSPolicy` `validation.subjectAltNames`: `type: Hostname` with `hostname`,
+/// or `type: URI` with `uri`.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct SubjectAltName {
+    #[serde(default, rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    hostname: Option<String>,
+    #[serde(default)]
+    uri: Option<String>,
+}
+
+/// Translates `validation.subjectAltNames` into the backend's allow-list: `Hostname` → a
+/// `dns` rule (exact, or `wildcard` for `*.`), `URI` → an exact `uri` rule. An entry of
+/// another type or without its value is warned about and left out.
+fn backend_sans(ctx: &mut Ctx<'_>, r: &ObjectRef, sans: &[SubjectAltName]) -> IdentityMatchSpec {
+    let mut spec = IdentityMatchSpec::default();
+    for (i, san) in sans.iter().enumerate() {
+        let at = format!("spec.validation.subjectAltNames[{i}]");
+        let (field, value) = match san.kind.as_deref() {
+            Some("Hostname") => ("hostname", &san.hostname),
+            Some("URI") => ("uri", &san.uri),
+            other => {
+                let kind = other.unwrap_or_default();
+                let message =
+                    format!("type {kind:?} is not supported (Hostname, URI are): left out");
+                ctx.warn(r, format!("{at}.type"), message);
+                continue;
+            }
+        };
+        let Some(value) = value.as_deref().filter(|v| !v.trim().is_empty()) else {
+            ctx.warn(r, format!("{at}.{field}"), "missing: left out");
+            continue;
+        };
+        let rule = match field {
+            "uri" => IdentityRule::Uri(StringMatch::Exact(value.to_string())),
+            _ if value.starts_with("*.") => {
+                if let Err(e) = StringMatch::Wildcard(value.to_string()).validate() {
+                    ctx.warn(r, format!("{at}.hostname"), format!("{e}: left out"));
+                    continue;
+                }
+                IdentityRule::Dns(StringMatch::Wildcard(normalize(value)))
+            }
+            _ => IdentityRule::Dns(StringMatch::Exact(normalize(value))),
+        };
+        spec.rules.push(rule);
+    }
+    spec
 }
 
 /// AGC `FrontendTLSPolicy`.
@@ -790,11 +843,12 @@ fn backend_policies(
                 "not supported: name a CA in caCertificateRefs",
             );
         }
-        if !v.subject_alt_names.is_empty() {
+        let sans = backend_sans(ctx, r, &v.subject_alt_names);
+        if !v.subject_alt_names.is_empty() && sans.is_empty() {
             ctx.warn(
                 r,
                 "spec.validation.subjectAltNames",
-                "not supported: the upstream is verified against `hostname` only",
+                "no usable entry: the upstream is verified against `hostname` only",
             );
         }
         for key in p.options.keys() {
@@ -844,6 +898,9 @@ fn backend_policies(
         };
         let mut tls = BackendTls::new(ca);
         tls.expected_name = v.hostname.clone();
+        if !sans.is_empty() {
+            tls.subject_alt_names = Some(sans);
+        }
         for (i, t) in p.target_refs.iter().enumerate() {
             if t.kind.as_deref().unwrap_or("Service") != "Service" {
                 ctx.warn(
