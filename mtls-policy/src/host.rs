@@ -104,22 +104,27 @@ pub fn normalize_host(name: &str) -> Result<Cow<'_, str>, HostError> {
     if name.is_empty() {
         return Err(HostError::Empty);
     }
-    let bytes = name.as_bytes();
-    let ipv6 = bytes.contains(&b':');
-    let mut upper = false;
-    for &b in bytes {
+    // One pass over the bytes (this runs for every request): the characters, and an empty
+    // label (a dot at the start or after a dot; one trailing dot is the FQDN form).
+    let (mut upper, mut colon, mut dash) = (false, false, false);
+    let mut after_dot = true;
+    for &b in name.as_bytes() {
         match b {
-            b'A'..=b'Z' => upper = true,
             b'a'..=b'z' | b'0'..=b'9' => {}
-            b'-' | b'_' | b'.' if !ipv6 => {}
-            b':' | b'.' if ipv6 => {}
+            b'A'..=b'Z' => upper = true,
+            b'-' | b'_' => dash = true,
+            b':' => colon = true,
+            b'.' if after_dot && !colon => return Err(HostError::EmptyLabel(name.to_owned())),
+            b'.' => {}
             _ => return Err(HostError::BadCharacter(name.to_owned())),
         }
+        after_dot = b == b'.';
+    }
+    // An IPv6 literal: hex digits, colons and dots (an IPv4 tail), nothing else.
+    if colon && dash {
+        return Err(HostError::BadCharacter(name.to_owned()));
     }
     let trimmed = name.strip_suffix('.').unwrap_or(name);
-    if !ipv6 && trimmed.split('.').any(str::is_empty) {
-        return Err(HostError::EmptyLabel(name.to_owned()));
-    }
     Ok(if upper {
         Cow::Owned(trimmed.to_ascii_lowercase())
     } else {

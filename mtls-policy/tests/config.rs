@@ -65,7 +65,7 @@ fn bad_configs() {
         ("listeners:\n  - { name: a, port: 443, hosts: [], answers: { revoked: { close: true, http: { status: 400 } } } }\n".to_owned(), Conflict, "listeners[0].answers.revoked: conflicting settings: `close` and `http` (set only one) at line 2 column 47"),
         ("listeners:\n  - { name: a, port: 70000, hosts: [] }\n".to_owned(), Invalid, "listeners[0].port: invalid value: integer `70000`, expected u16 at line 2 column 22"),
         ("listener: []\n".to_owned(), Syntax, "listener: unknown field `listener`, expected one of `admin`, `root_namespace`, `peer_authentication`, `answers`, `forward_identity`, `listeners`, `backends` at line 1 column 1"),
-        ("listeners: [\n".to_owned(), Syntax, "listeners: did not find expected node content at line 2 column 1, while parsing a flow node at line 2 column 1"),
+        ("listeners: [\n".to_owned(), Syntax, "listeners: did not find expected node content, while parsing a flow node at line 2 column 1"),
     ];
     for (text, kind, want) in cases {
         let (k, got) = yaml_err(text);

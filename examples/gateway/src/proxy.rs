@@ -731,7 +731,7 @@ where
         }
         let target = req.extensions().get::<MatchedRoute>().and_then(|m| {
             let targets = m.policy().attachment::<Targets>()?;
-            targets.0.get(m.id().index())
+            targets.0.get(m.id()?.index())
         });
         let backend = match target {
             Some(Target::Backend(backend)) => Arc::clone(backend),

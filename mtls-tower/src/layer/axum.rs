@@ -9,7 +9,7 @@ use http::request::Parts;
 use http::{StatusCode, header};
 use mtls_core::PeerIdentity;
 
-use super::target::Authorized;
+use super::target::MatchedRoute;
 use crate::ConnectionInfo;
 
 /// The verified client identity, for handlers behind [`MtlsLayer`](super::MtlsLayer).
@@ -94,7 +94,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         match parts.extensions.get::<PeerIdentity>() {
             Some(id) => Ok(Self(id.clone())),
-            None if parts.extensions.get::<Authorized>().is_some() => Err(PeerRejection::Anonymous),
+            None if parts.extensions.get::<MatchedRoute>().is_some() => {
+                Err(PeerRejection::Anonymous)
+            }
             None => Err(PeerRejection::NoLayer),
         }
     }

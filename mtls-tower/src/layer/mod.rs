@@ -5,9 +5,9 @@
 //!   [`ConnectionInfo`](crate::ConnectionInfo) the acceptor inserted, decides with the
 //!   [`Policy`](mtls_policy::Policy) held in a hot-swappable [`SharedPolicy`], answers denials
 //!   as the policy says, and on allow forwards the path in normal form (what was decided is
-//!   what is served) and inserts the [`PeerIdentity`](mtls_core::PeerIdentity) and, when a
-//!   policy route matched, the [`MatchedRoute`] (the deciding policy snapshot and the route's
-//!   id) into the request's extensions.
+//!   what is served) and inserts the [`PeerIdentity`](mtls_core::PeerIdentity) and the
+//!   [`MatchedRoute`] (the deciding policy snapshot and the route's id, if a route matched)
+//!   into the request's extensions.
 //! - [`RequireIdentityLayer`] / [`RequireIdentity`]: route-level authorization, attached to the
 //!   route it guards in the application's own router (like tower-http's
 //!   `RequireAuthorizationLayer`): `403` with the reason unless the identity `MtlsLayer`

@@ -43,7 +43,7 @@ pub struct AuditNotes(pub Vec<AuditNote>);
 ///    normal form (the query kept), so the inner service serves what was authorised (inside
 ///    a router that stripped a prefix, refuse it with `400` instead); remove inbound identity
 ///    headers, set the configured ones ([`ForwardIdentity`]), insert the [`PeerIdentity`]
-///    (removing any when anonymous), the [`MatchedRoute`] (when a route matched), the
+///    (removing any when anonymous), the [`MatchedRoute`], the
 ///    [`ConnectionInfo`] and [`AuditNotes`] (when any) into the extensions, and call the
 ///    inner service. When audit
 ///    mode let through a peer whose certificate did not verify (or whose trust domain, issuer
@@ -294,11 +294,7 @@ fn authorize<B>(config: &Config, req: &mut Request<B>) -> Result<(), Box<Respons
             } else {
                 ext.insert(AuditNotes(audit_notes));
             }
-            match route {
-                Some(id) => ext.insert(MatchedRoute::new(Arc::clone(&policy), id)),
-                None => ext.remove::<MatchedRoute>(),
-            };
-            ext.insert(target::Authorized);
+            ext.insert(MatchedRoute::new(Arc::clone(&policy), route));
             // The ConnectionInfo stays where it was found.
             Ok(())
         }

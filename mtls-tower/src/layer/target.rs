@@ -9,18 +9,22 @@ use http::uri::PathAndQuery;
 use http::{Request, Uri, header};
 use mtls_policy::{Policy, Route, RouteId, normalize_authority, normalize_path};
 
-/// The route a request was authorised on, in its extensions (for a proxy that forwards by
-/// route, or a handler that wants to know): the policy snapshot that decided and the route's
-/// id in it. Reading the route through [`route`](Self::route) reads the same snapshot the
-/// decision used, even when a reload swapped the policy since.
+/// In the extensions of every request [`MtlsService`](super::MtlsService) lets through: the
+/// policy snapshot that decided and the route it decided on (none when no route of the host
+/// matched the path), for a proxy that forwards by route or a handler that wants to know.
+/// Reading the route through [`route`](Self::route) reads the same snapshot the decision used,
+/// even when a reload swapped the policy since. Its presence also tells what runs after the
+/// layer (the route-level [`RequireIdentity`](super::RequireIdentity), the axum `Peer`
+/// extractor) that the layer ran: an absent identity then means an anonymous peer, not a
+/// missing layer.
 #[derive(Clone, Debug)]
 pub struct MatchedRoute {
     policy: Arc<Policy>,
-    id: RouteId,
+    id: Option<RouteId>,
 }
 
 impl MatchedRoute {
-    pub(crate) fn new(policy: Arc<Policy>, id: RouteId) -> Self {
+    pub(crate) fn new(policy: Arc<Policy>, id: Option<RouteId>) -> Self {
         Self { policy, id }
     }
 
@@ -29,22 +33,16 @@ impl MatchedRoute {
         &self.policy
     }
 
-    /// The route's id in [`policy`](Self::policy).
-    pub fn id(&self) -> RouteId {
+    /// The route's id in [`policy`](Self::policy), if a route matched.
+    pub fn id(&self) -> Option<RouteId> {
         self.id
     }
 
-    /// The route.
+    /// The route, if one matched.
     pub fn route(&self) -> Option<&Route> {
-        self.policy.route(self.id)
+        self.policy.route(self.id?)
     }
 }
-
-/// Put into the extensions of every request [`MtlsService`](super::MtlsService) lets through:
-/// tells what runs after it (the route-level `RequireIdentity`, the axum `Peer` extractor)
-/// that the layer ran, so an absent identity means an anonymous peer, not a missing layer.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Authorized;
 
 /// The request's host name in normal form: the `Host` header, else the URI authority (HTTP/2
 /// `:authority`, absolute-form targets). Refused: two `Host` headers, a non-ASCII one, a

@@ -13,7 +13,7 @@ use super::layer::Rule;
 use crate::layer::body::ResponseBody;
 use crate::layer::future::ResponseFuture;
 use crate::layer::service::{label, text};
-use crate::layer::target::{self, Authorized};
+use crate::layer::target::{self, MatchedRoute};
 use crate::layer::{AuditNotes, DENIALS_TOTAL};
 
 /// The service of [`RequireIdentityLayer`](super::RequireIdentityLayer). Per request:
@@ -113,7 +113,7 @@ where
 /// `Err`: the denial to answer (boxed: it is the rare path).
 fn check<B>(rule: &Rule, req: &mut Request<B>) -> Result<(), Box<Response<Bytes>>> {
     let identity = req.extensions().get::<PeerIdentity>();
-    if identity.is_none() && req.extensions().get::<Authorized>().is_none() {
+    if identity.is_none() && req.extensions().get::<MatchedRoute>().is_none() {
         tracing::error!(
             code = "no_mtls_layer",
             path = req.uri().path(),
