@@ -15,7 +15,7 @@ use crate::certificate::CertificateSource;
 use crate::mode::PeerMode;
 pub use crate::route::RouteConfig;
 use crate::scope::PeerAuthentication;
-use crate::settings::{AdminConfig, ConnectionLimits, TlsVersion, UnknownSni};
+use crate::settings::{AdminConfig, ConnectionLimits, SessionTickets, TlsVersion, UnknownSni};
 
 mod error;
 mod validation;
@@ -159,6 +159,10 @@ pub struct ListenerConfig {
     /// Time and count limits of the listener's connections.
     #[serde(default, skip_serializing_if = "is_default")]
     pub limits: ConnectionLimits,
+    /// Session-ticket keys shared with the listener's other replicas (default: random keys of
+    /// this process).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_tickets: Option<SessionTickets>,
     /// Answers per deny code, over the policy-wide ones.
     #[serde(default, skip_serializing_if = "Answers::is_empty")]
     pub answers: Answers,
@@ -178,6 +182,7 @@ impl ListenerConfig {
             unknown_sni: UnknownSni::default(),
             min_tls_version: TlsVersion::default(),
             limits: ConnectionLimits::default(),
+            session_tickets: None,
             answers: Answers::default(),
             hosts: Vec::new(),
         }
@@ -202,6 +207,12 @@ impl ListenerConfig {
     /// Sets the peer mode.
     pub fn peer_mode(mut self, mode: PeerMode) -> Self {
         self.peer_mode = Some(mode);
+        self
+    }
+
+    /// Shares session-ticket keys with the listener's other replicas.
+    pub fn session_tickets(mut self, tickets: SessionTickets) -> Self {
+        self.session_tickets = Some(tickets);
         self
     }
 

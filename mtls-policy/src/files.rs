@@ -11,7 +11,7 @@ use crate::trust::TrustSource;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ConfigFiles {
-    /// Files (certificates, keys, CA bundles, CRLs).
+    /// Files (certificates, keys, CA bundles, CRLs, session-ticket keys).
     pub files: Vec<PathBuf>,
     /// Directories read whole (mounted secrets).
     pub dirs: Vec<PathBuf>,
@@ -19,9 +19,9 @@ pub struct ConfigFiles {
 
 impl PolicyConfig {
     /// Makes every relative path of the configuration (certificates, keys, secret
-    /// directories, CA bundles, CRLs, upstream TLS files) relative to `base`, the directory of
-    /// the configuration file. Call it once, when loading: relative paths then mean the same
-    /// whatever the process's working directory.
+    /// directories, CA bundles, CRLs, session-ticket keys, upstream TLS files) relative to
+    /// `base`, the directory of the configuration file. Call it once, when loading: relative
+    /// paths then mean the same whatever the process's working directory.
     pub fn resolve_paths(&mut self, base: &Path) {
         self.visit_paths(&mut |p: &mut PathBuf, _| {
             if p.is_relative() {
@@ -48,6 +48,9 @@ impl PolicyConfig {
     /// Calls `f` with every path and whether it is a directory.
     fn visit_paths(&mut self, f: &mut dyn FnMut(&mut PathBuf, bool)) {
         for listener in &mut self.listeners {
+            if let Some(tickets) = &mut listener.session_tickets {
+                f(&mut tickets.key_file, false);
+            }
             for host in &mut listener.hosts {
                 match &mut host.certificate {
                     Some(CertificateSource::Files { chain, key }) => {

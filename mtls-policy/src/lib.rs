@@ -132,6 +132,6 @@ pub use policy::Policy;
 pub use reason::{DenyCode, DenyReason};
 pub use route::{RespondConfig, Route, RouteAction, RouteId};
 pub use scope::{PeerAuthentication, PeerAuthentications, Resolved, Scope, ScopeError};
-pub use settings::{AdminConfig, ConnectionLimits, Span, TlsVersion, UnknownSni};
+pub use settings::{AdminConfig, ConnectionLimits, SessionTickets, Span, TlsVersion, UnknownSni};
 pub use trust::{CrlOptions, CrlScope, SecretRef, Treatment, TrustDomain, TrustSource};
 pub use verification::{PeerVerification, VerifyError};

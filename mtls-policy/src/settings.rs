@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -49,6 +50,46 @@ impl AdminConfig {
     /// An admin endpoint on `address`.
     pub fn new(address: SocketAddr) -> Self {
         Self { address }
+    }
+}
+
+/// Session tickets shared by every replica of a listener: TLS resumption works whichever
+/// replica a returning client reaches, because they all encrypt tickets with the same keys.
+///
+/// The key file holds one key per line, each the standard base64 of at least 32 random bytes
+/// (`openssl rand -base64 32`); blank lines and lines starting with `#` are skipped. The first
+/// key encrypts new tickets and every key decrypts, so a rotation prepends a new key and
+/// later drops the oldest. A ticket also binds the trust material of its host (CA bundles,
+/// CRLs, verification options): after a reload that changes them, tickets issued before no
+/// longer resume, and the client makes a full handshake under the new CRLs.
+///
+/// Without this setting each process (and each reload) has its own random ticket keys.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct SessionTickets {
+    /// The key file (relative paths are read from the configuration's directory).
+    pub key_file: PathBuf,
+    /// How long a ticket resumes after it was issued (default `4h`, at most `168h`, RFC 8446).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lifetime: Option<Span>,
+}
+
+impl SessionTickets {
+    /// The longest ticket lifetime TLS 1.3 allows (RFC 8446 4.6.1): 7 days.
+    pub const MAX_LIFETIME: Duration = Duration::from_secs(7 * 24 * 3600);
+
+    /// Tickets encrypted with the keys of `key_file`, for the default lifetime.
+    pub fn new(key_file: impl Into<PathBuf>) -> Self {
+        Self {
+            key_file: key_file.into(),
+            lifetime: None,
+        }
+    }
+
+    /// The ticket lifetime, or its default (4 h).
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime.map_or(Duration::from_secs(4 * 3600), |s| s.0)
     }
 }
 

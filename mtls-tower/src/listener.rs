@@ -16,8 +16,8 @@ use crate::credentials::{Secrets, load_certificate};
 use crate::layer::ForwardIdentity;
 use crate::layer::{MtlsLayer, SharedPolicy};
 use crate::tls::{
-    HostTls, MinTlsVersion, PolicyVerifier, ResolveError, SnapshotError, TlsSnapshot, TrustError,
-    VerifierError,
+    HostTls, MinTlsVersion, PolicyVerifier, ResolveError, SnapshotError, TicketKeyError,
+    TicketKeys, TlsSnapshot, TrustError, VerifierError,
 };
 
 /// Why a listener could not be built from a policy; the message names the field
@@ -57,6 +57,16 @@ pub enum ListenerError {
         host: String,
         /// The cause.
         source: Box<VerifierError>,
+    },
+    /// The session-ticket keys could not be loaded.
+    #[error("{at}.session_tickets: {source}")]
+    SessionTickets {
+        /// The listener.
+        listener: String,
+        /// The listener's field path (`listeners[0]`).
+        at: String,
+        /// The cause.
+        source: TicketKeyError,
     },
     /// The TLS configuration could not be built.
     #[error("listener {listener:?}: {source}")]
@@ -276,7 +286,8 @@ impl<'a> MtlsListenerBuilder<'a> {
 
 /// The TLS snapshot of the policy listener `name`, and its port: one host per policy host,
 /// selected by SNI with the policy's own host lookup, each with its certificate (from
-/// `credentials`, else the host's `certificate`) and its own client verifier. Verifiers read
+/// `credentials`, else the host's `certificate`) and its own client verifier, and the
+/// listener's `session_tickets` keys read again (a rotated key file takes effect). Verifiers read
 /// `slot` (the live policy) to tell which verification failures the policy answers over HTTP:
 /// those let the handshake complete so the answer can be given; the others end it with their
 /// alert.
@@ -313,6 +324,16 @@ pub fn snapshot_for(
         .peer_mode(listener.peer_mode.unwrap_or(mtls_policy::PeerMode::Strict))
         .unknown_sni(listener.unknown_sni.into())
         .min_tls_version(min_tls);
+    if let Some(tickets) = &listener.session_tickets {
+        let keys = TicketKeys::from_file(&tickets.key_file)
+            .and_then(|keys| keys.lifetime(tickets.lifetime()))
+            .map_err(|source| ListenerError::SessionTickets {
+                listener: name.to_string(),
+                at: at.clone(),
+                source,
+            })?;
+        builder = builder.session_tickets(keys);
+    }
     for (hi, host) in listener.hosts.iter().enumerate() {
         let label = format!("{at}.hosts[{hi}]");
         let credential = match (credentials, &host.certificate) {

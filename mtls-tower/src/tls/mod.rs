@@ -7,6 +7,8 @@
 //!   handshake from a hash index keyed by (issuer, serial).
 //! - [`PolicyVerifier`]: the rustls `ClientCertVerifier` of a host, reporting a
 //!   [`PeerVerification`](mtls_policy::PeerVerification) per handshake.
+//! - [`TicketKeys`]: session-ticket keys shared by the replicas of a listener, each host's
+//!   tickets bound to its trust state.
 
 mod chain;
 mod der;
@@ -23,6 +25,7 @@ pub use verifier::{
 
 // The listener side (SNI, handshake) and the upstream side (client connector): lead's modules.
 mod server;
+mod tickets;
 mod upstream;
 
 pub(crate) use server::{HandshakeFailure, handshake, linger_close};
@@ -30,6 +33,7 @@ pub use server::{
     HostTls, MinTlsVersion, ReportingVerifier, SnapshotError, TlsSnapshot, TlsSnapshotBuilder,
     UnknownSni,
 };
+pub use tickets::{MIN_KEY_LEN, TicketKeyError, TicketKeys};
 pub use upstream::{
     UpstreamConnectError, UpstreamConnector, UpstreamIdentityError, UpstreamStream, UpstreamTls,
     UpstreamTlsBuilder, UpstreamTlsError,

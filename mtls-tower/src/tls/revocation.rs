@@ -287,6 +287,11 @@ impl RevocationIndex {
         self.crls.len()
     }
 
+    /// The DER of every indexed CRL, in load order.
+    pub(crate) fn crl_ders(&self) -> impl Iterator<Item = &[u8]> {
+        self.crls.iter().map(|c| c.der.as_ref())
+    }
+
     /// How many revoked entries (serials, over all CRLs) are indexed.
     pub fn revoked_count(&self) -> usize {
         self.revoked_count

@@ -17,6 +17,7 @@ use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use crate::connection::{ConnectionInfo, TlsInfo};
+use crate::tls::tickets::{TicketKeyError, TicketKeys, host_binding};
 
 /// A client-certificate verifier that also tells, after the handshake, how the certificate the
 /// peer presented was judged: verified by which trust domain, or failed and why (failures the
@@ -25,6 +26,15 @@ pub trait ReportingVerifier: ClientCertVerifier {
     /// The verification outcome of a completed handshake, given the chain the peer presented
     /// (leaf first).
     fn outcome_for(&self, chain: &[CertificateDer<'_>]) -> PeerVerification;
+
+    /// Feeds `feed` everything that decides whether a chain is accepted (anchors, CRLs,
+    /// options, mode) and returns true; shared session tickets are bound to it
+    /// ([`TicketKeys`]). The default feeds nothing and returns false: that host's tickets then
+    /// resume on its own snapshot only.
+    fn trust_state(&self, feed: &mut dyn FnMut(&[u8])) -> bool {
+        let _ = feed;
+        false
+    }
 }
 
 /// The oldest TLS version a listener accepts.
@@ -125,6 +135,14 @@ pub enum SnapshotError {
     /// A host name is not a DNS name or `*.` wildcard.
     #[error("host name {0:?} is not a DNS name or a `*.parent` wildcard")]
     BadName(String),
+    /// Shared session tickets could not be set up.
+    #[error("session tickets of host {host}: {source}")]
+    Tickets {
+        /// The host's first name, or `default`.
+        host: String,
+        /// The cause.
+        source: TicketKeyError,
+    },
     /// rustls refused the configuration (e.g. no protocol version the provider supports).
     #[error("TLS configuration for host {host}: {detail}")]
     Rustls {
@@ -140,7 +158,10 @@ pub enum SnapshotError {
 ///
 /// Each snapshot has its own session caches (every `ServerConfig` is new), so no session
 /// resumed after a reload skips the new CA bundle, CRLs or policy: rustls does not re-verify
-/// client certificates on resumption.
+/// client certificates on resumption. With shared [`TicketKeys`]
+/// ([`session_tickets`](TlsSnapshotBuilder::session_tickets)), tickets resume across
+/// snapshots and replicas only while the host's trust state (CA bundles, CRLs, options) is
+/// the one that issued them.
 pub struct TlsSnapshot {
     hosts: Vec<BuiltHost>,
     identities: IdentityCache,
@@ -175,6 +196,7 @@ pub struct TlsSnapshotBuilder {
     min_version: MinTlsVersion,
     alpn: Vec<Vec<u8>>,
     server_cipher_order: bool,
+    tickets: Option<TicketKeys>,
 }
 
 impl TlsSnapshot {
@@ -189,6 +211,7 @@ impl TlsSnapshot {
             min_version: MinTlsVersion::default(),
             alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
             server_cipher_order: true,
+            tickets: None,
         }
     }
 
@@ -287,6 +310,14 @@ impl TlsSnapshotBuilder {
         self
     }
 
+    /// Encrypts session tickets with `keys`, shared with the other replicas of the listener
+    /// (default: rustls' in-memory session cache of this snapshot). Each host's tickets are
+    /// bound to its names and trust state; see [`TicketKeys`].
+    pub fn session_tickets(mut self, keys: TicketKeys) -> Self {
+        self.tickets = Some(keys);
+        self
+    }
+
     /// Builds every host's `ServerConfig`.
     pub fn build(self) -> Result<TlsSnapshot, SnapshotError> {
         if self.hosts.is_empty() {
@@ -328,6 +359,14 @@ impl TlsSnapshotBuilder {
             ));
             config.alpn_protocols = self.alpn.clone();
             config.ignore_client_order = self.server_cipher_order;
+            if let Some(keys) = &self.tickets {
+                config.ticketer = host_binding(&host.names, host.verifier.as_deref())
+                    .and_then(|binding| keys.ticketer(&binding))
+                    .map_err(|source| SnapshotError::Tickets {
+                        host: label.clone(),
+                        source,
+                    })?;
+            }
             hosts.push(BuiltHost {
                 label,
                 config: Arc::new(config),

@@ -526,4 +526,21 @@ impl ReportingVerifier for PolicyVerifier {
     fn outcome_for(&self, chain: &[CertificateDer<'_>]) -> PeerVerification {
         self.outcome_for_chain(chain)
     }
+
+    /// The mode, the sharp tools, and per trust domain its name, options, CA certificates and
+    /// CRLs (the deferral rule is not part of it: a deferred failure is decided per request).
+    fn trust_state(&self, feed: &mut dyn FnMut(&[u8])) -> bool {
+        feed(format!("{:?} {} {}", self.mode, self.accept_any, self.allow_expired).as_bytes());
+        for domain in &self.domains {
+            feed(domain.name().as_bytes());
+            feed(format!("{:?}", domain.options()).as_bytes());
+            for ca in domain.bundle().certificates() {
+                feed(ca.der().as_ref());
+            }
+            for crl in domain.revocation().into_iter().flat_map(|r| r.crl_ders()) {
+                feed(crl);
+            }
+        }
+        true
+    }
 }
