@@ -72,6 +72,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod de;
+mod destination_rule;
 #[cfg(feature = "fake-api")]
 pub mod fake;
 pub mod gateway_api;

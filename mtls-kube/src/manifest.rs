@@ -39,6 +39,7 @@ pub(crate) enum Kind {
     Gateway(gateway_api::GatewaySpec),
     HttpRoute(gateway_api::HttpRouteSpec),
     BackendTlsPolicy(gateway_api::BackendTlsPolicySpec),
+    DestinationRule(crate::destination_rule::DestinationRuleSpec),
     FrontendTlsPolicy(gateway_api::FrontendTlsPolicySpec),
     IngressBackend(osm::IngressBackendSpec),
     Ingress(nginx::IngressSpec),
@@ -115,6 +116,13 @@ impl Object {
             }
             ("gateway.networking.k8s.io", "HTTPRoute") => {
                 read!(HttpRoute, gateway_api::HttpRouteSpec, spec())
+            }
+            ("networking.istio.io", "DestinationRule") => {
+                read!(
+                    DestinationRule,
+                    crate::destination_rule::DestinationRuleSpec,
+                    spec()
+                )
             }
             ("gateway.networking.k8s.io", "BackendTLSPolicy") => {
                 read!(BackendTlsPolicy, gateway_api::BackendTlsPolicySpec, spec())

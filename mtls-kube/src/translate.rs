@@ -366,6 +366,7 @@ pub fn translate(objects: &[Object], options: &Options) -> Translation {
     nginx::translate(&mut ctx, &objects);
     gateway_api::translate(&mut ctx, &objects);
     osm::translate(&mut ctx, &objects);
+    crate::destination_rule::translate(&mut ctx, &objects);
     finish(ctx)
 }
 

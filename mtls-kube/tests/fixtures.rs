@@ -54,7 +54,7 @@ fn every_fixture_renders_its_golden_yaml() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 10, "{names:?}");
+    assert_eq!(names.len(), 11, "{names:?}");
     let bless = std::env::var_os("MTLS_KUBE_BLESS").is_some();
     for name in names {
         let yaml = translate(&name).config.to_yaml().unwrap();

@@ -110,3 +110,147 @@ fn backend_tls_policy_subject_alt_names_it_cannot_use_are_reported() {
     assert_eq!(tls.subject_alt_names, None);
     assert_eq!(tls.expected_name.as_deref(), Some("backend.example.com"));
 }
+
+const DESTINATION_RULE: &str = "istio-destination-rule-tls.yaml";
+
+#[test]
+fn destination_rule_tls_becomes_the_backends_upstream_tls() {
+    let t = translate_golden(DESTINATION_RULE);
+    assert_eq!(
+        warnings(&t),
+        [
+            "DestinationRule prod/payments: spec.trafficPolicy.portLevelSettings[0].loadBalancer: not translated: mtls-kube does not read this field",
+            "DestinationRule prod/ratings-istio-mtls: spec.trafficPolicy.tls.mode: ISTIO_MUTUAL is not translated: it presents the mesh's own workload certificates (issued by istiod to each proxy), which are not available to this gateway; use MUTUAL with a credentialName",
+        ]
+    );
+    let backend = |name: &str| &t.config.backends[name];
+    // MUTUAL with files: the files as written.
+    let db = backend("prod-mydbserver-443");
+    assert_eq!(db.url, "https://mydbserver.prod.svc.cluster.local:443");
+    let tls = db.tls.as_ref().unwrap();
+    assert_eq!(tls.ca, PathBuf::from("/etc/certs/rootcacerts.pem"));
+    let client = tls.client_certificate.as_ref().unwrap();
+    assert_eq!(
+        (client.chain.as_path(), client.key.as_path()),
+        (
+            std::path::Path::new("/etc/certs/myclientcert.pem"),
+            std::path::Path::new("/etc/certs/client_private_key.pem")
+        )
+    );
+    assert_eq!(
+        (tls.expected_name.as_deref(), tls.subject_alt_names.as_ref()),
+        (None, None)
+    );
+    // ISTIO_MUTUAL: not translated, the backend as the route made it.
+    let ratings = backend("prod-ratings-9080");
+    assert_eq!(
+        (ratings.url.as_str(), ratings.tls.as_ref()),
+        ("http://ratings.prod.svc.cluster.local:9080", None)
+    );
+    // credentialName (a short host, in the rule's namespace): the Secret mounted, the SNI and
+    // the allow-list.
+    let orders = backend("prod-orders-8443");
+    assert_eq!(orders.url, "https://orders.prod.svc.cluster.local:8443");
+    let tls = orders.tls.as_ref().unwrap();
+    assert_eq!(
+        tls.ca,
+        PathBuf::from("/etc/mtls/secrets/prod/client-credential/ca.crt")
+    );
+    let client = tls.client_certificate.as_ref().unwrap();
+    assert_eq!(
+        client.chain,
+        PathBuf::from("/etc/mtls/secrets/prod/client-credential/tls.crt")
+    );
+    assert_eq!(
+        tls.expected_name.as_deref(),
+        Some("orders.internal.example.com")
+    );
+    assert_eq!(
+        tls.subject_alt_names,
+        Some(allow(
+            "{ match: [{ uri: { exact: \"spiffe://cluster.local/ns/prod/sa/orders\" } }, { dns: { exact: orders.internal.example.com } }] }"
+        ))
+    );
+    let secret = t
+        .credentials
+        .iter()
+        .filter(|c| c.object.name == "client-credential")
+        .map(|c| (format!("{:?}", c.purpose), c.keys.join(",")))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        secret,
+        [
+            ("UpstreamCa".to_string(), "ca.crt".to_string()),
+            (
+                "UpstreamClientCertificate".to_string(),
+                "tls.crt,tls.key".to_string()
+            ),
+        ]
+    );
+    // Port-level settings win on their port; the rule's own elsewhere (DISABLE: plain).
+    let payments = backend("prod-payments-8443");
+    assert_eq!(payments.url, "https://payments.prod.svc.cluster.local:8443");
+    let tls = payments.tls.as_ref().unwrap();
+    assert_eq!(
+        (tls.ca.as_path(), tls.client_certificate.as_ref()),
+        (std::path::Path::new("/etc/certs/payments-ca.pem"), None)
+    );
+    let health = backend("prod-payments-8080");
+    assert_eq!(
+        (health.url.as_str(), health.tls.as_ref()),
+        ("http://payments.prod.svc.cluster.local:8080", None)
+    );
+}
+
+/// The fixture with its `orders-mtls` rule's `tls` replaced by `tls`.
+fn with_orders_tls(tls: &str) -> String {
+    let text = fixture(DESTINATION_RULE);
+    let start = text
+        .find("      mode: MUTUAL\n      credentialName")
+        .unwrap();
+    let end = text[start..].find("---").unwrap() + start;
+    format!("{}{tls}{}", &text[..start], &text[end..])
+}
+
+#[test]
+fn destination_rule_settings_it_cannot_use_are_reported() {
+    let cases = [
+        (
+            "      mode: MUTUAL\n      caCertificates: /etc/certs/ca.pem\n",
+            "DestinationRule prod/orders-mtls: spec.trafficPolicy.tls.clientCertificate: MUTUAL needs clientCertificate and privateKey (or credentialName): not translated",
+        ),
+        (
+            "      mode: STRICT\n",
+            "DestinationRule prod/orders-mtls: spec.trafficPolicy.tls.mode: mode \"STRICT\" is not supported (DISABLE, SIMPLE, MUTUAL, ISTIO_MUTUAL are): not translated",
+        ),
+        (
+            "      mode: SIMPLE\n",
+            "DestinationRule prod/orders-mtls: spec.trafficPolicy.tls.caCertificates: no caCertificates: the upstream is verified with the system's CA bundle /etc/ssl/certs/ca-certificates.crt, as Istio does",
+        ),
+        (
+            "      mode: SIMPLE\n      credentialName: orders-ca\n      caCertificates: /etc/certs/ca.pem\n",
+            "DestinationRule prod/orders-mtls: spec.trafficPolicy.tls.credentialName: clientCertificate, privateKey and caCertificates are ignored: credentialName takes precedence, as in Istio",
+        ),
+    ];
+    for (tls, warning) in cases {
+        let t = translate_text(&with_orders_tls(tls));
+        assert!(
+            warnings(&t).contains(&warning.to_string()),
+            "{tls}{:#?}",
+            warnings(&t)
+        );
+    }
+    // A second rule for a host takes nothing from a more specific one.
+    let text = format!(
+        "{}---\napiVersion: networking.istio.io/v1\nkind: DestinationRule\nmetadata: {{ name: all-prod, namespace: prod }}\nspec:\n  host: \"*.prod.svc.cluster.local\"\n  trafficPolicy:\n    tls: {{ mode: SIMPLE, caCertificates: /etc/certs/prod-ca.pem }}\n",
+        fixture(DESTINATION_RULE)
+    );
+    let t = translate_text(&text);
+    assert!(
+        warnings(&t).contains(&"DestinationRule prod/all-prod: spec.host: backend \"prod-mydbserver-443\" takes its TLS from DestinationRule prod/db-mtls, a rule for the same or a more specific host: not applied there".to_string()),
+        "{:#?}",
+        warnings(&t)
+    );
+    // ISTIO_MUTUAL's ratings is left alone by the wildcard too (it was claimed first).
+    assert_eq!(t.config.backends["prod-ratings-9080"].tls, None);
+}

@@ -82,6 +82,7 @@ fn every_fixture_translates_into_a_loadable_configuration() {
             ("istio-443", "[::]:443", ""),
             ("istio-443", "[::]:443", "www.example.com"),
             ("istio-443", "[::]:443", "foo.example.com"),
+            ("istio-443", "[::]:443", "shop.example.com"),
             ("istio-9443", "[::]:9443", ""),
             ("client-validation-8443", "[::]:8443", "legacy.example.com"),
             ("osm-httpbin-14001", "[::]:14001", ""),
