@@ -59,7 +59,7 @@ pub(crate) const UPSTREAM_REQUESTS_TOTAL: &str = "mtls_gateway_upstream_requests
 pub(crate) const UPSTREAM_ERRORS_TOTAL: &str = "mtls_gateway_upstream_errors_total";
 
 /// Hop-by-hop headers (RFC 9110 7.6.1, plus the legacy ones proxies still see).
-const HOP_BY_HOP: [HeaderName; 9] = [
+static HOP_BY_HOP: [HeaderName; 9] = [
     header::CONNECTION,
     HeaderName::from_static("keep-alive"),
     HeaderName::from_static("proxy-connection"),
