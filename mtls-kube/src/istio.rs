@@ -11,21 +11,34 @@
 //! | `subjectAltNames` | `trust[].may_vouch_for` (exact SANs) |
 //! | `verifyCertificateHash` / `verifyCertificateSpki` | `pins` |
 //! | `minProtocolVersion: TLSV1_3` | `min_tls_version: tls13` |
-//! | `PeerAuthentication` | `peer_authentication` (oldest first, as Istio decides) |
+//! | `PeerAuthentication` | `peer_authentication` (oldest first, as Istio decides), and the peer mode of each listener of the workload ([`Options::workload`](crate::Options::workload)) |
+//!
+//! `credentialName` (and `caCertCredentialName`, `<name>-cacert`) is a Secret of the gateway
+//! workload's namespace, as Istio reads it: [`Options::gateway_namespace`](crate::Options::gateway_namespace),
+//! else the workload's namespace, else the Gateway's own (warned about when it is not the root
+//! namespace, where Istio's ingress gateway runs).
+//!
+//! VirtualServices bound to a Gateway give its hosts their routes: see [`virtual_service`].
 
 use std::collections::BTreeMap;
 
 use mtls_policy::{
     CertificateSource, ClientCertMode, ClientValidation, CrlOptions, IdentityMatchSpec,
-    IdentityRule, PeerAuthentication, PeerMode, Pins, StringMatch, TlsVersion, TrustDomain,
-    TrustSource, UnknownSni,
+    IdentityRule, Pins, StringMatch, TlsVersion, TrustDomain, TrustSource, UnknownSni,
 };
 use serde::Deserialize;
 
-use crate::de::IntOrString;
 use crate::manifest::{Kind, Object};
 use crate::model::{Condition, ConditionStatus, ObjectRef, Purpose, RefState};
 use crate::translate::{Ctx, HostDraft, Refused, accepted, resolved_refs};
+
+mod peer_authentication;
+pub mod virtual_service;
+
+use peer_authentication::peer_authentication;
+pub(crate) use peer_authentication::{PeerAuthenticationSpec, workload_listeners};
+pub(crate) use virtual_service::VirtualServiceSpec;
+use virtual_service::{Served, Servers};
 
 #[derive(Clone, Debug, Default, Deserialize)]
 pub(crate) struct GatewaySpec {
@@ -103,34 +116,22 @@ struct ServerTls {
     ca_crl: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct PeerAuthenticationSpec {
-    #[serde(default)]
-    selector: Option<Selector>,
-    #[serde(default)]
-    mtls: Option<Mtls>,
-    #[serde(default)]
-    port_level_mtls: BTreeMap<IntOrString, Mtls>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Selector {
-    #[serde(default)]
-    match_labels: BTreeMap<String, String>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-struct Mtls {
-    #[serde(default)]
-    mode: Option<String>,
-}
-
 pub(crate) fn translate(ctx: &mut Ctx<'_>, objects: &[Object]) {
+    let mut servers = Servers::new();
     for o in objects {
         if let Kind::IstioGateway(spec) = &o.kind {
-            gateway(ctx, o, spec);
+            let served = gateway(ctx, o, spec);
+            servers.insert(o.reference.clone(), served);
+        }
+    }
+    let bound = virtual_service::translate(ctx, objects, &servers);
+    for (gateway, served) in &servers {
+        if !served.is_empty() && !bound.contains(gateway) {
+            ctx.warn(
+                gateway,
+                "spec.servers",
+                "no VirtualService of the input binds to this Gateway (spec.gateways): its hosts have no routes, every request answers 404",
+            );
         }
     }
     let mut pas: Vec<(&Object, &PeerAuthenticationSpec)> = objects
@@ -151,19 +152,28 @@ pub(crate) fn translate(ctx: &mut Ctx<'_>, objects: &[Object]) {
     }
 }
 
-fn gateway(ctx: &mut Ctx<'_>, o: &Object, spec: &GatewaySpec) {
+/// Translates a Gateway; returns its translated servers.
+fn gateway(ctx: &mut Ctx<'_>, o: &Object, spec: &GatewaySpec) -> Vec<Served> {
     let r = &o.reference;
-    if !spec.servers.is_empty() {
-        ctx.warn(
-            r,
-            "spec.servers",
-            "routes come from VirtualServices, which are not translated: add `routes` for these hosts",
-        );
-    }
+    let mut served = Vec::new();
+    let named = spec.servers.iter().position(|s| {
+        s.tls.as_ref().is_some_and(|t| {
+            t.credential_name.is_some()
+                || !t.credential_names.is_empty()
+                || t.ca_cert_credential_name.is_some()
+        })
+    });
+    let namespace = match named {
+        Some(i) => credential_namespace(ctx, r, &format!("servers[{i}]")),
+        None => r.ns().to_string(),
+    };
     for (i, server) in spec.servers.iter().enumerate() {
         let section = format!("servers[{i}]");
-        let conditions = match self::server(ctx, r, &section, server) {
-            Ok(states) => vec![accepted(), resolved_refs(&states, reason_of(&states))],
+        let conditions = match self::server(ctx, r, &section, server, &namespace) {
+            Ok((states, s)) => {
+                served.push(s);
+                vec![accepted(), resolved_refs(&states, reason_of(&states))]
+            }
             Err(message) => vec![Condition::new(
                 "Accepted",
                 ConditionStatus::False,
@@ -184,6 +194,26 @@ fn gateway(ctx: &mut Ctx<'_>, o: &Object, spec: &GatewaySpec) {
             UnknownSni::Refuse
         };
     }
+    served
+}
+
+/// The namespace of the Secrets a Gateway's `credentialName`s name: the gateway workload's.
+fn credential_namespace(ctx: &mut Ctx<'_>, r: &ObjectRef, at: &str) -> String {
+    if let Some(ns) = &ctx.opts.gateway_namespace {
+        return ns.clone();
+    }
+    if let Some(w) = &ctx.opts.workload {
+        return w.namespace.clone();
+    }
+    let ns = r.ns().to_string();
+    if ns != ctx.opts.root_namespace {
+        let message = format!(
+            "Istio reads this Secret from the namespace of the gateway workload (its pods), not the Gateway's: assumed to be {ns:?}; if the ingress gateway runs elsewhere (often {:?}), give its namespace (translate --gateway-namespace)",
+            ctx.opts.root_namespace
+        );
+        ctx.warn(r, format!("spec.{at}.tls.credentialName"), message);
+    }
+    ns
 }
 
 fn reason_of(states: &[(String, RefState)]) -> &'static str {
@@ -203,7 +233,8 @@ fn server(
     r: &ObjectRef,
     at: &str,
     server: &Server,
-) -> Result<Vec<(String, RefState)>, String> {
+    namespace: &str,
+) -> Result<(Vec<(String, RefState)>, Served), String> {
     let f = |field: &str| format!("spec.{at}.{field}");
     let skip = |ctx: &mut Ctx<'_>, field: &str, why: String| {
         ctx.warn(r, f(field), format!("{why}; this server is not translated"));
@@ -304,7 +335,6 @@ fn server(
             );
         }
     }
-    let namespace = r.ns().to_string();
     let hostnames = hostnames(&server.hosts);
     let listener = format!("istio-{port}");
     let mut states = Vec::new();
@@ -325,7 +355,7 @@ fn server(
     }
     let credential = credential_names
         .first()
-        .map(|n| ObjectRef::new("Secret", &namespace, n));
+        .map(|n| ObjectRef::new("Secret", namespace, n));
     let certificate = match (&credential, &tls.server_certificate, &tls.private_key) {
         (Some(secret), _, _) => {
             if tls.server_certificate.is_some() || tls.private_key.is_some() {
@@ -378,7 +408,7 @@ fn server(
         }
         None
     } else {
-        let (ca, crl) = client_ca(ctx, r, at, tls, credential.as_ref(), &mut states)?;
+        let (ca, crl) = client_ca(ctx, r, at, tls, credential.as_ref(), namespace, &mut states)?;
         let name = credential_names
             .first()
             .cloned()
@@ -442,6 +472,10 @@ fn server(
         );
     }
 
+    let served = Served {
+        listener: listener.clone(),
+        hostnames: hostnames.clone(),
+    };
     let host = HostDraft {
         hostnames,
         certificate,
@@ -450,7 +484,7 @@ fn server(
         origin: r.clone(),
     };
     match ctx.add_host(&listener, port, host, &f("hosts")) {
-        Ok(()) => Ok(states),
+        Ok(()) => Ok((states, served)),
         Err(Refused::Taken) => Err("its hosts are already served on this port".into()),
         Err(Refused::Invalid(why)) => Err(why),
     }
@@ -464,17 +498,17 @@ fn client_ca(
     at: &str,
     tls: &ServerTls,
     credential: Option<&ObjectRef>,
+    ns: &str,
     states: &mut Vec<(String, RefState)>,
 ) -> Result<(TrustSource, Option<TrustSource>), String> {
-    let ns = r.ns().to_string();
     let secret = match (
         &tls.ca_cert_credential_name,
         credential,
         &tls.ca_certificates,
     ) {
-        (Some(name), _, _) => ObjectRef::new("Secret", &ns, name),
+        (Some(name), _, _) => ObjectRef::new("Secret", ns, name),
         (None, Some(cred), _) => {
-            let cacert = ObjectRef::new("Secret", &ns, format!("{}-cacert", cred.name));
+            let cacert = ObjectRef::new("Secret", ns, format!("{}-cacert", cred.name));
             if ctx.secrets.has_ca(cred) || ctx.secrets.get(&cacert).is_none() {
                 cred.clone()
             } else {
@@ -540,90 +574,4 @@ fn hostnames(hosts: &[String]) -> Vec<String> {
         }
     }
     out
-}
-
-fn peer_mode(ctx: &mut Ctx<'_>, r: &ObjectRef, field: &str, mtls: Option<&Mtls>) -> PeerMode {
-    let Some(mode) = mtls.and_then(|m| m.mode.as_deref()) else {
-        return PeerMode::Unset;
-    };
-    match mode.to_ascii_uppercase().as_str() {
-        "UNSET" => PeerMode::Unset,
-        "STRICT" => PeerMode::Strict,
-        "PERMISSIVE" => PeerMode::Permissive,
-        "DISABLE" => PeerMode::Disable,
-        other => {
-            ctx.warn(
-                r,
-                field,
-                format!("unknown mode {other:?}: treated as UNSET (inherit)"),
-            );
-            PeerMode::Unset
-        }
-    }
-}
-
-fn peer_authentication(ctx: &mut Ctx<'_>, o: &Object, spec: &PeerAuthenticationSpec) {
-    let r = &o.reference;
-    let mut pa = PeerAuthentication::new(
-        r.ns(),
-        peer_mode(ctx, r, "spec.mtls.mode", spec.mtls.as_ref()),
-    );
-    pa.name = r.name.clone();
-    match &spec.selector {
-        Some(s) if s.match_labels.is_empty() => ctx.warn(
-            r,
-            "spec.selector",
-            "an empty selector selects every workload: treated as namespace-wide",
-        ),
-        Some(s) => pa.selector = Some(s.match_labels.clone()),
-        None => {}
-    }
-    for (port, mtls) in &spec.port_level_mtls {
-        let field = format!("spec.portLevelMtls[{port}]");
-        if pa.selector.is_none() {
-            ctx.warn(
-                r,
-                field,
-                "ignored: Istio applies portLevelMtls only to a policy with a selector",
-            );
-            continue;
-        }
-        let Some(p) = port.port() else {
-            ctx.warn(r, field, "not a port number: ignored");
-            continue;
-        };
-        let mode = peer_mode(ctx, r, &format!("{field}.mode"), Some(mtls));
-        pa.port_level.insert(p, mode);
-    }
-    if pa.selector.is_none()
-        && let Some(first) = ctx
-            .peer_auth
-            .iter()
-            .find(|p| p.selector.is_none() && p.namespace == pa.namespace)
-    {
-        let scope = if pa.namespace == ctx.opts.root_namespace {
-            "mesh"
-        } else {
-            "namespace"
-        };
-        let first = first.name.clone();
-        ctx.warn(
-                r,
-                "metadata.name",
-                format!("a second {scope}-wide policy: Istio applies the oldest, {first:?}; this one is ignored"),
-            );
-        ctx.status(
-            r,
-            None,
-            vec![Condition::new(
-                "Accepted",
-                ConditionStatus::False,
-                "Conflicted",
-                format!("{first:?} applies"),
-            )],
-        );
-        return;
-    }
-    ctx.peer_auth.push(pa);
-    ctx.status(r, None, vec![accepted()]);
 }

@@ -1,5 +1,5 @@
-//! Bring mutual-TLS configuration from Kubernetes as it is: Istio `Gateway` and
-//! `PeerAuthentication`, Gateway API `Gateway` (frontend client-certificate validation),
+//! Bring mutual-TLS configuration from Kubernetes as it is: Istio `Gateway`, `VirtualService`
+//! and `PeerAuthentication`, Gateway API `Gateway` (frontend client-certificate validation),
 //! `HTTPRoute` and `BackendTLSPolicy`, Azure Application Gateway for Containers
 //! `FrontendTLSPolicy`, osm-edge `IngressBackend`, ingress-nginx `Ingress` annotations, and the
 //! Secrets and ConfigMaps they name, translated into one [`PolicyConfig`]: the listeners with
@@ -23,6 +23,16 @@
 //!     - port: { number: 443, name: https, protocol: HTTPS }
 //!       hosts: [httpbin.example.com]
 //!       tls: { mode: MUTUAL, credentialName: httpbin-credential }
+//! ---
+//! apiVersion: networking.istio.io/v1
+//! kind: VirtualService
+//! metadata: { name: httpbin, namespace: default }
+//! spec:
+//!   hosts: [httpbin.example.com]
+//!   gateways: [istio-system/mygateway]
+//!   http:
+//!     - match: [{ uri: { prefix: /status } }]
+//!       route: [{ destination: { host: httpbin, port: { number: 8000 } } }]
 //! "#;
 //! let objects = mtls_kube::parse_manifests(manifests, "gateway.yaml")?;
 //! let t = mtls_kube::translate(&objects, &mtls_kube::Options::default());
@@ -45,8 +55,17 @@
 //!         "/etc/mtls/secrets/istio-system/httpbin-credential/ca.crt".into()
 //!     )]
 //! );
-//! // Istio routes live in VirtualServices, which are not translated: said, not hidden.
-//! assert_eq!(t.warnings.len(), 1);
+//! // The VirtualService's paths, routed to its destination Service.
+//! assert_eq!(
+//!     host.routes,
+//!     [mtls_policy::RouteConfig::prefix("/status").backend("default-httpbin-8000")]
+//! );
+//! assert_eq!(
+//!     t.config.backends["default-httpbin-8000"].url,
+//!     "http://httpbin.default.svc.cluster.local:8000"
+//! );
+//! // Everything not translated as written is said, not hidden: here, nothing.
+//! assert_eq!(t.warnings, []);
 //! // The YAML `mtls-gateway run --config` reads.
 //! println!("{}", t.config.to_yaml()?);
 //! # Ok::<(), Box<dyn std::error::Error>>(())

@@ -36,6 +36,7 @@ pub(crate) enum Kind {
     ConfigMap(secrets::ConfigMapObject),
     IstioGateway(istio::GatewaySpec),
     PeerAuthentication(istio::PeerAuthenticationSpec),
+    VirtualService(istio::VirtualServiceSpec),
     Gateway(gateway_api::GatewaySpec),
     HttpRoute(gateway_api::HttpRouteSpec),
     BackendTlsPolicy(gateway_api::BackendTlsPolicySpec),
@@ -108,6 +109,9 @@ impl Object {
             ("", "Secret") => read!(Secret, secrets::SecretObject, whole(value)),
             ("", "ConfigMap") => read!(ConfigMap, secrets::ConfigMapObject, whole(value)),
             ("networking.istio.io", "Gateway") => read!(IstioGateway, istio::GatewaySpec, spec()),
+            ("networking.istio.io", "VirtualService") => {
+                read!(VirtualService, istio::VirtualServiceSpec, spec())
+            }
             ("security.istio.io", "PeerAuthentication") => {
                 read!(PeerAuthentication, istio::PeerAuthenticationSpec, spec())
             }

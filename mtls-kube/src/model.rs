@@ -90,7 +90,7 @@ pub struct Condition {
     pub status: ConditionStatus,
     /// `Accepted`, `ResolvedRefs`, `InvalidCertificateRef`, `InvalidCACertificateRef`,
     /// `InvalidCACertificateKind`, `NoValidCACertificate`, `UnsupportedValue`, `RefNotPermitted`,
-    /// `NotFound`, `Invalid`.
+    /// `NotFound`, `Invalid`, `Conflicted`, `NoGateway`.
     pub reason: String,
     /// A sentence for people.
     pub message: String,
@@ -155,9 +155,10 @@ pub enum Purpose {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum RefState {
-    /// Present in the input and valid; the layout recognised (`kubernetes.io/tls`, ...).
+    /// Present in the input and valid, with its layout as written: the Secret's `type` (or
+    /// `ConfigMap`) and its keys (`Opaque (ca.crt, tls.crt, tls.key)`).
     Resolved {
-        /// The layout.
+        /// The type and keys.
         layout: String,
     },
     /// Not part of the input: it is expected to exist where the gateway runs.
@@ -210,5 +211,36 @@ impl Translation {
         self.status
             .iter()
             .find(|s| &s.object == object && s.section.as_deref() == section)
+    }
+
+    /// Why the configuration enforces nothing, if it does not: it has no listener, or listeners
+    /// without a host (no certificate to serve, so every connection fails its handshake).
+    ///
+    /// ```
+    /// let t = mtls_kube::translate(&[], &mtls_kube::Options::default());
+    /// assert_eq!(
+    ///     t.enforces_nothing().as_deref(),
+    ///     Some("no listener: the input has no Gateway, Ingress or workload port to serve")
+    /// );
+    /// ```
+    pub fn enforces_nothing(&self) -> Option<String> {
+        let listeners = &self.config.listeners;
+        if listeners.is_empty() {
+            return Some(
+                "no listener: the input has no Gateway, Ingress or workload port to serve".into(),
+            );
+        }
+        let empty: Vec<String> = listeners
+            .iter()
+            .filter(|l| l.hosts.is_empty())
+            .map(|l| format!("listener {} (port {})", l.name, l.port()))
+            .collect();
+        if empty.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "no host on {}: no certificate is served there, so every connection fails; give the port a host with a Gateway server (or an Ingress)",
+            empty.join(", ")
+        ))
     }
 }

@@ -41,9 +41,13 @@ pub struct Options {
     /// precedence: mesh, namespace, workload, port), so STRICT closes plaintext and PERMISSIVE
     /// admits it. `None` (the default): listeners keep their own mode (TLS only).
     pub workload: Option<Workload>,
+    /// The namespace of the Istio gateway workload (the ingress gateway's pods), where Istio
+    /// reads a Gateway's `credentialName` Secrets. `None` (the default): the workload's
+    /// namespace when [`Options::workload`] is given, else the Gateway's own namespace.
+    pub gateway_namespace: Option<String>,
 }
 
-/// A workload: the namespace and labels of the gateway's pods.
+/// A workload: the namespace and labels of the gateway's pods, and the ports it serves.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Workload {
@@ -51,15 +55,31 @@ pub struct Workload {
     pub namespace: String,
     /// The pod labels (what `PeerAuthentication` selectors match).
     pub labels: BTreeMap<String, String>,
+    /// The ports the workload serves: each one no vendor object gives a listener gets one of
+    /// its own (`workload-<port>`), with the peer mode the `PeerAuthentication`s give it there.
+    /// Empty (the default): only the listeners of the vendor objects.
+    pub ports: Vec<u16>,
 }
 
 impl Workload {
-    /// A workload in `namespace` with `labels`.
+    /// A workload in `namespace` with `labels`, serving no port of its own.
     pub fn new(namespace: impl Into<String>, labels: BTreeMap<String, String>) -> Self {
         Self {
             namespace: namespace.into(),
             labels,
+            ports: Vec::new(),
         }
+    }
+
+    /// The ports it serves ([`Workload::ports`]).
+    ///
+    /// ```
+    /// let w = mtls_kube::Workload::new("foo", Default::default()).with_ports([8080, 9000]);
+    /// assert_eq!(w.ports, [8080, 9000]);
+    /// ```
+    pub fn with_ports(mut self, ports: impl IntoIterator<Item = u16>) -> Self {
+        self.ports = ports.into_iter().collect();
+        self
     }
 }
 
@@ -81,6 +101,7 @@ impl Default for Options {
             ),
             osm_ca_bundle: ObjectRef::new("Secret", "osm-system", "osm-ca-bundle"),
             workload: None,
+            gateway_namespace: None,
         }
     }
 }

@@ -14,9 +14,8 @@ use crate::model::{ObjectRef, RefState};
 #[derive(Clone, Debug, Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct SecretObject {
-    /// The layout is read from the keys, whatever the type says.
+    /// The keys are read by name, whatever the type says; the type is reported.
     #[serde(default, rename = "type")]
-    #[allow(dead_code)]
     pub(crate) kind: Option<String>,
     #[serde(default)]
     pub(crate) data: BTreeMap<String, String>,
@@ -38,6 +37,9 @@ pub(crate) struct ConfigMapObject {
 #[derive(Clone, Debug)]
 pub(crate) struct Entry {
     pub(crate) material: Result<SecretMaterial, String>,
+    /// The layout as written: the Secret's type (`Opaque` when none is given, as the API
+    /// server defaults it) or `ConfigMap`, and its keys.
+    pub(crate) layout: String,
 }
 
 /// The Secrets and ConfigMaps of the input, by kind, namespace and name.
@@ -63,6 +65,10 @@ impl SecretIndex {
     pub(crate) fn build(objects: &[Object], default_namespace: &str) -> Self {
         let mut entries = BTreeMap::new();
         for o in objects {
+            let kind = match &o.kind {
+                Kind::Secret(s) => s.kind.clone().unwrap_or_else(|| "Opaque".into()),
+                _ => "ConfigMap".into(),
+            };
             let data = match &o.kind {
                 Kind::Secret(s) => decode(&s.data).map(|mut d| {
                     // `stringData` wins over `data`, as the API server merges them.
@@ -85,9 +91,19 @@ impl SecretIndex {
                 .clone()
                 .unwrap_or_else(|| default_namespace.to_string());
             let label = format!("{ns}/{}", r.name);
+            let layout = match &data {
+                Ok(d) => format!(
+                    "{kind} ({})",
+                    d.keys().cloned().collect::<Vec<_>>().join(", ")
+                ),
+                Err(_) => kind,
+            };
             let material =
                 data.and_then(|d| SecretMaterial::from_map(&label, &d).map_err(|e| e.to_string()));
-            entries.insert((r.kind.clone(), ns, r.name.clone()), Entry { material });
+            entries.insert(
+                (r.kind.clone(), ns, r.name.clone()),
+                Entry { material, layout },
+            );
         }
         Self { entries }
     }
@@ -130,20 +146,22 @@ impl SecretIndex {
             crl_key: None,
             state: missing.clone(),
         };
-        match self.get(r).map(|e| &e.material) {
-            None => {}
-            Some(Err(reason)) => {
+        let Some(entry) = self.get(r) else {
+            return out;
+        };
+        match &entry.material {
+            Err(reason) => {
                 out.state = RefState::Invalid {
                     reason: reason.clone(),
                 }
             }
-            Some(Ok(m)) => {
+            Ok(m) => {
                 let (ca, crl) = ca_keys(m.layout());
                 out.ca_key = ca;
                 out.crl_key = m.crls().map(|_| crl);
                 out.state = if m.ca().is_some() {
                     RefState::Resolved {
-                        layout: m.layout().to_string(),
+                        layout: entry.layout.clone(),
                     }
                 } else {
                     RefState::Invalid {
@@ -166,25 +184,27 @@ impl SecretIndex {
         r: &ObjectRef,
         missing: &RefState,
     ) -> ([&'static str; 2], RefState) {
-        match self.get(r).map(|e| &e.material) {
-            None => (cert_keys(SecretLayout::KubernetesTls), missing.clone()),
-            Some(Err(reason)) => (
+        let Some(entry) = self.get(r) else {
+            return (cert_keys(SecretLayout::KubernetesTls), missing.clone());
+        };
+        match &entry.material {
+            Err(reason) => (
                 cert_keys(SecretLayout::KubernetesTls),
                 RefState::Invalid {
                     reason: reason.clone(),
                 },
             ),
-            Some(Ok(m)) => (cert_keys(m.layout()), check_credential(m)),
+            Ok(m) => (cert_keys(m.layout()), check_credential(m, &entry.layout)),
         }
     }
 }
 
 #[cfg(any(feature = "aws-lc-rs", feature = "ring"))]
-fn check_credential(m: &SecretMaterial) -> RefState {
+fn check_credential(m: &SecretMaterial, layout: &str) -> RefState {
     let provider = mtls_core::crypto::default_provider();
     match m.server_credential(&provider) {
         Ok(Some(_)) => RefState::Resolved {
-            layout: m.layout().to_string(),
+            layout: layout.to_string(),
         },
         Ok(None) => no_credential(m),
         Err(e) => RefState::Invalid {
@@ -194,11 +214,11 @@ fn check_credential(m: &SecretMaterial) -> RefState {
 }
 
 #[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
-fn check_credential(m: &SecretMaterial) -> RefState {
+fn check_credential(m: &SecretMaterial, layout: &str) -> RefState {
     // Without a crypto provider the key cannot be checked against the certificate.
     if m.chain().is_some() {
         RefState::Resolved {
-            layout: m.layout().to_string(),
+            layout: layout.to_string(),
         }
     } else {
         no_credential(m)

@@ -415,7 +415,7 @@ fn finish(mut ctx: Ctx<'_>) -> Translation {
         forward,
         peer_auth,
         credentials,
-        warnings,
+        mut warnings,
         status,
         ..
     } = ctx;
@@ -434,7 +434,7 @@ fn finish(mut ctx: Ctx<'_>) -> Translation {
                 .ok()
                 .map(|s| (w, s))
         });
-    config.peer_authentication = peer_auth;
+    config.peer_authentication = peer_auth.clone();
     // A listener whose hosts were all refused serves nothing.
     for l in listeners.into_iter().filter(|l| !l.hosts.is_empty()) {
         let address = SocketAddr::new(opts.bind_address, l.port);
@@ -457,6 +457,12 @@ fn finish(mut ctx: Ctx<'_>) -> Translation {
         }
         config = config.listener(listener);
     }
+    istio::workload_listeners(
+        &mut config,
+        opts,
+        scopes.as_ref().map(|(_, s)| s),
+        &mut warnings,
+    );
     // The backends the routes use (those of routes not translated are left out).
     let used: BTreeSet<&str> = config
         .listeners

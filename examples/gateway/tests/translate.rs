@@ -1,11 +1,15 @@
 //! `mtls-gateway translate`: every mtls-kube fixture translates into a configuration the
 //! gateway's own loader accepts (`--validate`), YAML on stdout (mtls-kube's golden output),
-//! warnings on stderr.
+//! warnings on stderr; a translation that enforces nothing exits 2; the translated Istio
+//! secure-ingress configuration serves its route through the real gateway.
+
+mod support;
 
 use std::path::PathBuf;
 use std::process::Command;
 
 use mtls_policy::{CertificateSource, PolicyConfig};
+use support::{Gateway, Workdir, curl_status, free_port};
 
 fn kube_tests() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../mtls-kube/tests")
@@ -37,23 +41,26 @@ fn every_fixture_translates_into_a_loadable_configuration() {
         .filter(|n| n.ends_with(".yaml"))
         .collect();
     names.sort();
-    assert!(names.len() >= 9, "{names:?}");
+    assert!(names.len() >= 12, "{names:?}");
     for name in &names {
         let (code, stdout, stderr) = translate(&["--validate", name]);
-        if name == "peer-authentication.yaml" {
-            // PeerAuthentications alone: no listener to serve.
+        let golden = std::fs::read_to_string(kube_tests().join("golden").join(name)).unwrap();
+        if name.contains("peer-authentication") {
+            // PeerAuthentications alone: no listener to serve. The YAML is printed, and why it
+            // enforces nothing is said last.
+            let last = stderr.lines().last().unwrap_or_default();
             assert_eq!(
-                (code, stdout.as_str(), stderr.as_str()),
+                (code, stdout.as_str(), last),
                 (
                     2,
-                    "",
-                    "mtls-gateway: the translation does not load: (translated): listeners: at least one listener is needed\n"
+                    golden.as_str(),
+                    "mtls-gateway: the translation enforces nothing: no listener: the input has no Gateway, Ingress or workload port to serve"
                 ),
+                "{name}"
             );
             continue;
         }
         assert_eq!(code, 0, "{name}: {stderr}");
-        let golden = std::fs::read_to_string(kube_tests().join("golden").join(name)).unwrap();
         assert_eq!(stdout, golden, "{name}");
     }
     // All at once: one configuration with every listener.
@@ -78,6 +85,7 @@ fn every_fixture_translates_into_a_loadable_configuration() {
         [
             ("istio-443", "[::]:443", "httpbin.example.com"),
             ("istio-443", "[::]:443", "helloworld.example.com"),
+            ("istio-443", "[::]:443", "bookinfo.example.com"),
             ("istio-443", "[::]:443", "mydomain.com"),
             ("istio-443", "[::]:443", ""),
             ("istio-443", "[::]:443", "www.example.com"),
@@ -136,4 +144,173 @@ fn unreadable_or_invalid_input_exits_2() {
             .contains("(Gateway gw): spec.servers: invalid type: integer `3`, expected a sequence"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_translation_that_enforces_nothing_exits_2_and_says_why() {
+    let pa = "istio-peer-authentication-workload.yaml";
+    let (code, stdout, stderr) = translate(&[pa]);
+    assert_eq!(code, 2);
+    assert!(stdout.ends_with("listeners: []\n"), "{stdout}");
+    assert_eq!(
+        stderr,
+        "warning: PeerAuthentication istio-system/default: spec: PeerAuthentications apply to a workload, and none is given: no listener takes its peer mode from them. Give the gateway workload's namespace, labels and ports (translate --workload-namespace NS --workload-label KEY=VALUE --workload-port PORT)\n\
+         mtls-gateway: the translation enforces nothing: no listener: the input has no Gateway, Ingress or workload port to serve\n"
+    );
+    // The workload's ports get listeners with their peer modes, but no host: still nothing.
+    let workload = [
+        "--workload-namespace",
+        "foo",
+        "--workload-label",
+        "app=httpbin",
+        "--workload-port",
+        "8080",
+        "--workload-port",
+        "9000",
+        pa,
+    ];
+    let (code, stdout, stderr) = translate(&workload);
+    assert_eq!(code, 2);
+    assert!(
+        stdout.ends_with(
+            "listeners:\n- name: workload-8080\n  address: 0.0.0.0:8080\n  peer_mode: strict\n  hosts: []\n- name: workload-9000\n  address: 0.0.0.0:9000\n  peer_mode: permissive\n  hosts: []\n"
+        ),
+        "{stdout}"
+    );
+    assert_eq!(
+        stderr,
+        "mtls-gateway: the translation enforces nothing: no host on listener workload-8080 (port 8080), listener workload-9000 (port 9000): no certificate is served there, so every connection fails; give the port a host with a Gateway server (or an Ingress)\n"
+    );
+    // With the ingress gateway's Gateway on the workload's port: its listener takes the mode.
+    let ingress = [
+        "--workload-namespace",
+        "istio-system",
+        "--workload-label",
+        "istio=ingressgateway",
+        pa,
+        "istio-secure-ingress.yaml",
+    ];
+    let (code, stdout, stderr) = translate(&ingress);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("- name: istio-443\n  address: 0.0.0.0:443\n  peer_mode: permissive\n"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn bad_workload_flags_are_refused() {
+    for (args, message) in [
+        (
+            &["--workload-label", "app", "x.yaml"][..],
+            "invalid value 'app' for '--workload-label <KEY=VALUE>': \"app\": expected KEY=VALUE",
+        ),
+        (
+            &[
+                "--workload-namespace",
+                "foo",
+                "--workload-port",
+                "0",
+                "x.yaml",
+            ][..],
+            "invalid value '0' for '--workload-port <PORT>': 0 is not in 1..=65535",
+        ),
+        (
+            &["--workload-port", "80", "x.yaml"][..],
+            "the following required arguments were not provided:\n  --workload-namespace <NS>",
+        ),
+    ] {
+        let (code, stdout, stderr) = translate(args);
+        assert_eq!((code, stdout.as_str()), (2, ""), "{args:?}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn the_translated_secure_ingress_serves_its_route_through_the_gateway() {
+    let work = Workdir::new();
+    let dir = &work.etc;
+    // The credential where the translation mounts it: the ingress gateway's namespace.
+    let secret = dir.join("secrets/istio-system/httpbin-credential");
+    std::fs::create_dir_all(&secret).unwrap();
+    let pki = mtls_testkit::Pki::shared();
+    support::write_secret(
+        &secret,
+        pki,
+        &support::server_leaf(pki, "httpbin.example.com"),
+    );
+    let args = [
+        "--mount-root",
+        dir.to_str().unwrap(),
+        "--bind",
+        "127.0.0.1",
+        "--gateway-namespace",
+        "istio-system",
+        "--validate",
+        "istio-secure-ingress.yaml",
+    ];
+    let (code, stdout, stderr) = translate(&args);
+    let mount = secret.display();
+    assert_eq!(
+        (code, stderr),
+        (
+            0,
+            format!(
+                "mount: Secret istio-system/httpbin-credential (tls.crt, tls.key) at {mount}: not in the input\n\
+                 mount: Secret istio-system/httpbin-credential (ca.crt) at {mount}: not in the input\n"
+            )
+        ),
+        "{stdout}"
+    );
+    // Test ports, and the Service's cluster DNS name to a local backend.
+    let httpbin = support::backend("httpbin");
+    let (admin, port) = (free_port(), free_port());
+    let config = format!("admin: {{ address: 127.0.0.1:{admin} }}\n")
+        + &stdout
+            .replace("127.0.0.1:443\n", &format!("127.0.0.1:{port}\n"))
+            .replace(
+                "http://httpbin.default.svc.cluster.local:8000",
+                &format!("http://127.0.0.1:{}", httpbin.port),
+            );
+    std::fs::write(dir.join("gateway.yaml"), config).unwrap();
+    let log = work.temp.path().join("gw.log");
+    let _gateway = Gateway::start_in(dir, "gateway.yaml", &log, admin);
+    let resolve = format!("httpbin.example.com:{port}:127.0.0.1");
+    let url = |path: &str| format!("https://httpbin.example.com:{port}{path}");
+    let with_client = |path: &str| {
+        let url = url(path);
+        let args = [
+            "--cacert",
+            "ca.pem",
+            "--cert",
+            "client.pem",
+            "--key",
+            "client.key",
+            "--resolve",
+            &resolve,
+            &url,
+        ];
+        curl_status(dir, &args)
+    };
+    // The VirtualService's prefix, to its destination.
+    let (code, status, body, stderr) = with_client("/status/418");
+    assert_eq!(
+        (code, status, body.as_str()),
+        (0, 418, "backend=httpbin\nstatus=418\n"),
+        "{stderr}"
+    );
+    let (code, status, body, _) = with_client("/delay/1");
+    assert_eq!((code, status), (0, 200));
+    assert!(
+        body.starts_with("backend=httpbin\npath=/delay/1\n"),
+        "{body}"
+    );
+    // A path no VirtualService match covers: no route.
+    let (code, status, _, _) = with_client("/headers");
+    assert_eq!((code, status), (0, 404));
+    // MUTUAL: no client certificate, no request.
+    let url = url("/status/200");
+    let (code, _, _, stderr) =
+        curl_status(dir, &["--cacert", "ca.pem", "--resolve", &resolve, &url]);
+    assert_ne!(code, 0, "{stderr}");
 }

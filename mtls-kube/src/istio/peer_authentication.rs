@@ -1,0 +1,177 @@
+//! Istio `PeerAuthentication`: the policies as Istio orders them (`peer_authentication`), and
+//! the listeners of the workload being translated ([`Options::workload`](crate::Options::workload)).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+use mtls_policy::{
+    ListenerConfig, PeerAuthentication, PeerAuthentications, PeerMode, PolicyConfig,
+};
+use serde::Deserialize;
+
+use crate::de::IntOrString;
+use crate::manifest::Object;
+use crate::model::{Condition, ConditionStatus, ObjectRef, Warning};
+use crate::options::Options;
+use crate::translate::{Ctx, accepted};
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct PeerAuthenticationSpec {
+    #[serde(default)]
+    selector: Option<Selector>,
+    #[serde(default)]
+    mtls: Option<Mtls>,
+    #[serde(default)]
+    port_level_mtls: BTreeMap<IntOrString, Mtls>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Selector {
+    #[serde(default)]
+    match_labels: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct Mtls {
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+fn peer_mode(ctx: &mut Ctx<'_>, r: &ObjectRef, field: &str, mtls: Option<&Mtls>) -> PeerMode {
+    let Some(mode) = mtls.and_then(|m| m.mode.as_deref()) else {
+        return PeerMode::Unset;
+    };
+    match mode.to_ascii_uppercase().as_str() {
+        "UNSET" => PeerMode::Unset,
+        "STRICT" => PeerMode::Strict,
+        "PERMISSIVE" => PeerMode::Permissive,
+        "DISABLE" => PeerMode::Disable,
+        other => {
+            ctx.warn(
+                r,
+                field,
+                format!("unknown mode {other:?}: treated as UNSET (inherit)"),
+            );
+            PeerMode::Unset
+        }
+    }
+}
+
+pub(crate) fn peer_authentication(ctx: &mut Ctx<'_>, o: &Object, spec: &PeerAuthenticationSpec) {
+    let r = &o.reference;
+    let mut pa = PeerAuthentication::new(
+        r.ns(),
+        peer_mode(ctx, r, "spec.mtls.mode", spec.mtls.as_ref()),
+    );
+    pa.name = r.name.clone();
+    match &spec.selector {
+        Some(s) if s.match_labels.is_empty() => ctx.warn(
+            r,
+            "spec.selector",
+            "an empty selector selects every workload: treated as namespace-wide",
+        ),
+        Some(s) => pa.selector = Some(s.match_labels.clone()),
+        None => {}
+    }
+    for (port, mtls) in &spec.port_level_mtls {
+        let field = format!("spec.portLevelMtls[{port}]");
+        if pa.selector.is_none() {
+            ctx.warn(
+                r,
+                field,
+                "ignored: Istio applies portLevelMtls only to a policy with a selector",
+            );
+            continue;
+        }
+        let Some(p) = port.port() else {
+            ctx.warn(r, field, "not a port number: ignored");
+            continue;
+        };
+        let mode = peer_mode(ctx, r, &format!("{field}.mode"), Some(mtls));
+        pa.port_level.insert(p, mode);
+    }
+    if pa.selector.is_none()
+        && let Some(first) = ctx
+            .peer_auth
+            .iter()
+            .find(|p| p.selector.is_none() && p.namespace == pa.namespace)
+    {
+        let scope = if pa.namespace == ctx.opts.root_namespace {
+            "mesh"
+        } else {
+            "namespace"
+        };
+        let first = first.name.clone();
+        ctx.warn(
+                r,
+                "metadata.name",
+                format!("a second {scope}-wide policy: Istio applies the oldest, {first:?}; this one is ignored"),
+            );
+        ctx.status(
+            r,
+            None,
+            vec![Condition::new(
+                "Accepted",
+                ConditionStatus::False,
+                "Conflicted",
+                format!("{first:?} applies"),
+            )],
+        );
+        return;
+    }
+    ctx.peer_auth.push(pa);
+    ctx.status(r, None, vec![accepted()]);
+}
+
+/// The listeners of the workload's own ports ([`Workload::ports`](crate::Workload::ports)) that
+/// no vendor object gives one, each with the peer mode the PeerAuthentications give the
+/// workload there; without a workload, PeerAuthentications are warned about (they then select
+/// nothing to enforce on).
+pub(crate) fn workload_listeners(
+    config: &mut PolicyConfig,
+    opts: &Options,
+    scopes: Option<&PeerAuthentications>,
+    warnings: &mut Vec<Warning>,
+) {
+    let Some(first) = config.peer_authentication.first() else {
+        return;
+    };
+    let object = ObjectRef::new("PeerAuthentication", &first.namespace, &first.name);
+    let mut warn = |message: &str| {
+        warnings.push(Warning {
+            object: object.clone(),
+            field: "spec".into(),
+            message: message.into(),
+        });
+    };
+    let Some(workload) = &opts.workload else {
+        warn(
+            "PeerAuthentications apply to a workload, and none is given: no listener takes its peer mode from them. Give the gateway workload's namespace, labels and ports (translate --workload-namespace NS --workload-label KEY=VALUE --workload-port PORT)",
+        );
+        return;
+    };
+    let Some(scopes) = scopes else {
+        // An invalid set: the policy loader says why.
+        return;
+    };
+    if workload.ports.is_empty() && config.listeners.is_empty() {
+        warn(
+            "the workload serves no port, and no Gateway or Ingress gives it a listener: give its ports (translate --workload-port PORT)",
+        );
+    }
+    for &port in &workload.ports {
+        if config.listeners.iter().any(|l| l.port() == port) {
+            continue;
+        }
+        let resolved = scopes.resolve(&workload.namespace, &workload.labels, port);
+        let mode = match resolved.mode {
+            PeerMode::Unset => PeerMode::Permissive,
+            mode => mode,
+        };
+        let address = SocketAddr::new(opts.bind_address, port);
+        let listener = ListenerConfig::on_address(format!("workload-{port}"), address);
+        config.listeners.push(listener.peer_mode(mode));
+    }
+}
