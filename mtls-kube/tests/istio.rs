@@ -10,7 +10,7 @@ use base64::Engine as _;
 use mtls_kube::{ConditionStatus, ObjectRef, Options, RefState, Translation, Workload};
 use mtls_policy::{
     BackendConfig, CertificateSource, ClientCertMode, ListenerConfig, PeerMode, Policy,
-    PolicyConfig, RouteConfig, TrustSource,
+    PolicyConfig, RespondConfig, RouteConfig, TrustSource,
 };
 
 fn fixture(name: &str) -> String {
@@ -343,6 +343,32 @@ fn virtual_service_hosts_meet_the_server_hosts() {
     assert_eq!(
         host.routes,
         [RouteConfig::exact("/ip").backend("httpbin.default.svc.cluster.local-8000")]
+    );
+}
+
+#[test]
+fn direct_responses_answer_as_written() {
+    // As Istio's VirtualService reference writes a directResponse.
+    let text = with_virtual_service(
+        "  hosts: [httpbin.example.com]\n  gateways: [mygateway]\n  http:\n  - match:\n    - uri:\n        exact: /v1/getProductRatings\n    directResponse:\n      status: 503\n      body:\n        string: \"unknown error\"\n  - match: [{ uri: { prefix: /gone } }]\n    directResponse: { status: 410, body: { bytes: Z29uZQ== } }\n  - match: [{ uri: { prefix: /odd } }]\n    directResponse: { status: 99 }\n  - match: [{ uri: { prefix: /empty } }]\n    directResponse: { status: 204, body: { string: x } }\n    route: [{ destination: { host: httpbin, port: { number: 8000 } } }]\n",
+    );
+    let t = translate_with(&text, &gateway_namespace("istio-system"));
+    assert_eq!(
+        warnings(&t),
+        [
+            "VirtualService default/vs: spec.http[1].directResponse.body.bytes: not translated: mtls-kube does not read this field",
+            "VirtualService default/vs: spec.http[2].directResponse.status: 99 is not supported (200 to 599 are): this entry is not translated",
+            "VirtualService default/vs: spec.http[3].route: ignored: the entry answers with its directResponse (Istio accepts one of the two)",
+            "VirtualService default/vs: spec.http[3].directResponse.body: a 204 answer has no body: this entry is not translated",
+        ]
+    );
+    assert_eq!(
+        t.config.listeners[0].hosts[0].routes,
+        [
+            RouteConfig::exact("/v1/getProductRatings")
+                .respond(RespondConfig::new(503, "unknown error")),
+            RouteConfig::prefix("/gone").respond(RespondConfig::new(410, "")),
+        ]
     );
 }
 

@@ -6,16 +6,19 @@
 //! | `hosts` (`*` = every host of the server) | the host names the routes are for (those the server serves) |
 //! | `http[].match[].uri.prefix` / `.exact` | `path_prefix` / `path_exact` (no `match`: `/`) |
 //! | `http[].route[0].destination` (`host`, `port.number`) | a backend `http://HOST:PORT` (a short name is a Service of the VirtualService's namespace) |
+//! | `http[].directResponse` (`status`, `body.string`) | `respond` |
 //!
 //! Istio takes the first `http` entry that matches; the model takes the longest prefix. A match
 //! an earlier entry of the same VirtualService already covers is never reached in Istio: it is
-//! warned about and left out, so the two agree. `uri.regex`, several weighted destinations, and
+//! warned about and left out, so the two agree. Istio's `prefix` compares strings (`/status`
+//! also matches `/statusx`); the model's compares path segments (`/status` and `/status/...`).
+//! `uri.regex`, several weighted destinations, and
 //! every other field (`rewrite`, `retries`, `timeout`, `headers`, `fault`, `mirror`,
 //! `corsPolicy`, `tls`, `tcp`, ...) are warned about, each with its field path.
 
 use std::collections::BTreeMap;
 
-use mtls_policy::{BackendConfig, PathMatch, RouteConfig};
+use mtls_policy::{BackendConfig, PathMatch, RespondConfig, RouteConfig};
 use serde::Deserialize;
 
 use crate::manifest::{Kind, Object};
@@ -34,12 +37,28 @@ pub(crate) struct VirtualServiceSpec {
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
-#[serde(rename = "HTTPRoute")]
+#[serde(rename_all = "camelCase")]
 struct HttpRoute {
     #[serde(default, rename = "match")]
     matches: Vec<HttpMatch>,
     #[serde(default)]
     route: Vec<Destination>,
+    #[serde(default)]
+    direct_response: Option<DirectResponse>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct DirectResponse {
+    #[serde(default)]
+    status: u32,
+    #[serde(default)]
+    body: Option<ResponseBody>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+struct ResponseBody {
+    #[serde(default)]
+    string: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -172,13 +191,21 @@ fn virtual_service(
     }
     let paths = paths(ctx, r, &spec.http);
     for (i, http) in spec.http.iter().enumerate() {
-        let Some(backend) = backend(ctx, r, i, &ns, &http.route) else {
+        let action = match &http.direct_response {
+            Some(direct) => respond(ctx, r, i, http, direct),
+            None => backend(ctx, r, i, &ns, &http.route).map(Action::Backend),
+        };
+        let Some(action) = action else {
             continue;
         };
         for (s, hosts) in &servers {
             for host in hosts {
                 for p in paths.iter().filter(|p| p.entry == i) {
-                    let route = (p.route.clone().backend(&backend), p.path.clone());
+                    let route = match &action {
+                        Action::Backend(name) => p.route.clone().backend(name),
+                        Action::Respond(answer) => p.route.clone().respond(answer.clone()),
+                    };
+                    let route = (route, p.path.clone());
                     let field = format!("spec.http[{i}].match[{}].uri", p.index);
                     ctx.add_route(&s.listener, host.as_deref(), route, r, field);
                 }
@@ -254,6 +281,52 @@ fn paths(ctx: &mut Ctx<'_>, r: &ObjectRef, http: &[HttpRoute]) -> Vec<Matched> {
         earlier.extend(mine.into_iter().map(|m| (i, m)));
     }
     out
+}
+
+/// What an `http` entry does with the requests it matches.
+enum Action {
+    /// Forwards them to the backend of this name.
+    Backend(String),
+    /// Answers them.
+    Respond(RespondConfig),
+}
+
+/// The fixed answer of an `http` entry's `directResponse`, or `None` (warned about).
+fn respond(
+    ctx: &mut Ctx<'_>,
+    r: &ObjectRef,
+    i: usize,
+    http: &HttpRoute,
+    direct: &DirectResponse,
+) -> Option<Action> {
+    let at = format!("spec.http[{i}]");
+    if !http.route.is_empty() {
+        let message =
+            "ignored: the entry answers with its directResponse (Istio accepts one of the two)";
+        ctx.warn(r, format!("{at}.route"), message);
+    }
+    let status = u16::try_from(direct.status)
+        .ok()
+        .filter(|s| (200..=599).contains(s));
+    let Some(status) = status else {
+        let message = format!(
+            "{} is not supported (200 to 599 are): this entry is not translated",
+            direct.status
+        );
+        ctx.warn(r, format!("{at}.directResponse.status"), message);
+        return None;
+    };
+    let body = direct
+        .body
+        .as_ref()
+        .and_then(|b| b.string.clone())
+        .unwrap_or_default();
+    if matches!(status, 204 | 304) && !body.is_empty() {
+        let message = format!("a {status} answer has no body: this entry is not translated");
+        ctx.warn(r, format!("{at}.directResponse.body"), message);
+        return None;
+    }
+    Some(Action::Respond(RespondConfig::new(status, body)))
 }
 
 /// The backend of an `http` entry (added to the context), or `None` (warned about).
