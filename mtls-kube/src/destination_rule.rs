@@ -9,7 +9,7 @@
 //! | `mode: MUTUAL` | `https` backend, `tls.ca` and `tls.client_certificate` |
 //! | `mode: ISTIO_MUTUAL` | not translated: the mesh's own certificates are not available |
 //! | `caCertificates`, `clientCertificate`, `privateKey` | those files, as written |
-//! | `credentialName` | the Secret mounted (`tls.crt`/`tls.key`/`ca.crt` or `cert`/`key`/`cacert`; the CA else from `<name>-cacert`) |
+//! | `credentialName` | the Secret (of the gateway's namespace) mounted (`tls.crt`/`tls.key`/`ca.crt` or `cert`/`key`/`cacert`; the CA else from `<name>-cacert`) |
 //! | `sni` | `tls.expected_name` |
 //! | `subjectAltNames` | `tls.subject_alt_names` (exact SANs); `sni` is then only the SNI |
 //!
@@ -236,17 +236,19 @@ fn upstream(ctx: &mut Ctx<'_>, r: &ObjectRef, at: &str, tls: &ClientTls) -> Opti
 }
 
 /// The CA (and, for MUTUAL, the client certificate) of a `credentialName` Secret, recorded as
-/// credentials to mount. The Secret is the proxy's: in the workload's namespace when one is
-/// given, else the rule's.
+/// credentials to mount. Istio reads it from the namespace of the proxy using it, here the
+/// gateway's: [`Options::gateway_namespace`](crate::Options::gateway_namespace), else the
+/// workload's, else the rule's own.
 fn credential(
     ctx: &mut Ctx<'_>,
     r: &ObjectRef,
     name: &str,
     mutual: bool,
 ) -> (std::path::PathBuf, Option<ClientCertificate>) {
-    let ns = match &ctx.opts.workload {
-        Some(w) => w.namespace.clone(),
-        None => r.ns().to_string(),
+    let ns = match (&ctx.opts.gateway_namespace, &ctx.opts.workload) {
+        (Some(ns), _) => ns.clone(),
+        (None, Some(w)) => w.namespace.clone(),
+        (None, None) => r.ns().to_string(),
     };
     let secret = ObjectRef::new("Secret", &ns, name);
     let separate = ObjectRef::new("Secret", &ns, format!("{name}-cacert"));

@@ -254,3 +254,29 @@ fn destination_rule_settings_it_cannot_use_are_reported() {
     // ISTIO_MUTUAL's ratings is left alone by the wildcard too (it was claimed first).
     assert_eq!(t.config.backends["prod-ratings-9080"].tls, None);
 }
+
+#[test]
+fn a_credential_name_is_read_from_the_gateways_namespace() {
+    let objects = mtls_kube::parse_manifests(&fixture(DESTINATION_RULE), "fixture").unwrap();
+    let mut options = Options::default();
+    options.gateway_namespace = Some("istio-system".into());
+    let t = mtls_kube::translate(&objects, &options);
+    let tls = t.config.backends["prod-orders-8443"].tls.as_ref().unwrap();
+    assert_eq!(
+        tls.ca,
+        PathBuf::from("/etc/mtls/secrets/istio-system/client-credential/ca.crt")
+    );
+    let mounted: Vec<String> = t
+        .credentials
+        .iter()
+        .filter(|c| c.object.name == "client-credential")
+        .map(|c| c.object.to_string())
+        .collect();
+    assert_eq!(
+        mounted,
+        [
+            "Secret istio-system/client-credential",
+            "Secret istio-system/client-credential"
+        ]
+    );
+}
