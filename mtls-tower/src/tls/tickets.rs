@@ -200,6 +200,7 @@ pub(crate) fn host_binding(
         input.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
         input.extend_from_slice(bytes);
     };
+    feed(&(names.len() as u64).to_be_bytes());
     for name in names {
         feed(name.as_bytes());
     }
