@@ -36,7 +36,9 @@ mod peer_authentication;
 pub mod virtual_service;
 
 use peer_authentication::peer_authentication;
-pub(crate) use peer_authentication::{PeerAuthenticationSpec, workload_listeners};
+pub(crate) use peer_authentication::{
+    PeerAuthenticationSpec, weakened_listeners, workload_listeners,
+};
 pub(crate) use virtual_service::VirtualServiceSpec;
 use virtual_service::{Served, Servers};
 

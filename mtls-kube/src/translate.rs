@@ -457,12 +457,9 @@ fn finish(mut ctx: Ctx<'_>) -> Translation {
         }
         config = config.listener(listener);
     }
-    istio::workload_listeners(
-        &mut config,
-        opts,
-        scopes.as_ref().map(|(_, s)| s),
-        &mut warnings,
-    );
+    let scopes = scopes.as_ref().map(|(_, s)| s);
+    istio::weakened_listeners(&config, opts, scopes, &mut warnings);
+    istio::workload_listeners(&mut config, opts, scopes, &mut warnings);
     // The backends the routes use (those of routes not translated are left out).
     let used: BTreeSet<&str> = config
         .listeners

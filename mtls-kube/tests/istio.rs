@@ -446,7 +446,13 @@ fn peer_authentication_sets_the_mode_of_the_gateway_listener_on_the_workload_por
     let labels = BTreeMap::from([("istio".to_string(), "ingressgateway".to_string())]);
     options.workload = Some(Workload::new("istio-system", labels).with_ports([443]));
     let t = translate_with(&text, &options);
-    assert_eq!(warnings(&t), Vec::<String>::new());
+    // The mesh's PERMISSIVE admits plaintext on the MUTUAL port: said.
+    assert_eq!(
+        warnings(&t),
+        [
+            "PeerAuthentication istio-system/default: spec.mtls.mode: PERMISSIVE on listener istio-443 (port 443): plaintext is admitted beside the mutual TLS its hosts require; make it STRICT for this workload to keep the port mutual-TLS only"
+        ]
+    );
     let names: Vec<_> = t
         .config
         .listeners
@@ -455,4 +461,23 @@ fn peer_authentication_sets_the_mode_of_the_gateway_listener_on_the_workload_por
         .collect();
     assert_eq!(names, [("istio-443", Some(PeerMode::Permissive))]);
     assert_eq!(t.enforces_nothing(), None);
+    // DISABLE on the gateway's port: not even a client certificate over TLS.
+    let text = text.replace(
+        "    8080:\n      mode: STRICT",
+        "    443:\n      mode: DISABLE",
+    );
+    let labels = BTreeMap::from([("app".to_string(), "httpbin".to_string())]);
+    options.workload = Some(Workload::new("foo", labels));
+    let t = translate_with(&text, &options);
+    assert_eq!(
+        warnings(&t),
+        [
+            "PeerAuthentication foo/httpbin: spec.portLevelMtls[443].mode: DISABLE on listener istio-443 (port 443): plaintext is admitted, and TLS clients are not asked for the certificate its hosts require; make it STRICT for this workload to keep the port mutual-TLS only"
+        ]
+    );
+    // STRICT: nothing to say.
+    let text = text.replace("mode: DISABLE", "mode: STRICT");
+    let t = translate_with(&text, &options);
+    assert_eq!(warnings(&t), Vec::<String>::new());
+    assert_eq!(t.config.listeners[0].peer_mode, Some(PeerMode::Strict));
 }

@@ -5,7 +5,8 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use mtls_policy::{
-    ListenerConfig, PeerAuthentication, PeerAuthentications, PeerMode, PolicyConfig,
+    ClientCertMode, ListenerConfig, PeerAuthentication, PeerAuthentications, PeerMode,
+    PolicyConfig, Scope,
 };
 use serde::Deserialize;
 
@@ -173,5 +174,55 @@ pub(crate) fn workload_listeners(
         let address = SocketAddr::new(opts.bind_address, port);
         let listener = ListenerConfig::on_address(format!("workload-{port}"), address);
         config.listeners.push(listener.peer_mode(mode));
+    }
+}
+
+/// Warns about each listener whose hosts require a client certificate and to which the
+/// PeerAuthentications give PERMISSIVE (plaintext admitted beside it) or DISABLE (plaintext
+/// admitted, and TLS clients not asked for a certificate).
+pub(crate) fn weakened_listeners(
+    config: &PolicyConfig,
+    opts: &Options,
+    scopes: Option<&PeerAuthentications>,
+    warnings: &mut Vec<Warning>,
+) {
+    let (Some(workload), Some(scopes)) = (&opts.workload, scopes) else {
+        return;
+    };
+    for l in &config.listeners {
+        let mutual = l.hosts.iter().any(|h| {
+            h.client_validation
+                .as_ref()
+                .is_some_and(|v| v.mode == ClientCertMode::Required)
+        });
+        let resolved = scopes.resolve(&workload.namespace, &workload.labels, l.port());
+        if !mutual || resolved.scope == Scope::Default || l.peer_mode != Some(resolved.mode) {
+            continue;
+        }
+        let what = match resolved.mode {
+            PeerMode::Permissive => "plaintext is admitted beside the mutual TLS its hosts require",
+            PeerMode::Disable => {
+                "plaintext is admitted, and TLS clients are not asked for the certificate its hosts require"
+            }
+            _ => continue,
+        };
+        let namespace = match resolved.scope {
+            Scope::Mesh => opts.root_namespace.as_str(),
+            _ => workload.namespace.as_str(),
+        };
+        let field = match resolved.scope {
+            Scope::Port => format!("spec.portLevelMtls[{}].mode", l.port()),
+            _ => "spec.mtls.mode".to_string(),
+        };
+        warnings.push(Warning {
+            object: ObjectRef::new("PeerAuthentication", namespace, &resolved.policy),
+            field,
+            message: format!(
+                "{} on listener {} (port {}): {what}; make it STRICT for this workload to keep the port mutual-TLS only",
+                resolved.mode,
+                l.name,
+                l.port()
+            ),
+        });
     }
 }
