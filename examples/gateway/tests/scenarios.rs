@@ -683,8 +683,8 @@ fn a_bad_configuration_at_start_exits_2_with_the_field_path() {
     let certificate = "        certificate: { chain: server.pem, key: server.key }   \
                        # leaf first, then intermediates\n";
     let allowed = "expected one of `name`, `address`, `port`, `peer_mode`, `audit`, \
-                   `sni_host_match`, `unknown_sni`, `min_tls_version`, `limits`, `answers`, \
-                   `hosts`";
+                   `sni_host_match`, `unknown_sni`, `min_tls_version`, `limits`, \
+                   `session_tickets`, `answers`, `hosts`";
     // (what the example has, what replaces it, where the error points when it knows the line,
     // the error after the file and position)
     let cases = [
