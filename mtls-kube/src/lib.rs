@@ -101,6 +101,7 @@ mod model;
 pub mod nginx;
 mod options;
 pub mod osm;
+mod references;
 mod routes;
 #[cfg(feature = "runtime")]
 pub mod runtime;
@@ -113,4 +114,5 @@ pub use model::{
     Translation, Warning,
 };
 pub use options::{Options, Workload};
+pub use references::SecretPaths;
 pub use translate::translate;

@@ -6,6 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
 use crate::model::ObjectRef;
+use crate::references::SecretPaths;
 
 /// Translation options: where credentials are mounted, and defaults the manifests leave open.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -14,6 +15,9 @@ pub struct Options {
     /// Where Secrets and ConfigMaps are mounted: `<root>/secrets/<namespace>/<name>/<key>` and
     /// `<root>/configmaps/<namespace>/<name>/<key>` (default `/etc/mtls`).
     pub mount_root: PathBuf,
+    /// How the configuration names the Secrets it reads: files under `mount_root` (the
+    /// default) or `secret:` references a serving process resolves in memory.
+    pub secret_paths: SecretPaths,
     /// The address listeners bind (default `0.0.0.0`).
     pub bind_address: IpAddr,
     /// The admin endpoint written into the configuration (`admin.address`) for the process
@@ -87,6 +91,7 @@ impl Default for Options {
     fn default() -> Self {
         Self {
             mount_root: PathBuf::from("/etc/mtls"),
+            secret_paths: SecretPaths::Files,
             bind_address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             admin: None,
             default_namespace: "default".into(),

@@ -16,6 +16,7 @@ use crate::model::{
     Translation, Warning,
 };
 use crate::options::Options;
+use crate::references::{self, SecretPaths};
 use crate::routes::{RouteDraft, host_key};
 use crate::secrets::SecretIndex;
 use crate::{gateway_api, istio, nginx, osm, routes};
@@ -472,6 +473,9 @@ fn finish(mut ctx: Ctx<'_>) -> Translation {
         .into_iter()
         .filter(|(name, _)| used.contains(name.as_str()))
         .collect();
+    if opts.secret_paths == SecretPaths::References {
+        references::to_references(&mut config, &opts.mount_root);
+    }
     Translation {
         config,
         credentials,

@@ -1,70 +1,21 @@
 //! The follower against a fake API server on loopback (no cluster can run here): list and
 //! watch, resourceVersion, bookmarks, 410 Gone → relist, CRDs not installed; and what each
-//! change does to the translation and the credentials on disk. Every wait is bounded.
+//! change does to the translation and the credentials it writes under the mount root
+//! (`SecretPaths::Files`; in memory: `follow_in_memory.rs`). Every wait is bounded.
 #![cfg(all(feature = "runtime", feature = "fake-api"))]
+
+mod support;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use base64::Engine as _;
 use mtls_kube::fake::FakeApiServer;
 use mtls_kube::runtime::{Follower, Update, Updates};
 use mtls_kube::{ConditionStatus, ObjectRef, Options, Workload};
 use mtls_policy::{CertificateSource, PeerMode};
-use serde_json::{Value, json};
-
-const WAIT: Duration = Duration::from_secs(20);
-
-fn b64(text: &str) -> String {
-    base64::engine::general_purpose::STANDARD.encode(text)
-}
-
-fn secret(name: &str, data: &[(&str, String)]) -> Value {
-    let data: BTreeMap<&str, String> = data.iter().map(|(k, v)| (*k, b64(v))).collect();
-    json!({
-        "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
-        "metadata": { "name": name, "namespace": "web" },
-        "data": data,
-    })
-}
-
-fn istio_gateway(tls: Value) -> Value {
-    json!({
-        "apiVersion": "networking.istio.io/v1", "kind": "Gateway",
-        "metadata": { "name": "web-gateway", "namespace": "web" },
-        "spec": {
-            "selector": { "app": "mtls-gateway" },
-            "servers": [{
-                "port": { "number": 8443, "name": "https", "protocol": "HTTPS" },
-                "hosts": ["web.example.com"],
-                "tls": tls,
-            }]
-        }
-    })
-}
-
-fn peer_authentication(mode: Value) -> Value {
-    json!({
-        "apiVersion": "security.istio.io/v1", "kind": "PeerAuthentication",
-        "metadata": { "name": "default", "namespace": "web" },
-        "spec": { "mtls": { "mode": mode } }
-    })
-}
-
-/// A fake API server serving the core kinds and Istio's; the other CRDs are "not installed".
-async fn api() -> FakeApiServer {
-    let api = FakeApiServer::start().await.unwrap();
-    api.serve("v1", "Secret", "secrets");
-    api.serve("v1", "ConfigMap", "configmaps");
-    api.serve("networking.istio.io/v1", "Gateway", "gateways");
-    api.serve(
-        "security.istio.io/v1",
-        "PeerAuthentication",
-        "peerauthentications",
-    );
-    api
-}
+use serde_json::json;
+use support::{WAIT, api, istio_gateway, peer_authentication, secret, until};
 
 fn follow(api: &FakeApiServer, root: &Path, namespaces: &[&str]) -> Updates {
     let config = kube::Config::new(api.url().parse().unwrap());
@@ -77,20 +28,6 @@ fn follow(api: &FakeApiServer, root: &Path, namespaces: &[&str]) -> Updates {
         .namespaces(namespaces.iter().copied())
         .debounce(Duration::from_millis(50))
         .start()
-}
-
-/// The first update that satisfies `want` (bounded).
-async fn until(updates: &mut Updates, what: &str, want: impl Fn(&Update) -> bool) -> Update {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let next = tokio::time::timeout_at(deadline, updates.next()).await;
-        match next {
-            Ok(Some(u)) if want(&u) => return u,
-            Ok(Some(_)) => {}
-            Ok(None) => panic!("the follower stopped while waiting for {what}"),
-            Err(_) => panic!("no update with {what} within {WAIT:?}"),
-        }
-    }
 }
 
 fn mount(root: &Path, name: &str) -> PathBuf {
@@ -259,7 +196,7 @@ async fn a_deleted_ca_secret_keeps_the_last_good_bundle_and_reports_it() {
     let k = &kept.kept[0];
     assert_eq!(k.object, ObjectRef::new("Secret", "web", "web-ca"));
     assert_eq!(k.reason, "not found");
-    assert!(k.last_good_on_disk);
+    assert!(k.last_good);
     assert_eq!(k.used_by, [ObjectRef::new("Gateway", "web", "web-gateway")]);
     // The bundle on disk is the last good one, and the configuration still names it.
     assert_eq!(read(ca_file.clone()), pki.root().cert_pem());

@@ -79,6 +79,23 @@ pub struct SecretRef {
     pub key: Option<String>,
 }
 
+impl SecretRef {
+    /// The secret `name` in `namespace` (`None`: the gateway's own), reading `key` (`None`:
+    /// guessed from the known layouts).
+    ///
+    /// ```
+    /// let r = mtls_policy::SecretRef::new("web-ca", Some("web".into()), Some("ca.crt".into()));
+    /// assert_eq!((r.name.as_str(), r.key.as_deref()), ("web-ca", Some("ca.crt")));
+    /// ```
+    pub fn new(name: impl Into<String>, namespace: Option<String>, key: Option<String>) -> Self {
+        Self {
+            name: name.into(),
+            namespace,
+            key,
+        }
+    }
+}
+
 /// Allow or deny, for a situation an option governs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

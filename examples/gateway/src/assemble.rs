@@ -9,8 +9,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use mtls_core::{CaBundle, CertificateChain, PrivateKey, ServerCredential};
-use mtls_policy::{ConnectionLimits, Policy, PolicyConfig, RouteAction};
+use mtls_policy::{ConnectionLimits, Policy, PolicyConfig, RouteAction, SecretRef};
 use mtls_tower::layer::ForwardIdentity;
+use mtls_tower::tls::ResolveError;
 use mtls_tower::{SharedPolicy, TlsSnapshot, UpstreamConnector, UpstreamTls, snapshot_for};
 use rustls::crypto::CryptoProvider;
 
@@ -60,21 +61,35 @@ pub(crate) struct Plan {
     pub(crate) admin: Option<SocketAddr>,
 }
 
+/// Reads the bytes of a `secret:` source (a host's certificate, a CA or CRL): the
+/// configuration's secrets when they are held in memory (`run --kube`).
+pub(crate) type SecretResolver =
+    Arc<dyn Fn(&SecretRef) -> Result<Vec<u8>, ResolveError> + Send + Sync>;
+
 /// Builds every listener's TLS snapshot, the backends and the route targets. `policy_slot` is
 /// the slot the running gateway decides with: verifiers consult it to tell which failures the
-/// policy answers over HTTP (those let the handshake complete).
+/// policy answers over HTTP (those let the handshake complete). `secrets` reads the `secret:`
+/// sources (without it they are an error).
 pub(crate) fn assemble(
     mut policy: Policy,
     provider: &Arc<CryptoProvider>,
     policy_slot: &SharedPolicy,
+    secrets: Option<&SecretResolver>,
 ) -> Result<Plan, AssembleError> {
     let config = policy.config();
     let backends = build_backends(config, provider)?;
+    let resolve = secrets.map(|s| &**s as &dyn Fn(&SecretRef) -> Result<Vec<u8>, ResolveError>);
     let mut listeners = Vec::new();
     for listener in &config.listeners {
-        let (port, snapshot) =
-            snapshot_for(&policy, &listener.name, policy_slot, provider, None, None)
-                .map_err(|e| fail("", e))?;
+        let (port, snapshot) = snapshot_for(
+            &policy,
+            &listener.name,
+            policy_slot,
+            provider,
+            None,
+            resolve,
+        )
+        .map_err(|e| fail("", e))?;
         listeners.push(ListenerPlan {
             name: listener.name.clone(),
             address: listener

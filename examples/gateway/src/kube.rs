@@ -1,10 +1,14 @@
 //! `run --kube`: follow a cluster instead of files.
 //!
-//! mtls-kube's [`Follower`] watches the Secrets, ConfigMaps and vendor objects, translates
-//! them, and writes the credentials the translation reads under the state directory; here each
-//! update's configuration is written next to them (`gateway.yaml`) and swapped in through the
-//! same [`Gateway::reload`] as a file change, so there is one way to swap a snapshot. A change
-//! of listeners (a port added or removed), which a reload cannot do, restarts the listeners.
+//! mtls-kube's [`Follower`] watches the Secrets, ConfigMaps and vendor objects and translates
+//! them; each update carries the typed configuration, whose hosts name Secrets by reference,
+//! and the keys of those Secrets, in memory. It is swapped in with [`Gateway::apply`], the
+//! Secrets read through the update's resolver: nothing is written to disk. A change of
+//! listeners (a port added or removed), which a swap cannot do, restarts the listeners.
+//!
+//! With `--state-dir` the follower writes the Secrets there as files, the configuration names
+//! those files, and each update's configuration is written next to them (`gateway.yaml`), for
+//! a process or a person that reads them; it is swapped in the same way.
 //!
 //! The Kubernetes client is kube-rs over rustls. kube builds its rustls configuration with
 //! rustls' process-wide default provider; it is installed here, explicitly, before the client
@@ -18,9 +22,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mtls_kube::runtime::{Follower, Update};
-use mtls_kube::{ConditionStatus, Options, Workload};
+use mtls_kube::{ConditionStatus, Options, Purpose, SecretPaths, Workload};
+use mtls_policy::{Policy, SecretRef};
+use mtls_tower::tls::ResolveError;
 
-use crate::config;
+use crate::assemble::SecretResolver;
 use crate::server::{self, Gateway};
 
 /// Options of `run --kube`.
@@ -30,8 +36,10 @@ pub(crate) struct KubeArgs {
     /// namespaces (needs a ClusterRole).
     #[arg(long = "namespace", short = 'n', value_name = "NS", requires = "kube")]
     pub(crate) namespaces: Vec<String>,
-    /// Where the generated configuration and the Secrets it reads are written (an emptyDir).
-    /// Default: a temporary directory.
+    /// Also write the configuration (`gateway.yaml`) and the Secrets it reads as files under
+    /// DIR (an emptyDir), and name those files in the configuration. Default: nothing is
+    /// written; the Secrets are held in memory. Backend TLS (`BackendTLSPolicy`) reads files:
+    /// it needs DIR.
     #[arg(long, value_name = "DIR", requires = "kube")]
     pub(crate) state_dir: Option<PathBuf>,
     /// The admin listener (`/healthz`, `/readyz`, `/metrics`).
@@ -57,9 +65,12 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 }
 
 impl KubeArgs {
-    fn options(&self, state_dir: &Path) -> Result<Options, String> {
+    fn options(&self) -> Result<Options, String> {
         let mut options = Options::default();
-        options.mount_root = state_dir.to_path_buf();
+        match &self.state_dir {
+            Some(dir) => options.mount_root = dir.clone(),
+            None => options.secret_paths = SecretPaths::References,
+        }
         options.bind_address = self.bind;
         options.admin = self.admin;
         let namespace = self
@@ -88,14 +99,7 @@ pub(crate) async fn run(args: KubeArgs) -> Result<(), String> {
     tracing::info!(cluster = %config.cluster_url, "following the cluster");
     let client = ::kube::Client::try_from(config)
         .map_err(|e| format!("cannot build the Kubernetes client: {e}"))?;
-    let (dir, _temporary) = match &args.state_dir {
-        Some(dir) => (dir.clone(), None),
-        None => {
-            let t = tempfile::tempdir().map_err(|e| format!("state directory: {e}"))?;
-            (t.path().to_path_buf(), Some(t))
-        }
-    };
-    follow(client, &args, &dir, server::terminate_signal(), None).await
+    follow(client, &args, server::terminate_signal(), None).await
 }
 
 /// Installs the gateway's crypto provider as rustls' process default, for kube's client (the
@@ -109,17 +113,21 @@ fn install_crypto_provider() {
 }
 
 /// Follows the cluster through `client` until `shutdown`, serving each update. `applied`
-/// (tests) hears the generation of every update swapped in.
+/// (tests) hears every update swapped in (not those refused).
 pub(crate) async fn follow(
     client: ::kube::Client,
     args: &KubeArgs,
-    dir: &Path,
     shutdown: impl Future<Output = ()>,
-    applied: Option<tokio::sync::watch::Sender<u64>>,
+    applied: Option<tokio::sync::watch::Sender<Option<Update>>>,
 ) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let config_file = dir.join("gateway.yaml");
-    let mut updates = Follower::new(client, args.options(dir)?)
+    let config_file = match &args.state_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            Some(dir.join("gateway.yaml"))
+        }
+        None => None,
+    };
+    let mut updates = Follower::new(client, args.options()?)
         .namespaces(args.namespaces.iter().cloned())
         .debounce(args.debounce)
         .start();
@@ -134,16 +142,16 @@ pub(crate) async fn follow(
                 None => break,
             },
         };
-        log.report(&update);
-        if let Err(e) = write_config(&config_file, &update) {
-            tracing::error!(error = %e, "cannot write the configuration");
-            continue;
-        }
-        gateway = apply(gateway, &config_file).await;
-        if gateway.is_some()
-            && let Some(tx) = &applied
+        log.report(&update, config_file.is_some());
+        if let Some(file) = &config_file
+            && let Err(e) = write_config(file, &update)
         {
-            tx.send_replace(update.generation);
+            tracing::error!(error = %e, "cannot write the configuration");
+        }
+        let swapped;
+        (gateway, swapped) = apply(gateway, &update).await;
+        if swapped && let Some(tx) = &applied {
+            tx.send_replace(Some(update));
         }
     }
     if let Some(gateway) = gateway {
@@ -153,40 +161,43 @@ pub(crate) async fn follow(
     Ok(())
 }
 
-/// Swaps the configuration in (a reload), or (re)starts the listeners when there are none yet
-/// or they changed. On failure what serves keeps serving.
-async fn apply(gateway: Option<Gateway>, config_file: &Path) -> Option<Gateway> {
-    let loaded = match config::load(config_file) {
-        Ok(loaded) => loaded,
+/// Swaps the update's configuration in, or (re)starts the listeners when there are none yet
+/// or they changed; and whether it now serves. On failure what serves keeps serving.
+async fn apply(gateway: Option<Gateway>, update: &Update) -> (Option<Gateway>, bool) {
+    let policy = match Policy::new(update.translation.config.clone()) {
+        Ok(policy) => policy,
         Err(e) => {
             metrics::counter!("mtls_gateway_config_reloads_total", "result" => "failed")
                 .increment(1);
-            tracing::warn!(error = %e, "the cluster's configuration does not load; what serves keeps serving");
-            return gateway;
+            tracing::warn!(error = %e, "the cluster's configuration is not valid; what serves keeps serving");
+            return (gateway, false);
         }
     };
+    let held = update.secrets.clone();
+    let secrets: SecretResolver =
+        Arc::new(move |s: &SecretRef| held.resolve(s).map_err(|e| -> ResolveError { Box::new(e) }));
     match gateway {
-        Some(g) => match g.restart_only(loaded.config()) {
+        Some(g) => match g.restart_only(policy.config()) {
             Ok(()) => {
-                let _ = g.reload(config_file);
-                Some(g)
+                let swapped = g.apply(policy, Some(secrets)).is_ok();
+                (Some(g), swapped)
             }
             Err(why) => {
                 tracing::info!(%why, "restarting the listeners");
                 g.shutdown().await;
-                start(config_file).await
+                start(policy, secrets).await
             }
         },
-        None => start(config_file).await,
+        None => start(policy, secrets).await,
     }
 }
 
-async fn start(config_file: &Path) -> Option<Gateway> {
-    match server::start(config_file).await {
-        Ok(g) => Some(g),
+async fn start(policy: Policy, secrets: SecretResolver) -> (Option<Gateway>, bool) {
+    match server::start_with(policy, Some(secrets)).await {
+        Ok(g) => (Some(g), true),
         Err(e) => {
             tracing::error!(error = %e, "cannot serve the cluster's configuration; waiting for a change");
-            None
+            (None, false)
         }
     }
 }
@@ -208,9 +219,26 @@ fn write_config(path: &Path, update: &Update) -> Result<(), String> {
 struct Logged(BTreeSet<String>);
 
 impl Logged {
-    fn report(&mut self, update: &Update) {
+    /// Logs what is new in `update`; `files`: its credentials are written as files.
+    fn report(&mut self, update: &Update, files: bool) {
         let t = &update.translation;
         let mut now = BTreeSet::new();
+        let upstream = t.credentials.iter().filter(|c| {
+            matches!(
+                c.purpose,
+                Purpose::UpstreamCa | Purpose::UpstreamClientCertificate
+            )
+        });
+        for c in upstream.filter(|_| !files) {
+            let line = format!(
+                "{} is read by backend TLS, which reads files: give --state-dir",
+                c.object
+            );
+            if !self.0.contains(&line) {
+                tracing::error!(credential = %line, "cannot serve from memory");
+            }
+            now.insert(line);
+        }
         for w in &t.warnings {
             let line = w.to_string();
             if !self.0.contains(&line) {

@@ -1,4 +1,7 @@
-//! `run`: serve a configuration, reload it on change and on SIGHUP, drain on SIGTERM.
+//! `run`: serve a configuration, reload it on change and on SIGHUP, drain on SIGTERM. A
+//! configuration comes from a file ([`start`], [`Gateway::reload`]) or typed, with a resolver
+//! for its `secret:` sources ([`start_with`], [`Gateway::apply`]): both are assembled and
+//! swapped in the same way.
 
 use std::collections::HashSet;
 use std::ffi::{OsStr, OsString};
@@ -6,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use mtls_policy::{ConnectionLimits, PolicyConfig};
+use mtls_policy::{ConnectionLimits, Policy, PolicyConfig};
 use mtls_tower::layer::ForwardIdentity;
 use mtls_tower::{Acceptor, MtlsLayer, SharedPolicy};
 use tokio::net::TcpListener;
@@ -15,7 +18,7 @@ use tower_layer::Layer as _;
 
 use crate::access_log::AccessLog;
 use crate::admin::{AdminState, install_metrics, serve_admin};
-use crate::assemble::{Plan, assemble};
+use crate::assemble::{Plan, SecretResolver, assemble};
 use crate::config;
 use crate::proxy::Proxy;
 
@@ -39,8 +42,29 @@ pub(crate) struct Gateway {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
-/// Loads `config`, binds every listener and starts serving. Returns once everything is up.
+/// Loads `config_file`, binds every listener and starts serving. Returns once everything is
+/// up.
 pub(crate) async fn start(config_file: &Path) -> Result<Gateway, String> {
+    let loaded = config::load(config_file).map_err(|e| e.to_string())?;
+    launch(loaded, None, &config_file.display()).await
+}
+
+/// Starts serving `policy`, reading its `secret:` sources through `secrets`. Returns once
+/// everything is up.
+pub(crate) async fn start_with(
+    policy: Policy,
+    secrets: Option<SecretResolver>,
+) -> Result<Gateway, String> {
+    launch(policy, secrets.as_ref(), &"configuration").await
+}
+
+/// Binds every listener of `loaded` and starts serving; `origin` names the configuration in
+/// errors.
+async fn launch(
+    loaded: Policy,
+    secrets: Option<&SecretResolver>,
+    origin: &(dyn std::fmt::Display + Sync),
+) -> Result<Gateway, String> {
     // Once per process: `run --kube` starts listeners again when they change.
     static METRICS: std::sync::OnceLock<Option<metrics_exporter_prometheus::PrometheusHandle>> =
         std::sync::OnceLock::new();
@@ -56,10 +80,8 @@ pub(crate) async fn start(config_file: &Path) -> Result<Gateway, String> {
         })
         .clone();
     let provider = mtls_core::crypto::default_provider();
-    let loaded = config::load(config_file).map_err(|e| e.to_string())?;
     let slot = SharedPolicy::new(loaded.clone());
-    let plan = assemble(loaded, &provider, &slot)
-        .map_err(|e| format!("{}: {e}", config_file.display()))?;
+    let plan = assemble(loaded, &provider, &slot, secrets).map_err(|e| format!("{origin}: {e}"))?;
     let Plan {
         listeners,
         policy,
@@ -147,28 +169,35 @@ impl Gateway {
     /// Loads `config_file` again and swaps in the result; on any error the running
     /// configuration keeps serving and the error is returned (and logged, and counted).
     pub(crate) fn reload(&self, config_file: &Path) -> Result<(), String> {
-        let result = self.try_reload(config_file);
-        match &result {
-            Ok(()) => {
-                metrics::counter!("mtls_gateway_config_reloads_total", "result" => "ok")
-                    .increment(1);
-                tracing::info!(config = %config_file.display(), "configuration reloaded");
-            }
-            Err(e) => {
-                metrics::counter!("mtls_gateway_config_reloads_total", "result" => "failed")
-                    .increment(1);
-                tracing::warn!(config = %config_file.display(), error = %e, "reload failed; the previous configuration keeps serving");
-            }
-        }
-        result
+        let origin = config_file.display();
+        let result = config::load(config_file)
+            .map_err(|e| e.to_string())
+            .and_then(|loaded| self.swap(loaded, None, &origin));
+        counted(result, &origin)
     }
 
-    fn try_reload(&self, config_file: &Path) -> Result<(), String> {
+    /// Swaps in `policy`, reading its `secret:` sources through `secrets`; on any error
+    /// (among them a change [`restart_only`](Self::restart_only) refuses) the running
+    /// configuration keeps serving and the error is returned (and logged, and counted).
+    pub(crate) fn apply(
+        &self,
+        policy: Policy,
+        secrets: Option<SecretResolver>,
+    ) -> Result<(), String> {
+        let origin = "configuration";
+        counted(self.swap(policy, secrets.as_ref(), &origin), &origin)
+    }
+
+    fn swap(
+        &self,
+        loaded: Policy,
+        secrets: Option<&SecretResolver>,
+        origin: &dyn std::fmt::Display,
+    ) -> Result<(), String> {
         let provider = mtls_core::crypto::default_provider();
-        let loaded = config::load(config_file).map_err(|e| e.to_string())?;
         self.restart_only(loaded.config())?;
-        let plan = assemble(loaded, &provider, &self.policy)
-            .map_err(|e| format!("{}: {e}", config_file.display()))?;
+        let plan = assemble(loaded, &provider, &self.policy, secrets)
+            .map_err(|e| format!("{origin}: {e}"))?;
         // The TLS snapshots, then the policy with its route targets in one store: a request
         // is decided and forwarded by one snapshot.
         for (new, running) in plan.listeners.into_iter().zip(&self.listeners) {
@@ -221,6 +250,22 @@ impl Gateway {
             let _ = tokio::time::timeout(Duration::from_secs(35), task).await;
         }
     }
+}
+
+/// Logs and counts the result of a reload.
+fn counted(result: Result<(), String>, origin: &dyn std::fmt::Display) -> Result<(), String> {
+    match &result {
+        Ok(()) => {
+            metrics::counter!("mtls_gateway_config_reloads_total", "result" => "ok").increment(1);
+            tracing::info!(config = %origin, "configuration reloaded");
+        }
+        Err(e) => {
+            metrics::counter!("mtls_gateway_config_reloads_total", "result" => "failed")
+                .increment(1);
+            tracing::warn!(config = %origin, error = %e, "reload failed; the previous configuration keeps serving");
+        }
+    }
+    result
 }
 
 /// `mtls-gateway run --config FILE`.

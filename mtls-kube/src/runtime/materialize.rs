@@ -13,7 +13,7 @@ use crate::model::{CredentialRef, ObjectRef, Purpose, RefState};
 use crate::runtime::cache::Cache;
 
 /// A credential whose Secret or ConfigMap is missing or invalid now, served from its last
-/// good files.
+/// good version (files, or keys held in memory).
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Kept {
@@ -23,9 +23,11 @@ pub struct Kept {
     pub purpose: Purpose,
     /// Why the current version is not used (`not found`, a PEM error, ...).
     pub reason: String,
-    /// Whether last good files exist (else the configuration cannot load what it names, and
-    /// the gateway keeps its whole running configuration).
-    pub last_good_on_disk: bool,
+    /// Whether a last good version exists: its files under the mount root
+    /// ([`SecretPaths::Files`](crate::SecretPaths::Files)), or its keys in
+    /// [`Update::secrets`](super::Update::secrets). Else the configuration cannot load what it
+    /// names, and the gateway keeps its whole running configuration.
+    pub last_good: bool,
     /// The objects that reference it.
     pub used_by: Vec<ObjectRef>,
 }
@@ -40,7 +42,7 @@ pub(crate) struct Written {
 
 /// The key/value data of a Secret (`data` base64-decoded, `stringData` over it) or a ConfigMap
 /// (`binaryData` decoded, `data` over it).
-fn data_of(raw: &Value) -> BTreeMap<String, Vec<u8>> {
+pub(crate) fn data_of(raw: &Value) -> BTreeMap<String, Vec<u8>> {
     let engine = base64::engine::general_purpose::STANDARD;
     let mut out = BTreeMap::new();
     let kind = raw["kind"].as_str().unwrap_or_default();
@@ -123,12 +125,12 @@ pub(crate) fn materialize(credentials: &[CredentialRef], cache: &Cache) -> Writt
                 continue;
             }
             (Some(reason), _) => {
-                let last_good_on_disk = c.keys.iter().any(|k| c.mount.join(k).is_file());
+                let last_good = c.keys.iter().any(|k| c.mount.join(k).is_file());
                 out.kept.push(Kept {
                     object: c.object.clone(),
                     purpose: c.purpose,
                     reason: reason.clone(),
-                    last_good_on_disk,
+                    last_good,
                     used_by: c.used_by.clone(),
                 });
                 continue;

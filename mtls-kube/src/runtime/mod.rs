@@ -5,17 +5,22 @@
 //! given), keeps the objects in memory, and after each burst of changes (once every kind has
 //! been listed) translates them ([`crate::translate`], with
 //! [`Options::secrets_complete`](crate::Options::secrets_complete): a reference to a missing
-//! Secret is an error) and writes the credentials the result reads under
-//! [`Options::mount_root`](crate::Options::mount_root), where the configuration names them.
-//! The caller loads the configuration as it loads any ([`Update::translation`]'s
-//! `config.to_yaml()`), and swaps it in.
+//! Secret is an error). Each [`Update`] carries the typed configuration and the keys of the
+//! Secrets and ConfigMaps it reads ([`Update::secrets`]). How the configuration names them is
+//! [`Options::secret_paths`](crate::Options::secret_paths):
+//!
+//! - [`SecretPaths::References`]: `secret:` references, resolved in memory with
+//!   [`Secrets::resolve`] (ConfigMap CA bundles inlined as PEM). Nothing is written to disk.
+//! - [`SecretPaths::Files`] (the default): the files under
+//!   [`Options::mount_root`](crate::Options::mount_root) where the follower writes them,
+//!   for a process that reads files.
 //!
 //! A broken object never takes down what works:
 //!
 //! - an object that cannot be read keeps its last readable version in the translation
 //!   ([`Broken`]); one that never could is left out;
-//! - a Secret or ConfigMap that is deleted or invalid keeps its last good files on disk
-//!   ([`Kept`]): a deleted CA bundle goes on verifying clients as before;
+//! - a Secret or ConfigMap that is deleted or invalid keeps its last good version (in memory,
+//!   or its files) ([`Kept`]): a deleted CA bundle goes on verifying clients as before;
 //!
 //! and each is reported: a `tracing` warning when it starts, a status condition in
 //! [`Update::translation`] (`Accepted=False` reason `Invalid`, `ResolvedRefs=False` reason
@@ -28,136 +33,47 @@
 //! `crate::fake::FakeApiServer` (feature `fake-api`).
 //!
 //! ```no_run
-//! # async fn run(client: kube::Client) -> Result<(), mtls_policy::ConfigError> {
+//! # async fn run(client: kube::Client) {
 //! let mut options = mtls_kube::Options::default();
-//! options.mount_root = "/var/run/mtls".into();
+//! options.secret_paths = mtls_kube::SecretPaths::References;
 //! let mut updates = mtls_kube::runtime::Follower::new(client, options)
 //!     .namespaces(["web"])
 //!     .start();
 //! while let Some(update) = updates.next().await {
-//!     let yaml = update.translation.config.to_yaml()?;
-//!     // ... load `yaml` as the gateway's configuration and swap it in.
-//! #   let _ = yaml;
+//!     let config: &mtls_policy::PolicyConfig = &update.translation.config;
+//!     let resolve = |s: &mtls_policy::SecretRef| update.secrets.resolve(s);
+//!     // ... serve `config`, reading its `secret:` sources through `resolve`.
+//! #   let _ = (config, resolve);
 //! }
-//! # Ok(())
 //! # }
 //! ```
 
 mod cache;
+mod kinds;
 mod materialize;
+mod report;
+mod store;
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
+use kube::api::{Api, DynamicObject};
 use kube::runtime::{WatchStreamExt as _, watcher};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 pub use cache::Broken;
+pub use kinds::WatchedKind;
 pub use materialize::Kept;
+pub use store::{MissingSecret, Secrets};
 
-use crate::model::{Condition, ConditionStatus, ObjectRef, ObjectStatus, Translation};
+use crate::SecretPaths;
+use crate::model::Translation;
 use crate::options::Options;
 use crate::translate::translate;
 
-/// A kind of object the follower watches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct WatchedKind {
-    /// `v1`, `networking.istio.io/v1`, ...
-    pub api_version: &'static str,
-    /// `Secret`, `Gateway`, ...
-    pub kind: &'static str,
-    /// The resource name in URLs (and RBAC rules): `secrets`, `gateways`, ...
-    pub plural: &'static str,
-}
-
-const KINDS: &[WatchedKind] = &[
-    kind("v1", "Secret", "secrets"),
-    kind("v1", "ConfigMap", "configmaps"),
-    kind("networking.istio.io/v1", "Gateway", "gateways"),
-    kind(
-        "security.istio.io/v1",
-        "PeerAuthentication",
-        "peerauthentications",
-    ),
-    kind("gateway.networking.k8s.io/v1", "Gateway", "gateways"),
-    kind("gateway.networking.k8s.io/v1", "HTTPRoute", "httproutes"),
-    kind(
-        "gateway.networking.k8s.io/v1",
-        "BackendTLSPolicy",
-        "backendtlspolicies",
-    ),
-    kind(
-        "alb.networking.azure.io/v1",
-        "FrontendTLSPolicy",
-        "frontendtlspolicies",
-    ),
-    kind(
-        "policy.openservicemesh.io/v1alpha1",
-        "IngressBackend",
-        "ingressbackends",
-    ),
-    kind("networking.k8s.io/v1", "Ingress", "ingresses"),
-];
-
-const fn kind(api_version: &'static str, kind: &'static str, plural: &'static str) -> WatchedKind {
-    WatchedKind {
-        api_version,
-        kind,
-        plural,
-    }
-}
-
-impl WatchedKind {
-    /// Every kind the translation reads: Secrets, ConfigMaps, Istio `Gateway` and
-    /// `PeerAuthentication`, Gateway API `Gateway`, `HTTPRoute` and `BackendTLSPolicy`, AGC
-    /// `FrontendTLSPolicy`, osm-edge `IngressBackend`, `Ingress`. A deployment's RBAC rules
-    /// grant `get`, `list` and `watch` on exactly these.
-    pub fn all() -> &'static [Self] {
-        KINDS
-    }
-
-    /// The API group (`""` for the core group).
-    pub fn group(&self) -> &'static str {
-        self.api_version.rsplit_once('/').map_or("", |(g, _)| g)
-    }
-
-    /// The version.
-    pub fn version(&self) -> &'static str {
-        self.api_version
-            .rsplit_once('/')
-            .map_or(self.api_version, |(_, v)| v)
-    }
-
-    /// `group/Kind`, unique per kind.
-    pub(crate) fn key(&self) -> &'static str {
-        // A leaked string per distinct kind would do; a table is simpler.
-        match (self.group(), self.kind) {
-            ("", "Secret") => "Secret",
-            ("", "ConfigMap") => "ConfigMap",
-            ("networking.istio.io", _) => "networking.istio.io/Gateway",
-            ("security.istio.io", _) => "security.istio.io/PeerAuthentication",
-            ("gateway.networking.k8s.io", "Gateway") => "gateway.networking.k8s.io/Gateway",
-            ("gateway.networking.k8s.io", "HTTPRoute") => "gateway.networking.k8s.io/HTTPRoute",
-            ("gateway.networking.k8s.io", _) => "gateway.networking.k8s.io/BackendTLSPolicy",
-            ("alb.networking.azure.io", _) => "alb.networking.azure.io/FrontendTLSPolicy",
-            ("policy.openservicemesh.io", _) => "policy.openservicemesh.io/IngressBackend",
-            _ => "networking.k8s.io/Ingress",
-        }
-    }
-
-    fn api_resource(&self) -> ApiResource {
-        ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk(self.group(), self.version(), self.kind),
-            self.plural,
-        )
-    }
-}
-
-/// A new state of the cluster, translated; its credentials already written.
+/// A new state of the cluster, translated, with the credentials it reads (in memory, and
+/// written under the mount root with [`SecretPaths::Files`]).
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct Update {
@@ -166,11 +82,15 @@ pub struct Update {
     /// The translation of the objects (their last readable versions), with status conditions
     /// for broken objects and kept credentials added.
     pub translation: Translation,
+    /// The keys of the Secrets and ConfigMaps the translation reads: what its `secret:`
+    /// references resolve to ([`Secrets::resolve`]).
+    pub secrets: Secrets,
     /// Objects whose latest version cannot be read.
     pub broken: Vec<Broken>,
-    /// Credentials served from their last good files.
+    /// Credentials served from their last good version.
     pub kept: Vec<Kept>,
-    /// Files written (new or changed content) for this update.
+    /// Files written (new or changed content) for this update; none with
+    /// [`SecretPaths::References`].
     pub written: Vec<std::path::PathBuf>,
     /// Files that could not be written, and why.
     pub write_errors: Vec<String>,
@@ -205,7 +125,7 @@ impl Follower {
             client,
             options,
             namespaces: Vec::new(),
-            kinds: KINDS.to_vec(),
+            kinds: WatchedKind::all().to_vec(),
             debounce: Duration::from_millis(250),
         }
     }
@@ -374,7 +294,7 @@ impl Translator {
         };
         let mut cache = cache::Cache::default();
         let mut generation = 0;
-        let mut reported = Reported::default();
+        let mut last = Last::default();
         let mut dirty = false;
         // When changes never stop, an update is built at least this often.
         let max_wait = self.debounce * 8;
@@ -390,7 +310,7 @@ impl Translator {
                     Ok(event) => event,
                     Err(_) => {
                         generation += 1;
-                        let update = build(generation, &self.options, &cache, &mut reported);
+                        let update = build(generation, &self.options, &cache, &mut last);
                         dirty = false;
                         if self.out.send(update).await.is_err() {
                             return;
@@ -472,29 +392,36 @@ impl Translator {
     }
 }
 
-/// What was reported last time, to log and count each problem once when it starts.
-#[derive(Default)]
-struct Reported {
-    broken: BTreeSet<String>,
-    kept: BTreeSet<String>,
-}
-
-fn build(
-    generation: u64,
-    options: &Options,
-    cache: &cache::Cache,
-    reported: &mut Reported,
-) -> Update {
+/// Translates the cached objects; with [`SecretPaths::Files`] writes the credentials, with
+/// [`SecretPaths::References`] holds them in memory (and inlines the ConfigMaps).
+fn build(generation: u64, options: &Options, cache: &cache::Cache, last: &mut Last) -> Update {
     let mut translation = translate(&cache.objects(), options);
-    let written = materialize::materialize(&translation.credentials, cache);
+    let (secrets, kept_in_memory) = Secrets::collect(
+        &translation.credentials,
+        cache,
+        &last.secrets,
+        &options.default_namespace,
+    );
+    let written = match options.secret_paths {
+        SecretPaths::References => {
+            secrets.inline_config_maps(&mut translation.config, &options.mount_root);
+            materialize::Written {
+                kept: kept_in_memory,
+                ..materialize::Written::default()
+            }
+        }
+        _ => materialize::materialize(&translation.credentials, cache),
+    };
     let broken = cache.broken();
-    report(&mut translation, &broken, &written.kept, reported);
+    report::report(&mut translation, &broken, &written.kept, &mut last.reported);
     for e in &written.errors {
         tracing::error!(error = %e, "cannot write a credential");
     }
+    last.secrets = secrets.clone();
     Update {
         generation,
         translation,
+        secrets,
         broken,
         kept: written.kept,
         written: written.changed,
@@ -502,71 +429,9 @@ fn build(
     }
 }
 
-fn report(
-    translation: &mut Translation,
-    broken: &[Broken],
-    kept: &[Kept],
-    reported: &mut Reported,
-) {
-    let mut now = Reported::default();
-    for b in broken {
-        let id = format!("{}: {}", b.object, b.error);
-        if !reported.broken.contains(&id) {
-            metrics::counter!("mtls_kube_broken_objects_total", "kind" => b.object.kind.clone())
-                .increment(1);
-            tracing::warn!(object = %b.object, error = %b.error, kept_last_good = b.kept_last_good, "object cannot be read");
-        }
-        now.broken.insert(id);
-        let message = if b.kept_last_good {
-            format!("{}; the last readable version stays in use", b.error)
-        } else {
-            format!("{}; not used", b.error)
-        };
-        let condition = Condition::new("Accepted", ConditionStatus::False, "Invalid", message);
-        set_condition(translation, &b.object, condition);
-    }
-    for k in kept {
-        let id = format!("{} {:?}: {}", k.object, k.purpose, k.reason);
-        if !reported.kept.contains(&id) {
-            metrics::counter!("mtls_kube_kept_credentials_total", "kind" => k.object.kind.clone())
-                .increment(1);
-            tracing::warn!(object = %k.object, purpose = ?k.purpose, reason = %k.reason, last_good_on_disk = k.last_good_on_disk, "credential unusable; keeping its last good version");
-        }
-        now.kept.insert(id);
-        let (reason, message) = if k.last_good_on_disk {
-            (
-                "KeptLastGood",
-                format!("{}; the last good version stays in use", k.reason),
-            )
-        } else {
-            (
-                "NoLastGood",
-                format!("{}; no earlier version to use", k.reason),
-            )
-        };
-        let condition = Condition::new("ResolvedRefs", ConditionStatus::False, reason, message);
-        set_condition(translation, &k.object, condition);
-    }
-    metrics::gauge!("mtls_kube_broken_objects").set(broken.len() as f64);
-    metrics::gauge!("mtls_kube_kept_credentials").set(kept.len() as f64);
-    *reported = now;
-}
-
-/// Sets a condition of an object (its whole-object status), replacing one of the same type.
-fn set_condition(translation: &mut Translation, object: &ObjectRef, condition: Condition) {
-    let existing = translation
-        .status
-        .iter_mut()
-        .find(|s| &s.object == object && s.section.is_none());
-    match existing {
-        Some(status) => {
-            status.conditions.retain(|c| c.kind != condition.kind);
-            status.conditions.push(condition);
-        }
-        None => translation.status.push(ObjectStatus {
-            object: object.clone(),
-            section: None,
-            conditions: vec![condition],
-        }),
-    }
+/// What the last update had: the problems it reported, the keys it held.
+#[derive(Default)]
+struct Last {
+    reported: report::Reported,
+    secrets: Secrets,
 }

@@ -1,6 +1,8 @@
 //! `run --kube` against a fake API server on loopback (no cluster can run here), with real TLS
 //! handshakes to the gateway's listener; and the deploy manifests, parsed into k8s-openapi
-//! types. Every wait is bounded.
+//! types (`deploy.rs`). Every wait is bounded.
+
+mod deploy;
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
@@ -10,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use mtls_kube::fake::FakeApiServer;
-use mtls_policy::{AdminConfig, CertificateSource, PeerMode, PolicyConfig, TrustSource};
+use mtls_policy::{AdminConfig, CertificateSource, PeerMode, PolicyConfig, SecretRef, TrustSource};
 use rustls_pki_types::{CertificateDer, ServerName};
 use serde_json::{Value, json};
 
@@ -45,10 +47,19 @@ fn free_port() -> u16 {
         .unwrap()
 }
 
-/// A TLS handshake to the listener with a client certificate: the certificate served, or
-/// the error.
+/// A TLS handshake to the listener with the default client certificate: the certificate
+/// served, or the error.
 fn handshake(port: u16, pki: &mtls_testkit::Pki) -> Result<CertificateDer<'static>, String> {
-    let client = pki.default_client();
+    handshake_as(port, pki, pki.default_client()).map(|(served, _)| served)
+}
+
+/// A TLS handshake to the listener with `client`'s certificate and a request: the
+/// certificate served and the answer's status code, or the error.
+fn handshake_as(
+    port: u16,
+    pki: &mtls_testkit::Pki,
+    client: &mtls_testkit::Leaf,
+) -> Result<(CertificateDer<'static>, String), String> {
     let config = rustls::ClientConfig::builder_with_provider(mtls_core::crypto::default_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
@@ -71,9 +82,9 @@ fn handshake(port: u16, pki: &mtls_testkit::Pki) -> Result<CertificateDer<'stati
         .map_err(|e| e.to_string())?;
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).map_err(|e| e.to_string())?;
-    conn.peer_certificates()
-        .and_then(|c| c.first().cloned())
-        .ok_or_else(|| "no certificate".to_string())
+    let status = String::from_utf8_lossy(&head[9..]).into_owned();
+    let served = conn.peer_certificates().and_then(|c| c.first().cloned());
+    Ok((served.ok_or("no certificate")?, status))
 }
 
 /// Plaintext HTTP on the TLS port: the status line, or `None` when the connection is closed
@@ -116,8 +127,112 @@ async fn eventually<T: Send + 'static>(
     }
 }
 
+/// The cluster's objects: a server certificate Secret, a CA Secret, an Istio Gateway on `port`
+/// (MUTUAL) and a PERMISSIVE PeerAuthentication.
+fn cluster(api: &FakeApiServer, pki: &mtls_testkit::Pki, leaf: &mtls_testkit::Leaf, port: u16) {
+    for (v, k, p) in mtls_kube::runtime::WatchedKind::all()
+        .iter()
+        .map(|k| (k.api_version, k.kind, k.plural))
+    {
+        api.serve(v, k, p);
+    }
+    api.apply(credential(leaf));
+    api.apply(secret("web-ca", &[("ca.crt", pki.root().cert_pem())]));
+    api.apply(istio_gateway(port));
+    api.apply(peer_authentication("PERMISSIVE"));
+}
+
+fn credential(leaf: &mtls_testkit::Leaf) -> Value {
+    secret(
+        "web-cred",
+        &[("tls.crt", leaf.chain_pem()), ("tls.key", leaf.key_pem())],
+    )
+}
+
+fn istio_gateway(port: u16) -> Value {
+    json!({
+        "apiVersion": "networking.istio.io/v1", "kind": "Gateway",
+        "metadata": { "name": "web-gateway", "namespace": "web" },
+        "spec": { "servers": [{
+            "port": { "number": port, "name": "https", "protocol": "HTTPS" },
+            "hosts": ["web.example.com"],
+            "tls": { "mode": "MUTUAL", "credentialName": "web-cred", "caCertCredentialName": "web-ca" }
+        }]}
+    })
+}
+
+fn args(state_dir: Option<PathBuf>, admin: Option<SocketAddr>) -> KubeArgs {
+    KubeArgs {
+        namespaces: vec!["web".into()],
+        state_dir,
+        admin,
+        bind: IpAddr::from([127, 0, 0, 1]),
+        workload_namespace: Some("web".into()),
+        workload_labels: vec!["app=mtls-gateway".into()],
+        debounce: Duration::from_millis(50),
+    }
+}
+
+/// A running `follow`: stop it with `stop`, hear each update applied on `applied`.
+struct Following {
+    stop: tokio::sync::oneshot::Sender<()>,
+    applied: tokio::sync::watch::Receiver<Option<Update>>,
+    task: tokio::task::JoinHandle<Result<(), String>>,
+}
+
+fn start_following(api: &FakeApiServer, args: KubeArgs) -> Following {
+    let client = ::kube::Client::try_from(::kube::Config::new(api.url().parse().unwrap())).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (tx, applied) = tokio::sync::watch::channel(None);
+    let task = tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.await;
+        };
+        follow(client, &args, shutdown, Some(tx)).await
+    });
+    Following {
+        stop,
+        applied,
+        task,
+    }
+}
+
+impl Following {
+    /// The last update applied.
+    fn last(&self) -> Update {
+        self.applied
+            .borrow()
+            .clone()
+            .expect("an update was applied")
+    }
+
+    /// Waits for an update applied after `generation`.
+    async fn next_after(&mut self, generation: u64) -> Update {
+        let newer = |u: &Option<Update>| u.as_ref().is_some_and(|u| u.generation > generation);
+        tokio::time::timeout(WAIT, self.applied.wait_for(newer))
+            .await
+            .expect("an update applied")
+            .unwrap();
+        self.last()
+    }
+
+    async fn stop(self) {
+        let _ = self.stop.send(());
+        tokio::time::timeout(Duration::from_secs(40), self.task)
+            .await
+            .expect("stops")
+            .unwrap()
+            .unwrap();
+    }
+}
+
+fn reference(name: &str, key: Option<&str>) -> SecretRef {
+    SecretRef::new(name, Some("web".into()), key.map(Into::into))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn follows_the_cluster_rotates_certificates_switches_peer_modes_and_keeps_a_deleted_ca() {
+async fn serves_the_cluster_from_memory_rotates_keeps_a_deleted_ca_revokes_and_restarts() {
+    let _ = tracing_subscriber::fmt().with_test_writer().try_init();
     install_crypto_provider();
     let pki = Arc::new(mtls_testkit::Pki::new());
     let (one, two) = (
@@ -126,52 +241,9 @@ async fn follows_the_cluster_rotates_certificates_switches_peer_modes_and_keeps_
     );
     let port = free_port();
     let api = FakeApiServer::start().await.unwrap();
-    for (v, k, p) in mtls_kube::runtime::WatchedKind::all()
-        .iter()
-        .map(|k| (k.api_version, k.kind, k.plural))
-    {
-        api.serve(v, k, p);
-    }
-    let credential = |leaf: &mtls_testkit::Leaf| {
-        secret(
-            "web-cred",
-            &[("tls.crt", leaf.chain_pem()), ("tls.key", leaf.key_pem())],
-        )
-    };
-    api.apply(credential(&one));
-    api.apply(secret("web-ca", &[("ca.crt", pki.root().cert_pem())]));
-    api.apply(json!({
-        "apiVersion": "networking.istio.io/v1", "kind": "Gateway",
-        "metadata": { "name": "web-gateway", "namespace": "web" },
-        "spec": { "servers": [{
-            "port": { "number": port, "name": "https", "protocol": "HTTPS" },
-            "hosts": ["web.example.com"],
-            "tls": { "mode": "MUTUAL", "credentialName": "web-cred", "caCertCredentialName": "web-ca" }
-        }]}
-    }));
-    api.apply(peer_authentication("PERMISSIVE"));
-
-    let dir = tempfile::tempdir().unwrap();
+    cluster(&api, &pki, &one, port);
     let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-    let args = KubeArgs {
-        namespaces: vec!["web".into()],
-        state_dir: None,
-        admin: Some(admin),
-        bind: IpAddr::from([127, 0, 0, 1]),
-        workload_namespace: Some("web".into()),
-        workload_labels: vec!["app=mtls-gateway".into()],
-        debounce: Duration::from_millis(50),
-    };
-    let client = ::kube::Client::try_from(::kube::Config::new(api.url().parse().unwrap())).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let (applied, mut generation) = tokio::sync::watch::channel(0u64);
-    let state = dir.path().to_path_buf();
-    let follower = tokio::spawn(async move {
-        let shutdown = async move {
-            let _ = stopped.await;
-        };
-        follow(client, &args, &state, shutdown, Some(applied)).await
-    });
+    let mut following = start_following(&api, args(None, Some(admin)));
 
     // Served from the cluster: the first certificate, client certificates verified against
     // the CA Secret, plaintext admitted (PERMISSIVE).
@@ -180,12 +252,14 @@ async fn follows_the_cluster_rotates_certificates_switches_peer_modes_and_keeps_
     assert_eq!(&served, one.cert_der());
     let status = eventually("a plaintext answer", move || plaintext(port)).await;
     assert!(status.starts_with("HTTP/1.1 "), "{status}");
+    let health = eventually("the admin endpoint", move || get(admin.port(), "/healthz")).await;
+    assert_eq!(health, "HTTP/1.1 200 OK");
 
-    // What was served: the configuration written next to the Secrets, with the admin endpoint.
-    let written = std::fs::read_to_string(dir.path().join("gateway.yaml")).unwrap();
-    let written = PolicyConfig::from_yaml(&written).unwrap();
-    assert_eq!(written.admin, Some(AdminConfig::new(admin)));
-    let listener = &written.listeners[0];
+    // What was served: Secrets by reference, read from memory; no file named, none written.
+    let update = following.last();
+    let config = &update.translation.config;
+    assert_eq!(config.admin, Some(AdminConfig::new(admin)));
+    let listener = &config.listeners[0];
     assert_eq!(
         (listener.address, listener.peer_mode),
         (
@@ -194,22 +268,18 @@ async fn follows_the_cluster_rotates_certificates_switches_peer_modes_and_keeps_
         )
     );
     let host = &listener.hosts[0];
-    assert_eq!(host.hostnames, ["web.example.com"]);
     assert_eq!(
         host.certificate,
-        Some(CertificateSource::SecretDir(
-            dir.path().join("secrets/web/web-cred")
-        ))
+        Some(CertificateSource::Secret(reference("web-cred", None)))
     );
     let trust = &host.client_validation.as_ref().unwrap().trust[0];
     assert_eq!(
         trust.ca,
-        [TrustSource::File(
-            dir.path().join("secrets/web/web-ca/ca.crt")
-        )]
+        [TrustSource::Secret(reference("web-ca", Some("ca.crt")))]
     );
-    let health = eventually("the admin endpoint", move || get(admin.port(), "/healthz")).await;
-    assert_eq!(health, "HTTP/1.1 200 OK");
+    let files = config.files();
+    assert!(files.files.is_empty() && files.dirs.is_empty(), "{files:?}");
+    assert!(update.written.is_empty());
 
     // The Secret is renewed: new handshakes get the new certificate, without a restart.
     api.apply(credential(&two));
@@ -227,120 +297,102 @@ async fn follows_the_cluster_rotates_certificates_switches_peer_modes_and_keeps_
     .await;
     assert_eq!(&handshake(port, &pki).unwrap(), two.cert_der());
 
-    // The CA Secret is deleted: the last good bundle stays, clients still verify.
-    let before = *generation.borrow_and_update();
+    // The CA Secret is deleted: its last good keys stay in memory, clients still verify.
+    let generation = following.last().generation;
     assert!(api.delete("v1", "Secret", "web", "web-ca"));
-    tokio::time::timeout(WAIT, generation.wait_for(|g| *g > before))
-        .await
-        .expect("an update after the deletion")
-        .unwrap();
-    let ca = dir.path().join("secrets/web/web-ca/ca.crt");
-    assert_eq!(std::fs::read_to_string(ca).unwrap(), pki.root().cert_pem());
+    let kept = following.next_after(generation).await;
+    assert!(
+        kept.kept
+            .iter()
+            .any(|k| k.object.name == "web-ca" && k.last_good)
+    );
     let p = Arc::clone(&pki);
     let still = tokio::task::spawn_blocking(move || handshake(port, &p))
         .await
         .unwrap();
     assert_eq!(still.as_ref(), Ok(two.cert_der()));
 
-    let _ = stop.send(());
-    tokio::time::timeout(Duration::from_secs(40), follower)
-        .await
-        .expect("stops")
-        .unwrap()
-        .unwrap();
+    // Restored with a CRL: its revoked client is denied (answered 400, as the translation
+    // asks), the others verify (no route: 404).
+    let revoked = Arc::new(pki.client().issue());
+    let crl = pki.crls().revoke(&revoked).build();
+    let as_revoked = move |pki: &mtls_testkit::Pki| handshake_as(port, pki, &revoked);
+    let before = as_revoked(&pki).unwrap();
+    assert_eq!((&before.0, before.1.as_str()), (two.cert_der(), "404"));
+    api.apply(secret(
+        "web-ca",
+        &[("ca.crt", pki.root().cert_pem()), ("ca.crl", crl.pem())],
+    ));
+    let p = Arc::clone(&pki);
+    eventually("the revoked client denied", move || {
+        as_revoked(&p).ok().filter(|(_, status)| status == "400")
+    })
+    .await;
+    let other = handshake_as(port, &pki, pki.default_client()).unwrap();
+    assert_eq!(other.1, "404");
+
+    // The port changes: a swap cannot move a listener, the listeners restart on the new one.
+    let moved = free_port();
+    api.apply(istio_gateway(moved));
+    let p = Arc::clone(&pki);
+    let served = eventually("a handshake on the new port", move || {
+        handshake(moved, &p).ok()
+    })
+    .await;
+    assert_eq!(&served, two.cert_der());
+    assert!(
+        TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "the old port is closed"
+    );
+
+    following.stop().await;
 }
 
-/// Every document of `deploy/`, parsed into its k8s-openapi type; re-serialized, it must be
-/// the document again (a misspelt or misplaced field would be dropped and show here).
-#[test]
-fn deploy_manifests_are_valid_kubernetes_objects() {
-    use k8s_openapi::api::apps::v1::Deployment;
-    use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
-    use k8s_openapi::api::policy::v1::PodDisruptionBudget;
-    use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-    use serde::Deserialize as _;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_state_dir_the_secrets_and_the_configuration_are_files() {
+    install_crypto_provider();
+    let pki = Arc::new(mtls_testkit::Pki::new());
+    let (one, two) = (
+        pki.server_for(&["web.example.com"]).issue(),
+        pki.server_for(&["web.example.com"]).issue(),
+    );
+    let port = free_port();
+    let api = FakeApiServer::start().await.unwrap();
+    cluster(&api, &pki, &one, port);
+    let dir = tempfile::tempdir().unwrap();
+    let following = start_following(&api, args(Some(dir.path().to_path_buf()), None));
 
-    fn check<T: serde::de::DeserializeOwned + serde::Serialize>(doc: &Value, file: &str) {
-        let typed: T =
-            serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("{file}: {e}"));
-        assert_eq!(
-            &serde_json::to_value(&typed).unwrap(),
-            doc,
-            "{file}: fields lost"
-        );
-    }
+    let p = Arc::clone(&pki);
+    let served = eventually("a handshake", move || handshake(port, &p).ok()).await;
+    assert_eq!(&served, one.cert_der());
+    let written = std::fs::read_to_string(dir.path().join("gateway.yaml")).unwrap();
+    let written = PolicyConfig::from_yaml(&written).unwrap();
+    assert_eq!(written, following.last().translation.config);
+    let host = &written.listeners[0].hosts[0];
+    let mount = dir.path().join("secrets/web/web-cred");
+    assert_eq!(
+        host.certificate,
+        Some(CertificateSource::SecretDir(mount.clone()))
+    );
+    let trust = &host.client_validation.as_ref().unwrap().trust[0];
+    assert_eq!(
+        trust.ca,
+        [TrustSource::File(
+            dir.path().join("secrets/web/web-ca/ca.crt")
+        )]
+    );
+    let chain = std::fs::read_to_string(mount.join("tls.crt")).unwrap();
+    assert_eq!(chain, one.chain_pem());
 
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
-    let mut kinds = Vec::new();
-    let mut rules = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    for path in files
-        .iter()
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-    {
-        let file = path.file_name().unwrap().to_string_lossy().into_owned();
-        let text = std::fs::read_to_string(path).unwrap();
-        for doc in serde_norway::Deserializer::from_str(&text) {
-            let doc: Value =
-                serde_json::to_value(serde_norway::Value::deserialize(doc).unwrap()).unwrap();
-            let kind = doc["kind"].as_str().unwrap().to_string();
-            match kind.as_str() {
-                "Deployment" => check::<Deployment>(&doc, &file),
-                "Service" => check::<Service>(&doc, &file),
-                "ServiceAccount" => check::<ServiceAccount>(&doc, &file),
-                "Namespace" => check::<Namespace>(&doc, &file),
-                "PodDisruptionBudget" => check::<PodDisruptionBudget>(&doc, &file),
-                "Role" => check::<Role>(&doc, &file),
-                "RoleBinding" => check::<RoleBinding>(&doc, &file),
-                "ClusterRole" => check::<ClusterRole>(&doc, &file),
-                "ClusterRoleBinding" => check::<ClusterRoleBinding>(&doc, &file),
-                other => panic!("{file}: unexpected kind {other}"),
-            }
-            if kind == "Role" || kind == "ClusterRole" {
-                rules.push((kind.clone(), doc["rules"].clone()));
-            }
-            kinds.push(kind);
-        }
-    }
-    for k in [
-        "Deployment",
-        "Service",
-        "ServiceAccount",
-        "Role",
-        "RoleBinding",
-        "ClusterRole",
-        "ClusterRoleBinding",
-    ] {
-        assert!(kinds.iter().any(|have| have == k), "no {k} in deploy/");
-    }
-    // Least privilege: get, list and watch on exactly the kinds the follower watches.
-    let mut want: Vec<(String, String)> = mtls_kube::runtime::WatchedKind::all()
-        .iter()
-        .map(|k| (k.group().to_string(), k.plural.to_string()))
-        .collect();
-    want.sort();
-    for (kind, rules) in rules {
-        let mut granted = Vec::new();
-        for rule in rules.as_array().unwrap() {
-            assert_eq!(
-                rule["verbs"],
-                json!(["get", "list", "watch"]),
-                "{kind}: {rule}"
-            );
-            for group in rule["apiGroups"].as_array().unwrap() {
-                for resource in rule["resources"].as_array().unwrap() {
-                    granted.push((
-                        group.as_str().unwrap().to_string(),
-                        resource.as_str().unwrap().to_string(),
-                    ));
-                }
-            }
-        }
-        granted.sort();
-        assert_eq!(granted, want, "{kind}");
-    }
+    // Renewed: the file is rewritten and new handshakes get the new certificate.
+    api.apply(credential(&two));
+    let (p, want) = (Arc::clone(&pki), two.cert_der().clone());
+    eventually("the rotated certificate", move || {
+        handshake(port, &p).ok().filter(|c| *c == want)
+    })
+    .await;
+    let chain = std::fs::read_to_string(mount.join("tls.crt")).unwrap();
+    assert_eq!(chain, two.chain_pem());
+
+    following.stop().await;
 }
