@@ -40,10 +40,13 @@ pub struct Options {
     /// osm-edge's mesh CA bundle, which verifies the ingress's client certificate (default
     /// `osm-system/osm-ca-bundle`).
     pub osm_ca_bundle: ObjectRef,
-    /// The gateway's own workload (its pod's namespace and labels), when known: each listener
-    /// then takes the peer mode the `PeerAuthentication`s give this workload on its port (Istio
-    /// precedence: mesh, namespace, workload, port), so STRICT closes plaintext and PERMISSIVE
-    /// admits it. `None` (the default): listeners keep their own mode (TLS only).
+    /// The gateway's own workload (its pod's namespace, labels and ports), when known: each of
+    /// its ports ([`Workload::ports`]) gets a listener with the peer mode the
+    /// `PeerAuthentication`s give this workload there (Istio precedence: mesh, namespace,
+    /// workload, port), so STRICT closes plaintext and PERMISSIVE admits it. The listeners of
+    /// Gateway servers and Ingresses keep their own TLS settings (TLS only, the hosts'
+    /// client-certificate modes), as Istio's ingress gateway does: a PeerAuthentication never
+    /// opens them to plaintext. `None` (the default): no workload listener.
     pub workload: Option<Workload>,
     /// The namespace of the Istio gateway workload (the ingress gateway's pods), where Istio
     /// reads a Gateway's `credentialName` Secrets. `None` (the default): the workload's

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use mtls_policy::{
     AdminConfig, Answers, BackendConfig, CertificateSource, ClientValidation,
     ForwardIdentityConfig, HostConfig, ListenerConfig, PeerAuthentication, PeerAuthentications,
-    PeerMode, PolicyConfig, RouteConfig, Scope, TlsVersion, UnknownSni,
+    PeerMode, PolicyConfig, RouteConfig, TlsVersion, UnknownSni,
 };
 
 use crate::manifest::{Kind, Object};
@@ -425,7 +425,9 @@ fn finish(mut ctx: Ctx<'_>) -> Translation {
     config.root_namespace = opts.root_namespace.clone();
     config.forward_identity = forward;
     // The PeerAuthentications as they apply to this gateway's workload (invalid sets are
-    // warned about by the policy loader; they then leave listeners as they are).
+    // warned about by the policy loader). They give the workload's own ports their listeners'
+    // peer modes; the listeners translated here (Gateway servers, Ingress) keep their own TLS
+    // settings, as in Istio.
     let scopes = opts
         .workload
         .as_ref()
@@ -441,12 +443,6 @@ fn finish(mut ctx: Ctx<'_>) -> Translation {
         let address = SocketAddr::new(opts.bind_address, l.port);
         let mut listener = ListenerConfig::on_address(&l.name, address);
         listener.peer_mode = l.peer_mode;
-        if let Some((w, scopes)) = &scopes {
-            let resolved = scopes.resolve(&w.namespace, &w.labels, l.port);
-            if resolved.scope != Scope::Default && resolved.mode != PeerMode::Unset {
-                listener.peer_mode = Some(resolved.mode);
-            }
-        }
         listener.unknown_sni = l.unknown_sni;
         listener.min_tls_version = l.min_tls;
         listener.answers = l.answers;
@@ -459,7 +455,7 @@ fn finish(mut ctx: Ctx<'_>) -> Translation {
         config = config.listener(listener);
     }
     let scopes = scopes.as_ref().map(|(_, s)| s);
-    istio::weakened_listeners(&config, opts, scopes, &mut warnings);
+    istio::gateway_listeners(&config, opts, scopes, &mut warnings);
     istio::workload_listeners(&mut config, opts, scopes, &mut warnings);
     // The backends the routes use (those of routes not translated are left out).
     let used: BTreeSet<&str> = config

@@ -13,7 +13,7 @@ use std::time::Duration;
 use mtls_kube::fake::FakeApiServer;
 use mtls_kube::runtime::{Follower, Update, Updates};
 use mtls_kube::{ConditionStatus, ObjectRef, Options, Workload};
-use mtls_policy::{CertificateSource, PeerMode};
+use mtls_policy::{CertificateSource, PeerMode, TrustSource};
 use serde_json::json;
 use support::{WAIT, api, istio_gateway, peer_authentication, secret, until};
 
@@ -23,7 +23,7 @@ fn follow(api: &FakeApiServer, root: &Path, namespaces: &[&str]) -> Updates {
     let mut options = Options::default();
     options.mount_root = root.to_path_buf();
     let labels = BTreeMap::from([("app".to_string(), "mtls-gateway".to_string())]);
-    options.workload = Some(Workload::new("web", labels));
+    options.workload = Some(Workload::new("web", labels).with_ports([15021]));
     Follower::new(client, options)
         .namespaces(namespaces.iter().copied())
         .debounce(Duration::from_millis(50))
@@ -38,8 +38,14 @@ fn read(path: PathBuf) -> String {
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The peer mode of the workload's own port (PeerAuthentication leaves the Gateway's
+/// listeners their TLS settings).
 fn peer_mode(u: &Update) -> Option<PeerMode> {
-    u.translation.config.listeners.first()?.peer_mode
+    let listeners = &u.translation.config.listeners;
+    listeners
+        .iter()
+        .find(|l| l.name == "workload-15021")?
+        .peer_mode
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -169,56 +175,76 @@ async fn a_peer_authentication_change_from_permissive_to_strict() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_deleted_ca_secret_keeps_the_last_good_bundle_and_reports_it() {
+async fn a_deleted_ca_secret_keeps_the_last_good_bundle_and_crl_and_reports_it() {
     let pki = mtls_testkit::Pki::new();
     let leaf = pki.server_for(&["web.example.com"]).issue();
+    let crl = pki.crls().revoke(pki.default_client()).build().pem();
     let api = api().await;
     api.apply(secret(
         "web-cred",
         &[("tls.crt", leaf.chain_pem()), ("tls.key", leaf.key_pem())],
     ));
-    api.apply(secret("web-ca", &[("ca.crt", pki.root().cert_pem())]));
+    api.apply(secret(
+        "web-ca",
+        &[("ca.crt", pki.root().cert_pem()), ("ca.crl", crl.clone())],
+    ));
     api.apply(istio_gateway(json!({
         "mode": "MUTUAL", "credentialName": "web-cred", "caCertCredentialName": "web-ca"
     })));
     let root = tempfile::tempdir().unwrap();
     let mut updates = follow(&api, root.path(), &["web"]);
     let ca_file = mount(root.path(), "web-ca").join("ca.crt");
+    let crl_file = mount(root.path(), "web-ca").join("ca.crl");
+    let crl_sources = |u: &Update| {
+        let host = &u.translation.config.listeners[0].hosts[0];
+        let trust = &host.client_validation.as_ref().unwrap().trust[0];
+        trust.crl.as_ref().map(|c| c.sources.clone())
+    };
 
     let first = until(&mut updates, "the CA written", |u| {
         u.written.iter().any(|p| p.ends_with("web-ca/ca.crt"))
     })
     .await;
     assert_eq!(read(ca_file.clone()), pki.root().cert_pem());
+    assert_eq!(read(crl_file.clone()), crl);
+    assert_eq!(
+        crl_sources(&first),
+        Some(vec![TrustSource::File(crl_file.clone())])
+    );
 
     api.delete("v1", "Secret", "web", "web-ca");
     let kept = until(&mut updates, "the CA kept", |u| !u.kept.is_empty()).await;
+    assert_eq!(kept.kept.len(), 1, "{:?}", kept.kept);
     let k = &kept.kept[0];
     assert_eq!(k.object, ObjectRef::new("Secret", "web", "web-ca"));
-    assert_eq!(k.reason, "not found");
+    assert_eq!(k.reason, "deleted");
     assert!(k.last_good);
     assert_eq!(k.used_by, [ObjectRef::new("Gateway", "web", "web-gateway")]);
-    // The bundle on disk is the last good one, and the configuration still names it.
+    // The bundle and the CRL on disk are the last good ones, and the configuration still names
+    // both.
     assert_eq!(read(ca_file.clone()), pki.root().cert_pem());
+    assert_eq!(read(crl_file.clone()), crl);
     assert_eq!(kept.translation.config, first.translation.config);
-    // Reported: on the Secret (kept) and on the Gateway (its reference does not resolve).
+    assert_eq!(crl_sources(&kept), Some(vec![TrustSource::File(crl_file)]));
+    // Reported: on the Secret and on the Gateway that uses it.
     let on_secret = kept.translation.status_of(&k.object, None).unwrap();
     let c = on_secret.condition("ResolvedRefs").unwrap();
     assert_eq!(
         (c.status, c.reason.as_str()),
         (ConditionStatus::False, "KeptLastGood")
     );
-    assert_eq!(c.message, "not found; the last good version stays in use");
+    assert_eq!(c.message, "deleted; the last good version stays in use");
     let gateway = ObjectRef::new("Gateway", "web", "web-gateway");
-    let refs = kept
-        .translation
-        .status
-        .iter()
-        .filter(|s| s.object == gateway)
-        .filter_map(|s| s.condition("ResolvedRefs"))
-        .find(|c| c.status == ConditionStatus::False)
-        .expect("the Gateway's ResolvedRefs is False");
-    assert!(refs.message.contains("not found"), "{}", refs.message);
+    let on_gateway = kept.translation.status_of(&gateway, None).unwrap();
+    let c = on_gateway.condition("ResolvedRefs").unwrap();
+    assert_eq!(
+        (c.status, c.reason.as_str(), c.message.as_str()),
+        (
+            ConditionStatus::False,
+            "KeptLastGood",
+            "Secret web/web-ca: deleted; its last good version stays in use"
+        )
+    );
 
     // Restored with another CA: written, no longer kept.
     let other = mtls_testkit::Pki::new();
@@ -296,14 +322,13 @@ async fn expired_watches_relist_and_missing_crds_count_as_empty() {
         }]}
     }));
     let both = until(&mut updates, "the Gateway API listener", |u| {
-        u.translation.config.listeners.len() == 2
-    })
-    .await;
-    assert!(
-        both.translation
+        u.translation
             .config
             .listeners
             .iter()
             .any(|l| l.port() == 9443)
-    );
+    })
+    .await;
+    // The Istio Gateway's, the Gateway API's and the workload port's.
+    assert_eq!(both.translation.config.listeners.len(), 3);
 }

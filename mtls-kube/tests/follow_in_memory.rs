@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use mtls_kube::fake::FakeApiServer;
 use mtls_kube::runtime::{Follower, Update, Updates};
-use mtls_kube::{ObjectRef, Options, SecretPaths};
+use mtls_kube::{ConditionStatus, ObjectRef, Options, SecretPaths};
 use mtls_policy::{CertificateSource, SecretRef, TrustSource};
 use serde_json::json;
 use support::{api, istio_gateway, secret, until};
@@ -189,4 +189,165 @@ async fn a_config_map_ca_bundle_is_inlined() {
     let trust = &host.client_validation.as_ref().unwrap().trust[0];
     assert_eq!(trust.ca, [TrustSource::Pem(pki.root().cert_pem())]);
     assert!(is_empty(root.path()));
+}
+
+/// Why a Secret holding only the key `other` is invalid.
+const NO_LAYOUT: &str = "web/web-ca: no known secret layout (expected tls.crt/tls.key/ca.crt/ca.crl \
+    or cert/key/cacert/crl; keys present: other)";
+
+/// The `ResolvedRefs` condition of `object` (whole object): status, reason, message.
+fn resolved_refs(u: &Update, object: &ObjectRef) -> (ConditionStatus, String, String) {
+    let status = u.translation.status_of(object, None).unwrap();
+    let c = status.condition("ResolvedRefs").unwrap();
+    (c.status, c.reason.clone(), c.message.clone())
+}
+
+/// The CRL sources of the first host's first trust anchor.
+fn crl_sources(u: &Update) -> Option<Vec<TrustSource>> {
+    let host = &u.translation.config.listeners[0].hosts[0];
+    let trust = &host.client_validation.as_ref()?.trust[0];
+    trust.crl.as_ref().map(|crl| crl.sources.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_or_invalid_ca_secret_keeps_its_crl_until_a_valid_version_comes_back() {
+    let pki = mtls_testkit::Pki::new();
+    let leaf = pki.server_for(&["web.example.com"]).issue();
+    let crl = pki.crls().revoke(pki.default_client()).build().pem();
+    let api = api().await;
+    api.apply(secret(
+        "web-cred",
+        &[("tls.crt", leaf.chain_pem()), ("tls.key", leaf.key_pem())],
+    ));
+    api.apply(secret(
+        "web-ca",
+        &[("ca.crt", pki.root().cert_pem()), ("ca.crl", crl.clone())],
+    ));
+    api.apply(istio_gateway(json!({
+        "mode": "MUTUAL", "credentialName": "web-cred", "caCertCredentialName": "web-ca"
+    })));
+    let root = tempfile::tempdir().unwrap();
+    let mut updates = follow(&api, root.path());
+    let ca = ObjectRef::new("Secret", "web", "web-ca");
+    let gateway = ObjectRef::new("Gateway", "web", "web-gateway");
+    let crl_ref = vec![TrustSource::Secret(reference("web-ca", Some("ca.crl")))];
+
+    let first = until(&mut updates, "the first update", |_| true).await;
+    assert_eq!(crl_sources(&first), Some(crl_ref.clone()));
+    assert_eq!(resolved(&first, "web-ca", "ca.crl"), Some(crl.clone()));
+    assert!(first.kept.is_empty(), "{:?}", first.kept);
+
+    // Deleted: translated at its last good version, the CRL still referenced and resolved.
+    api.delete("v1", "Secret", "web", "web-ca");
+    let deleted = until(&mut updates, "the CA kept", |u| !u.kept.is_empty()).await;
+    assert_eq!(deleted.translation.config, first.translation.config);
+    assert_eq!(crl_sources(&deleted), Some(crl_ref.clone()));
+    assert_eq!(resolved(&deleted, "web-ca", "ca.crl"), Some(crl.clone()));
+    assert_eq!(
+        resolved(&deleted, "web-ca", "ca.crt"),
+        Some(pki.root().cert_pem())
+    );
+    let kept: Vec<_> = deleted
+        .kept
+        .iter()
+        .map(|k| (k.object.clone(), k.reason.as_str(), k.last_good))
+        .collect();
+    assert_eq!(kept, [(ca.clone(), "deleted", true)]);
+    assert_eq!(deleted.kept[0].used_by, std::slice::from_ref(&gateway));
+    assert_eq!(
+        resolved_refs(&deleted, &ca),
+        (
+            ConditionStatus::False,
+            "KeptLastGood".into(),
+            "deleted; the last good version stays in use".into()
+        )
+    );
+    assert_eq!(
+        resolved_refs(&deleted, &gateway),
+        (
+            ConditionStatus::False,
+            "KeptLastGood".into(),
+            "Secret web/web-ca: deleted; its last good version stays in use".into()
+        )
+    );
+
+    // Back without a CA: invalid, the last good version stays.
+    api.apply(secret("web-ca", &[("other", "x".into())]));
+    let invalid = until(&mut updates, "the CA invalid", |u| {
+        u.kept.iter().any(|k| k.reason != "deleted")
+    })
+    .await;
+    assert_eq!(invalid.translation.config, first.translation.config);
+    assert_eq!(resolved(&invalid, "web-ca", "ca.crl"), Some(crl));
+    let kept: Vec<_> = invalid
+        .kept
+        .iter()
+        .map(|k| (k.object.clone(), k.reason.as_str(), k.last_good))
+        .collect();
+    assert_eq!(kept, [(ca.clone(), NO_LAYOUT, true)]);
+
+    // A valid version without a CRL: used as it is, nothing kept.
+    api.apply(secret("web-ca", &[("ca.crt", pki.root().cert_pem())]));
+    let valid = until(&mut updates, "the CA valid", |u| u.kept.is_empty()).await;
+    assert_eq!(crl_sources(&valid), None);
+    assert_eq!(
+        resolved(&valid, "web-ca", "ca.crt"),
+        Some(pki.root().cert_pem())
+    );
+    assert_eq!(resolved(&valid, "web-ca", "ca.crl"), None);
+    assert_eq!(valid.translation.status_of(&ca, None), None);
+    let gateway_refs: Vec<_> = valid
+        .translation
+        .status
+        .iter()
+        .filter(|s| s.object == gateway)
+        .filter_map(|s| s.condition("ResolvedRefs"))
+        .map(|c| c.status)
+        .collect();
+    assert!(
+        gateway_refs.iter().all(|s| *s == ConditionStatus::True),
+        "{gateway_refs:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_secret_deleted_before_it_was_ever_good_stays_missing() {
+    let api = api().await;
+    api.apply(secret("web-ca", &[("other", "x".into())]));
+    api.apply(istio_gateway(json!({
+        "mode": "MUTUAL", "credentialName": "web-cred", "caCertCredentialName": "web-ca"
+    })));
+    let root = tempfile::tempdir().unwrap();
+    let mut updates = follow(&api, root.path());
+    let first = until(&mut updates, "the first update", |_| true).await;
+    let kept = |u: &Update| -> Vec<(String, String, bool)> {
+        u.kept
+            .iter()
+            .map(|k| (k.object.name.clone(), k.reason.clone(), k.last_good))
+            .collect()
+    };
+    assert_eq!(
+        kept(&first),
+        [
+            ("web-cred".into(), "not found".into(), false),
+            ("web-ca".into(), NO_LAYOUT.into(), false),
+        ]
+    );
+    assert!(first.secrets.is_empty(), "{:?}", first.secrets);
+
+    api.delete("v1", "Secret", "web", "web-ca");
+    let deleted = until(&mut updates, "the CA gone", |u| {
+        u.kept
+            .iter()
+            .any(|k| k.reason == "not found" && k.object.name == "web-ca")
+    })
+    .await;
+    assert_eq!(
+        kept(&deleted),
+        [
+            ("web-cred".into(), "not found".into(), false),
+            ("web-ca".into(), "not found".into(), false),
+        ]
+    );
+    assert!(deleted.secrets.is_empty());
 }

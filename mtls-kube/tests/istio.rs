@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use mtls_kube::{ConditionStatus, ObjectRef, Options, RefState, Translation, Workload};
 use mtls_policy::{
-    BackendConfig, CertificateSource, ClientCertMode, ListenerConfig, PeerMode, Policy,
-    PolicyConfig, RespondConfig, RouteConfig, TrustSource,
+    BackendConfig, CertificateSource, ClientCertMode, Context, Decision, DenyReason,
+    ListenerConfig, PeerMode, PeerVerification, Policy, PolicyConfig, RespondConfig, RouteConfig,
+    TrustSource,
 };
 
 fn fixture(name: &str) -> String {
@@ -437,47 +438,99 @@ fn peer_authentication_gives_the_workload_ports_their_listeners() {
     assert_eq!(t.config.listeners[0].peer_mode, Some(PeerMode::Strict));
 }
 
+const MESH_PERMISSIVE_ON_443: &str = "PeerAuthentication istio-system/default: spec.mtls.mode: PERMISSIVE does not change listener istio-443 (port 443): it is a Gateway server (or Ingress) port, which its own TLS settings govern, not PeerAuthentication (the workload's mesh traffic); it serves TLS only, with the client certificate its hosts require";
+
 #[test]
-fn peer_authentication_sets_the_mode_of_the_gateway_listener_on_the_workload_port() {
+fn mesh_permissive_leaves_a_mutual_gateway_server_tls_only_with_client_certificates() {
     let text = fixture("istio-peer-authentication-workload.yaml")
         + "---\n"
         + &fixture("istio-secure-ingress.yaml");
     let mut options = Options::default();
     let labels = BTreeMap::from([("istio".to_string(), "ingressgateway".to_string())]);
-    options.workload = Some(Workload::new("istio-system", labels).with_ports([443]));
+    options.workload = Some(Workload::new("istio-system", labels).with_ports([443, 15021]));
     let t = translate_with(&text, &options);
-    // The mesh's PERMISSIVE admits plaintext on the MUTUAL port: said.
-    assert_eq!(
-        warnings(&t),
-        [
-            "PeerAuthentication istio-system/default: spec.mtls.mode: PERMISSIVE on listener istio-443 (port 443): plaintext is admitted beside the mutual TLS its hosts require; make it STRICT for this workload to keep the port mutual-TLS only"
-        ]
-    );
-    let names: Vec<_> = t
+    assert_eq!(warnings(&t), [MESH_PERMISSIVE_ON_443]);
+    // The Gateway's MUTUAL server: no peer mode (TLS only), a client certificate required.
+    // The workload's own port takes the mesh's PERMISSIVE.
+    let listeners: Vec<_> = t
         .config
         .listeners
         .iter()
         .map(|l| (l.name.as_str(), l.peer_mode))
         .collect();
-    assert_eq!(names, [("istio-443", Some(PeerMode::Permissive))]);
-    assert_eq!(t.enforces_nothing(), None);
-    // DISABLE on the gateway's port: not even a client certificate over TLS.
+    assert_eq!(
+        listeners,
+        [
+            ("istio-443", None),
+            ("workload-15021", Some(PeerMode::Permissive))
+        ]
+    );
+    let modes: Vec<_> = t.config.listeners[0]
+        .hosts
+        .iter()
+        .map(|h| h.client_validation.as_ref().map(|v| v.mode))
+        .collect();
+    assert_eq!(modes, [Some(ClientCertMode::Required)]);
+    // The policy refuses plaintext on the Gateway's port, and a TLS client without a
+    // certificate; the workload's own port keeps the mesh's PERMISSIVE.
+    let policy = Policy::new(t.config.clone()).unwrap();
+    let decide = |port: u16, verification: &PeerVerification| {
+        let mut ctx = Context::new(port, verification);
+        ctx.host = Some("httpbin.example.com");
+        ctx.path = Some("/status/200");
+        match policy.decide(&ctx) {
+            Decision::Deny { reason, .. } => Some(reason),
+            _ => None,
+        }
+    };
+    let plaintext = PeerVerification::Plaintext;
+    let refused = DenyReason::PlaintextNotAllowed {
+        port: 443,
+        mode: None,
+    };
+    assert_eq!(decide(443, &plaintext), Some(refused));
+    let anonymous = PeerVerification::NoCertificate;
+    let no_certificate = DenyReason::NoCertificate {
+        listener: "istio-443".into(),
+    };
+    assert_eq!(decide(443, &anonymous), Some(no_certificate));
+    let at = |port| policy.peer_mode(&Context::new(port, &plaintext));
+    assert_eq!((at(443), at(15021)), (None, Some(PeerMode::Permissive)));
+}
+
+#[test]
+fn peer_authentication_on_the_gateway_port_is_warned_about_and_changes_nothing() {
+    let text = fixture("istio-peer-authentication-workload.yaml")
+        + "---\n"
+        + &fixture("istio-secure-ingress.yaml");
+    // DISABLE on the gateway's port, for the httpbin workload of foo.
     let text = text.replace(
         "    8080:\n      mode: STRICT",
         "    443:\n      mode: DISABLE",
     );
     let labels = BTreeMap::from([("app".to_string(), "httpbin".to_string())]);
+    let mut options = Options::default();
     options.workload = Some(Workload::new("foo", labels));
     let t = translate_with(&text, &options);
     assert_eq!(
         warnings(&t),
         [
-            "PeerAuthentication foo/httpbin: spec.portLevelMtls[443].mode: DISABLE on listener istio-443 (port 443): plaintext is admitted, and TLS clients are not asked for the certificate its hosts require; make it STRICT for this workload to keep the port mutual-TLS only"
+            "PeerAuthentication foo/httpbin: spec.portLevelMtls[443].mode: DISABLE does not change listener istio-443 (port 443): it is a Gateway server (or Ingress) port, which its own TLS settings govern, not PeerAuthentication (the workload's mesh traffic); it serves TLS only, with the client certificate its hosts require"
         ]
     );
-    // STRICT: nothing to say.
-    let text = text.replace("mode: DISABLE", "mode: STRICT");
-    let t = translate_with(&text, &options);
+    assert_eq!(t.config.listeners[0].peer_mode, None);
+    // STRICT: said the same way; the port stays as the Gateway has it.
+    let t = translate_with(&text.replace("mode: DISABLE", "mode: STRICT"), &options);
+    assert_eq!(
+        warnings(&t),
+        [
+            "PeerAuthentication foo/httpbin: spec.portLevelMtls[443].mode: STRICT does not change listener istio-443 (port 443): it is a Gateway server (or Ingress) port, which its own TLS settings govern, not PeerAuthentication (the workload's mesh traffic); it serves TLS only, with the client certificate its hosts require"
+        ]
+    );
+    assert_eq!(t.config.listeners[0].peer_mode, None);
+    // A workload no policy selects beyond Istio's default: nothing to say.
+    let mut options = Options::default();
+    options.workload = Some(Workload::new("bar", BTreeMap::new()));
+    let t = translate_with(&fixture("istio-secure-ingress.yaml"), &options);
     assert_eq!(warnings(&t), Vec::<String>::new());
-    assert_eq!(t.config.listeners[0].peer_mode, Some(PeerMode::Strict));
 }

@@ -31,7 +31,8 @@ pub(crate) struct TranslateArgs {
     #[arg(long, value_name = "IP", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
     bind: IpAddr,
     /// The namespace of the workload the configuration is for (the gateway's pods): the
-    /// PeerAuthentications that select it set the peer mode of its listeners.
+    /// PeerAuthentications that select it set the peer mode of its own ports' listeners
+    /// (`--workload-port`); a Gateway's or an Ingress's listeners keep their TLS settings.
     #[arg(long, value_name = "NS")]
     workload_namespace: Option<String>,
     /// A label of the workload's pods (KEY=VALUE, repeatable), for PeerAuthentication

@@ -1,12 +1,16 @@
 //! `mtls-gateway translate`: every mtls-kube fixture translates into a configuration the
 //! gateway's own loader accepts (`--validate`), YAML on stdout (mtls-kube's golden output),
 //! warnings on stderr; a translation that enforces nothing exits 2; the translated Istio
-//! secure-ingress configuration serves its route through the real gateway.
+//! secure-ingress configuration serves its route through the real gateway, and the mesh's
+//! PERMISSIVE PeerAuthentication does not open its MUTUAL port to plaintext.
 
 mod support;
 
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::Command;
+use std::time::Duration;
 
 use mtls_policy::{CertificateSource, PolicyConfig};
 use support::{Gateway, Workdir, curl_status, free_port};
@@ -181,7 +185,8 @@ fn a_translation_that_enforces_nothing_exits_2_and_says_why() {
         stderr,
         "mtls-gateway: the translation enforces nothing: no host on listener workload-8080 (port 8080), listener workload-9000 (port 9000): no certificate is served there, so every connection fails; give the port a host with a Gateway server (or an Ingress)\n"
     );
-    // With the ingress gateway's Gateway on the workload's port: its listener takes the mode.
+    // With the ingress gateway's MUTUAL Gateway server on the workload: the mesh's PERMISSIVE
+    // leaves its listener TLS only (no peer mode), and says so.
     let ingress = [
         "--workload-namespace",
         "istio-system",
@@ -193,10 +198,19 @@ fn a_translation_that_enforces_nothing_exits_2_and_says_why() {
     let (code, stdout, stderr) = translate(&ingress);
     assert_eq!(code, 0, "{stderr}");
     assert!(
-        stdout.contains("- name: istio-443\n  address: 0.0.0.0:443\n  peer_mode: permissive\n"),
+        stdout.contains(
+            "- name: istio-443\n  address: 0.0.0.0:443\n  unknown_sni: refuse\n  hosts:\n"
+        ),
         "{stdout}"
     );
+    assert!(!stdout.contains("peer_mode"), "{stdout}");
+    assert!(
+        stderr.starts_with(&format!("warning: {MESH_PERMISSIVE}\n")),
+        "{stderr}"
+    );
 }
+
+const MESH_PERMISSIVE: &str = "PeerAuthentication istio-system/default: spec.mtls.mode: PERMISSIVE does not change listener istio-443 (port 443): it is a Gateway server (or Ingress) port, which its own TLS settings govern, not PeerAuthentication (the workload's mesh traffic); it serves TLS only, with the client certificate its hosts require";
 
 #[test]
 fn bad_workload_flags_are_refused() {
@@ -239,15 +253,19 @@ fn the_translated_secure_ingress_serves_its_route_through_the_gateway() {
         pki,
         &support::server_leaf(pki, "httpbin.example.com"),
     );
+    // The ingress gateway's workload, under the mesh-wide PERMISSIVE of Istio's migration task.
     let args = [
         "--mount-root",
         dir.to_str().unwrap(),
         "--bind",
         "127.0.0.1",
-        "--gateway-namespace",
+        "--workload-namespace",
         "istio-system",
+        "--workload-label",
+        "istio=ingressgateway",
         "--validate",
         "istio-secure-ingress.yaml",
+        "istio-peer-authentication-workload.yaml",
     ];
     let (code, stdout, stderr) = translate(&args);
     let mount = secret.display();
@@ -256,7 +274,8 @@ fn the_translated_secure_ingress_serves_its_route_through_the_gateway() {
         (
             0,
             format!(
-                "mount: Secret istio-system/httpbin-credential (tls.crt, tls.key) at {mount}: not in the input\n\
+                "warning: {MESH_PERMISSIVE}\n\
+                 mount: Secret istio-system/httpbin-credential (tls.crt, tls.key) at {mount}: not in the input\n\
                  mount: Secret istio-system/httpbin-credential (ca.crt) at {mount}: not in the input\n"
             )
         ),
@@ -313,4 +332,19 @@ fn the_translated_secure_ingress_serves_its_route_through_the_gateway() {
     let (code, _, _, stderr) =
         curl_status(dir, &["--cacert", "ca.pem", "--resolve", &resolve, &url]);
     assert_ne!(code, 0, "{stderr}");
+    // The mesh's PERMISSIVE does not open the MUTUAL port to plaintext: closed unanswered.
+    assert_eq!(plaintext(port), "");
+}
+
+/// `GET /status/200` in plaintext HTTP/1.1 on `port`: what is answered before the gateway
+/// closes the connection.
+fn plaintext(port: u16) -> String {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let request =
+        "GET /status/200 HTTP/1.1\r\nhost: httpbin.example.com\r\nconnection: close\r\n\r\n";
+    tcp.write_all(request.as_bytes()).unwrap();
+    let mut answer = Vec::new();
+    let _ = tcp.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
 }

@@ -177,10 +177,13 @@ pub(crate) fn workload_listeners(
     }
 }
 
-/// Warns about each listener whose hosts require a client certificate and to which the
-/// PeerAuthentications give PERMISSIVE (plaintext admitted beside it) or DISABLE (plaintext
-/// admitted, and TLS clients not asked for a certificate).
-pub(crate) fn weakened_listeners(
+/// Warns about each listener translated from a Gateway server (or an Ingress) on whose port
+/// the PeerAuthentications select the gateway's workload: as in Istio, they do not change it.
+/// PeerAuthentication governs the workload's mesh traffic (its own ports, the `workload-<port>`
+/// listeners); a Gateway server port is governed by the server's `tls` settings: TLS only,
+/// and a client certificate where its hosts require one. `config` holds only the translated
+/// listeners.
+pub(crate) fn gateway_listeners(
     config: &PolicyConfig,
     opts: &Options,
     scopes: Option<&PeerAuthentications>,
@@ -190,21 +193,19 @@ pub(crate) fn weakened_listeners(
         return;
     };
     for l in &config.listeners {
+        let resolved = scopes.resolve(&workload.namespace, &workload.labels, l.port());
+        if resolved.scope == Scope::Default {
+            continue;
+        }
         let mutual = l.hosts.iter().any(|h| {
             h.client_validation
                 .as_ref()
                 .is_some_and(|v| v.mode == ClientCertMode::Required)
         });
-        let resolved = scopes.resolve(&workload.namespace, &workload.labels, l.port());
-        if !mutual || resolved.scope == Scope::Default || l.peer_mode != Some(resolved.mode) {
-            continue;
-        }
-        let what = match resolved.mode {
-            PeerMode::Permissive => "plaintext is admitted beside the mutual TLS its hosts require",
-            PeerMode::Disable => {
-                "plaintext is admitted, and TLS clients are not asked for the certificate its hosts require"
-            }
-            _ => continue,
+        let serves = if mutual {
+            "TLS only, with the client certificate its hosts require"
+        } else {
+            "TLS only"
         };
         let namespace = match resolved.scope {
             Scope::Mesh => opts.root_namespace.as_str(),
@@ -218,7 +219,7 @@ pub(crate) fn weakened_listeners(
             object: ObjectRef::new("PeerAuthentication", namespace, &resolved.policy),
             field,
             message: format!(
-                "{} on listener {} (port {}): {what}; make it STRICT for this workload to keep the port mutual-TLS only",
+                "{} does not change listener {} (port {}): it is a Gateway server (or Ingress) port, which its own TLS settings govern, not PeerAuthentication (the workload's mesh traffic); it serves {serves}",
                 resolved.mode,
                 l.name,
                 l.port()

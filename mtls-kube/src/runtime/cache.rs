@@ -50,6 +50,13 @@ fn typed(kind: &WatchedKind, mut value: Value) -> Value {
     value
 }
 
+/// The core (`v1`) kind of `r`: Secret or ConfigMap.
+fn core_kind(r: &ObjectRef) -> Option<&'static WatchedKind> {
+    WatchedKind::all()
+        .iter()
+        .find(|k| k.kind == r.kind && k.api_version == "v1")
+}
+
 impl Cache {
     /// An object was added or modified.
     pub(crate) fn apply(&mut self, kind: &WatchedKind, value: Value) {
@@ -103,11 +110,17 @@ impl Cache {
 
     /// The raw object last read successfully (a Secret's or ConfigMap's data).
     pub(crate) fn raw(&self, r: &ObjectRef) -> Option<&Value> {
-        let kind = WatchedKind::all()
-            .iter()
-            .find(|k| k.kind == r.kind && k.api_version == "v1")?;
+        let kind = core_kind(r)?;
         let key = (kind.key(), r.ns().to_string(), r.name.clone());
         self.entries.get(&key)?.good.as_ref().map(|(_, v)| v)
+    }
+
+    /// Puts `value`, a version of the Secret or ConfigMap `r` read before, in place of the
+    /// current one (deleted or invalid).
+    pub(crate) fn restore(&mut self, r: &ObjectRef, value: Value) {
+        if let Some(kind) = core_kind(r) {
+            self.apply(kind, value);
+        }
     }
 
     /// The objects whose latest version cannot be read.

@@ -21,7 +21,7 @@ pub struct Kept {
     pub object: ObjectRef,
     /// What it is used for.
     pub purpose: Purpose,
-    /// Why the current version is not used (`not found`, a PEM error, ...).
+    /// Why the current version is not used (`deleted`, `not found`, a PEM error, ...).
     pub reason: String,
     /// Whether a last good version exists: its files under the mount root
     /// ([`SecretPaths::Files`](crate::SecretPaths::Files)), or its keys in

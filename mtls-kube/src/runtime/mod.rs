@@ -19,12 +19,17 @@
 //!
 //! - an object that cannot be read keeps its last readable version in the translation
 //!   ([`Broken`]); one that never could is left out;
-//! - a Secret or ConfigMap that is deleted or invalid keeps its last good version (in memory,
-//!   or its files) ([`Kept`]): a deleted CA bundle goes on verifying clients as before;
+//! - a Secret or ConfigMap the translation reads that is deleted or invalid is translated at
+//!   its last good version, the one the previous update read, until a valid version comes
+//!   back, and its keys are served from that version (in memory, or its files) ([`Kept`]): a
+//!   deleted CA Secret goes on verifying clients with its certificates and its CRL, so
+//!   revocation never weakens because an object went away. One without a good version is
+//!   missing;
 //!
 //! and each is reported: a `tracing` warning when it starts, a status condition in
-//! [`Update::translation`] (`Accepted=False` reason `Invalid`, `ResolvedRefs=False` reason
-//! `KeptLastGood`), and the metrics `mtls_kube_broken_objects_total` /
+//! [`Update::translation`] (`Accepted=False` reason `Invalid`; `ResolvedRefs=False` reason
+//! `KeptLastGood` on the kept object and on the objects that use it, saying why, `deleted` or
+//! what is invalid), and the metrics `mtls_kube_broken_objects_total` /
 //! `mtls_kube_kept_credentials_total` (counters, by kind) and the gauges `mtls_kube_broken_objects`
 //! / `mtls_kube_kept_credentials`. A CustomResourceDefinition that is not installed (404)
 //! counts as an empty kind, and is watched again with backoff.
@@ -54,6 +59,7 @@ mod materialize;
 mod report;
 mod store;
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
@@ -68,7 +74,7 @@ pub use materialize::Kept;
 pub use store::{MissingSecret, Secrets};
 
 use crate::SecretPaths;
-use crate::model::Translation;
+use crate::model::{ObjectRef, RefState, Translation};
 use crate::options::Options;
 use crate::translate::translate;
 
@@ -79,8 +85,9 @@ use crate::translate::translate;
 pub struct Update {
     /// Counts updates from 1.
     pub generation: u64,
-    /// The translation of the objects (their last readable versions), with status conditions
-    /// for broken objects and kept credentials added.
+    /// The translation of the objects (their last readable versions; a deleted or invalid
+    /// Secret or ConfigMap at its last good version), with status conditions for broken
+    /// objects and kept credentials added.
     pub translation: Translation,
     /// The keys of the Secrets and ConfigMaps the translation reads: what its `secret:`
     /// references resolve to ([`Secrets::resolve`]).
@@ -392,17 +399,19 @@ impl Translator {
     }
 }
 
-/// Translates the cached objects; with [`SecretPaths::Files`] writes the credentials, with
-/// [`SecretPaths::References`] holds them in memory (and inlines the ConfigMaps).
+/// Translates the cached objects, a deleted or invalid Secret or ConfigMap replaced by its
+/// last good version ([`restore_last_good`]); with [`SecretPaths::Files`] writes the
+/// credentials, with [`SecretPaths::References`] holds them in memory (and inlines the
+/// ConfigMaps).
 fn build(generation: u64, options: &Options, cache: &cache::Cache, last: &mut Last) -> Update {
-    let mut translation = translate(&cache.objects(), options);
+    let (input, mut translation, restored) = restore_last_good(cache, options, &last.good);
     let (secrets, kept_in_memory) = Secrets::collect(
         &translation.credentials,
-        cache,
+        &input,
         &last.secrets,
         &options.default_namespace,
     );
-    let written = match options.secret_paths {
+    let mut written = match options.secret_paths {
         SecretPaths::References => {
             secrets.inline_config_maps(&mut translation.config, &options.mount_root);
             materialize::Written {
@@ -410,14 +419,27 @@ fn build(generation: u64, options: &Options, cache: &cache::Cache, last: &mut La
                 ..materialize::Written::default()
             }
         }
-        _ => materialize::materialize(&translation.credentials, cache),
+        _ => materialize::materialize(&translation.credentials, &input),
     };
+    for c in &translation.credentials {
+        if let Some(reason) = restored.get(&c.object) {
+            written
+                .kept
+                .push(Kept::new(&c.object, c, reason.clone(), true));
+        }
+    }
     let broken = cache.broken();
     report::report(&mut translation, &broken, &written.kept, &mut last.reported);
     for e in &written.errors {
         tracing::error!(error = %e, "cannot write a credential");
     }
     last.secrets = secrets.clone();
+    last.good = translation
+        .credentials
+        .iter()
+        .filter(|c| matches!(c.state, RefState::Resolved { .. }))
+        .filter_map(|c| Some((c.object.clone(), input.raw(&c.object)?.clone())))
+        .collect();
     Update {
         generation,
         translation,
@@ -429,9 +451,49 @@ fn build(generation: u64, options: &Options, cache: &cache::Cache, last: &mut La
     }
 }
 
-/// What the last update had: the problems it reported, the keys it held.
+/// Translates `cache`, each Secret or ConfigMap the translation reads that is deleted or
+/// invalid now and has a version in `good` (one that resolved in the last update) put back at
+/// that version, until every one that can be is: a deleted CA Secret goes on feeding its
+/// certificates and its CRL. Returns the objects translated, the translation and why each
+/// restored object's current version is not used (`deleted`, or the translation's reason).
+fn restore_last_good(
+    cache: &cache::Cache,
+    options: &Options,
+    good: &BTreeMap<ObjectRef, Value>,
+) -> (cache::Cache, Translation, BTreeMap<ObjectRef, String>) {
+    let mut input = cache.clone();
+    let mut restored = BTreeMap::new();
+    loop {
+        let translation = translate(&input.objects(), options);
+        let mut more = false;
+        for c in &translation.credentials {
+            let reason = match &c.state {
+                RefState::Resolved { .. } => continue,
+                _ if cache.raw(&c.object).is_none() => "deleted".to_owned(),
+                RefState::Invalid { reason } => reason.clone(),
+                RefState::NotInInput => "not found".to_owned(),
+            };
+            let Some(value) = good.get(&c.object) else {
+                continue;
+            };
+            if restored.contains_key(&c.object) {
+                continue;
+            }
+            input.restore(&c.object, value.clone());
+            restored.insert(c.object.clone(), reason);
+            more = true;
+        }
+        if !more {
+            return (input, translation, restored);
+        }
+    }
+}
+
+/// What the last update had: the problems it reported, the keys it held, and the Secrets and
+/// ConfigMaps its translation read that resolved (as the API returned them).
 #[derive(Default)]
 struct Last {
     reported: report::Reported,
     secrets: Secrets,
+    good: BTreeMap<ObjectRef, Value>,
 }

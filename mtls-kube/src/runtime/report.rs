@@ -57,10 +57,38 @@ pub(crate) fn report(
         };
         let condition = Condition::new("ResolvedRefs", ConditionStatus::False, reason, message);
         set_condition(translation, &k.object, condition);
+        if k.last_good {
+            // The translation read the last good version: its users resolve, and are told.
+            for user in &k.used_by {
+                if !unresolved(translation, user) {
+                    let message = format!(
+                        "{}: {}; its last good version stays in use",
+                        k.object, k.reason
+                    );
+                    let condition = Condition::new(
+                        "ResolvedRefs",
+                        ConditionStatus::False,
+                        "KeptLastGood",
+                        message,
+                    );
+                    set_condition(translation, user, condition);
+                }
+            }
+        }
     }
     metrics::gauge!("mtls_kube_broken_objects").set(broken.len() as f64);
     metrics::gauge!("mtls_kube_kept_credentials").set(kept.len() as f64);
     *reported = now;
+}
+
+/// Whether `object` has a `ResolvedRefs=False` condition (on the object or a section).
+fn unresolved(translation: &Translation, object: &ObjectRef) -> bool {
+    translation
+        .status
+        .iter()
+        .filter(|s| &s.object == object)
+        .filter_map(|s| s.condition("ResolvedRefs"))
+        .any(|c| c.status == ConditionStatus::False)
 }
 
 /// Sets a condition of an object (its whole-object status), replacing one of the same type.

@@ -182,7 +182,12 @@ impl Secrets {
 }
 
 impl Kept {
-    fn new(object: &ObjectRef, c: &CredentialRef, reason: String, last_good: bool) -> Self {
+    pub(crate) fn new(
+        object: &ObjectRef,
+        c: &CredentialRef,
+        reason: String,
+        last_good: bool,
+    ) -> Self {
         Self {
             object: object.clone(),
             purpose: c.purpose,

@@ -316,7 +316,10 @@ async fn serves_the_cluster_from_memory_rotates_keeps_a_deleted_ca_revokes_and_r
     // asks), the others verify (no route: 404).
     let revoked = Arc::new(pki.client().issue());
     let crl = pki.crls().revoke(&revoked).build();
-    let as_revoked = move |pki: &mtls_testkit::Pki| handshake_as(port, pki, &revoked);
+    let as_revoked = {
+        let revoked = Arc::clone(&revoked);
+        move |pki: &mtls_testkit::Pki| handshake_as(port, pki, &revoked)
+    };
     let before = as_revoked(&pki).unwrap();
     assert_eq!((&before.0, before.1.as_str()), (two.cert_der(), "404"));
     api.apply(secret(
@@ -330,6 +333,28 @@ async fn serves_the_cluster_from_memory_rotates_keeps_a_deleted_ca_revokes_and_r
     .await;
     let other = handshake_as(port, &pki, pki.default_client()).unwrap();
     assert_eq!(other.1, "404");
+
+    // Deleted again: the last good version, CRL included, stays in use; the revoked client
+    // is still denied, the others still verify.
+    let generation = following.last().generation;
+    assert!(api.delete("v1", "Secret", "web", "web-ca"));
+    let kept = following.next_after(generation).await;
+    let p = Arc::clone(&pki);
+    let (after, other) = tokio::task::spawn_blocking(move || {
+        let after = handshake_as(port, &p, &revoked).map(|(_, status)| status);
+        let other = handshake_as(port, &p, p.default_client()).map(|(_, status)| status);
+        (after, other)
+    })
+    .await
+    .unwrap();
+    assert_eq!((after, other), (Ok("400".into()), Ok("404".into())));
+    let web_ca: Vec<_> = kept
+        .kept
+        .iter()
+        .filter(|k| k.object.name == "web-ca")
+        .map(|k| (k.reason.as_str(), k.last_good))
+        .collect();
+    assert_eq!(web_ca, [("deleted", true)]);
 
     // The port changes: a swap cannot move a listener, the listeners restart on the new one.
     let moved = free_port();
