@@ -21,7 +21,8 @@ pub enum SecretPaths {
     /// client-validation CAs and CRLs ([`TrustSource::Secret`]), read through the serving
     /// process's secret resolver (the follower's `Update::secrets`). ConfigMaps (public CA
     /// bundles, which a `secret:` reference cannot name) and backend TLS files stay files
-    /// under [`Options::mount_root`]; the follower inlines the ConfigMaps it holds as PEM.
+    /// under [`Options::mount_root`](crate::Options::mount_root); the follower inlines the
+    /// ConfigMaps it holds as PEM.
     ///
     /// ```
     /// let manifests = r#"
