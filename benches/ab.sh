@@ -11,7 +11,7 @@
 #   SPEC   LABEL=gateway:BINARY [ARGS...]   an mtls-gateway binary (ARGS before `run`)
 #          LABEL=raw:BINARY [ARGS...]       a raw_server binary (ARGS added, e.g. --multi-thread)
 #
-# Example (the fourth session's baseline cross-check):
+# Example (the raw server single- and multi-threaded against the gateway):
 #   benches/ab.sh /tmp/runF 5 fixed raw=raw:target/release/raw_server \
 #       raw_mt="raw:target/release/raw_server --multi-thread" gw=gateway:target/release/mtls-gateway
 #

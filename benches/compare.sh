@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Loopback comparison of issue 7: mtls-gateway vs nginx vs HAProxy vs a raw tokio-rustls + hyper
+# Loopback comparison: mtls-gateway vs nginx vs HAProxy vs a raw tokio-rustls + hyper
 # server.
 #
 #   benches/compare.sh                       # 5 interleaved rounds of 8 s runs, idle RSS at 10,000
@@ -19,7 +19,8 @@
 #   - writes an ECDSA P-256 PKI (root → intermediate → leaves) and CRLs of the whole chain
 #     (root's CRL; intermediate's CRL with 1,000 random serials + revoked.pem) with `loadgen pki`;
 #   - starts, all pinned to CPU $SERVER_CPU (0) and on 127.0.0.1 only:
-#       the gateway (two listeners: CRLs / no CRL; both proxy to the fixed upstream),
+#       the gateway (three listeners: with CRLs and without, both answering 200 themselves,
+#       and one with CRLs proxying to the fixed upstream),
 #       nginx from Debian (installed when missing; own prefix, foreground, one worker; listeners
 #       `return 200` with CRLs, `proxy_pass` to the fixed upstream with CRLs, `return 200`
 #       without CRL),

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The plots of BENCHMARKS.md (issue 7), as plain SVG: Python 3 standard library only.
+"""The plots of BENCHMARKS.md, as plain SVG: Python 3 standard library only.
 
   python3 benches/plot.py loopback            # benches/results/loopback-runs.jsonl -> benches/loopback.svg
   python3 benches/plot.py policy              # benches/results/policy-decision.json -> benches/policy-decision.svg
@@ -373,7 +373,7 @@ def plot_policy(data: dict, note: str, target_ns: float | None) -> str:
     if target_ns:
         y = y_of(target_ns)
         svg.line(left, y, left + pw, y, stroke="#e53e3e", width=1.2, dash="6 4")
-        svg.text(left + 6, y - 6, f"issue 7 target: ≤ {target_ns:,.0f} ns", size=11, fill="#e53e3e")
+        svg.text(left + 6, y - 6, f"target: ≤ {target_ns:,.0f} ns", size=11, fill="#e53e3e")
 
     for i, (kind, pts) in enumerate(kinds.items()):
         label, colour, shape = KIND_STYLE.get(kind, (kind, FALLBACK_COLOURS[i % len(FALLBACK_COLOURS)], "circle"))
@@ -445,7 +445,7 @@ def main(argv: list[str] | None = None) -> None:
                     help="the estimates as JSON: written with --criterion, read without (default: %(default)s)")
     pp.add_argument("--out", type=Path, default=HERE / "policy-decision.svg", help="default: %(default)s")
     pp.add_argument("--target-ns", type=float, default=1000.0,
-                    help="draw the issue's target line at this many ns; 0: none (default: %(default)s)")
+                    help="draw a target line at this many ns; 0: none (default: %(default)s)")
     pp.add_argument("--note", default="", help="a caption line (machine, commit, ...)")
     pp.set_defaults(func=cmd_policy)
 

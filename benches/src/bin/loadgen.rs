@@ -1,4 +1,4 @@
-//! The load generator of the loopback comparison (`benches/compare.sh`, issue 7). wrk and
+//! The load generator of the loopback comparison (`benches/compare.sh`). wrk and
 //! h2load cannot present client certificates; this can.
 //!
 //! - `loadgen pki --dir DIR`: writes the PKI every server of the comparison uses (mtls-testkit,

@@ -1,4 +1,4 @@
-//! The raw baseline of the loopback comparison (`benches/compare.sh`, issue 7): a minimal
+//! The raw baseline of the loopback comparison (`benches/compare.sh`): a minimal
 //! tokio-rustls + hyper server that requires a client certificate, checked by rustls' own
 //! `WebPkiClientVerifier` (with the CRLs when `--crl` is given: rustls' defaults, whole chain,
 //! unknown status denied), TLS 1.3 only, and answers every request with a fixed `200 ok`.
