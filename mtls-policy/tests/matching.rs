@@ -1,5 +1,6 @@
-//! One host lookup and one path matcher: the request variants that used to reach one route
-//! while being authorised as another, and properties over random models and requests.
+//! One host lookup and one path matcher: request variants (case, trailing dots, ports, dot
+//! segments, encodings) that a second matcher could route differently from the decision, and
+//! properties over random models and requests.
 
 use mtls_policy::{
     Context, Decision, HostConfig, ListenerConfig, PeerVerification, Policy, PolicyConfig,

@@ -158,10 +158,10 @@ async fn a_handshake_trickled_one_byte_at_a_time_is_closed_at_the_handshake_time
     server.stop().await;
 }
 
-/// How many idle connections the fleet holds (issue 8).
+/// How many idle connections the fleet holds.
 const IDLE_CONNECTIONS: usize = 10_000;
 
-/// What an idle TLS connection may cost the server in resident memory (issue 8).
+/// What an idle TLS connection may cost the server in resident memory (64 KiB).
 const IDLE_CONNECTION_BUDGET: u64 = 64 * 1024;
 
 /// File descriptors a process needs besides its connections: the harness, the runtime, pipes.

@@ -1007,8 +1007,8 @@ fn report(files: &[PathBuf], note: &str) -> Result<(), String> {
         "| case | ratio | target | rate ratio (min–max) | per CPU-s ratio (min–max) | met (rate / per CPU-s) |"
     );
     let _ = writeln!(out, "|---|---|---:|---:|---:|---|");
-    // The targets name raw rustls and nginx; HAProxy (its table's other baseline) and
-    // the raw proxy are references.
+    // The targets compare the gateway with raw rustls and nginx; HAProxy and the raw proxy are
+    // references.
     let targets: [(&str, &str, &str, Option<f64>); 17] = [
         ("full_crl", "gateway", "raw", Some(1.25)),
         ("full_crl", "gateway", "nginx_fixed", Some(3.5)),

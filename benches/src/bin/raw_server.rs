@@ -71,8 +71,8 @@ struct Args {
     /// single-threaded scheduler, as in the gateway).
     #[arg(long)]
     workers: Option<std::num::NonZeroUsize>,
-    /// tokio's multi-threaded scheduler even with one thread (`#[tokio::main]`'s default, and
-    /// this baseline's runtime before the gateway chose the single-threaded one on one CPU).
+    /// tokio's multi-threaded scheduler even with one thread (`#[tokio::main]`'s default), to
+    /// price the scheduler against the single-threaded one.
     #[arg(long)]
     multi_thread: bool,
 }
