@@ -26,6 +26,7 @@ use rustls::crypto::CryptoProvider;
 /// );
 /// ```
 #[cfg(feature = "aws-lc-rs")]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "aws-lc-rs", feature = "ring"))))]
 pub fn default_provider() -> Arc<CryptoProvider> {
     Arc::new(aes128_first(rustls::crypto::aws_lc_rs::default_provider()))
 }
@@ -46,6 +47,7 @@ pub fn default_provider() -> Arc<CryptoProvider> {
 /// );
 /// ```
 #[cfg(all(feature = "ring", not(feature = "aws-lc-rs")))]
+#[cfg_attr(docsrs, doc(cfg(any(feature = "aws-lc-rs", feature = "ring"))))]
 pub fn default_provider() -> Arc<CryptoProvider> {
     Arc::new(aes128_first(rustls::crypto::ring::default_provider()))
 }

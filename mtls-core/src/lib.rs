@@ -58,16 +58,22 @@
 //! # Ok(()) }
 //! ```
 //!
+//! (The hidden lines of the example generate a throw-away PKI with the workspace's test kit,
+//! `mtls-testkit`; with your own files, read them with `std::fs::read` and the same calls.)
+//!
 //! # Features
 //!
-//! - `aws-lc-rs` (default): [`crypto::default_provider`] is aws-lc-rs.
-//! - `ring`: [`crypto::default_provider`] is ring when `aws-lc-rs` is off.
+//! | feature | default | what it does |
+//! |---|---|---|
+//! | `aws-lc-rs` | yes | [`crypto::default_provider`] is aws-lc-rs |
+//! | `ring` | no | [`crypto::default_provider`] is ring when `aws-lc-rs` is off |
 //!
-//! Every function that needs a crypto provider takes one explicitly; nothing relies on rustls'
-//! process-wide default.
+//! With neither, [`crypto::default_provider`] does not exist: every function that needs a
+//! crypto provider takes one explicitly, and nothing relies on rustls' process-wide default.
 
 // Library code never unwraps; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod bundle;
 mod cert;
@@ -91,3 +97,8 @@ pub use identity::PeerIdentity;
 pub use key::{KeyFormat, PrivateKey};
 pub use secret::{SecretLayout, SecretMaterial};
 pub use spiffe::{SpiffeId, SpiffeIdError};
+
+/// The README's example, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
