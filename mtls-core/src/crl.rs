@@ -5,6 +5,7 @@ use std::time::SystemTime;
 
 use rustls_pki_types::CertificateRevocationListDer;
 use rustls_pki_types::pem::SectionKind;
+use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer as _;
 use x509_parser::revocation_list::CertificateRevocationList;
 
@@ -35,6 +36,12 @@ impl Crl {
                         rest.len()
                     )));
                 }
+                Ok((_, crl)) if crl.version().is_none() => {
+                    return Err(ErrorKind::CrlVersion1 {
+                        index,
+                        issuer: crate::name::rfc4514(crl.issuer()),
+                    });
+                }
                 Ok((_, crl)) => (
                     crate::name::rfc4514(crl.issuer()),
                     crl.issuer().as_raw().to_vec(),
@@ -44,6 +51,11 @@ impl Crl {
                         .map(|r| r.raw_serial().to_vec())
                         .collect(),
                 ),
+                Err(_) if X509Certificate::from_der(&der).is_ok() => {
+                    return Err(ErrorKind::CertificateNotCrl {
+                        found: "DER input".into(),
+                    });
+                }
                 Err(e) => return Err(bad(e.to_string())),
             };
         webpki::BorrowedCertRevocationList::from_der(&der)
@@ -128,10 +140,26 @@ impl CrlSet {
 
     fn add(&mut self, input: &[u8]) -> Result<(), ErrorKind> {
         let before = self.crls.len();
-        for block in pem::read_blocks(input, Expected::Crl)? {
-            if matches!(block.kind, None | Some(SectionKind::Crl)) {
-                self.crls.push(Crl::parse(block.der, block.index)?);
+        let blocks = pem::read_blocks(input, Expected::Crl).map_err(|e| match e {
+            ErrorKind::Empty(_) => ErrorKind::EmptyCrl,
+            other => other,
+        })?;
+        let mut certificate = None;
+        for block in blocks {
+            match block.kind {
+                None | Some(SectionKind::Crl) => {
+                    self.crls.push(Crl::parse(block.der, block.index)?);
+                }
+                Some(SectionKind::Certificate) => {
+                    certificate.get_or_insert(block.index);
+                }
+                Some(_) => {}
             }
+        }
+        if let (true, Some(index)) = (self.crls.len() == before, certificate) {
+            return Err(ErrorKind::CertificateNotCrl {
+                found: format!("PEM block {index} (CERTIFICATE)"),
+            });
         }
         if self.crls.len() == before {
             return Err(ErrorKind::NoMatchingPemBlock {

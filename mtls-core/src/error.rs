@@ -143,6 +143,30 @@ pub enum ErrorKind {
         /// The parser's complaint.
         detail: String,
     },
+    /// A CRL file or value is empty. An empty file never means "nothing revoked".
+    #[error(
+        "empty input, expected a certificate revocation list: a CA that revokes nothing still publishes a CRL (with no entries), and an empty file is refused rather than read as \"nothing revoked\""
+    )]
+    EmptyCrl,
+    /// A certificate was given where a CRL was expected.
+    #[error(
+        "{found}: a certificate, not a certificate revocation list (a CRL's PEM block is \"X509 CRL\"; the CA's CRL comes from e.g. `openssl ca -gencrl`)"
+    )]
+    CertificateNotCrl {
+        /// Where the certificate was: `PEM block N (CERTIFICATE)` or `DER input`.
+        found: String,
+    },
+    /// A version 1 CRL: no extensions, so no CRL number and no authority key identifier.
+    /// rustls-webpki reads only version 2 CRLs.
+    #[error(
+        "CRL {index} ({issuer}): a version 1 CRL, which rustls-webpki does not read; issue a version 2 CRL instead (with `openssl ca -gencrl`, set `crlnumber` in the CA section of its configuration to a file holding a serial such as 01)"
+    )]
+    CrlVersion1 {
+        /// Zero-based index of the CRL in the input.
+        index: usize,
+        /// The CRL's issuer (RFC 4514).
+        issuer: String,
+    },
     /// More than one private key was found where exactly one is expected.
     #[error("{count} private keys found, expected exactly one")]
     MultiplePrivateKeys {

@@ -516,12 +516,12 @@ fn crl_bad_inputs() {
     let err = CrlSet::from_bytes(pki.root().cert_pem().as_bytes(), "ca.crl").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "ca.crl: no certificate revocation list PEM block found (block types seen: CERTIFICATE)"
+        "ca.crl: PEM block 0 (CERTIFICATE): a certificate, not a certificate revocation list (a CRL's PEM block is \"X509 CRL\"; the CA's CRL comes from e.g. `openssl ca -gencrl`)"
     );
     let err = CrlSet::from_bytes(b"", "ca.crl").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "ca.crl: empty input, expected a certificate revocation list"
+        "ca.crl: empty input, expected a certificate revocation list: a CA that revokes nothing still publishes a CRL (with no entries), and an empty file is refused rather than read as \"nothing revoked\""
     );
 
     let crls = pki.crls().build();
