@@ -1,27 +1,20 @@
 //! Everything that touches rustls types lives under this module, so that a rustls release that
 //! renames its traits touches one place.
 //!
-//! - [`LoadedTrustDomain`]: one isolated trust domain loaded from a policy
-//!   [`TrustDomain`](mtls_policy::TrustDomain): anchors, [`RevocationIndex`], [`DomainOptions`].
-//! - [`RevocationIndex`]: CRL signatures checked once at load; revocation answered per
-//!   handshake from a hash index keyed by (issuer, serial).
-//! - [`PolicyVerifier`]: the rustls `ClientCertVerifier` of a host, reporting a
-//!   [`PeerVerification`](mtls_policy::PeerVerification) per handshake.
+//! - [`LoadedTrustDomain`], [`RevocationIndex`], [`PolicyVerifier`]: path validation,
+//!   revocation and the rustls `ClientCertVerifier` of a host, from [`mtls_verify`] (re-exported
+//!   here); [`ReportingVerifier`] tells the acceptor each handshake's
+//!   [`PeerVerification`](mtls_policy::PeerVerification).
 //! - [`TicketKeys`]: session-ticket keys shared by the replicas of a listener, each host's
 //!   tickets bound to its trust state.
 
-mod chain;
-mod der;
-mod outcomes;
-mod revocation;
-mod trust;
-mod verifier;
-
-pub use revocation::{CrlError, RevocationIndex};
-pub use trust::{DomainOptions, LoadedTrustDomain, ResolveError, TrustError};
-pub use verifier::{
-    DEFAULT_OUTCOME_CAPACITY, PolicyVerifier, PolicyVerifierBuilder, VerifierError,
+// Path validation, revocation and the client-certificate verifier live in mtls-verify.
+pub use mtls_verify::{
+    CrlError, DEFAULT_OUTCOME_CAPACITY, DomainOptions, LoadedTrustDomain, PolicyVerifier,
+    PolicyVerifierBuilder, ResolveError, RevocationIndex, TrustError, VerifierError,
 };
+
+mod reporting;
 
 // The listener side (SNI, handshake) and the upstream side (client connector): lead's modules.
 mod server;

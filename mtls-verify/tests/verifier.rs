@@ -10,7 +10,7 @@ use mtls_policy::{
 };
 use mtls_testkit::tls::{self, HandshakeError, Side};
 use mtls_testkit::{Eku, IssuedBy, KeyAlg, Leaf, Pki, Validity};
-use mtls_tower::tls::{
+use mtls_verify::{
     CrlError, DomainOptions, LoadedTrustDomain, PolicyVerifier, PolicyVerifierBuilder,
     ResolveError, TrustError, VerifierError,
 };
@@ -400,8 +400,8 @@ fn deferred_revocation_completes_and_reports() {
         &Error::InvalidCertificate(CertificateError::UnknownIssuer),
         AlertDescription::UnknownCA,
     );
-    // The trait the acceptor uses gives the same.
-    let out = mtls_tower::tls::ReportingVerifier::outcome_for(&*v, &leaf.chain_der());
+    // The record the handshake left gives the same.
+    let out = v.outcome_for_chain(&leaf.chain_der());
     assert_eq!(out, failed(Some("mesh"), revoked()));
 }
 

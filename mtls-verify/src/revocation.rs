@@ -41,7 +41,7 @@ use webpki::{BorrowedCertRevocationList, CertRevocationList, RevocationReason};
 use x509_parser::prelude::FromDer as _;
 use x509_parser::revocation_list::CertificateRevocationList;
 
-use crate::tls::der::{self, CrlSign, IdpScope};
+use crate::der::{self, CrlSign, IdpScope};
 
 /// How many issuer keys a CRL remembers its signature result for.
 const KEY_CACHE: usize = 8;
@@ -132,7 +132,7 @@ struct IssuerEntry {
 /// let anchors = mtls_core::CaBundle::from_bytes(pki.root().cert_pem().as_bytes(), "ca.pem")?
 ///     .trust_anchors();
 /// let provider = mtls_core::crypto::default_provider();
-/// let index = mtls_tower::tls::RevocationIndex::new(
+/// let index = mtls_verify::RevocationIndex::new(
 ///     &crls,
 ///     &anchors,
 ///     &provider.signature_verification_algorithms,
@@ -288,7 +288,7 @@ impl RevocationIndex {
     }
 
     /// The DER of every indexed CRL, in load order.
-    pub(crate) fn crl_ders(&self) -> impl Iterator<Item = &[u8]> {
+    pub fn crl_ders(&self) -> impl Iterator<Item = &[u8]> {
         self.crls.iter().map(|c| c.der.as_ref())
     }
 

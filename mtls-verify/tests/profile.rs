@@ -5,7 +5,7 @@
 
 use mtls_core::{CaBundle, CrlSet};
 use mtls_policy::{PeerVerification, VerifyError};
-use mtls_tower::tls::{CrlError, DomainOptions, LoadedTrustDomain, PolicyVerifier, TrustError};
+use mtls_verify::{CrlError, DomainOptions, LoadedTrustDomain, PolicyVerifier, TrustError};
 use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SigningKey,

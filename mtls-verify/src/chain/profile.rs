@@ -1,0 +1,249 @@
+//! The RFC 5280 profile checks rustls-webpki does not make, on the certificates of a verified
+//! path. Each fails the path closed with a message naming the certificate and the rule:
+//! - the end-entity certificate has no nameConstraints (4.2.1.10: CA certificates only) and
+//!   does not assert keyCertSign without cA=TRUE (4.2.1.3, 4.2.1.9);
+//! - no certificate of the path (trust anchor included) has a nameConstraints extension with
+//!   neither permittedSubtrees nor excludedSubtrees, or one that does not parse (4.2.1.10);
+//! - no CA of the path (trust anchor included) has an empty subject (4.1.2.6);
+//! - no certificate of the path has an authorityInfoAccess / subjectInfoAccess extension whose
+//!   value is not the DER of its syntax (4.2.2.1, 4.2.2.2);
+//! - the trust anchor's bundle certificate has no critical extension other than those
+//!   rustls-webpki processes in a CA certificate (keyUsage, subjectAltName, basicConstraints,
+//!   nameConstraints, cRLDistributionPoints, extKeyUsage, SCT list): a critical extension a
+//!   verifier does not process MUST make it reject the certificate (4.2). rustls-webpki
+//!   already applies that rule to intermediates and leaves, but never reads an anchor's
+//!   extensions. Computed once per trust domain ([`anchor_fault`]).
+
+use x509_parser::certificate::X509Certificate;
+use x509_parser::extensions::{ParsedExtension, X509Extension};
+use x509_parser::prelude::FromDer as _;
+
+use super::Link;
+use crate::der;
+use crate::trust::{AnchorFacts, LoadedTrustDomain};
+
+/// A certificate of a verified path breaks an RFC 5280 rule the gateway enforces (the message
+/// says which); carried to rustls as `CertificateError::Other` (alert `bad_certificate`).
+#[derive(Debug)]
+pub(super) struct ProfileViolation(pub(super) String);
+
+impl std::fmt::Display for ProfileViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ProfileViolation {}
+
+/// The RFC 5280 profile checks of the module documentation, over the leaf, the intermediates
+/// and (resolved at load) the anchor of a verified path.
+pub(super) fn check_profile(
+    domain: &LoadedTrustDomain,
+    leaf_der: &[u8],
+    links: &[Link<'_>],
+    anchor: &AnchorFacts,
+) -> Result<(), String> {
+    if !domain.profile_passed.contains(true, leaf_der) {
+        check_leaf_profile(leaf_der)?;
+        domain.profile_passed.insert(true, leaf_der);
+    }
+    for (k, link) in links.iter().enumerate() {
+        if !domain.profile_passed.contains(false, link.der) {
+            check_intermediate_profile(link.der, k)?;
+            domain.profile_passed.insert(false, link.der);
+        }
+    }
+    match &anchor.fault {
+        Some(fault) => Err(fault.clone()),
+        None => Ok(()),
+    }
+}
+
+/// The profile checks of the end-entity certificate.
+fn check_leaf_profile(leaf_der: &[u8]) -> Result<(), String> {
+    let leaf = parse(leaf_der, "the end-entity certificate")?;
+    let what = || {
+        format!(
+            "the end-entity certificate (subject \"{}\")",
+            leaf.subject()
+        )
+    };
+    for ext in leaf.extensions() {
+        if ext.oid.as_bytes() == NAME_CONSTRAINTS {
+            return Err(format!(
+                "{} has a nameConstraints extension, which only a CA certificate may carry \
+                 (RFC 5280 4.2.1.10)",
+                what()
+            ));
+        }
+        if let ParsedExtension::KeyUsage(ku) = ext.parsed_extension() {
+            if ku.key_cert_sign() && !leaf.is_ca() {
+                return Err(format!(
+                    "{} asserts keyCertSign in its keyUsage without basicConstraints cA=TRUE \
+                     (RFC 5280 4.2.1.3, 4.2.1.9)",
+                    what()
+                ));
+            }
+        }
+    }
+    check_common(&leaf, &what)
+}
+
+/// The profile checks of the `k`-th intermediate (0-based) of a path.
+fn check_intermediate_profile(der: &[u8], k: usize) -> Result<(), String> {
+    let label = format!("intermediate CA certificate {}", k + 1);
+    let cert = parse(der, &label)?;
+    let what = || format!("{label} (subject \"{}\")", cert.subject());
+    if cert.subject().iter().next().is_none() {
+        return Err(format!(
+            "{} has an empty subject; a CA's subject MUST be a non-empty distinguished name \
+             (RFC 5280 4.1.2.6)",
+            what()
+        ));
+    }
+    check_common(&cert, &what)
+}
+
+/// The checks made on every certificate of the path: nameConstraints not empty, AIA / SIA
+/// well-formed.
+fn check_common(cert: &X509Certificate<'_>, what: &dyn Fn() -> String) -> Result<(), String> {
+    for ext in cert.extensions() {
+        if let Some(problem) = name_constraints_problem(ext) {
+            return Err(format!("{} {problem}", what()));
+        }
+        if matches!(
+            ext.oid.as_bytes(),
+            AUTHORITY_INFO_ACCESS | SUBJECT_INFO_ACCESS
+        ) {
+            if let ParsedExtension::ParseError { .. } = ext.parsed_extension() {
+                return Err(format!(
+                    "{} has a malformed {} extension (RFC 5280 4.2.2: not the DER of its syntax)",
+                    what(),
+                    extension_name(ext.oid.as_bytes()).unwrap_or("access information")
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What is wrong with `ext` if it is a nameConstraints extension that is empty or malformed.
+/// Read from the DER (x509-parser tolerates empty and trailing subtrees).
+fn name_constraints_problem(ext: &X509Extension<'_>) -> Option<&'static str> {
+    const MALFORMED: &str = "has a malformed nameConstraints extension (RFC 5280 4.2.1.10)";
+    if ext.oid.as_bytes() != NAME_CONSTRAINTS {
+        return None;
+    }
+    let Some((seq, rest)) = der::read(ext.value) else {
+        return Some(MALFORMED);
+    };
+    if seq.tag != der::SEQUENCE || !rest.is_empty() {
+        return Some(MALFORMED);
+    }
+    // permittedSubtrees [0] and excludedSubtrees [1], each optional, in that order.
+    let mut fields = seq.contents;
+    let mut next_tag = 0xa0;
+    while !fields.is_empty() {
+        let Some((field, rest)) = der::read(fields) else {
+            return Some(MALFORMED);
+        };
+        fields = rest;
+        if field.tag < next_tag || field.tag > 0xa1 {
+            return Some(MALFORMED);
+        }
+        next_tag = field.tag + 1;
+        if field.contents.is_empty() {
+            return Some(
+                "has a nameConstraints extension with an empty permittedSubtrees or \
+                 excludedSubtrees (RFC 5280 4.2.1.10: GeneralSubtrees ::= SEQUENCE SIZE (1..MAX))",
+            );
+        }
+    }
+    if next_tag == 0xa0 {
+        return Some(
+            "has a nameConstraints extension with neither permittedSubtrees nor \
+             excludedSubtrees (RFC 5280 4.2.1.10: it MUST NOT be empty)",
+        );
+    }
+    match ext.parsed_extension() {
+        ParsedExtension::NameConstraints(_) => None,
+        _ => Some(MALFORMED),
+    }
+}
+
+fn parse<'a>(der: &'a [u8], label: &str) -> Result<X509Certificate<'a>, String> {
+    match X509Certificate::from_der(der) {
+        Ok(([], cert)) => Ok(cert),
+        Ok((rest, _)) => Err(format!(
+            "{label} is malformed: {} bytes after the certificate",
+            rest.len()
+        )),
+        Err(e) => Err(format!("{label} is malformed: {e}")),
+    }
+}
+
+/// id-ce-nameConstraints (2.5.29.30), DER contents.
+const NAME_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x1e];
+/// id-pe-authorityInfoAccess (1.3.6.1.5.5.7.1.1).
+const AUTHORITY_INFO_ACCESS: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x01];
+/// id-pe-subjectInfoAccess (1.3.6.1.5.5.7.1.11).
+const SUBJECT_INFO_ACCESS: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x01, 0x0b];
+/// The signed certificate timestamp list (1.3.6.1.4.1.11129.2.4.2), which webpki also reads.
+const SCT_LIST: &[u8] = &[0x2b, 0x06, 0x01, 0x04, 0x01, 0xd6, 0x79, 0x02, 0x04, 0x02];
+
+/// The id-ce extensions rustls-webpki processes in a CA certificate (so may be critical there):
+/// keyUsage, subjectAltName, basicConstraints, nameConstraints, cRLDistributionPoints,
+/// extKeyUsage.
+fn processed_by_webpki(oid: &[u8]) -> bool {
+    matches!(oid, [0x55, 0x1d, 15 | 17 | 19 | 30 | 31 | 37]) || oid == SCT_LIST
+}
+
+fn extension_name(oid: &[u8]) -> Option<&'static str> {
+    Some(match oid {
+        [0x55, 0x1d, 14] => "subjectKeyIdentifier",
+        [0x55, 0x1d, 16] => "privateKeyUsagePeriod",
+        [0x55, 0x1d, 18] => "issuerAltName",
+        [0x55, 0x1d, 9] => "subjectDirectoryAttributes",
+        [0x55, 0x1d, 32] => "certificatePolicies",
+        [0x55, 0x1d, 33] => "policyMappings",
+        [0x55, 0x1d, 35] => "authorityKeyIdentifier",
+        [0x55, 0x1d, 36] => "policyConstraints",
+        [0x55, 0x1d, 46] => "freshestCRL",
+        [0x55, 0x1d, 54] => "inhibitAnyPolicy",
+        AUTHORITY_INFO_ACCESS => "authorityInfoAccess",
+        SUBJECT_INFO_ACCESS => "subjectInfoAccess",
+        _ => return None,
+    })
+}
+
+/// Why the CA certificate `der` of a bundle may not serve as a trust anchor under the profile
+/// checks of the module documentation (`None`: it may). Computed once per trust domain.
+pub(crate) fn anchor_fault(der: &[u8]) -> Option<String> {
+    let cert = match parse(der, "the trust anchor's certificate") {
+        Ok(cert) => cert,
+        Err(e) => return Some(e),
+    };
+    let what = || format!("the trust anchor (subject \"{}\")", cert.subject());
+    if cert.subject().iter().next().is_none() {
+        return Some(format!(
+            "{} has an empty subject; a CA's subject MUST be a non-empty distinguished name \
+             (RFC 5280 4.1.2.6)",
+            what()
+        ));
+    }
+    for ext in cert.extensions() {
+        let oid = ext.oid.as_bytes();
+        if ext.critical && !processed_by_webpki(oid) {
+            let name = extension_name(oid)
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            return Some(format!(
+                "{} has a critical extension {}{name} that is not processed; a certificate \
+                 with an unprocessed critical extension MUST be rejected (RFC 5280 4.2)",
+                what(),
+                ext.oid.to_id_string()
+            ));
+        }
+    }
+    check_common(&cert, &what).err()
+}

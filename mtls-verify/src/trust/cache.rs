@@ -1,0 +1,55 @@
+//! Bounded caches of a trust domain, looked up by borrowed DER on the handshake path.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, RwLock};
+
+use crate::chain;
+
+/// A bounded set of certificates (full DER), one per role (leaf or intermediate), that passed
+/// the profile checks of the path verification. Cleared when full: a cache, not a record.
+/// Looked up by borrowed DER: no allocation on the handshake path.
+#[derive(Debug, Default)]
+pub(crate) struct ProfileCache(Mutex<[HashSet<Vec<u8>>; 2]>);
+
+impl ProfileCache {
+    const CAPACITY: usize = 4096;
+
+    pub(crate) fn contains(&self, leaf: bool, der: &[u8]) -> bool {
+        self.0
+            .lock()
+            .map(|sets| sets[usize::from(leaf)].contains(der))
+            .unwrap_or(false)
+    }
+
+    pub(crate) fn insert(&self, leaf: bool, der: &[u8]) {
+        if let Ok(mut sets) = self.0.lock() {
+            let set = &mut sets[usize::from(leaf)];
+            if set.len() >= Self::CAPACITY {
+                set.clear();
+            }
+            set.insert(der.to_vec());
+        }
+    }
+}
+
+/// A bounded map from an intermediate's DER to its [`chain::VerifiedIssuer`]. Cleared when
+/// full: a cache, not a record. Looked up by borrowed DER.
+#[derive(Debug, Default)]
+pub(crate) struct IssuerCache(RwLock<HashMap<Vec<u8>, Arc<chain::VerifiedIssuer>>>);
+
+impl IssuerCache {
+    const CAPACITY: usize = 1024;
+
+    pub(crate) fn get(&self, der: &[u8]) -> Option<Arc<chain::VerifiedIssuer>> {
+        self.0.read().ok()?.get(der).cloned()
+    }
+
+    pub(crate) fn insert(&self, der: &[u8], issuer: chain::VerifiedIssuer) {
+        if let Ok(mut map) = self.0.write() {
+            if map.len() >= Self::CAPACITY {
+                map.clear();
+            }
+            map.insert(der.to_vec(), Arc::new(issuer));
+        }
+    }
+}

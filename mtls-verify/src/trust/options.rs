@@ -1,0 +1,58 @@
+//! The verification options of one trust domain.
+
+use mtls_policy::{CrlScope, Treatment, TrustDomain};
+
+/// The verification options of one trust domain (from [`mtls_policy::TrustDomain`]).
+///
+/// ```
+/// use mtls_verify::DomainOptions;
+///
+/// let mut options = DomainOptions::default();
+/// options.max_chain_depth = Some(2); // a leaf and one intermediate
+/// assert!(options.require_client_auth_eku);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DomainOptions {
+    /// Which certificates of the path are checked against the CRLs.
+    pub crl_scope: CrlScope,
+    /// A certificate for whose issuer no CRL counts (default: denied).
+    pub unknown_status: Treatment,
+    /// A certificate covered only by CRLs past their `nextUpdate` (default: allowed).
+    pub expired_crl: Treatment,
+    /// Longest accepted path, leaf included, trust anchor excluded (so `1` accepts only
+    /// leaves issued directly by an anchor). `None`: webpki's own limit.
+    pub max_chain_depth: Option<u8>,
+    /// Require the clientAuth extended key usage when the leaf has an EKU extension (default
+    /// true, as rustls). When false, any EKU is accepted.
+    pub require_client_auth_eku: bool,
+}
+
+impl Default for DomainOptions {
+    fn default() -> Self {
+        Self {
+            crl_scope: CrlScope::WholeChain,
+            unknown_status: Treatment::Deny,
+            expired_crl: Treatment::Allow,
+            max_chain_depth: None,
+            require_client_auth_eku: true,
+        }
+    }
+}
+
+impl DomainOptions {
+    /// The options a policy [`TrustDomain`] sets.
+    pub fn from_policy(domain: &TrustDomain) -> Self {
+        let mut options = Self {
+            max_chain_depth: domain.max_chain_depth,
+            require_client_auth_eku: domain.require_client_auth_eku,
+            ..Self::default()
+        };
+        if let Some(crl) = &domain.crl {
+            options.crl_scope = crl.check;
+            options.unknown_status = crl.unknown_status;
+            options.expired_crl = crl.expired_crl;
+        }
+        options
+    }
+}
