@@ -17,7 +17,7 @@
 //! wildcard; an exact host wins over a wildcard, a longer wildcard over a shorter one, then the
 //! first rule of the input.
 
-use mtls_policy::{BackendTls, ClientCertificate, IdentityMatchSpec};
+use mtls_policy::{BackendTls, CertificateSource, IdentityMatchSpec, TrustSource};
 use serde::Deserialize;
 
 use crate::istio::san_rule;
@@ -83,7 +83,7 @@ struct ClientTls {
 /// What a rule's TLS settings make of a backend.
 enum Upstream {
     Plain,
-    Tls(BackendTls),
+    Tls(Box<BackendTls>),
 }
 
 /// Applies the DestinationRules to the backends the routes made so far.
@@ -154,7 +154,7 @@ pub(crate) fn translate(ctx: &mut Ctx<'_>, objects: &[Object]) {
                     }
                     Upstream::Tls(tls) => {
                         backend.url = format!("https://{rest}");
-                        backend.tls = Some(tls);
+                        backend.tls = Some(*tls);
                     }
                 }
             }
@@ -200,7 +200,7 @@ fn upstream(ctx: &mut Ctx<'_>, r: &ObjectRef, at: &str, tls: &ClientTls) -> Opti
         }
         None => {
             let client = match (&tls.client_certificate, &tls.private_key) {
-                (Some(chain), Some(key)) => Some(ClientCertificate::new(chain, key)),
+                (Some(chain), Some(key)) => Some(CertificateSource::files(chain, key)),
                 _ if mutual => {
                     ctx.warn(
                         r,
@@ -224,7 +224,7 @@ fn upstream(ctx: &mut Ctx<'_>, r: &ObjectRef, at: &str, tls: &ClientTls) -> Opti
             (ca, client)
         }
     };
-    let mut out = BackendTls::new(ca);
+    let mut out = BackendTls::new(TrustSource::File(ca));
     out.client_certificate = client.filter(|_| mutual);
     out.expected_name = tls.sni.clone();
     if !tls.subject_alt_names.is_empty() {
@@ -232,7 +232,7 @@ fn upstream(ctx: &mut Ctx<'_>, r: &ObjectRef, at: &str, tls: &ClientTls) -> Opti
         allowed.rules = tls.subject_alt_names.iter().map(|s| san_rule(s)).collect();
         out = out.subject_alt_names(allowed);
     }
-    Some(Upstream::Tls(out))
+    Some(Upstream::Tls(Box::new(out)))
 }
 
 /// The CA (and, for MUTUAL, the client certificate) of a `credentialName` Secret, recorded as
@@ -244,7 +244,7 @@ fn credential(
     r: &ObjectRef,
     name: &str,
     mutual: bool,
-) -> (std::path::PathBuf, Option<ClientCertificate>) {
+) -> (std::path::PathBuf, Option<CertificateSource>) {
     let ns = match (&ctx.opts.gateway_namespace, &ctx.opts.workload) {
         (Some(ns), _) => ns.clone(),
         (None, Some(w)) => w.namespace.clone(),
@@ -278,7 +278,7 @@ fn credential(
         r,
         &state,
     );
-    let client = ClientCertificate::new(ctx.file(&secret, keys[0]), ctx.file(&secret, keys[1]));
+    let client = CertificateSource::files(ctx.file(&secret, keys[0]), ctx.file(&secret, keys[1]));
     (ca, Some(client))
 }
 

@@ -18,7 +18,7 @@
 use std::collections::BTreeMap;
 
 use mtls_policy::{
-    Answer, BackendConfig, BackendTls, ClientCertMode, ClientCertificate, ClientValidation,
+    Answer, BackendConfig, BackendTls, CertificateSource, ClientCertMode, ClientValidation,
     CrlOptions, DenyCode, HttpAnswer, IdentityMatchSpec, IdentityRule, StringMatch, TrustDomain,
     TrustSource,
 };
@@ -381,7 +381,7 @@ pub(crate) fn translate(ctx: &mut Ctx<'_>, objects: &[Object]) {
     let mut agc_used = vec![false; agc.len()];
     // (gateway ns, gateway name) → its listeners: (Gateway API name, port, our listener, hostname).
     let mut attached: Attached = BTreeMap::new();
-    let mut client_certs: BTreeMap<(String, String), ClientCertificate> = BTreeMap::new();
+    let mut client_certs: BTreeMap<(String, String), CertificateSource> = BTreeMap::new();
     for o in objects {
         let Kind::Gateway(spec) = &o.kind else {
             continue;
@@ -412,7 +412,7 @@ pub(crate) fn translate(ctx: &mut Ctx<'_>, objects: &[Object]) {
             );
             client_certs.insert(
                 (r.ns().into(), r.name.clone()),
-                ClientCertificate::new(ctx.file(&secret, keys[0]), ctx.file(&secret, keys[1])),
+                CertificateSource::files(ctx.file(&secret, keys[0]), ctx.file(&secret, keys[1])),
             );
         }
         let mut listeners = Vec::new();
@@ -896,7 +896,7 @@ fn backend_policies(
             );
             continue;
         };
-        let mut tls = BackendTls::new(ca);
+        let mut tls = BackendTls::new(TrustSource::File(ca));
         tls.expected_name = v.hostname.clone();
         if !sans.is_empty() {
             tls.subject_alt_names = Some(sans);
@@ -939,7 +939,7 @@ fn http_route(
     spec: &HttpRouteSpec,
     attached: &Attached,
     backend_tls: &BTreeMap<(String, String), BackendTls>,
-    client_certs: &BTreeMap<(String, String), ClientCertificate>,
+    client_certs: &BTreeMap<(String, String), CertificateSource>,
 ) {
     let r = &o.reference;
     let mut parents = Vec::new();

@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 
 use mtls_policy::{
-    Answer, Authorization, BackendConfig, BackendTls, ClientCertMode, ClientCertificate,
+    Answer, Authorization, BackendConfig, BackendTls, CertificateSource, ClientCertMode,
     ClientValidation, CrlOptions, DenyCode, HttpAnswer, IdentityRule, RouteConfig, StringMatch,
     TrustDomain, TrustSource,
 };
@@ -469,7 +469,7 @@ fn upstream_tls(
         &found.state,
     );
     states.push((format!("CA {}", secret.name), found.state.clone()));
-    let mut tls = BackendTls::new(ctx.file(&secret, found.ca_key));
+    let mut tls = BackendTls::new(TrustSource::File(ctx.file(&secret, found.ca_key)));
     if ann.get("proxy-ssl-secret").is_some() {
         let (keys, state) = ctx.secrets.certificate(&secret, &missing);
         let has_cert = !matches!(state, RefState::Invalid { .. });
@@ -481,7 +481,7 @@ fn upstream_tls(
                 r,
                 &state,
             );
-            tls.client_certificate = Some(ClientCertificate::new(
+            tls.client_certificate = Some(CertificateSource::files(
                 ctx.file(&secret, keys[0]),
                 ctx.file(&secret, keys[1]),
             ));

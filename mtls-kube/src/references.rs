@@ -3,7 +3,7 @@
 
 use std::path::{Component, Path};
 
-use mtls_policy::{CertificateSource, PolicyConfig, SecretRef, TrustSource};
+use mtls_policy::{CertificateSource, PolicyConfig, SecretRef, SourceMut, TrustSource};
 
 /// How a translation names the keys of the Secrets it reads ([`Options::secret_paths`]).
 ///
@@ -17,11 +17,12 @@ pub enum SecretPaths {
     /// [`Options::mount_root`]: crate::Options::mount_root
     #[default]
     Files,
-    /// `secret:` references for hosts' certificates ([`CertificateSource::Secret`]) and
-    /// client-validation CAs and CRLs ([`TrustSource::Secret`]), read through the serving
-    /// process's secret resolver (the follower's `Update::secrets`). ConfigMaps (public CA
-    /// bundles, which a `secret:` reference cannot name) and backend TLS files stay files
-    /// under [`Options::mount_root`](crate::Options::mount_root); the follower inlines the
+    /// `secret:` references for hosts' and backends' certificates
+    /// ([`CertificateSource::Secret`]) and for CAs and CRLs of client validation and of
+    /// backends ([`TrustSource::Secret`]), read through the serving process's secret resolver
+    /// (the follower's `Update::secrets`). ConfigMaps (public CA bundles, which a `secret:`
+    /// reference cannot name) stay files under
+    /// [`Options::mount_root`](crate::Options::mount_root); the follower inlines the
     /// ConfigMaps it holds as PEM.
     ///
     /// ```
@@ -86,29 +87,27 @@ pub(crate) fn mounted<'a>(root: &Path, path: &'a Path) -> Option<Mounted<'a>> {
     })
 }
 
-/// Calls `cert` with every host's certificate source and `trust` with every CA and CRL
-/// source of client validation, replacing each with what they return.
+/// Calls `cert` with every certificate source and `trust` with every CA and CRL source of
+/// the configuration (hosts, client validation, backends), replacing each with what they
+/// return.
 pub(crate) fn rewrite(
     config: &mut PolicyConfig,
     cert: &mut dyn FnMut(&CertificateSource) -> Option<CertificateSource>,
     trust: &mut dyn FnMut(&TrustSource) -> Option<TrustSource>,
 ) {
-    for host in config.listeners.iter_mut().flat_map(|l| &mut l.hosts) {
-        if let Some(source) = &mut host.certificate
-            && let Some(new) = cert(source)
-        {
-            *source = new;
-        }
-        let domains = host.client_validation.iter_mut().flat_map(|v| &mut v.trust);
-        for domain in domains {
-            let crls = domain.crl.iter_mut().flat_map(|c| c.sources.iter_mut());
-            for source in domain.ca.iter_mut().chain(crls) {
-                if let Some(new) = trust(source) {
-                    *source = new;
-                }
+    config.sources_mut(&mut |source| match source {
+        SourceMut::Certificate(source) => {
+            if let Some(new) = cert(source) {
+                *source = new;
             }
         }
-    }
+        SourceMut::Trust(source) => {
+            if let Some(new) = trust(source) {
+                *source = new;
+            }
+        }
+        _ => {}
+    });
 }
 
 /// Names the Secrets mounted under `root` by reference ([`SecretPaths::References`]).
@@ -124,6 +123,13 @@ pub(crate) fn to_references(config: &mut PolicyConfig, root: &Path) {
             CertificateSource::SecretDir(dir) => secret(dir)
                 .filter(|r| r.key.is_none())
                 .map(CertificateSource::Secret),
+            // A backend's client certificate: the chain and key of one Secret.
+            CertificateSource::Files { chain, key } => {
+                let (chain, key) = (secret(chain)?, secret(key)?);
+                (chain.name == key.name && chain.namespace == key.namespace).then(|| {
+                    CertificateSource::Secret(SecretRef::new(chain.name, chain.namespace, None))
+                })
+            }
             _ => None,
         },
         &mut |source| match source {

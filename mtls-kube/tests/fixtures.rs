@@ -392,7 +392,7 @@ fn gateway_api_frontend_validation_and_backend_tls() {
     let tls = b.tls.as_ref().unwrap();
     assert_eq!(
         tls.ca,
-        PathBuf::from("/etc/mtls/configmaps/infra/foo-upstream-ca/ca.crt")
+        file("/etc/mtls/configmaps/infra/foo-upstream-ca/ca.crt")
     );
     assert_eq!(
         tls.expected_name.as_deref(),
@@ -589,12 +589,14 @@ fn osm_ingress_backend_with_authenticated_principal() {
     );
     assert_eq!(
         up.ca,
-        PathBuf::from("/etc/mtls/secrets/osm-system/osm-nginx-client-cert/ca.crt")
+        file("/etc/mtls/secrets/osm-system/osm-nginx-client-cert/ca.crt")
     );
-    let client = up.client_certificate.as_ref().unwrap();
     assert_eq!(
-        client.chain,
-        PathBuf::from("/etc/mtls/secrets/osm-system/osm-nginx-client-cert/tls.crt")
+        up.client_certificate,
+        Some(CertificateSource::files(
+            "/etc/mtls/secrets/osm-system/osm-nginx-client-cert/tls.crt",
+            "/etc/mtls/secrets/osm-system/osm-nginx-client-cert/tls.key"
+        ))
     );
 
     let t = translate_text(&fixture("osm-ingress-backend.yaml").replace(

@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 
 use mtls_kube::{Options, Translation};
-use mtls_policy::{IdentityMatchSpec, Policy, PolicyConfig};
+use mtls_policy::{CertificateSource, IdentityMatchSpec, Policy, PolicyConfig, TrustSource};
 
 fn fixture(name: &str) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -23,6 +23,10 @@ fn translate_text(text: &str) -> Translation {
     let yaml = t.config.to_yaml().unwrap();
     assert_eq!(PolicyConfig::from_yaml(&yaml).unwrap(), t.config, "{yaml}");
     t
+}
+
+fn file(path: &str) -> TrustSource {
+    TrustSource::File(path.into())
 }
 
 fn warnings(t: &Translation) -> Vec<String> {
@@ -71,7 +75,7 @@ fn backend_tls_policy_subject_alt_names_become_the_allow_list() {
     let tls = b.tls.as_ref().unwrap();
     assert_eq!(
         tls.ca,
-        PathBuf::from("/etc/mtls/configmaps/default/backend-ca/ca.crt")
+        file("/etc/mtls/configmaps/default/backend-ca/ca.crt")
     );
     assert_eq!(tls.expected_name.as_deref(), Some("backend.example.com"));
     assert_eq!(
@@ -128,14 +132,13 @@ fn destination_rule_tls_becomes_the_backends_upstream_tls() {
     let db = backend("prod-mydbserver-443");
     assert_eq!(db.url, "https://mydbserver.prod.svc.cluster.local:443");
     let tls = db.tls.as_ref().unwrap();
-    assert_eq!(tls.ca, PathBuf::from("/etc/certs/rootcacerts.pem"));
-    let client = tls.client_certificate.as_ref().unwrap();
+    assert_eq!(tls.ca, file("/etc/certs/rootcacerts.pem"));
     assert_eq!(
-        (client.chain.as_path(), client.key.as_path()),
-        (
-            std::path::Path::new("/etc/certs/myclientcert.pem"),
-            std::path::Path::new("/etc/certs/client_private_key.pem")
-        )
+        tls.client_certificate,
+        Some(CertificateSource::files(
+            "/etc/certs/myclientcert.pem",
+            "/etc/certs/client_private_key.pem"
+        ))
     );
     assert_eq!(
         (tls.expected_name.as_deref(), tls.subject_alt_names.as_ref()),
@@ -154,12 +157,14 @@ fn destination_rule_tls_becomes_the_backends_upstream_tls() {
     let tls = orders.tls.as_ref().unwrap();
     assert_eq!(
         tls.ca,
-        PathBuf::from("/etc/mtls/secrets/prod/client-credential/ca.crt")
+        file("/etc/mtls/secrets/prod/client-credential/ca.crt")
     );
-    let client = tls.client_certificate.as_ref().unwrap();
     assert_eq!(
-        client.chain,
-        PathBuf::from("/etc/mtls/secrets/prod/client-credential/tls.crt")
+        tls.client_certificate,
+        Some(CertificateSource::files(
+            "/etc/mtls/secrets/prod/client-credential/tls.crt",
+            "/etc/mtls/secrets/prod/client-credential/tls.key"
+        ))
     );
     assert_eq!(
         tls.expected_name.as_deref(),
@@ -192,8 +197,8 @@ fn destination_rule_tls_becomes_the_backends_upstream_tls() {
     assert_eq!(payments.url, "https://payments.prod.svc.cluster.local:8443");
     let tls = payments.tls.as_ref().unwrap();
     assert_eq!(
-        (tls.ca.as_path(), tls.client_certificate.as_ref()),
-        (std::path::Path::new("/etc/certs/payments-ca.pem"), None)
+        (&tls.ca, tls.client_certificate.as_ref()),
+        (&file("/etc/certs/payments-ca.pem"), None)
     );
     let health = backend("prod-payments-8080");
     assert_eq!(
@@ -264,7 +269,7 @@ fn a_credential_name_is_read_from_the_gateways_namespace() {
     let tls = t.config.backends["prod-orders-8443"].tls.as_ref().unwrap();
     assert_eq!(
         tls.ca,
-        PathBuf::from("/etc/mtls/secrets/istio-system/client-credential/ca.crt")
+        file("/etc/mtls/secrets/istio-system/client-credential/ca.crt")
     );
     let mounted: Vec<String> = t
         .credentials

@@ -2,13 +2,13 @@
 //! protocol), and which identity headers travel with them. A proxy turns these into
 //! connections; this crate only checks them.
 
-use std::path::PathBuf;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use serde::{Deserialize, Serialize};
-
+use crate::certificate::CertificateSource;
 use crate::identity::{IdentityMatchSpec, IdentityMatcher, IdentityRule};
 use crate::matcher::StringMatch;
 use crate::settings::Span;
+use crate::trust::TrustSource;
 
 /// An upstream a route forwards to (`backends.<name>`).
 ///
@@ -17,9 +17,9 @@ use crate::settings::Span;
 ///   api:
 ///     url: https://api.internal:8443
 ///     tls:
-///       ca: upstream-ca.pem
+///       ca: upstream-ca.pem            # or { file: … }, { pem: … }, { secret: { name: … } }
 ///       expected_name: api.internal
-///       client_certificate: { chain: gateway.pem, key: gateway.key }
+///       client_certificate: { chain: gateway.pem, key: gateway.key }  # or { secret: … }
 ///       subject_alt_names:
 ///         match: [{ spiffe: { trust_domain: cluster.local, path: { prefix: /ns/api/ } } }]
 ///     request_timeout: 10s
@@ -101,15 +101,19 @@ impl BackendConfig {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct BackendTls {
-    /// The CA bundle file for the upstream's certificate.
-    pub ca: PathBuf,
+    /// The CA bundle for the upstream's certificate: a file (`ca: upstream-ca.pem`, or
+    /// `{ file: … }`), inline PEM (`{ pem: … }`) or a secret (`{ secret: { name: … } }`, read
+    /// through the serving process's secret resolver).
+    #[serde(serialize_with = "ca_out", deserialize_with = "ca_in")]
+    pub ca: TrustSource,
     /// The SNI sent; without `subject_alt_names`, also the name the upstream certificate must
     /// carry. The URL's host when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected_name: Option<String>,
-    /// The client certificate presented upstream.
+    /// The client certificate presented upstream: files (`{ chain: …, key: … }`), a mounted
+    /// secret (`{ secret_dir: … }`) or a secret (`{ secret: { name: … } }`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_certificate: Option<ClientCertificate>,
+    pub client_certificate: Option<CertificateSource>,
     /// The identities the upstream certificate may carry, instead of `expected_name`: exact
     /// `principals` and `match` rules on its DNS, URI, IP or email SANs, SPIFFE ID, common
     /// name or subject, as in a route's `authorization` (Istio `DestinationRule`
@@ -120,10 +124,16 @@ pub struct BackendTls {
 }
 
 impl BackendTls {
-    /// Verifies the upstream with the CA bundle at `ca`.
-    pub fn new(ca: impl Into<PathBuf>) -> Self {
+    /// Verifies the upstream with the CA bundle `ca`.
+    ///
+    /// ```
+    /// use mtls_policy::{BackendTls, CertificateSource, TrustSource};
+    /// let mut tls = BackendTls::new(TrustSource::File("upstream-ca.pem".into()));
+    /// tls.client_certificate = Some(CertificateSource::files("gateway.pem", "gateway.key"));
+    /// ```
+    pub fn new(ca: TrustSource) -> Self {
         Self {
-            ca: ca.into(),
+            ca,
             expected_name: None,
             client_certificate: None,
             subject_alt_names: None,
@@ -188,27 +198,6 @@ fn check_rule(rule: &IdentityRule) -> Result<(), (&'static str, String)> {
             }
         }
         _ => Ok(()),
-    }
-}
-
-/// A certificate chain and key file, for upstream mTLS.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-#[non_exhaustive]
-pub struct ClientCertificate {
-    /// The chain file (leaf first).
-    pub chain: PathBuf,
-    /// The key file.
-    pub key: PathBuf,
-}
-
-impl ClientCertificate {
-    /// A chain and key file.
-    pub fn new(chain: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
-        Self {
-            chain: chain.into(),
-            key: key.into(),
-        }
     }
 }
 
@@ -301,6 +290,33 @@ impl Default for XfccFields {
     }
 }
 
+/// `ca` in YAML: a bare string is a file; a map is a [`TrustSource`] (`file`, `pem`, `secret`),
+/// with its own errors.
+fn ca_in<'de, D: Deserializer<'de>>(d: D) -> Result<TrustSource, D::Error> {
+    struct Ca;
+    impl<'de> serde::de::Visitor<'de> for Ca {
+        type Value = TrustSource;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a CA bundle file, or one of `file`, `pem`, `secret`")
+        }
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<TrustSource, E> {
+            Ok(TrustSource::File(v.into()))
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<TrustSource, A::Error> {
+            TrustSource::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    d.deserialize_any(Ca)
+}
+
+/// `ca` written back as it is read: a file as a bare string.
+fn ca_out<S: Serializer>(ca: &TrustSource, s: S) -> Result<S::Ok, S::Error> {
+    match ca {
+        TrustSource::File(path) => path.serialize(s),
+        other => other.serialize(s),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::Policy;
@@ -315,6 +331,60 @@ mod tests {
             Ok(_) => panic!("accepted:\n{text}"),
             Err(e) => e.to_string(),
         }
+    }
+
+    /// The `tls` of backend `api` written as `tls`, and how it reads back.
+    fn tls(tls: &str) -> Result<(crate::BackendTls, String), String> {
+        let text = format!(
+            "listeners: []\nbackends:\n  api:\n    url: https://api.internal\n    tls: {tls}\n"
+        );
+        let policy = Policy::from_yaml(&text).map_err(|e| e.to_string())?;
+        let config = policy.config();
+        let yaml = config.to_yaml().map_err(|e| e.to_string())?;
+        Ok((config.backends["api"].tls.clone().unwrap(), yaml))
+    }
+
+    #[test]
+    fn a_ca_is_a_file_inline_pem_or_a_secret_and_reads_back_as_written() {
+        use crate::{CertificateSource, SecretRef, TrustSource};
+        let (t, yaml) = tls("{ ca: /etc/ca.pem }").unwrap();
+        assert_eq!(t.ca, TrustSource::File("/etc/ca.pem".into()));
+        assert!(yaml.contains("ca: /etc/ca.pem\n"), "{yaml}");
+        let (t, _) = tls("{ ca: { file: /etc/ca.pem } }").unwrap();
+        assert_eq!(t.ca, TrustSource::File("/etc/ca.pem".into()));
+        let (t, _) = tls("{ ca: { pem: PEM } }").unwrap();
+        assert_eq!(t.ca, TrustSource::Pem("PEM".into()));
+        let secret = "{ ca: { secret: { name: up, key: ca.crt } }, client_certificate: { secret: { name: up } } }";
+        let (t, yaml) = tls(secret).unwrap();
+        assert_eq!(
+            t.ca,
+            TrustSource::Secret(SecretRef::new("up", None, Some("ca.crt".into())))
+        );
+        assert_eq!(
+            t.client_certificate,
+            Some(CertificateSource::Secret(SecretRef::new("up", None, None)))
+        );
+        assert_eq!(tls(&yaml_tls(&yaml)).unwrap().0, t, "{yaml}");
+    }
+
+    /// The `tls` value of backend `api` in a configuration's YAML, as a flow mapping.
+    fn yaml_tls(yaml: &str) -> String {
+        let config: crate::PolicyConfig = serde_norway::from_str(yaml).unwrap();
+        serde_json::to_string(&config.backends["api"].tls).unwrap()
+    }
+
+    #[test]
+    fn a_ca_that_is_neither_names_what_fits() {
+        let e = tls("{ ca: { file: a.pem, secret: { name: up } } }").unwrap_err();
+        assert!(e.contains("backends.api.tls.ca"), "{e}");
+        assert!(e.contains("file") && e.contains("secret"), "{e}");
+        let e = tls("{ ca: [a.pem] }").unwrap_err();
+        assert!(
+            e.contains("a CA bundle file, or one of `file`, `pem`, `secret`"),
+            "{e}"
+        );
+        let e = tls("{ ca: a.pem, client_certificate: { chain: a.pem } }").unwrap_err();
+        assert!(e.contains("`chain` needs `key`"), "{e}");
     }
 
     #[test]

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::backend::BackendTls;
 use crate::certificate::CertificateSource;
 use crate::config::PolicyConfig;
 use crate::trust::TrustSource;
@@ -45,45 +44,73 @@ impl PolicyConfig {
         out
     }
 
+    /// Calls `f` with every source of certificates, keys, CA bundles and CRLs the
+    /// configuration names: hosts' server certificates, client validation's CAs and CRLs,
+    /// backends' CAs and client certificates. To rewrite where material comes from (files to
+    /// secrets, secrets to inline PEM) without missing a place.
+    ///
+    /// ```
+    /// use mtls_policy::{PolicyConfig, SourceMut, TrustSource};
+    /// let mut config: PolicyConfig = serde_norway::from_str(r#"
+    /// backends:
+    ///   api: { url: https://api:8443, tls: { ca: /etc/ca.pem } }
+    /// "#)?;
+    /// let mut files = 0;
+    /// config.sources_mut(&mut |source| {
+    ///     if let SourceMut::Trust(TrustSource::File(_)) = source {
+    ///         files += 1;
+    ///     }
+    /// });
+    /// assert_eq!(files, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn sources_mut(&mut self, f: &mut dyn FnMut(SourceMut<'_>)) {
+        for host in self.listeners.iter_mut().flat_map(|l| &mut l.hosts) {
+            if let Some(source) = &mut host.certificate {
+                f(SourceMut::Certificate(source));
+            }
+            let domains = host.client_validation.iter_mut().flat_map(|v| &mut v.trust);
+            for domain in domains {
+                let crls = domain.crl.iter_mut().flat_map(|c| c.sources.iter_mut());
+                for source in domain.ca.iter_mut().chain(crls) {
+                    f(SourceMut::Trust(source));
+                }
+            }
+        }
+        for tls in self.backends.values_mut().filter_map(|b| b.tls.as_mut()) {
+            f(SourceMut::Trust(&mut tls.ca));
+            if let Some(source) = &mut tls.client_certificate {
+                f(SourceMut::Certificate(source));
+            }
+        }
+    }
+
     /// Calls `f` with every path and whether it is a directory.
     fn visit_paths(&mut self, f: &mut dyn FnMut(&mut PathBuf, bool)) {
         for listener in &mut self.listeners {
             if let Some(tickets) = &mut listener.session_tickets {
                 f(&mut tickets.key_file, false);
             }
-            for host in &mut listener.hosts {
-                match &mut host.certificate {
-                    Some(CertificateSource::Files { chain, key }) => {
-                        f(chain, false);
-                        f(key, false);
-                    }
-                    Some(CertificateSource::SecretDir(dir)) => f(dir, true),
-                    _ => {}
-                }
-                let domains = host.client_validation.iter_mut().flat_map(|v| &mut v.trust);
-                for domain in domains {
-                    let crls = domain.crl.iter_mut().flat_map(|c| c.sources.iter_mut());
-                    for source in domain.ca.iter_mut().chain(crls) {
-                        if let TrustSource::File(p) = source {
-                            f(p, false);
-                        }
-                    }
-                }
-            }
         }
-        for backend in self.backends.values_mut() {
-            if let Some(BackendTls {
-                ca,
-                client_certificate,
-                ..
-            }) = &mut backend.tls
-            {
-                f(ca, false);
-                if let Some(c) = client_certificate {
-                    f(&mut c.chain, false);
-                    f(&mut c.key, false);
-                }
+        self.sources_mut(&mut |source| match source {
+            SourceMut::Certificate(CertificateSource::Files { chain, key }) => {
+                f(chain, false);
+                f(key, false);
             }
-        }
+            SourceMut::Certificate(CertificateSource::SecretDir(dir)) => f(dir, true),
+            SourceMut::Trust(TrustSource::File(p)) => f(p, false),
+            _ => {}
+        });
     }
+}
+
+/// A source of material in a configuration, to read or rewrite (see
+/// [`PolicyConfig::sources_mut`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SourceMut<'a> {
+    /// A certificate and its key: a host's server certificate, a backend's client certificate.
+    Certificate(&'a mut CertificateSource),
+    /// A CA bundle or CRL: client validation's, a backend's CA.
+    Trust(&'a mut TrustSource),
 }

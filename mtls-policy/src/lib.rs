@@ -110,9 +110,7 @@ pub mod trust;
 pub mod verification;
 
 pub use answer::{Answer, Answers, BodyFormat, HttpAnswer, HttpResponse, TlsAlert};
-pub use backend::{
-    BackendConfig, BackendTls, ClientCertificate, ForwardIdentityConfig, XfccFields,
-};
+pub use backend::{BackendConfig, BackendTls, ForwardIdentityConfig, XfccFields};
 pub use certificate::CertificateSource;
 pub use config::{
     Authorization, ClientValidation, ConfigError, ConfigErrorKind, HostConfig, ListenerConfig,
@@ -120,7 +118,7 @@ pub use config::{
 };
 pub use danger::DangerousClientValidation;
 pub use decide::{AuditNote, Context, Decision, Location, Workload};
-pub use files::ConfigFiles;
+pub use files::{ConfigFiles, SourceMut};
 pub use host::{HostIndex, host_without_port, normalize_authority, normalize_host};
 pub use identity::{
     IdentityMatchSpec, IdentityMatcher, IdentityRule, Pins, Sha256Digest, SpiffeMatch,

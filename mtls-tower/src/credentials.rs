@@ -1,9 +1,10 @@
-//! Server certificates from where the model says they are ([`CertificateSource`]).
+//! Certificates and CA bundles from where the model says they are ([`CertificateSource`],
+//! [`TrustSource`]).
 
 use std::collections::BTreeMap;
 
-use mtls_core::{SecretMaterial, ServerCredential};
-use mtls_policy::{CertificateSource, SecretRef};
+use mtls_core::{CaBundle, SecretMaterial, ServerCredential};
+use mtls_policy::{CertificateSource, SecretRef, TrustSource};
 use rustls::crypto::CryptoProvider;
 
 use crate::tls::ResolveError;
@@ -50,4 +51,20 @@ pub fn load_certificate(
         )),
         Err(e) => Err(e.to_string()),
     }
+}
+
+/// Loads the CA bundle `source` names: a PEM file, inline PEM, or a secret read through
+/// `secrets` (its key guessed from the known layouts when the reference names none). The
+/// error names the file or secret and the cause.
+pub fn load_ca_bundle(source: &TrustSource, secrets: &Secrets<'_>) -> Result<CaBundle, String> {
+    match source {
+        TrustSource::File(path) => CaBundle::from_file(path),
+        TrustSource::Pem(pem) => CaBundle::from_bytes(pem.as_bytes(), "inline CA PEM"),
+        TrustSource::Secret(secret) => {
+            let bytes = secrets(secret).map_err(|e| format!("secret {:?}: {e}", secret.name))?;
+            CaBundle::from_bytes(&bytes, format!("secret {:?}", secret.name))
+        }
+        other => return Err(format!("unsupported CA source {other:?}")),
+    }
+    .map_err(|e| e.to_string())
 }

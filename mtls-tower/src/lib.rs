@@ -97,7 +97,7 @@ pub mod tls;
 pub use acceptor::{AcceptError, Acceptor, MaybeTlsStream};
 pub use connection::{ConnectionInfo, RevocationWatch, TlsInfo};
 #[cfg(feature = "layer")]
-pub use credentials::load_certificate;
+pub use credentials::{load_ca_bundle, load_certificate};
 #[cfg(feature = "layer")]
 pub use layer::{ForwardIdentity, MtlsLayer, MtlsService, SharedPolicy};
 #[cfg(feature = "layer")]

@@ -8,11 +8,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use mtls_core::{CaBundle, CertificateChain, PrivateKey, ServerCredential};
 use mtls_policy::{ConnectionLimits, Policy, PolicyConfig, RouteAction, SecretRef};
 use mtls_tower::layer::ForwardIdentity;
 use mtls_tower::tls::ResolveError;
-use mtls_tower::{SharedPolicy, TlsSnapshot, UpstreamConnector, UpstreamTls, snapshot_for};
+use mtls_tower::{
+    SharedPolicy, TlsSnapshot, UpstreamConnector, UpstreamTls, load_ca_bundle, load_certificate,
+    snapshot_for,
+};
 use rustls::crypto::CryptoProvider;
 
 use crate::proxy::{Backend, BackendTimeouts, DirectResponse, Target, Targets};
@@ -66,6 +68,9 @@ pub(crate) struct Plan {
 pub(crate) type SecretResolver =
     Arc<dyn Fn(&SecretRef) -> Result<Vec<u8>, ResolveError> + Send + Sync>;
 
+/// A [`SecretResolver`] borrowed, as the loaders take it.
+type Resolve<'a> = &'a dyn Fn(&SecretRef) -> Result<Vec<u8>, ResolveError>;
+
 /// Builds every listener's TLS snapshot, the backends and the route targets. `policy_slot` is
 /// the slot the running gateway decides with: verifiers consult it to tell which failures the
 /// policy answers over HTTP (those let the handshake complete). `secrets` reads the `secret:`
@@ -77,8 +82,8 @@ pub(crate) fn assemble(
     secrets: Option<&SecretResolver>,
 ) -> Result<Plan, AssembleError> {
     let config = policy.config();
-    let backends = build_backends(config, provider)?;
-    let resolve = secrets.map(|s| &**s as &dyn Fn(&SecretRef) -> Result<Vec<u8>, ResolveError>);
+    let resolve = secrets.map(|s| &**s as Resolve<'_>);
+    let backends = build_backends(config, provider, resolve)?;
     let mut listeners = Vec::new();
     for listener in &config.listeners {
         let (port, snapshot) = snapshot_for(
@@ -147,7 +152,12 @@ pub(crate) fn assemble(
 fn build_backends(
     config: &PolicyConfig,
     provider: &Arc<CryptoProvider>,
+    secrets: Option<Resolve<'_>>,
 ) -> Result<BTreeMap<String, Arc<Backend>>, AssembleError> {
+    let no_secrets = |secret: &SecretRef| -> Result<Vec<u8>, ResolveError> {
+        Err(format!("secret {:?}: no secret resolver is configured", secret.name).into())
+    };
+    let secrets = secrets.unwrap_or(&no_secrets);
     let mut backends = BTreeMap::new();
     for (name, backend) in &config.backends {
         let what = format!("backends.{name}");
@@ -155,7 +165,8 @@ fn build_backends(
         let connector = match &backend.tls {
             None => UpstreamConnector::plain(),
             Some(tls) => {
-                let ca = CaBundle::from_file(&tls.ca).map_err(|e| fail(&what, e))?;
+                let ca = load_ca_bundle(&tls.ca, secrets)
+                    .map_err(|e| fail(format!("{what}.tls.ca"), e))?;
                 // HTTP/1.1 unless HTTP/2 is asked for, as Envoy and nginx do: an upstream's
                 // ALPN choice does not switch the protocol behind the configuration's back.
                 let alpn: &[u8] = if backend.http2_only {
@@ -172,11 +183,8 @@ fn build_backends(
                     builder = builder.subject_alt_names(allowed.clone());
                 }
                 if let Some(client) = &tls.client_certificate {
-                    let chain =
-                        CertificateChain::from_file(&client.chain).map_err(|e| fail(&what, e))?;
-                    let key = PrivateKey::from_file(&client.key).map_err(|e| fail(&what, e))?;
-                    let credential =
-                        ServerCredential::new(chain, key, provider).map_err(|e| fail(&what, e))?;
+                    let credential = load_certificate(client, provider, secrets)
+                        .map_err(|e| fail(format!("{what}.tls.client_certificate"), e))?;
                     builder = builder.client_certificate(credential);
                 }
                 UpstreamConnector::new(builder.build().map_err(|e| fail(&what, e))?)

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mtls_kube::runtime::{Follower, Update};
-use mtls_kube::{ConditionStatus, Options, Purpose, SecretPaths, Workload};
+use mtls_kube::{ConditionStatus, Options, SecretPaths, Workload};
 use mtls_policy::{Policy, SecretRef};
 use mtls_tower::tls::ResolveError;
 
@@ -142,7 +142,7 @@ pub(crate) async fn follow(
                 None => break,
             },
         };
-        log.report(&update, config_file.is_some());
+        log.report(&update);
         if let Some(file) = &config_file
             && let Err(e) = write_config(file, &update)
         {
@@ -219,26 +219,10 @@ fn write_config(path: &Path, update: &Update) -> Result<(), String> {
 struct Logged(BTreeSet<String>);
 
 impl Logged {
-    /// Logs what is new in `update`; `files`: its credentials are written as files.
-    fn report(&mut self, update: &Update, files: bool) {
+    /// Logs what is new in `update`.
+    fn report(&mut self, update: &Update) {
         let t = &update.translation;
         let mut now = BTreeSet::new();
-        let upstream = t.credentials.iter().filter(|c| {
-            matches!(
-                c.purpose,
-                Purpose::UpstreamCa | Purpose::UpstreamClientCertificate
-            )
-        });
-        for c in upstream.filter(|_| !files) {
-            let line = format!(
-                "{} is read by backend TLS, which reads files: give --state-dir",
-                c.object
-            );
-            if !self.0.contains(&line) {
-                tracing::error!(credential = %line, "cannot serve from memory");
-            }
-            now.insert(line);
-        }
         for w in &t.warnings {
             let line = w.to_string();
             if !self.0.contains(&line) {

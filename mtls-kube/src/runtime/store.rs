@@ -165,7 +165,7 @@ impl Secrets {
         (store, kept)
     }
 
-    /// Replaces the client-validation files of ConfigMaps mounted under `root` with their PEM
+    /// Replaces the CA files (client validation, backends) of ConfigMaps mounted under `root` with their PEM
     /// (a ConfigMap is public: a CA bundle inline says what it is). A key not held stays a
     /// file: loading it then names what is missing.
     pub(crate) fn inline_config_maps(&self, config: &mut PolicyConfig, root: &Path) {

@@ -82,11 +82,10 @@ fn a_valid_file_resolves_relative_paths_against_its_directory() {
         ))
     );
     let tls = config.backends["api"].tls.as_ref().unwrap();
-    assert_eq!(tls.ca, PathBuf::from("/etc/gw/upstream-ca.pem"));
-    let client = tls.client_certificate.as_ref().unwrap();
+    assert_eq!(tls.ca, TrustSource::File("/etc/gw/upstream-ca.pem".into()));
     assert_eq!(
-        (client.chain.as_path(), client.key.as_path()),
-        (Path::new("/etc/gw/gw.pem"), Path::new("/etc/gw/gw.key"))
+        tls.client_certificate,
+        Some(CertificateSource::files("/etc/gw/gw.pem", "/etc/gw/gw.key"))
     );
     assert_eq!(
         config.admin.as_ref().map(|a| a.address.to_string()),

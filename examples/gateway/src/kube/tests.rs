@@ -3,6 +3,7 @@
 //! types (`deploy.rs`). Every wait is bounded.
 
 mod deploy;
+mod upstream;
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
