@@ -7,6 +7,8 @@
 //! - `demo`: generate a throw-away PKI, start an echo backend and a gateway on loopback, and
 //!   print the `curl` commands that show each decision.
 //! - `check`: verify a certificate chain exactly as the gateway would, and explain the decision.
+//! - `echo`: a plaintext backend answering `/status/N` with status N and echoing the identity
+//!   headers it received as JSON.
 
 mod access_log;
 mod admin;
@@ -14,6 +16,7 @@ mod assemble;
 mod check;
 mod config;
 mod demo;
+mod echo;
 mod kube;
 mod proxy;
 mod server;
@@ -62,6 +65,9 @@ enum Command {
     /// Translate Kubernetes manifests (Istio, Gateway API, AGC, osm-edge, ingress-nginx) into
     /// this gateway's configuration: YAML on stdout, warnings on stderr.
     Translate(translate::TranslateArgs),
+    /// A plaintext backend for trying configurations: `/status/N` answers with status N, and
+    /// every answer echoes the request's identity headers as JSON.
+    Echo(echo::EchoArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +81,7 @@ fn main() -> ExitCode {
         } => with_runtime(cli.workers, || server::run(config)),
         Command::Run { kube_args, .. } => with_runtime(cli.workers, || kube::run(kube_args)),
         Command::Demo(args) => with_runtime(cli.workers, || demo::run(args)),
+        Command::Echo(args) => with_runtime(cli.workers, || echo::run(args)),
     }
 }
 
