@@ -51,6 +51,10 @@
 //! let files = pki.write_to(dir.path()).unwrap();
 //! assert!(files.ca.ends_with("ca.pem") && files.crl.ends_with("crl.pem"));
 //! ```
+//!
+//! # Features
+//!
+//! None: the kit always uses aws-lc-rs (through rcgen and rustls).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 mod crl;
@@ -66,3 +70,8 @@ pub use crate::files::PkiFiles;
 pub use crate::key::{KeyAlg, KeyMaterial};
 pub use crate::leaf::{Eku, Leaf, LeafBuilder, Validity};
 pub use crate::pki::{Ca, DEFAULT_CLIENT_SPIFFE_ID, IssuedBy, ORGANIZATION, Pki};
+
+/// The README's example, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
