@@ -400,11 +400,6 @@ impl Policy {
                 {
                     "crl.unknown_status"
                 }
-                VerifyError::CrlExpired
-                    if treatment(|t| t.expired_crl) == Some(Treatment::Allow) =>
-                {
-                    "crl.expired_crl"
-                }
                 _ => return Err(reason),
             }
         };

@@ -131,5 +131,5 @@ pub use reason::{DenyCode, DenyReason};
 pub use route::{RespondConfig, Route, RouteAction, RouteId};
 pub use scope::{PeerAuthentication, PeerAuthentications, Resolved, Scope, ScopeError};
 pub use settings::{AdminConfig, ConnectionLimits, SessionTickets, Span, TlsVersion, UnknownSni};
-pub use trust::{CrlOptions, CrlScope, SecretRef, Treatment, TrustDomain, TrustSource};
+pub use trust::{CrlOptions, CrlScope, NextUpdate, SecretRef, Treatment, TrustDomain, TrustSource};
 pub use verification::{PeerVerification, VerifyError};

@@ -55,7 +55,6 @@ pub(crate) struct Host {
 pub(crate) struct Trust {
     pub(crate) name: String,
     pub(crate) unknown_status: Treatment,
-    pub(crate) expired_crl: Treatment,
     pub(crate) may_vouch_for: Option<IdentityMatcher>,
 }
 
@@ -68,10 +67,7 @@ fn conflict(path: String, e: impl std::fmt::Display) -> ConfigError {
 }
 
 fn compile_trust(t: &TrustDomain, path: &str) -> Result<Trust, ConfigError> {
-    let (unknown_status, expired_crl) = match &t.crl {
-        Some(c) => (c.unknown_status, c.expired_crl),
-        None => (Treatment::Deny, Treatment::Allow),
-    };
+    let unknown_status = t.crl.as_ref().map_or(Treatment::Deny, |c| c.unknown_status);
     let may_vouch_for = match &t.may_vouch_for {
         Some(spec) => Some(
             IdentityMatcher::new(spec).map_err(|e| invalid(format!("{path}.may_vouch_for"), e))?,
@@ -81,7 +77,6 @@ fn compile_trust(t: &TrustDomain, path: &str) -> Result<Trust, ConfigError> {
     Ok(Trust {
         name: t.name.clone(),
         unknown_status,
-        expired_crl,
         may_vouch_for,
     })
 }

@@ -1,11 +1,14 @@
 //! Trust material, referenced as data: the TLS layer loads and enforces it and reports the
 //! outcome as a [`crate::PeerVerification`].
 
+use std::fmt;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::identity::IdentityMatchSpec;
+use crate::settings::Span;
 
 /// Where a CA bundle or CRL comes from.
 ///
@@ -132,9 +135,98 @@ pub struct CrlOptions {
     /// A certificate for whose issuer no CRL is known: denied by default (rustls' default).
     #[serde(default = "deny")]
     pub unknown_status: Treatment,
-    /// A CRL past its `nextUpdate`: allowed by default (rustls ignores CRL expiry).
-    #[serde(default = "allow")]
-    pub expired_crl: Treatment,
+    /// What a CRL past its `nextUpdate` is worth (default [`NextUpdate::Enforce`]).
+    #[serde(default)]
+    pub next_update: NextUpdate,
+}
+
+/// What a CRL past its `nextUpdate` is worth to a trust domain.
+///
+/// In YAML: `next_update: enforce` (the default), `next_update: ignore`, or
+/// `next_update: { grace: 6h }` (a duration: `ms`, `s`, `m`, `h`).
+///
+/// ```
+/// use std::time::Duration;
+/// use mtls_policy::trust::NextUpdate;
+///
+/// let grace: NextUpdate = serde_json::from_str(r#"{ "grace": "6h" }"#).unwrap();
+/// assert_eq!(grace, NextUpdate::Grace(Duration::from_secs(6 * 3600)));
+/// assert_eq!(grace.usable_until(1_000), Some(1_000 + 6 * 3600));
+/// assert_eq!(NextUpdate::Enforce.usable_until(1_000), Some(1_000));
+/// assert_eq!(NextUpdate::Ignore.usable_until(1_000), None);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "NextUpdateRepr", into = "NextUpdateRepr")]
+#[non_exhaustive]
+pub enum NextUpdate {
+    /// A CRL past its `nextUpdate` no longer counts: a certificate it alone covers is refused
+    /// with reason `crl_expired` (RFC 5280 6.3.3, as OpenSSL and NIST PKITS).
+    #[default]
+    Enforce,
+    /// A CRL counts until this long after its `nextUpdate` (a late CRL publisher is not an
+    /// outage); past that, as [`Enforce`](Self::Enforce).
+    Grace(Duration),
+    /// `nextUpdate` is not read: a CRL counts however old it is (as rustls and nginx).
+    Ignore,
+}
+
+impl NextUpdate {
+    /// The last second (Unix time) at which a CRL whose `nextUpdate` is `next_update` (Unix
+    /// seconds) still counts; `None`: always.
+    pub fn usable_until(self, next_update: u64) -> Option<u64> {
+        match self {
+            Self::Enforce => Some(next_update),
+            Self::Grace(grace) => Some(next_update.saturating_add(grace.as_secs())),
+            Self::Ignore => None,
+        }
+    }
+}
+
+impl fmt::Display for NextUpdate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Enforce => f.write_str("enforce"),
+            Self::Grace(d) => write!(f, "grace {}", Span(*d)),
+            Self::Ignore => f.write_str("ignore"),
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum NextUpdateRepr {
+    Word(String),
+    Grace(GraceRepr),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GraceRepr {
+    grace: Span,
+}
+
+impl TryFrom<NextUpdateRepr> for NextUpdate {
+    type Error = String;
+    fn try_from(r: NextUpdateRepr) -> Result<Self, String> {
+        match r {
+            NextUpdateRepr::Word(w) if w == "enforce" => Ok(Self::Enforce),
+            NextUpdateRepr::Word(w) if w == "ignore" => Ok(Self::Ignore),
+            NextUpdateRepr::Word(w) => Err(format!(
+                "unknown next_update {w:?}: expected enforce, ignore or {{ grace: <duration> }}"
+            )),
+            NextUpdateRepr::Grace(g) => Ok(Self::Grace(g.grace.0)),
+        }
+    }
+}
+
+impl From<NextUpdate> for NextUpdateRepr {
+    fn from(n: NextUpdate) -> Self {
+        match n {
+            NextUpdate::Enforce => Self::Word("enforce".into()),
+            NextUpdate::Ignore => Self::Word("ignore".into()),
+            NextUpdate::Grace(d) => Self::Grace(GraceRepr { grace: Span(d) }),
+        }
+    }
 }
 
 impl CrlOptions {
@@ -144,16 +236,13 @@ impl CrlOptions {
             sources,
             check: CrlScope::default(),
             unknown_status: deny(),
-            expired_crl: allow(),
+            next_update: NextUpdate::default(),
         }
     }
 }
 
 fn deny() -> Treatment {
     Treatment::Deny
-}
-fn allow() -> Treatment {
-    Treatment::Allow
 }
 fn is_true(b: &bool) -> bool {
     *b

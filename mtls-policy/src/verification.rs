@@ -59,7 +59,8 @@ pub enum VerifyError {
     },
     /// No CRL covers the certificate's issuer.
     RevocationUnknown,
-    /// The covering CRL is past its `nextUpdate`.
+    /// Every CRL covering the certificate is past its `nextUpdate` (and the grace the trust
+    /// domain's [`NextUpdate`](crate::trust::NextUpdate) policy gives).
     CrlExpired,
     /// The extended key usage does not allow client authentication.
     BadEku,
@@ -83,7 +84,10 @@ impl fmt::Display for VerifyError {
             Self::Revoked { reason: Some(r) } => write!(f, "revoked ({r})"),
             Self::Revoked { reason: None } => f.write_str("revoked"),
             Self::RevocationUnknown => f.write_str("revocation status unknown"),
-            Self::CrlExpired => f.write_str("CRL expired"),
+            Self::CrlExpired => f.write_str(
+                "CRL expired: every CRL of the certificate's issuer is past its nextUpdate, which \
+                 the trust domain enforces",
+            ),
             Self::BadEku => f.write_str("extended key usage does not allow client auth"),
             Self::ChainTooLong { depth: Some(d) } => write!(f, "chain too long ({d})"),
             Self::ChainTooLong { depth: None } => f.write_str("chain too long"),

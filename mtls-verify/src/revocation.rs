@@ -18,8 +18,10 @@
 //!   intermediate issuer with a keyUsage extension, that keyUsage asserts cRLSign (as
 //!   rustls-webpki requires).
 //! - A serial listed by any counting CRL is revoked. Otherwise, if no CRL counts, the status is
-//!   unknown; if every counting CRL is past its `nextUpdate`, the CRL is expired. What happens
-//!   then is the trust domain's choice ([`mtls_policy::CrlOptions`]), as in rustls.
+//!   unknown (what happens then is the trust domain's choice, [`mtls_policy::CrlOptions`]); if
+//!   every counting CRL is past its `nextUpdate` (plus the grace the trust domain's
+//!   [`NextUpdate`] gives; never, under `ignore`), the status is expired, and the certificate
+//!   is refused with reason `crl_expired`.
 //!
 //! # issuingDistributionPoint
 //!
@@ -35,6 +37,7 @@ use std::sync::RwLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use mtls_core::CrlSet;
+use mtls_policy::trust::NextUpdate;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls_pki_types::{CertificateRevocationListDer, TrustAnchor, UnixTime};
 use webpki::{BorrowedCertRevocationList, CertRevocationList, RevocationReason};
@@ -297,11 +300,13 @@ impl RevocationIndex {
         self.revoked_count
     }
 
-    /// The revocation status of `subject` at `now`.
+    /// The revocation status of `subject` at `now`, a CRL past its `nextUpdate` counting as
+    /// `next_update` says.
     pub(crate) fn status(
         &self,
         subject: &Subject<'_>,
         now: UnixTime,
+        next_update: NextUpdate,
         algs: &WebPkiSupportedAlgorithms,
     ) -> Status {
         let Some(entry) = self.by_issuer.get(subject.issuer_name) else {
@@ -326,8 +331,13 @@ impl RevocationIndex {
                 continue;
             }
             any = true;
+            let stale = |next: UnixTime| {
+                next_update
+                    .usable_until(next.as_secs())
+                    .is_some_and(|until| now.as_secs() > until)
+            };
             match self.crls.get(i).and_then(|c| c.next_update) {
-                Some(next) if now.as_secs() >= next.as_secs() => {
+                Some(next) if stale(next) => {
                     latest_expiry = latest_expiry.max(Some(next));
                 }
                 _ => current = true,

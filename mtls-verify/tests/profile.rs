@@ -3,138 +3,14 @@
 //! test kit cannot express the fault), asserting the exact error.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use mtls_core::{CaBundle, CrlSet};
+use mtls_core::CrlSet;
 use mtls_policy::{PeerVerification, VerifyError};
-use mtls_verify::{CrlError, DomainOptions, LoadedTrustDomain, PolicyVerifier, TrustError};
-use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SigningKey,
-};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use mtls_verify::{CrlError, TrustError};
+use rcgen::{DistinguishedName, IsCa, KeyPair, KeyUsagePurpose, SigningKey};
+use rustls_pki_types::CertificateDer;
 
-const DOMAIN: &str = "profile";
-const HOST: &str = "server.test";
-
-/// A CA made with rcgen: its parameters and key (to issue), and its certificate.
-struct TestCa {
-    params: CertificateParams,
-    key: KeyPair,
-    cert: rcgen::Certificate,
-}
-
-impl TestCa {
-    fn root(name: &str, tweak: impl FnOnce(&mut CertificateParams)) -> Self {
-        let key = KeyPair::generate().unwrap();
-        let mut params = ca_params(name);
-        tweak(&mut params);
-        let cert = params.self_signed(&key).unwrap();
-        Self { params, key, cert }
-    }
-
-    fn issuer(&self) -> Issuer<'_, &KeyPair> {
-        Issuer::new(self.params.clone(), &self.key)
-    }
-
-    fn intermediate(&self, name: &str, tweak: impl FnOnce(&mut CertificateParams)) -> Self {
-        let key = KeyPair::generate().unwrap();
-        let mut params = ca_params(name);
-        params.use_authority_key_identifier_extension = true;
-        tweak(&mut params);
-        let cert = params.signed_by(&key, &self.issuer()).unwrap();
-        Self { params, key, cert }
-    }
-
-    fn leaf(&self, tweak: impl FnOnce(&mut CertificateParams)) -> CertificateDer<'static> {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec![HOST.to_owned()]).unwrap();
-        params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, HOST);
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        params.use_authority_key_identifier_extension = true;
-        tweak(&mut params);
-        params
-            .signed_by(&key, &self.issuer())
-            .unwrap()
-            .der()
-            .clone()
-    }
-
-    fn der(&self) -> &CertificateDer<'static> {
-        self.cert.der()
-    }
-}
-
-fn ca_params(name: &str) -> CertificateParams {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    params
-}
-
-fn extension(oid: &[u64], value: Vec<u8>, critical: bool) -> CustomExtension {
-    let mut ext = CustomExtension::from_oid_content(oid, value);
-    ext.set_criticality(critical);
-    ext
-}
-
-const NAME_CONSTRAINTS: &[u64] = &[2, 5, 29, 30];
-/// NameConstraints { permittedSubtrees [0] { GeneralSubtree { dNSName "test" } } }.
-const PERMIT_DOT_TEST: &[u8] = &[
-    0x30, 0x0a, 0xa0, 0x08, 0x30, 0x06, 0x82, 0x04, b't', b'e', b's', b't',
-];
-
-fn domain_of(roots: &[&TestCa], crls: Option<&CrlSet>) -> Result<LoadedTrustDomain, TrustError> {
-    let pem: String = roots.iter().map(|r| r.cert.pem()).collect();
-    let bundle = CaBundle::from_bytes(pem.as_bytes(), "ca.pem").unwrap();
-    LoadedTrustDomain::new(
-        DOMAIN,
-        bundle,
-        crls,
-        DomainOptions::default(),
-        &mtls_core::crypto::default_provider(),
-    )
-}
-
-fn verify_server(
-    domain: &LoadedTrustDomain,
-    leaf: &CertificateDer<'_>,
-    intermediates: &[CertificateDer<'_>],
-) -> PeerVerification {
-    domain.verify_server(
-        &mtls_core::crypto::default_provider(),
-        leaf,
-        intermediates,
-        &ServerName::try_from(HOST).unwrap(),
-        UnixTime::now(),
-    )
-}
-
-fn verify_client(
-    domain: LoadedTrustDomain,
-    leaf: &CertificateDer<'_>,
-    intermediates: &[CertificateDer<'_>],
-) -> PeerVerification {
-    PolicyVerifier::builder(mtls_core::crypto::default_provider())
-        .trust_domain(domain)
-        .build()
-        .unwrap()
-        .verify_chain(leaf, intermediates, UnixTime::now())
-}
-
-fn refused(message: &str) -> PeerVerification {
-    PeerVerification::failed(Some(DOMAIN), VerifyError::Other(message.to_owned()))
-}
+mod support;
+use support::*;
 
 #[test]
 fn a_conforming_chain_with_name_constraints_and_aia_passes() {
@@ -421,25 +297,6 @@ fn a_malformed_authority_info_access_is_refused() {
              authorityInfoAccess extension (RFC 5280 4.2.2: not the DER of its syntax)"
         ),
     );
-}
-
-/// One DER TLV.
-fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = contents.len();
-    if len < 0x80 {
-        out.push(u8::try_from(len).unwrap());
-    } else if len < 0x100 {
-        out.extend([0x81, u8::try_from(len).unwrap()]);
-    } else {
-        out.extend([
-            0x82,
-            u8::try_from(len >> 8).unwrap(),
-            u8::try_from(len & 0xff).unwrap(),
-        ]);
-    }
-    out.extend_from_slice(contents);
-    out
 }
 
 /// A v2 CRL of `ca` listing nothing, with a cRLNumber extension (critical or not) or without

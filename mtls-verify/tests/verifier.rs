@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use mtls_core::{CaBundle, CrlSet};
+use mtls_policy::trust::NextUpdate;
 use mtls_policy::{
     ClientCertMode, CrlScope, PeerVerification, PolicyConfig, SecretRef, Treatment, TrustDomain,
     TrustSource, VerifyError,
@@ -248,13 +249,15 @@ fn unknown_revocation_status_deny_or_allow() {
     );
 }
 
+/// CRLs whose `nextUpdate` was a day ago.
+fn stale_crls() -> String {
+    pki().crls().expired().build().pem()
+}
+
 #[test]
-fn expired_crl_deny_or_allow() {
-    let crls = pki().crls().expired().build().pem();
-    let mut options = DomainOptions::default();
-    options.expired_crl = Treatment::Deny;
-    let deny = verifier(domain_with("mesh", pki(), Some(&crls), options));
-    let err = connect(&deny, Some(pki().default_client())).unwrap_err();
+fn a_crl_past_next_update_is_refused_by_default() {
+    let v = verifier(domain("mesh", pki(), Some(&stale_crls())));
+    let err = connect(&v, Some(pki().default_client())).unwrap_err();
     assert!(
         matches!(
             err.error,
@@ -262,16 +265,97 @@ fn expired_crl_deny_or_allow() {
         ),
         "{err}"
     );
+    let outcome = check(&v, pki().default_client());
+    assert_eq!(outcome, failed(Some("mesh"), VerifyError::CrlExpired));
+    let PeerVerification::Failed { error, .. } = outcome else {
+        unreachable!()
+    };
+    assert!(error.to_string().contains("past its nextUpdate"), "{error}");
+    assert_eq!(error.code().as_str(), "crl_expired");
+}
+
+#[test]
+fn next_update_grace_counts_a_late_crl_until_the_grace_ends() {
+    let crls = stale_crls(); // nextUpdate one day ago
+    let hours = |h: u64| std::time::Duration::from_secs(h * 3600);
+    let mut options = DomainOptions::default();
+    options.next_update = NextUpdate::Grace(hours(48));
+    let within = verifier(domain_with("mesh", pki(), Some(&crls), options));
     assert_eq!(
-        check(&deny, pki().default_client()),
+        connect(&within, Some(pki().default_client())).unwrap(),
+        verified("mesh")
+    );
+    // Still revoked while the grace lasts.
+    let revoked = pki().client().issue();
+    let revoking = pki().crls().expired().revoke(&revoked).build().pem();
+    let within_revoking = verifier(domain_with("mesh", pki(), Some(&revoking), options));
+    assert!(matches!(
+        check(&within_revoking, &revoked),
+        PeerVerification::Failed {
+            error: VerifyError::Revoked { .. },
+            ..
+        }
+    ));
+    options.next_update = NextUpdate::Grace(hours(12));
+    let past = verifier(domain_with("mesh", pki(), Some(&crls), options));
+    assert_eq!(
+        check(&past, pki().default_client()),
         failed(Some("mesh"), VerifyError::CrlExpired)
     );
+}
 
-    // The default, as rustls: CRL expiry is ignored.
-    let allow = verifier(domain("mesh", pki(), Some(&crls)));
+#[test]
+fn next_update_ignore_counts_a_crl_however_old() {
+    let mut options = DomainOptions::default();
+    options.next_update = NextUpdate::Ignore;
+    let v = verifier(domain_with("mesh", pki(), Some(&stale_crls()), options));
     assert_eq!(
-        connect(&allow, Some(pki().default_client())).unwrap(),
+        connect(&v, Some(pki().default_client())).unwrap(),
         verified("mesh")
+    );
+}
+
+#[test]
+fn next_update_comes_from_the_policy_trust_domain() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = dir.path().join("ca.pem");
+    let crl = dir.path().join("crl.pem");
+    std::fs::write(&ca, pki().root().cert_pem()).unwrap();
+    std::fs::write(&crl, stale_crls()).unwrap();
+    let config = |next_update: &str| {
+        format!(
+            "name: mesh\nca: [{{ file: {} }}]\ncrl:\n  sources: [{{ file: {} }}]\n{next_update}",
+            ca.display(),
+            crl.display()
+        )
+    };
+    let load = |text: &str| {
+        let domain: TrustDomain = serde_norway::from_str(text).unwrap();
+        verifier(LoadedTrustDomain::load(&domain, &mtls_core::crypto::default_provider()).unwrap())
+    };
+    let client = pki().default_client();
+    assert_eq!(
+        check(&load(&config("")), client),
+        failed(Some("mesh"), VerifyError::CrlExpired)
+    );
+    assert_eq!(
+        check(&load(&config("  next_update: enforce\n")), client),
+        failed(Some("mesh"), VerifyError::CrlExpired)
+    );
+    assert_eq!(
+        check(&load(&config("  next_update: { grace: 48h }\n")), client),
+        verified("mesh")
+    );
+    assert_eq!(
+        check(&load(&config("  next_update: ignore\n")), client),
+        verified("mesh")
+    );
+    let err = serde_norway::from_str::<TrustDomain>(&config("  next_update: sometimes\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("expected enforce, ignore or { grace: <duration> }"),
+        "{err}"
     );
 }
 

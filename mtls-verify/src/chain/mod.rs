@@ -352,7 +352,7 @@ fn check_links(
             issuer_spki: issuer.map_or(anchor_spki.as_ref(), |c| c.spki),
             issuer_cert: issuer.map(|c| c.der),
         };
-        match index.status(&subject, now, algs) {
+        match index.status(&subject, now, options.next_update, algs) {
             Status::Good => {}
             Status::Revoked(reason) => {
                 return Err(anchored(
@@ -369,7 +369,6 @@ fn check_links(
                     CertificateError::UnknownRevocationStatus,
                 ));
             }
-            Status::Expired(_) if options.expired_crl == Treatment::Allow => {}
             Status::Expired(next_update) => {
                 return Err(anchored(
                     VerifyError::CrlExpired,

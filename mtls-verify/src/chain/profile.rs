@@ -5,6 +5,8 @@
 //! - no certificate of the path (trust anchor included) has a nameConstraints extension with
 //!   neither permittedSubtrees nor excludedSubtrees, or one that does not parse (4.2.1.10);
 //! - no CA of the path (trust anchor included) has an empty subject (4.1.2.6);
+//! - every intermediate CA with a keyUsage extension asserts keyCertSign (4.2.1.3, 6.1.4 (n));
+//!   the trust anchors' keyUsage is checked when the CA bundle is loaded;
 //! - no certificate of the path has an authorityInfoAccess / subjectInfoAccess extension whose
 //!   value is not the DER of its syntax (4.2.2.1, 4.2.2.2);
 //! - the trust anchor's bundle certificate has no critical extension other than those
@@ -23,7 +25,7 @@ use crate::der;
 use crate::trust::{AnchorFacts, LoadedTrustDomain};
 
 /// A certificate of a verified path breaks an RFC 5280 rule the gateway enforces (the message
-/// says which); carried to rustls as `CertificateError::Other` (alert `bad_certificate`).
+/// says which); carried to rustls as `CertificateError::Other` (alert `certificate_unknown`).
 #[derive(Debug)]
 pub(super) struct ProfileViolation(pub(super) String);
 
@@ -100,6 +102,27 @@ fn check_intermediate_profile(der: &[u8], k: usize) -> Result<(), String> {
              (RFC 5280 4.1.2.6)",
             what()
         ));
+    }
+    for ext in cert.extensions() {
+        if ext.oid.as_bytes() != KEY_USAGE {
+            continue;
+        }
+        match ext.parsed_extension() {
+            ParsedExtension::KeyUsage(ku) if ku.key_cert_sign() => {}
+            ParsedExtension::KeyUsage(_) => {
+                return Err(format!(
+                    "{} has a keyUsage without keyCertSign, so it may not sign certificates \
+                     (RFC 5280 4.2.1.3, 6.1.4 (n))",
+                    what()
+                ));
+            }
+            _ => {
+                return Err(format!(
+                    "{} has a malformed keyUsage extension (RFC 5280 4.2.1.3)",
+                    what()
+                ));
+            }
+        }
     }
     check_common(&cert, &what)
 }
@@ -182,6 +205,8 @@ fn parse<'a>(der: &'a [u8], label: &str) -> Result<X509Certificate<'a>, String> 
     }
 }
 
+/// id-ce-keyUsage (2.5.29.15), DER contents.
+const KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
 /// id-ce-nameConstraints (2.5.29.30), DER contents.
 const NAME_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x1e];
 /// id-pe-authorityInfoAccess (1.3.6.1.5.5.7.1.1).

@@ -7,6 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use mtls_core::{CaBundle, CrlSet};
 use mtls_policy::VerifyError;
+use mtls_policy::trust::NextUpdate;
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType,
     ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
@@ -242,7 +243,7 @@ fn revocation_of_the_leaf_and_of_the_intermediate_is_checked_on_the_shortcut() {
         crl(&revoked_int, &[])
     );
     let options = DomainOptions {
-        expired_crl: Treatment::Deny,
+        next_update: NextUpdate::Enforce,
         ..DomainOptions::default()
     };
     let d = domain_with(&root, Some(crls), options);

@@ -1,5 +1,6 @@
 //! The verification options of one trust domain.
 
+use mtls_policy::trust::NextUpdate;
 use mtls_policy::{CrlScope, Treatment, TrustDomain};
 
 /// The verification options of one trust domain (from [`mtls_policy::TrustDomain`]).
@@ -18,8 +19,9 @@ pub struct DomainOptions {
     pub crl_scope: CrlScope,
     /// A certificate for whose issuer no CRL counts (default: denied).
     pub unknown_status: Treatment,
-    /// A certificate covered only by CRLs past their `nextUpdate` (default: allowed).
-    pub expired_crl: Treatment,
+    /// What a CRL past its `nextUpdate` is worth (default [`NextUpdate::Enforce`]: a
+    /// certificate covered only by such CRLs is refused, reason `crl_expired`).
+    pub next_update: NextUpdate,
     /// Longest accepted path, leaf included, trust anchor excluded (so `1` accepts only
     /// leaves issued directly by an anchor). `None`: webpki's own limit.
     pub max_chain_depth: Option<u8>,
@@ -33,7 +35,7 @@ impl Default for DomainOptions {
         Self {
             crl_scope: CrlScope::WholeChain,
             unknown_status: Treatment::Deny,
-            expired_crl: Treatment::Allow,
+            next_update: NextUpdate::Enforce,
             max_chain_depth: None,
             require_client_auth_eku: true,
         }
@@ -51,7 +53,7 @@ impl DomainOptions {
         if let Some(crl) = &domain.crl {
             options.crl_scope = crl.check;
             options.unknown_status = crl.unknown_status;
-            options.expired_crl = crl.expired_crl;
+            options.next_update = crl.next_update;
         }
         options
     }
