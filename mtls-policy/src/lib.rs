@@ -75,10 +75,15 @@
 //! # Ok::<(), mtls_policy::ConfigError>(())
 //! ```
 //!
+//! # Features
+//!
+//! None: the crate has no optional dependency.
+//!
 //! [`PeerIdentity`]: mtls_core::PeerIdentity
 
 // Library code never unwraps; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod answer;
 pub mod backend;
@@ -133,3 +138,8 @@ pub use scope::{PeerAuthentication, PeerAuthentications, Resolved, Scope, ScopeE
 pub use settings::{AdminConfig, ConnectionLimits, SessionTickets, Span, TlsVersion, UnknownSni};
 pub use trust::{CrlOptions, CrlScope, NextUpdate, SecretRef, Treatment, TrustDomain, TrustSource};
 pub use verification::{PeerVerification, VerifyError};
+
+/// The README's example, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

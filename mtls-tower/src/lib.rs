@@ -13,6 +13,20 @@
 //! rustls types stay in the [`tls`] module; every API that needs a crypto provider takes an
 //! explicit `Arc<CryptoProvider>`.
 //!
+//! # Features
+//!
+//! | feature | default | what it enables |
+//! |---|---|---|
+//! | `aws-lc-rs` | yes | aws-lc-rs as `mtls_core::crypto::default_provider()`, and for shared session-ticket keys |
+//! | `ring` | no | ring instead, when `aws-lc-rs` is off |
+//! | `layer` | yes | [`MtlsLayer`], `layer::RequireIdentityLayer`, [`MtlsListener`], identity forwarding |
+//! | `serve` | yes | [`serve`] and [`serve_with_grace`] (hyper-util HTTP/1.1 + HTTP/2); implies `layer` |
+//! | `axum` | no | the extractors `layer::Peer`, `layer::OptionalPeer` and [`ConnectionInfo`] for axum handlers, and decisions on the original path inside `Router::nest`; implies `layer` |
+//! | `full` | no | `layer`, `serve` and `axum` |
+//!
+//! The [`Acceptor`], [`ConnectionInfo`] and the [`tls`] module (the verifier of `mtls-verify`,
+//! server snapshots, the upstream connector) need none of them.
+//!
 //! # Example
 //!
 //! A policy that requires client certificates and lets only one SPIFFE ID into `/admin`;
@@ -81,12 +95,14 @@
 
 // Library code never unwraps; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod acceptor;
 mod connection;
 #[cfg(feature = "layer")]
 mod credentials;
 #[cfg(feature = "layer")]
+#[cfg_attr(docsrs, doc(cfg(feature = "layer")))]
 pub mod layer;
 #[cfg(feature = "layer")]
 mod listener;
@@ -97,14 +113,24 @@ pub mod tls;
 pub use acceptor::{AcceptError, Acceptor, MaybeTlsStream};
 pub use connection::{ConnectionInfo, RevocationWatch, TlsInfo};
 #[cfg(feature = "layer")]
+#[cfg_attr(docsrs, doc(cfg(feature = "layer")))]
 pub use credentials::{load_ca_bundle, load_certificate};
 #[cfg(feature = "layer")]
+#[cfg_attr(docsrs, doc(cfg(feature = "layer")))]
 pub use layer::{ForwardIdentity, MtlsLayer, MtlsService, SharedPolicy};
 #[cfg(feature = "layer")]
+#[cfg_attr(docsrs, doc(cfg(feature = "layer")))]
 pub use listener::{ListenerError, MtlsListener, MtlsListenerBuilder, snapshot_for};
 #[cfg(feature = "serve")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serve")))]
 pub use serve::{DEFAULT_GRACE_PERIOD, serve, serve_with_grace};
 pub use tls::{
     DomainOptions, HostTls, LoadedTrustDomain, MinTlsVersion, PolicyVerifier, ReportingVerifier,
     RevocationIndex, TlsSnapshot, TlsSnapshotBuilder, UnknownSni, UpstreamConnector, UpstreamTls,
 };
+
+/// The README's example (an axum app), compiled by `cargo test --doc` when the `axum` and
+/// `serve` features are on (as in `cargo test --workspace`).
+#[cfg(all(doctest, feature = "axum", feature = "serve"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -62,6 +62,7 @@ mod target;
 mod xfcc;
 
 #[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use self::axum::{MissingConnectionInfo, OptionalPeer, Peer, PeerRejection};
 pub use body::ResponseBody;
 pub use forward::{ForwardIdentity, XfccConfig, is_identity_header, strip_identity_headers};
