@@ -27,7 +27,9 @@ use std::time::Instant;
 
 pub use report::{PerKind, Summary, Tally};
 pub use runner::{CaseResult, Runner, Stage, Verifier};
-pub use suite::{Expected, Kind, Limbo, PeerName, SUITE_ENV, Testcase, suite_path};
+pub use suite::{
+    Expected, Kind, Limbo, PKITS_ENV, PeerName, SUITE_ENV, Testcase, pkits_path, suite_path,
+};
 
 /// Testcases where the gateway's result differs from the suite's expectation on purpose, with
 /// the reason (mirrored in `CONFORMANCE.md`). They still count as failures in the pass counts;

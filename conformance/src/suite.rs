@@ -24,6 +24,24 @@ pub fn suite_path() -> PathBuf {
     }
 }
 
+/// The environment variable that points the runner at another `pkits.json`.
+pub const PKITS_ENV: &str = "MTLS_PKITS";
+
+/// Where NIST PKITS, in the x509-limbo shape, is in a checkout:
+/// `../shared/conformance/pkits/pkits.json` from the workspace root.
+pub const PKITS_RELATIVE_TO_WORKSPACE: &str = "../shared/conformance/pkits/pkits.json";
+
+/// The PKITS suite to run: `$MTLS_PKITS` when set, else [`PKITS_RELATIVE_TO_WORKSPACE`]
+/// resolved from this crate's workspace root.
+pub fn pkits_path() -> PathBuf {
+    match std::env::var_os(PKITS_ENV) {
+        Some(path) if !path.is_empty() => PathBuf::from(path),
+        _ => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(PKITS_RELATIVE_TO_WORKSPACE),
+    }
+}
+
 /// The top-level container (`Limbo` in the schema).
 #[derive(Debug, Deserialize)]
 pub struct Limbo {

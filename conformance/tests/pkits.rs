@@ -1,0 +1,218 @@
+//! NIST PKITS (in the x509-limbo shape) through the gateway's verification path. Fails when the
+//! suite is missing (it lives in `shared/` beside the repository, or where `$MTLS_PKITS`
+//! points), when the pass count drops below its recorded floor, when a testcase fails that is
+//! not listed below with its reason, and when a testcase expected to fail is accepted. Raise
+//! the floor and shorten the lists when a fix passes more testcases (and update
+//! CONFORMANCE.md).
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use mtls_conformance::{Expected, Limbo, Stage, Verifier, pkits_path, run_suite};
+
+/// Testcases passed when the floor was recorded (of 214).
+const PKITS_FLOOR: usize = 144;
+
+/// PKITS test numbers expected to fail and accepted: none may be added. Each is a wrong
+/// acceptance to fix first.
+const WRONGLY_ACCEPTED: &[(&str, &str)] = &[
+    (
+        "4.8.4",
+        "requireExplicitPolicy (non-critical) not processed",
+    ),
+    (
+        "4.8.5",
+        "requireExplicitPolicy (non-critical) not processed",
+    ),
+    (
+        "4.8.9",
+        "requireExplicitPolicy (non-critical) not processed",
+    ),
+    (
+        "4.8.12",
+        "requireExplicitPolicy (non-critical) not processed",
+    ),
+];
+
+const DSA: &str = "DSA signatures: no rustls CryptoProvider verifies them";
+const DN: &str = "issuer/subject names compared byte for byte, not per RFC 5280 7.1";
+const SELF_ISSUED: &str = "self-issued intermediates: webpki does not build these paths";
+const CRL_KEY: &str = "a CRL signed by a key other than the certificate's issuer's";
+const IDP: &str = "CRL with an issuingDistributionPoint naming a distribution point";
+const WEBPKI_CRL: &str = "CRL form rustls-webpki refuses (IDP flags, reasons, indirect, delta)";
+const CA_LEAF: &str = "the end-entity certificate is a CA certificate (refused on purpose)";
+const POLICY: &str = "critical policy extensions: webpki refuses them, no policy processing";
+const NC: &str = "DN / rfc822 / URI name constraints: webpki refuses those forms";
+
+/// PKITS test numbers expected to succeed that the gateway refuses, with why.
+const REFUSED: &[(&str, &str)] = &[
+    ("4.1.4", DSA),
+    ("4.1.5", DSA),
+    (
+        "4.2.3",
+        "UTCTime before 2000 rejected by webpki (BadDerTime)",
+    ),
+    ("4.3.3", DN),
+    ("4.3.4", DN),
+    ("4.3.5", DN),
+    (
+        "4.3.6",
+        "subject/issuer unique IDs: webpki rejects v2 fields",
+    ),
+    ("4.3.10", DN),
+    ("4.3.11", DN),
+    ("4.4.19", CRL_KEY),
+    ("4.5.1", CRL_KEY),
+    ("4.5.3", IDP),
+    ("4.5.4", IDP),
+    ("4.5.6", IDP),
+    ("4.6.8", CA_LEAF),
+    ("4.6.14", CA_LEAF),
+    ("4.6.15", SELF_ISSUED),
+    ("4.6.17", SELF_ISSUED),
+    ("4.8.6", CA_LEAF),
+    ("4.9.1", POLICY),
+    ("4.9.2", POLICY),
+    ("4.9.4", POLICY),
+    ("4.9.6", POLICY),
+    ("4.10.9", POLICY),
+    ("4.10.11", POLICY),
+    ("4.10.13", POLICY),
+    ("4.10.14", POLICY),
+    ("4.11.2", POLICY),
+    ("4.11.4", POLICY),
+    ("4.11.7", POLICY),
+    ("4.12.2", POLICY),
+    ("4.12.3", POLICY),
+    ("4.12.7", POLICY),
+    ("4.12.9", POLICY),
+    ("4.13.1", NC),
+    ("4.13.4", NC),
+    ("4.13.5", NC),
+    ("4.13.6", NC),
+    ("4.13.11", NC),
+    ("4.13.14", NC),
+    ("4.13.18", NC),
+    ("4.13.19", SELF_ISSUED),
+    ("4.13.21", NC),
+    ("4.13.23", NC),
+    ("4.13.25", NC),
+    ("4.13.27", NC),
+    ("4.13.34", NC),
+    ("4.13.36", NC),
+    ("4.14.1", IDP),
+    ("4.14.4", IDP),
+    ("4.14.5", WEBPKI_CRL),
+    ("4.14.7", WEBPKI_CRL),
+    ("4.14.13", WEBPKI_CRL),
+    ("4.14.18", WEBPKI_CRL),
+    ("4.14.19", WEBPKI_CRL),
+    ("4.14.22", WEBPKI_CRL),
+    ("4.14.24", WEBPKI_CRL),
+    ("4.14.25", WEBPKI_CRL),
+    ("4.14.28", WEBPKI_CRL),
+    ("4.14.29", WEBPKI_CRL),
+    ("4.14.30", WEBPKI_CRL),
+    ("4.14.33", WEBPKI_CRL),
+    ("4.15.2", WEBPKI_CRL),
+    ("4.15.5", WEBPKI_CRL),
+    ("4.15.7", WEBPKI_CRL),
+    ("4.15.8", WEBPKI_CRL),
+];
+
+/// The PKITS test number of a testcase id (`pkits::07-key-usage::4.7.1-invalid-…` → `4.7.1`).
+fn number(id: &str) -> &str {
+    id.rsplit("::")
+        .next()
+        .and_then(|tail| tail.split('-').next())
+        .unwrap_or(id)
+}
+
+fn listed(list: &[(&str, &str)], id: &str) -> bool {
+    list.iter().any(|(n, _)| *n == number(id))
+}
+
+#[test]
+fn pkits_meets_the_recorded_floor_and_fails_only_where_listed() {
+    let path = pkits_path();
+    let pkits = Limbo::load(&path).unwrap_or_else(|e| {
+        panic!(
+            "{e}\nNIST PKITS is required: expected at {} (shared/ beside the repository), or \
+             set MTLS_PKITS to its path.",
+            path.display()
+        )
+    });
+    assert_eq!(
+        pkits.testcases.len(),
+        214,
+        "not the suite the floor was recorded for"
+    );
+
+    let report = run_suite(&pkits, Verifier::Gateway);
+    println!("{}", report.summary.line());
+    assert_eq!(report.results.len(), pkits.testcases.len(), "none skipped");
+    let unreadable: Vec<_> = report
+        .results
+        .iter()
+        .filter(|r| r.stage == Stage::Testcase)
+        .map(|r| format!("{}: {}", r.id, r.reason))
+        .collect();
+    assert!(
+        unreadable.is_empty(),
+        "testcases the runner could not run: {unreadable:#?}"
+    );
+
+    let mut unexpected = Vec::new();
+    for f in report.failures() {
+        let known = match f.expected {
+            Expected::Failure => listed(WRONGLY_ACCEPTED, &f.id),
+            Expected::Success => listed(REFUSED, &f.id),
+        };
+        if !known {
+            unexpected.push(format!(
+                "{} (expected {:?}, {:?}): {}",
+                f.id, f.expected, f.stage, f.reason
+            ));
+        }
+    }
+    assert!(
+        unexpected.is_empty(),
+        "failing testcases not listed in tests/pkits.rs: {unexpected:#?}"
+    );
+    for r in report.results.iter().filter(|r| r.passed) {
+        if listed(REFUSED, &r.id) || listed(WRONGLY_ACCEPTED, &r.id) {
+            println!("  now passing, remove from the list: {}", r.id);
+        }
+    }
+
+    let passed = report.results.iter().filter(|r| r.passed).count();
+    assert!(
+        passed >= PKITS_FLOOR,
+        "PKITS conformance regressed: {passed}/214 passed, floor {PKITS_FLOOR}"
+    );
+}
+
+/// The cases whose wrong acceptance was fixed stay refused, for the reason they name.
+#[test]
+fn pkits_refusals_name_their_reason() {
+    let Ok(pkits) = Limbo::load(&pkits_path()) else {
+        return; // the floor test reports the missing suite
+    };
+    let report = run_suite(&pkits, Verifier::Gateway);
+    let result = |n: &str| {
+        report
+            .results
+            .iter()
+            .find(|r| number(&r.id) == n)
+            .unwrap_or_else(|| panic!("{n} is not in the suite"))
+    };
+    for (n, why) in [
+        ("4.7.1", "keyUsage without keyCertSign"),
+        ("4.7.2", "keyUsage without keyCertSign"),
+        ("4.4.11", "past its nextUpdate"),
+        ("4.4.12", "past its nextUpdate"),
+        ("4.4.1", "revocation status unknown"),
+    ] {
+        let r = result(n);
+        assert!(!r.accepted && r.reason.contains(why), "{n}: {r:?}");
+    }
+    assert!(result("4.1.1").accepted);
+}
