@@ -6,9 +6,11 @@
 //!
 //! - [`failure`]: why a chain failed, for the policy and for rustls;
 //! - [`profile`]: the RFC 5280 profile checks on the verified path;
+//! - [`policy`]: certificate policies, when the path requires an explicit one;
 //! - [`shortcut`](mod@shortcut): verification from a remembered intermediate.
 
 mod failure;
+mod policy;
 mod profile;
 mod shortcut;
 #[cfg(test)]
@@ -27,6 +29,7 @@ use crate::revocation::{Status, Subject};
 use crate::trust::LoadedTrustDomain;
 
 pub(crate) use failure::{Failure, from_webpki};
+pub(crate) use policy::PolicyFacts;
 pub(crate) use profile::anchor_fault;
 pub(crate) use shortcut::VerifiedIssuer;
 
@@ -322,12 +325,14 @@ fn check_links(
         ));
     }
     let links_to_check = if links_profiled { &[][..] } else { links };
-    check_profile(domain, &leaf.der(), links_to_check, facts).map_err(|message| {
+    let violation = |message: String| {
         anchored(
             VerifyError::Other(message.clone()),
             CertificateError::Other(OtherError(Arc::new(ProfileViolation(message)))),
         )
-    })?;
+    };
+    check_profile(domain, &leaf.der(), links_to_check, facts).map_err(violation)?;
+    check_policies(domain, &leaf.der(), links).map_err(violation)?;
     let Some(index) = &domain.revocation else {
         return Ok(());
     };
@@ -381,4 +386,28 @@ fn check_links(
         }
     }
     Ok(())
+}
+
+/// The certificate policies of the path ([`policy`]): its certificates' facts, issued by the
+/// anchor first, read from the domain's cache.
+fn check_policies(
+    domain: &LoadedTrustDomain,
+    leaf_der: &[u8],
+    links: &[Link<'_>],
+) -> Result<(), String> {
+    let mut facts = Vec::with_capacity(links.len() + 1);
+    for (k, link) in links.iter().enumerate().rev() {
+        let f = domain
+            .policy_facts
+            .facts(link.der)
+            .map_err(|e| format!("intermediate CA certificate {} {e}", k + 1))?;
+        facts.push(f);
+    }
+    let leaf = domain
+        .policy_facts
+        .facts(leaf_der)
+        .map_err(|e| format!("the end-entity certificate {e}"))?;
+    facts.push(leaf);
+    let path: Vec<&PolicyFacts> = facts.iter().map(AsRef::as_ref).collect();
+    policy::check(&path)
 }

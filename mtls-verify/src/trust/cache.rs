@@ -53,3 +53,27 @@ impl IssuerCache {
         }
     }
 }
+
+/// A bounded map from a certificate's DER to what it says about policies
+/// ([`chain::PolicyFacts`]), read once. Cleared when full: a cache, not a record.
+#[derive(Debug, Default)]
+pub(crate) struct PolicyCache(RwLock<HashMap<Vec<u8>, Arc<chain::PolicyFacts>>>);
+
+impl PolicyCache {
+    const CAPACITY: usize = 4096;
+
+    /// The facts of `der`, read now if they are not cached.
+    pub(crate) fn facts(&self, der: &[u8]) -> Result<Arc<chain::PolicyFacts>, String> {
+        if let Some(facts) = self.0.read().ok().and_then(|map| map.get(der).cloned()) {
+            return Ok(facts);
+        }
+        let facts = Arc::new(chain::PolicyFacts::of(der)?);
+        if let Ok(mut map) = self.0.write() {
+            if map.len() >= Self::CAPACITY {
+                map.clear();
+            }
+            map.insert(der.to_vec(), Arc::clone(&facts));
+        }
+        Ok(facts)
+    }
+}

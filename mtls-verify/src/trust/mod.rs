@@ -17,7 +17,7 @@ use crate::der;
 use crate::revocation::RevocationIndex;
 
 pub(crate) use anchor::AnchorFacts;
-use cache::{IssuerCache, ProfileCache};
+use cache::{IssuerCache, PolicyCache, ProfileCache};
 pub use error::{ResolveError, TrustError};
 pub use options::DomainOptions;
 
@@ -50,6 +50,8 @@ pub struct LoadedTrustDomain {
     /// Leaves and intermediates that passed the per-certificate profile checks, so that a
     /// returning client (or every client under the same intermediate) is not parsed again.
     pub(crate) profile_passed: ProfileCache,
+    /// What the certificates seen in paths say about policies, read once each.
+    pub(crate) policy_facts: PolicyCache,
     /// Intermediates verified up to an anchor, from which the next chain is verified
     /// ([`chain::VerifiedIssuer`]).
     pub(crate) verified_issuers: IssuerCache,
@@ -109,6 +111,7 @@ impl LoadedTrustDomain {
             anchors,
             anchor_facts,
             profile_passed: ProfileCache::default(),
+            policy_facts: PolicyCache::default(),
             verified_issuers: IssuerCache::default(),
             revocation,
             options,
