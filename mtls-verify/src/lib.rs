@@ -55,6 +55,7 @@
 mod builder;
 mod chain;
 mod der;
+pub mod ocsp;
 mod outcomes;
 mod revocation;
 mod trust;
