@@ -11,7 +11,7 @@
 //! | `subjectAltNames` | `trust[].may_vouch_for` (exact SANs) |
 //! | `verifyCertificateHash` / `verifyCertificateSpki` | `pins` |
 //! | `minProtocolVersion: TLSV1_3` | `min_tls_version: tls13` |
-//! | `PeerAuthentication` | `peer_authentication` (oldest first, as Istio decides), and the peer mode of each listener of the workload's own ports ([`Workload::ports`](crate::Workload::ports), `workload-<port>`); a Gateway server's listener keeps its `tls` settings, as in Istio (a policy selecting the gateway's workload there is warned about) |
+//! | `PeerAuthentication` | `peer_authentication` (oldest first, as Istio decides), and the peer mode of each listener of the workload's own ports ([`Workload::ports`](crate::Workload::ports), `workload-<port>`), serving the workload's certificate and verifying peers against its CA with [`Workload::credential`](crate::Workload::credential); a Gateway server's listener keeps its `tls` settings, as in Istio (a policy selecting the gateway's workload there is warned about) |
 //!
 //! `credentialName` (and `caCertCredentialName`, `<name>-cacert`) is a Secret of the gateway
 //! workload's namespace, as Istio reads it: [`Options::gateway_namespace`](crate::Options::gateway_namespace),
@@ -38,7 +38,7 @@ pub mod virtual_service;
 
 use peer_authentication::peer_authentication;
 pub(crate) use peer_authentication::{
-    PeerAuthenticationSpec, gateway_listeners, workload_listeners,
+    PeerAuthenticationSpec, gateway_listeners, workload_host, workload_listeners,
 };
 use server::*;
 pub(crate) use virtual_service::VirtualServiceSpec;

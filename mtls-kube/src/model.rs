@@ -239,7 +239,7 @@ impl Translation {
             return None;
         }
         Some(format!(
-            "no host on {}: no certificate is served there, so every connection fails; give the port a host with a Gateway server (or an Ingress)",
+            "no host on {}: no certificate is served there, so every connection fails; give the workload's certificate and CA (translate --workload-credential SECRET), or a Gateway server (or an Ingress) on the port",
             empty.join(", ")
         ))
     }

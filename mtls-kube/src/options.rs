@@ -66,6 +66,17 @@ pub struct Workload {
     /// its own (`workload-<port>`), with the peer mode the `PeerAuthentication`s give it there.
     /// Empty (the default): only the listeners of the vendor objects.
     pub ports: Vec<u16>,
+    /// A Secret of the workload's namespace holding its own certificate, key and the CA its
+    /// peers' certificates chain to (`tls.crt`, `tls.key`, `ca.crt`, as cert-manager and
+    /// istio-csr write them; or Istio's `cert`, `key`, `cacert`). With it, each workload
+    /// listener serves a default host with that certificate and verifies its peers against
+    /// that CA (required where the peer mode is STRICT). `None` (the default): the workload
+    /// listeners have no host, and `translate` says the result enforces nothing there.
+    pub credential: Option<String>,
+    /// Where the workload listeners forward what they admit (the application behind them, as
+    /// an Istio sidecar forwards inbound traffic to its app): a URL such as
+    /// `http://127.0.0.1:8080`. `None` (the default): requests are answered 404, no route.
+    pub backend: Option<String>,
 }
 
 impl Workload {
@@ -75,6 +86,8 @@ impl Workload {
             namespace: namespace.into(),
             labels,
             ports: Vec::new(),
+            credential: None,
+            backend: None,
         }
     }
 
@@ -86,6 +99,21 @@ impl Workload {
     /// ```
     pub fn with_ports(mut self, ports: impl IntoIterator<Item = u16>) -> Self {
         self.ports = ports.into_iter().collect();
+        self
+    }
+
+    /// Serves the workload listeners with the certificate and CA of the Secret `name`
+    /// ([`Workload::credential`]), forwarding to `backend` ([`Workload::backend`]).
+    ///
+    /// ```
+    /// let w = mtls_kube::Workload::new("foo", Default::default())
+    ///     .with_ports([8080])
+    ///     .with_credential("httpbin-mtls", Some("http://127.0.0.1:8000".into()));
+    /// assert_eq!(w.credential.as_deref(), Some("httpbin-mtls"));
+    /// ```
+    pub fn with_credential(mut self, name: impl Into<String>, backend: Option<String>) -> Self {
+        self.credential = Some(name.into());
+        self.backend = backend;
         self
     }
 }

@@ -409,6 +409,7 @@ fn merge_ports(ctx: &mut Ctx<'_>) {
 fn finish(mut ctx: Ctx<'_>) -> Translation {
     merge_ports(&mut ctx);
     routes::place(&mut ctx);
+    let workload_host = istio::workload_host(&mut ctx);
     let Ctx {
         opts,
         listeners,
@@ -456,7 +457,13 @@ fn finish(mut ctx: Ctx<'_>) -> Translation {
     }
     let scopes = scopes.as_ref().map(|(_, s)| s);
     istio::gateway_listeners(&config, opts, scopes, &mut warnings);
-    istio::workload_listeners(&mut config, opts, scopes, &mut warnings);
+    istio::workload_listeners(
+        &mut config,
+        opts,
+        scopes,
+        workload_host.as_ref(),
+        &mut warnings,
+    );
     // The backends the routes use (those of routes not translated are left out).
     let used: BTreeSet<&str> = config
         .listeners

@@ -425,7 +425,7 @@ fn peer_authentication_gives_the_workload_ports_their_listeners() {
     assert_eq!(
         t.enforces_nothing().as_deref(),
         Some(
-            "no host on listener workload-8080 (port 8080), listener workload-9000 (port 9000): no certificate is served there, so every connection fails; give the port a host with a Gateway server (or an Ingress)"
+            "no host on listener workload-8080 (port 8080), listener workload-9000 (port 9000): no certificate is served there, so every connection fails; give the workload's certificate and CA (translate --workload-credential SECRET), or a Gateway server (or an Ingress) on the port"
         )
     );
     // Another workload of foo: the namespace's STRICT on every port.
@@ -436,6 +436,70 @@ fn peer_authentication_gives_the_workload_ports_their_listeners() {
         &options,
     );
     assert_eq!(t.config.listeners[0].peer_mode, Some(PeerMode::Strict));
+}
+
+#[test]
+fn the_workload_credential_gives_the_workload_ports_a_host_and_a_backend() {
+    let mut options = httpbin_workload(&[8080]);
+    let workload = options.workload.take().unwrap();
+    options.workload =
+        Some(workload.with_credential("httpbin-mtls", Some("http://127.0.0.1:8000".into())));
+    let t = translate_with(
+        &fixture("istio-peer-authentication-workload.yaml"),
+        &options,
+    );
+    assert_eq!(warnings(&t), Vec::<String>::new());
+    assert_eq!(t.enforces_nothing(), None);
+    let listener = &t.config.listeners[0];
+    assert_eq!(
+        (listener.name.as_str(), listener.peer_mode),
+        ("workload-8080", Some(PeerMode::Strict))
+    );
+    let host = &listener.hosts[0];
+    assert!(host.hostnames.is_empty(), "the default host");
+    assert_eq!(
+        host.certificate,
+        Some(CertificateSource::SecretDir(
+            "/etc/mtls/secrets/foo/httpbin-mtls".into()
+        ))
+    );
+    let validation = host.client_validation.as_ref().unwrap();
+    assert_eq!(validation.mode, ClientCertMode::Optional);
+    assert_eq!(
+        validation.trust[0].ca,
+        [TrustSource::File(
+            "/etc/mtls/secrets/foo/httpbin-mtls/ca.crt".into()
+        )]
+    );
+    assert_eq!(
+        host.routes,
+        [RouteConfig::prefix("/")
+            .named("workload")
+            .backend("workload")]
+    );
+    assert_eq!(
+        t.config.backends["workload"],
+        BackendConfig::new("http://127.0.0.1:8000")
+    );
+    let mounted: Vec<String> = t.credentials.iter().map(|c| c.object.to_string()).collect();
+    assert_eq!(
+        mounted,
+        ["Secret foo/httpbin-mtls", "Secret foo/httpbin-mtls"]
+    );
+    // STRICT is the policy's: a peer without a certificate is refused on that port.
+    let policy = Policy::new(t.config.clone()).unwrap();
+    let anonymous = PeerVerification::NoCertificate;
+    let mut ctx = Context::new(8080, &anonymous);
+    ctx.host = Some("httpbin.foo");
+    ctx.path = Some("/");
+    let refused = match policy.decide(&ctx) {
+        Decision::Deny { reason, .. } => Some(reason),
+        _ => None,
+    };
+    assert!(
+        matches!(refused, Some(DenyReason::NoCertificate { .. })),
+        "{refused:?}"
+    );
 }
 
 const MESH_PERMISSIVE_ON_443: &str = "PeerAuthentication istio-system/default: spec.mtls.mode: PERMISSIVE does not change listener istio-443 (port 443): it is a Gateway server (or Ingress) port, which its own TLS settings govern, not PeerAuthentication (the workload's mesh traffic); it serves TLS only, with the client certificate its hosts require";

@@ -15,19 +15,20 @@
 //! is built: the same provider the gateway serves with ([`mtls_core::crypto::default_provider`],
 //! aws-lc-rs), never one picked implicitly.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use mtls_kube::runtime::{Follower, Update};
-use mtls_kube::{ConditionStatus, Options, SecretPaths, Workload};
+use mtls_kube::{ConditionStatus, Options, SecretPaths};
 use mtls_policy::{Policy, SecretRef};
 use mtls_tower::tls::ResolveError;
 
 use crate::assemble::SecretResolver;
 use crate::server::{self, Gateway};
+use crate::workload::WorkloadArgs;
 
 /// Options of `run --kube`.
 #[derive(clap::Args, Debug, Clone)]
@@ -38,8 +39,7 @@ pub(crate) struct KubeArgs {
     pub(crate) namespaces: Vec<String>,
     /// Also write the configuration (`gateway.yaml`) and the Secrets it reads as files under
     /// DIR (an emptyDir), and name those files in the configuration. Default: nothing is
-    /// written; the Secrets are held in memory. Backend TLS (`BackendTLSPolicy`) reads files:
-    /// it needs DIR.
+    /// written; the Secrets are held in memory.
     #[arg(long, value_name = "DIR", requires = "kube")]
     pub(crate) state_dir: Option<PathBuf>,
     /// The admin listener (`/healthz`, `/readyz`, `/metrics`).
@@ -48,13 +48,10 @@ pub(crate) struct KubeArgs {
     /// The address listeners bind.
     #[arg(long, value_name = "IP", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
     pub(crate) bind: IpAddr,
-    /// This gateway's namespace, for PeerAuthentication (default: $POD_NAMESPACE).
-    #[arg(long, value_name = "NS", requires = "kube")]
-    pub(crate) workload_namespace: Option<String>,
-    /// A label of this gateway's pods (KEY=VALUE, repeatable), for PeerAuthentication
-    /// selectors.
-    #[arg(long = "workload-label", value_name = "KEY=VALUE", requires = "kube")]
-    pub(crate) workload_labels: Vec<String>,
+    /// This gateway's workload, for PeerAuthentication (`--workload-namespace` defaults to
+    /// $POD_NAMESPACE).
+    #[command(flatten)]
+    pub(crate) workload: WorkloadArgs,
     /// How long changes must be quiet before a new configuration is built.
     #[arg(long, value_name = "DURATION", default_value = "250ms", value_parser = parse_duration)]
     pub(crate) debounce: Duration,
@@ -73,19 +70,10 @@ impl KubeArgs {
         }
         options.bind_address = self.bind;
         options.admin = self.admin;
-        let namespace = self
-            .workload_namespace
-            .clone()
-            .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        let pod_namespace = std::env::var("POD_NAMESPACE")
+            .ok()
             .filter(|ns| !ns.is_empty());
-        let mut labels = BTreeMap::new();
-        for label in &self.workload_labels {
-            let (k, v) = label
-                .split_once('=')
-                .ok_or_else(|| format!("--workload-label {label:?}: expected KEY=VALUE"))?;
-            labels.insert(k.to_string(), v.to_string());
-        }
-        options.workload = namespace.map(|ns| Workload::new(ns, labels));
+        options.workload = self.workload.workload(pod_namespace)?;
         Ok(options)
     }
 }

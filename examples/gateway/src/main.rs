@@ -22,6 +22,7 @@ mod proxy;
 mod server;
 mod translate;
 mod upstream;
+mod workload;
 
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -75,6 +76,17 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Translate(args) => translate::run(&args),
+        Command::Run {
+            config: Some(_),
+            kube_args,
+            ..
+        } if kube_args.workload.is_given() => {
+            eprintln!(
+                "mtls-gateway: the --workload-* options are for --kube: with --config, the file \
+                 declares its listeners"
+            );
+            ExitCode::from(2)
+        }
         Command::Run {
             config: Some(config),
             ..

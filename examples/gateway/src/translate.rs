@@ -2,21 +2,21 @@
 //! this gateway's configuration, the migration path.
 //!
 //! `mtls-gateway translate FILE... [--mount-root DIR] [--bind IP] [--workload-namespace NS]
-//! [--workload-label KEY=VALUE]... [--workload-port PORT]... [--gateway-namespace NS]
-//! [--validate]` prints the configuration YAML (the model `run --config` reads: listeners with
+//! [--workload-label KEY=VALUE]... [--workload-port PORT]... [--workload-credential SECRET
+//! [--workload-backend URL]] [--gateway-namespace NS] [--validate]` prints the configuration YAML (the model `run --config` reads: listeners with
 //! their hosts and routes, backends) on stdout and the warnings, the Secrets to mount and failed
 //! status conditions on stderr; exit 0, or 2 when a file cannot be read or parsed, when the
 //! result enforces nothing (no listener, or a listener without a host: said on stderr, after
 //! the YAML is printed) or, with `--validate`, when it does not load as a configuration.
 
-use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use mtls_kube::{ConditionStatus, Options, RefState, Workload};
+use mtls_kube::{ConditionStatus, Options, RefState};
 
 use crate::config;
+use crate::workload::WorkloadArgs;
 
 /// Arguments of `translate`.
 #[derive(clap::Args, Debug)]
@@ -30,24 +30,8 @@ pub(crate) struct TranslateArgs {
     /// The address listeners bind.
     #[arg(long, value_name = "IP", default_value_t = IpAddr::V4(Ipv4Addr::UNSPECIFIED))]
     bind: IpAddr,
-    /// The namespace of the workload the configuration is for (the gateway's pods): the
-    /// PeerAuthentications that select it set the peer mode of its own ports' listeners
-    /// (`--workload-port`); a Gateway's or an Ingress's listeners keep their TLS settings.
-    #[arg(long, value_name = "NS")]
-    workload_namespace: Option<String>,
-    /// A label of the workload's pods (KEY=VALUE, repeatable), for PeerAuthentication
-    /// selectors.
-    #[arg(
-        long = "workload-label",
-        value_name = "KEY=VALUE",
-        requires = "workload_namespace",
-        value_parser = parse_label
-    )]
-    workload_labels: Vec<(String, String)>,
-    /// A port the workload serves (repeatable): one without a listener from the manifests gets
-    /// one, with the peer mode the PeerAuthentications give it.
-    #[arg(long = "workload-port", value_name = "PORT", requires = "workload_namespace", value_parser = clap::value_parser!(u16).range(1..))]
-    workload_ports: Vec<u16>,
+    #[command(flatten)]
+    workload: WorkloadArgs,
     /// The namespace of the Istio ingress gateway's pods, where Istio reads `credentialName`
     /// Secrets (default: --workload-namespace, else each Gateway's own namespace).
     #[arg(long, value_name = "NS")]
@@ -57,28 +41,25 @@ pub(crate) struct TranslateArgs {
     validate: bool,
 }
 
-fn parse_label(text: &str) -> Result<(String, String), String> {
-    match text.split_once('=') {
-        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
-        _ => Err(format!("{text:?}: expected KEY=VALUE")),
-    }
-}
-
 impl TranslateArgs {
-    fn options(&self) -> Options {
+    fn options(&self) -> Result<Options, String> {
         let mut options = Options::default();
         options.mount_root = self.mount_root.clone();
         options.bind_address = self.bind;
         options.gateway_namespace = self.gateway_namespace.clone();
-        options.workload = self.workload_namespace.as_ref().map(|ns| {
-            let labels: BTreeMap<String, String> = self.workload_labels.iter().cloned().collect();
-            Workload::new(ns, labels).with_ports(self.workload_ports.iter().copied())
-        });
-        options
+        options.workload = self.workload.workload(None)?;
+        Ok(options)
     }
 }
 
 pub(crate) fn run(args: &TranslateArgs) -> ExitCode {
+    let options = match args.options() {
+        Ok(options) => options,
+        Err(e) => {
+            eprintln!("mtls-gateway: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut objects = Vec::new();
     for file in &args.files {
         let text = match std::fs::read_to_string(file) {
@@ -96,7 +77,7 @@ pub(crate) fn run(args: &TranslateArgs) -> ExitCode {
             }
         }
     }
-    let t = mtls_kube::translate(&objects, &args.options());
+    let t = mtls_kube::translate(&objects, &options);
     let yaml = match t.config.to_yaml() {
         Ok(yaml) => yaml,
         Err(e) => {

@@ -183,7 +183,7 @@ fn a_translation_that_enforces_nothing_exits_2_and_says_why() {
     );
     assert_eq!(
         stderr,
-        "mtls-gateway: the translation enforces nothing: no host on listener workload-8080 (port 8080), listener workload-9000 (port 9000): no certificate is served there, so every connection fails; give the port a host with a Gateway server (or an Ingress)\n"
+        "mtls-gateway: the translation enforces nothing: no host on listener workload-8080 (port 8080), listener workload-9000 (port 9000): no certificate is served there, so every connection fails; give the workload's certificate and CA (translate --workload-credential SECRET), or a Gateway server (or an Ingress) on the port\n"
     );
     // With the ingress gateway's MUTUAL Gateway server on the workload: the mesh's PERMISSIVE
     // leaves its listener TLS only (no peer mode), and says so.
@@ -230,14 +230,33 @@ fn bad_workload_flags_are_refused() {
             "invalid value '0' for '--workload-port <PORT>': 0 is not in 1..=65535",
         ),
         (
+            &["--workload-backend", "http://app", "x.yaml"][..],
+            "the following required arguments were not provided:\n  --workload-credential <SECRET>",
+        ),
+        (
             &["--workload-port", "80", "x.yaml"][..],
-            "the following required arguments were not provided:\n  --workload-namespace <NS>",
+            "mtls-gateway: --workload-label, --workload-port and --workload-credential need \
+             --workload-namespace",
         ),
     ] {
         let (code, stdout, stderr) = translate(args);
         assert_eq!((code, stdout.as_str()), (2, ""), "{args:?}");
         assert!(stderr.contains(message), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn workload_flags_belong_to_kube_mode() {
+    let out = Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
+        .args(["run", "--config", "x.yaml", "--workload-port", "8080"])
+        .output()
+        .expect("the gateway binary runs");
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "mtls-gateway: the --workload-* options are for --kube: with --config, the file declares \
+         its listeners\n"
+    );
 }
 
 #[test]

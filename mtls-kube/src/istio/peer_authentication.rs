@@ -5,14 +5,15 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 
 use mtls_policy::{
-    ClientCertMode, ListenerConfig, PeerAuthentication, PeerAuthentications, PeerMode,
-    PolicyConfig, Scope,
+    BackendConfig, ClientCertMode, ClientValidation, HostConfig, ListenerConfig,
+    PeerAuthentication, PeerAuthentications, PeerMode, PolicyConfig, RouteConfig, Scope,
+    TrustDomain, TrustSource,
 };
 use serde::Deserialize;
 
 use crate::de::IntOrString;
 use crate::manifest::Object;
-use crate::model::{Condition, ConditionStatus, ObjectRef, Warning};
+use crate::model::{Condition, ConditionStatus, ObjectRef, Purpose, Warning};
 use crate::options::Options;
 use crate::translate::{Ctx, accepted};
 
@@ -126,14 +127,59 @@ pub(crate) fn peer_authentication(ctx: &mut Ctx<'_>, o: &Object, spec: &PeerAuth
     ctx.status(r, None, vec![accepted()]);
 }
 
+/// The backend the workload listeners forward to ([`Workload::backend`](crate::Workload::backend)).
+const WORKLOAD_BACKEND: &str = "workload";
+
+/// What each workload listener serves when the workload's credential is given
+/// ([`Workload::credential`](crate::Workload::credential)): a default host with the Secret's
+/// certificate, peers verified against the Secret's CA (required where the peer mode is
+/// STRICT, by the policy's decision), and every path forwarded to the workload's backend
+/// (registered in `ctx`). `None` without a workload, a credential or a PeerAuthentication.
+pub(crate) fn workload_host(ctx: &mut Ctx<'_>) -> Option<HostConfig> {
+    let opts = ctx.opts;
+    let workload = opts.workload.as_ref()?;
+    let name = workload.credential.as_ref()?;
+    let first = ctx.peer_auth.first()?;
+    let used_by = ObjectRef::new("PeerAuthentication", &first.namespace, &first.name);
+    let secret = ObjectRef::new("Secret", &workload.namespace, name);
+    let (certificate, _) = ctx.server_certificate(&secret, &used_by);
+    let missing = ctx.missing_state();
+    let found = ctx.secrets.ca(&secret, &missing);
+    ctx.credential(
+        &secret,
+        Purpose::ClientCa,
+        &[found.ca_key],
+        &used_by,
+        &found.state,
+    );
+    let ca = TrustSource::File(ctx.file(&secret, found.ca_key));
+    let mut validation = ClientValidation::default();
+    validation.mode = ClientCertMode::Optional;
+    validation.trust = vec![TrustDomain::new("workload", ca)];
+    let mut host = HostConfig::new(Vec::<String>::new())
+        .certificate(certificate)
+        .client_validation(validation);
+    if let Some(url) = &workload.backend {
+        ctx.backends
+            .insert(WORKLOAD_BACKEND.into(), BackendConfig::new(url.clone()));
+        host = host.route(
+            RouteConfig::prefix("/")
+                .named(WORKLOAD_BACKEND)
+                .backend(WORKLOAD_BACKEND),
+        );
+    }
+    Some(host)
+}
+
 /// The listeners of the workload's own ports ([`Workload::ports`](crate::Workload::ports)) that
 /// no vendor object gives one, each with the peer mode the PeerAuthentications give the
-/// workload there; without a workload, PeerAuthentications are warned about (they then select
-/// nothing to enforce on).
+/// workload there and `host` (see [`workload_host`]); without a workload, PeerAuthentications
+/// are warned about (they then select nothing to enforce on).
 pub(crate) fn workload_listeners(
     config: &mut PolicyConfig,
     opts: &Options,
     scopes: Option<&PeerAuthentications>,
+    host: Option<&HostConfig>,
     warnings: &mut Vec<Warning>,
 ) {
     let Some(first) = config.peer_authentication.first() else {
@@ -172,7 +218,8 @@ pub(crate) fn workload_listeners(
             mode => mode,
         };
         let address = SocketAddr::new(opts.bind_address, port);
-        let listener = ListenerConfig::on_address(format!("workload-{port}"), address);
+        let mut listener = ListenerConfig::on_address(format!("workload-{port}"), address);
+        listener.hosts.extend(host.cloned());
         config.listeners.push(listener.peer_mode(mode));
     }
 }

@@ -4,6 +4,7 @@
 
 mod deploy;
 mod upstream;
+mod workload;
 
 use std::collections::BTreeMap;
 use std::io::{Read as _, Write as _};
@@ -168,8 +169,11 @@ fn args(state_dir: Option<PathBuf>, admin: Option<SocketAddr>) -> KubeArgs {
         state_dir,
         admin,
         bind: IpAddr::from([127, 0, 0, 1]),
-        workload_namespace: Some("web".into()),
-        workload_labels: vec!["app=mtls-gateway".into()],
+        workload: WorkloadArgs {
+            namespace: Some("web".into()),
+            labels: vec![("app".into(), "mtls-gateway".into())],
+            ..Default::default()
+        },
         debounce: Duration::from_millis(50),
     }
 }
