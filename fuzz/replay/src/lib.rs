@@ -20,6 +20,7 @@
 //! | `client_hello` | the PERMISSIVE first-byte sniff, rustls' `Acceptor` and a server connection using our verifier, fed in fuzzed segment sizes |
 //! | `plaintext_http` | the PERMISSIVE plaintext path: hyper's HTTP/1 and HTTP/2 server with the `MtlsLayer` |
 //! | `kube_manifests` | [`mtls_kube::parse_manifests`] and [`mtls_kube::translate`] |
+//! | `ocsp_response` | [`OcspVerifier::verify`](mtls_verify::ocsp::OcspVerifier::verify): the OCSP response parser and every check after it |
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, OnceLock};
@@ -30,8 +31,10 @@ use mtls_tower::{DomainOptions, LoadedTrustDomain, PolicyVerifier};
 use rustls_pki_types::{CertificateDer, UnixTime};
 
 mod net;
+mod ocsp;
 
 pub use net::{PLAINTEXT_POLICY, TLS_HANDSHAKE_RECORD, client_hello, plaintext_http};
+pub use ocsp::{OCSP_SEED_NONCE, join_ocsp_input, ocsp_response, split_ocsp_input};
 
 /// A fuzz target body.
 pub type Target = fn(&[u8]);
@@ -51,6 +54,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("client_hello", client_hello),
     ("plaintext_http", plaintext_http),
     ("kube_manifests", kube_manifests),
+    ("ocsp_response", ocsp_response),
 ];
 
 /// The PKI the targets that need one share (generated once per process).
