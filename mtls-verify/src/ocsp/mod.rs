@@ -22,6 +22,39 @@
 //! The first check that fails is the error ([`OcspError`]); otherwise the status is
 //! [`OcspStatus::Good`], [`OcspStatus::Revoked`] (time and reason) or [`OcspStatus::Unknown`].
 //!
+//! # How a status reaches the decision
+//!
+//! A rustls client-certificate verifier is synchronous and runs inside the handshake, so it
+//! must never wait for a responder. The status therefore travels through an [`OcspCache`]:
+//!
+//! 1. **Prefetch and cache.** A background task (in `mtls-tower`, the only crate with
+//!    sockets) asks the responder of each client certificate it sees (the AIA `id-ad-ocsp`
+//!    URI, or the one the trust domain configures), bounded in time, size and concurrency,
+//!    verifies the answer with [`OcspVerifier`] and inserts the status under the certificate's
+//!    [`OcspKey`]. A status counts until its nextUpdate, or for the configured TTL when the
+//!    responder gives none; [`OcspCache::expiring_before`] names what to refresh before it
+//!    expires, so a client that keeps connecting is answered from the cache. A fetch or
+//!    verification that fails leaves the entry to expire and is counted by its
+//!    [`OcspError`].
+//! 2. **In the handshake**, the verifier reads the cache: `Revoked` refuses the certificate
+//!    like a CRL entry (reason `revoked`); `Good` accepts; `Unknown` from the responder is
+//!    treated as the trust domain treats an unknown CRL status; no entry means "not yet known",
+//!    and the handshake completes with that recorded in the peer's verification, and a fetch
+//!    is queued.
+//! 3. **In the layer**, per trust domain:
+//!    - `hard`: a request from a client whose status is not yet known waits before it is
+//!      forwarded, up to a bound, for the queued fetch; if a status arrives it decides as in
+//!      the handshake, otherwise the request is answered with the policy's answer for
+//!      "revocation unknown". Nothing waits in the handshake loop.
+//!    - `soft`: the request is allowed, and counted (a metric per trust domain and outcome),
+//!      so operators see how often status was missing before turning `hard` on.
+//! 4. When a refreshed status turns to `Revoked`, the open connections of that client are
+//!    rechecked and closed, as a CRL reload does.
+//!
+//! This module holds the synchronous pieces (request, verification, cache); the fetcher, the
+//! handshake lookup, the `hard` / `soft` modes and `mtls-gateway check --ocsp` are wired in
+//! `mtls-tower` and the gateway, which do not use OCSP yet.
+//!
 //! # Example
 //!
 //! ```
@@ -43,12 +76,14 @@
 //! # Ok(()) }
 //! ```
 
+mod cache;
 mod error;
 mod request;
 mod response;
 mod time;
 mod verify;
 
+pub use cache::{OcspCache, OcspKey};
 pub use error::{Delegation, OcspError, OcspRequestError, ResponderStatus};
 pub use request::{CertIdHash, OcspRequest, OcspRequestBuilder, random_nonce};
 pub use verify::{
