@@ -51,7 +51,8 @@ impl PolicyConfig {
     ///
     /// ```
     /// use mtls_policy::{PolicyConfig, SourceMut, TrustSource};
-    /// let mut config: PolicyConfig = serde_norway::from_str(r#"
+    /// let mut config = PolicyConfig::from_yaml(r#"
+    /// listeners: []
     /// backends:
     ///   api: { url: https://api:8443, tls: { ca: /etc/ca.pem } }
     /// "#)?;
