@@ -2,8 +2,9 @@
 //! for a certificate and its issuer, and verify the responder's answer.
 //!
 //! Fetching is the caller's: POST [`OcspRequest::der`] with content type
-//! `application/ocsp-request` to the responder (the certificate's AIA `id-ad-ocsp` URI, or a
-//! configured one), and give the body of the answer to [`OcspVerifier::verify`].
+//! `application/ocsp-request` to the responder (the certificate's AIA `id-ad-ocsp` URI,
+//! [`OcspRequest::responder_uris`], or a configured one), and give the body of the answer to
+//! [`OcspVerifier::verify`].
 //!
 //! # What a response must be to count
 //!
@@ -85,7 +86,7 @@ mod verify;
 
 pub use cache::{OcspCache, OcspKey};
 pub use error::{Delegation, OcspError, OcspRequestError, ResponderStatus};
-pub use request::{CertIdHash, OcspRequest, OcspRequestBuilder, random_nonce};
+pub use request::{CertIdHash, MAX_RESPONDER_URIS, OcspRequest, OcspRequestBuilder, random_nonce};
 pub use verify::{
     DEFAULT_CLOCK_SKEW, DEFAULT_MAX_AGE, DEFAULT_MAX_RESPONSE_LEN, OcspStatus, OcspVerifier,
 };

@@ -2,6 +2,7 @@
 
 use rustls::crypto::CryptoProvider;
 use sha1::Digest as _;
+use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
 use super::error::{OcspRequestError, name};
@@ -76,6 +77,7 @@ pub struct OcspRequest {
     pub(crate) issuer_spki: Vec<u8>,
     pub(crate) issuer_key: Vec<u8>,
     pub(crate) nonce: Option<Vec<u8>>,
+    pub(crate) responders: Vec<String>,
 }
 
 impl OcspRequest {
@@ -115,6 +117,12 @@ impl OcspRequest {
     /// The DER subject name of the certificate's issuer.
     pub fn issuer_name(&self) -> &[u8] {
         &self.issuer_subject
+    }
+
+    /// The OCSP responders the certificate names: the URIs of its authorityInfoAccess
+    /// `id-ad-ocsp` entries, in order (at most [`MAX_RESPONDER_URIS`]), whatever their scheme.
+    pub fn responder_uris(&self) -> &[String] {
+        &self.responders
     }
 }
 
@@ -175,12 +183,36 @@ impl<'a> OcspRequestBuilder<'a> {
             issuer_spki: issuer.public_key().raw.to_vec(),
             issuer_key: issuer.public_key().subject_public_key.data.to_vec(),
             nonce: self.nonce.map(<[u8]>::to_vec),
+            responders: responder_uris(&cert),
         };
         Ok(OcspRequest {
             der: encode(&request, self.hash),
             ..request
         })
     }
+}
+
+/// The most responder URIs read from a certificate.
+pub const MAX_RESPONDER_URIS: usize = 8;
+
+/// The URIs of the certificate's authorityInfoAccess `id-ad-ocsp` entries.
+fn responder_uris(cert: &X509Certificate<'_>) -> Vec<String> {
+    /// id-ad-ocsp (1.3.6.1.5.5.7.48.1), DER contents.
+    const AD_OCSP: &[u8] = &[0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
+    cert.extensions()
+        .iter()
+        .filter_map(|e| match e.parsed_extension() {
+            ParsedExtension::AuthorityInfoAccess(aia) => Some(aia),
+            _ => None,
+        })
+        .flat_map(|aia| aia.accessdescs.iter())
+        .filter(|d| d.access_method.as_bytes() == AD_OCSP)
+        .filter_map(|d| match d.access_location {
+            GeneralName::URI(uri) => Some(uri.to_owned()),
+            _ => None,
+        })
+        .take(MAX_RESPONDER_URIS)
+        .collect()
 }
 
 /// Random bytes for a nonce, from the provider's random source.

@@ -180,32 +180,51 @@ impl Responder {
         panic!("openssl ocsp did not start in {PORT_ATTEMPTS} attempts: {last_error}");
     }
 
-    /// POSTs `request` (HTTP/1.0, `application/ocsp-request`) over loopback and returns the
-    /// body of the 200 answer.
-    pub fn ask(&self, request: &[u8]) -> Vec<u8> {
-        let mut stream = TcpStream::connect_timeout(&self.addr, TIMEOUT).unwrap();
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        stream.set_write_timeout(Some(TIMEOUT)).unwrap();
-        let head = format!(
-            "POST / HTTP/1.0\r\nHost: {}\r\nContent-Type: application/ocsp-request\r\nContent-Length: {}\r\n\r\n",
-            self.addr,
-            request.len()
-        );
-        stream.write_all(head.as_bytes()).unwrap();
-        stream.write_all(request).unwrap();
-        let mut answer = Vec::new();
-        stream.take(MAX_ANSWER).read_to_end(&mut answer).unwrap();
-        let split = answer
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("an HTTP answer");
-        let head = String::from_utf8_lossy(&answer[..split]);
-        assert!(
-            head.starts_with("HTTP/1.0 200"),
-            "responder answered {head}"
-        );
-        answer.split_off(split + 4)
+    /// The responder's URL on loopback.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
     }
+
+    /// POSTs `request` to the responder.
+    pub fn ask(&self, request: &[u8]) -> Vec<u8> {
+        post(&self.url(), request)
+    }
+}
+
+/// POSTs `request` (HTTP/1.0, `application/ocsp-request`) to `url`, which must be
+/// `http://127.0.0.1:PORT/`, and returns the body of the 200 answer.
+pub fn post(url: &str, request: &[u8]) -> Vec<u8> {
+    let authority = url
+        .strip_prefix("http://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .unwrap_or_else(|| panic!("not an http://HOST:PORT/ URL: {url}"));
+    let addr: SocketAddr = authority.parse().unwrap();
+    assert!(
+        addr.ip().is_loopback(),
+        "tests stay on loopback, not {addr}"
+    );
+    let mut stream = TcpStream::connect_timeout(&addr, TIMEOUT).unwrap();
+    stream.set_read_timeout(Some(TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(TIMEOUT)).unwrap();
+    let head = format!(
+        "POST / HTTP/1.0\r\nHost: {}\r\nContent-Type: application/ocsp-request\r\nContent-Length: {}\r\n\r\n",
+        addr,
+        request.len()
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    stream.write_all(request).unwrap();
+    let mut answer = Vec::new();
+    stream.take(MAX_ANSWER).read_to_end(&mut answer).unwrap();
+    let split = answer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP answer");
+    let head = String::from_utf8_lossy(&answer[..split]);
+    assert!(
+        head.starts_with("HTTP/1.0 200"),
+        "responder answered {head}"
+    );
+    answer.split_off(split + 4)
 }
 
 fn drain(output: impl std::io::Read, tx: &mpsc::Sender<String>) {
