@@ -111,6 +111,7 @@ pub mod reason;
 pub mod route;
 pub mod scope;
 pub mod settings;
+mod source_limits;
 pub mod trust;
 pub mod verification;
 
@@ -136,6 +137,7 @@ pub use reason::{DenyCode, DenyReason};
 pub use route::{RespondConfig, Route, RouteAction, RouteId};
 pub use scope::{PeerAuthentication, PeerAuthentications, Resolved, Scope, ScopeError};
 pub use settings::{AdminConfig, ConnectionLimits, SessionTickets, Span, TlsVersion, UnknownSni};
+pub use source_limits::SourceLimits;
 pub use trust::{CrlOptions, CrlScope, NextUpdate, SecretRef, Treatment, TrustDomain, TrustSource};
 pub use verification::{PeerVerification, VerifyError};
 

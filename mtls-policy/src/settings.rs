@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::source_limits::SourceLimits;
+
 /// What a listener does with a ClientHello whose SNI no host serves.
 ///
 /// With a default host (one with no `hostnames`), a ClientHello without SNI is served by it
@@ -182,6 +184,10 @@ pub struct ConnectionLimits {
     /// end of the grace period. Off by default: revocation applies to new handshakes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub close_revoked_connections: Option<Span>,
+    /// Limits per client address: open connections and new connections per second (see
+    /// [`SourceLimits`]). Off by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_source: Option<SourceLimits>,
 }
 
 impl ConnectionLimits {
@@ -196,21 +202,29 @@ impl ConnectionLimits {
         self.max_handshakes.unwrap_or(1024)
     }
 
-    /// Checks the values; `Err((field, message))`.
-    pub(crate) fn validate(&self) -> Result<(), (&'static str, String)> {
+    /// Checks the values; `Err((field, message))`, the field relative to `limits`.
+    pub(crate) fn validate(&self) -> Result<(), (String, String)> {
         for (field, span) in [
             ("handshake_timeout", self.handshake_timeout),
             ("request_header_timeout", self.request_header_timeout),
         ] {
             if span.is_some_and(|s| s.0.is_zero()) {
                 return Err((
-                    field,
+                    field.to_owned(),
                     "must be longer than 0 (it would close every connection)".into(),
                 ));
             }
         }
         if self.max_handshakes == Some(0) {
-            return Err(("max_handshakes", "must be at least 1".into()));
+            return Err(("max_handshakes".into(), "must be at least 1".into()));
+        }
+        if let Some(per_source) = &self.per_source {
+            per_source
+                .validate()
+                .map_err(|(field, message)| match field {
+                    "per_source" => (field.to_owned(), message),
+                    field => (format!("per_source.{field}"), message),
+                })?;
         }
         Ok(())
     }

@@ -2,19 +2,20 @@
 
 use std::io;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use metrics::{Counter, Histogram};
-use mtls_policy::{PeerVerification, VerifyError};
+use mtls_policy::{ConnectionLimits, PeerVerification, SourceLimits, VerifyError};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
 
 use crate::connection::{ConnectionInfo, Installed, RevocationWatch};
+use crate::sources::{SourceGuard, SourceLimited, Sources};
 use crate::tls::{self, HandshakeFailure, TlsSnapshot};
 
 /// The first byte of a TLS record carrying a handshake message (a ClientHello).
@@ -62,6 +63,8 @@ struct Shared {
     close_revoked: AtomicU64,
     /// The request header timeout of [`serve`](crate::serve), in nanoseconds.
     request_header_timeout: AtomicU64,
+    /// Per-source limits, when set.
+    sources: OnceLock<Arc<Sources>>,
     metrics: Metrics,
 }
 
@@ -86,6 +89,9 @@ struct Failures {
     unknown_sni: Counter,
     handshake: Counter,
     io: Counter,
+    source_connections: Counter,
+    source_handshake_rate: Counter,
+    source_table_full: Counter,
 }
 
 impl Metrics {
@@ -104,6 +110,13 @@ impl Metrics {
                 unknown_sni: failure(AcceptError::UnknownSni(None)),
                 handshake: failure(AcceptError::Handshake(io::ErrorKind::Other.into())),
                 io: failure(AcceptError::Io(io::ErrorKind::Other.into())),
+                source_connections: failure(AcceptError::SourceLimited(
+                    SourceLimited::Connections(0),
+                )),
+                source_handshake_rate: failure(AcceptError::SourceLimited(
+                    SourceLimited::HandshakeRate(0),
+                )),
+                source_table_full: failure(AcceptError::SourceLimited(SourceLimited::TableFull(0))),
             },
             days_to_expiry: metrics::histogram!("mtls_client_cert_days_to_expiry"),
             reloads_ok: metrics::counter!("mtls_reloads_total", "result" => "ok"),
@@ -122,6 +135,9 @@ impl Metrics {
             AcceptError::UnknownSni(_) => &f.unknown_sni,
             AcceptError::Handshake(_) => &f.handshake,
             AcceptError::Io(_) => &f.io,
+            AcceptError::SourceLimited(SourceLimited::Connections(_)) => &f.source_connections,
+            AcceptError::SourceLimited(SourceLimited::HandshakeRate(_)) => &f.source_handshake_rate,
+            AcceptError::SourceLimited(SourceLimited::TableFull(_)) => &f.source_table_full,
         }
     }
 }
@@ -153,6 +169,10 @@ pub enum AcceptError {
     /// A socket error.
     #[error("socket error: {0}")]
     Io(#[source] io::Error),
+    /// The client's address is over its per-source limits
+    /// ([`with_source_limits`](Acceptor::with_source_limits)); closed before any TLS work.
+    #[error("source over its limit: {0}")]
+    SourceLimited(#[source] SourceLimited),
 }
 
 impl AcceptError {
@@ -166,6 +186,9 @@ impl AcceptError {
             Self::UnknownSni(_) => "unknown_sni",
             Self::Handshake(_) => "handshake",
             Self::Io(_) => "io",
+            Self::SourceLimited(SourceLimited::Connections(_)) => "source_connections",
+            Self::SourceLimited(SourceLimited::HandshakeRate(_)) => "source_handshake_rate",
+            Self::SourceLimited(SourceLimited::TableFull(_)) => "source_table_full",
         }
     }
 }
@@ -206,9 +229,63 @@ impl Acceptor {
                 max_in_flight,
                 close_revoked: AtomicU64::new(KEEP_REVOKED),
                 request_header_timeout: AtomicU64::new(nanos(DEFAULT_REQUEST_HEADER_TIMEOUT)),
+                sources: OnceLock::new(),
                 metrics: Metrics::register(),
             }),
         }
+    }
+
+    /// An acceptor with a listener's limits as the model states them
+    /// ([`ConnectionLimits`]: handshake timeout, handshakes in flight, request header timeout,
+    /// closing revoked connections, per-source limits), each with its default where unset.
+    pub fn from_limits(snapshot: TlsSnapshot, limits: &ConnectionLimits) -> Self {
+        let mut acceptor = Self::with_limits(
+            snapshot,
+            limits.handshake_timeout(),
+            limits.max_handshakes(),
+        );
+        if let Some(grace) = limits.close_revoked_connections {
+            acceptor = acceptor.close_revoked_connections(grace.0);
+        }
+        if let Some(timeout) = limits.request_header_timeout {
+            acceptor = acceptor.with_request_header_timeout(timeout.0);
+        }
+        if let Some(per_source) = &limits.per_source {
+            acceptor = acceptor.with_source_limits(per_source.clone());
+        }
+        acceptor
+    }
+
+    /// Limits each client address ([`SourceLimits`]: open connections, new connections per
+    /// second): a connection over them is closed at accept, before any TLS work, and counted
+    /// (`mtls_accept_failures_total{reason="source_connections" | "source_handshake_rate" |
+    /// "source_table_full"}`). A source is an IPv4 address or an IPv6 /64 prefix.
+    ///
+    /// Set it when building the acceptor: it applies to every clone, and the first setting
+    /// stays (limits are not reloaded).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let pki = mtls_testkit::Pki::shared();
+    /// # let provider = mtls_core::crypto::default_provider();
+    /// # let leaf = pki.default_server();
+    /// # let cert = mtls_core::ServerCredential::new(
+    /// #     mtls_core::CertificateChain::from_der(leaf.chain_der())?,
+    /// #     leaf.key_der().into(),
+    /// #     &provider,
+    /// # )?;
+    /// # let snapshot = mtls_tower::TlsSnapshot::builder(provider)
+    /// #     .host(mtls_tower::HostTls::new(["localhost"], cert))
+    /// #     .build()?;
+    /// let mut limits = mtls_policy::SourceLimits::default();
+    /// limits.max_connections = Some(64);
+    /// limits.handshakes_per_second = Some(20);
+    /// let acceptor = mtls_tower::Acceptor::new(snapshot).with_source_limits(limits);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_source_limits(self, limits: SourceLimits) -> Self {
+        let _ = self.shared.sources.set(Arc::new(Sources::new(limits)));
+        self
     }
 
     /// **Opt-in** (off by default): after each [`reload`](Self::reload), every open TLS
@@ -439,12 +516,24 @@ impl Acceptor {
         &self,
         stream: TcpStream,
     ) -> Result<(MaybeTlsStream, ConnectionInfo), AcceptError> {
+        // Per source first: a flooding client is turned away before it can take a handshake
+        // slot from the others.
+        let source = match (self.shared.sources.get(), stream.peer_addr()) {
+            (Some(sources), Ok(remote)) => sources
+                .admit(remote.ip(), std::time::Instant::now())
+                .map_err(AcceptError::SourceLimited)?,
+            _ => None,
+        };
         let Ok(_permit) = Arc::clone(&self.shared.in_flight).try_acquire_owned() else {
             return Err(AcceptError::Overloaded(self.shared.max_in_flight));
         };
         let timeout = self.shared.handshake_timeout;
         match tokio::time::timeout(timeout, self.handshake(stream)).await {
-            Ok(result) => result,
+            Ok(Ok((mut stream, info))) => {
+                stream.source = source;
+                Ok((stream, info))
+            }
+            Ok(Err(e)) => Err(e),
             Err(_) => Err(AcceptError::Timeout(timeout)),
         }
     }
@@ -474,13 +563,13 @@ impl Acceptor {
                 return Err(AcceptError::PlaintextRefused);
             }
             return Ok((
-                MaybeTlsStream(Stream::Plain(stream)),
+                MaybeTlsStream::new(Stream::Plain(stream)),
                 ConnectionInfo::plaintext(remote, local),
             ));
         }
         match tls::handshake(stream, snapshot, remote, local).await {
             Ok((tls, info)) => Ok((
-                MaybeTlsStream(Stream::Tls(Box::new(tls))),
+                MaybeTlsStream::new(Stream::Tls(Box::new(tls))),
                 info.with_generation(installed.generation),
             )),
             Err(HandshakeFailure::UnknownSni(sni)) => Err(AcceptError::UnknownSni(sni)),
@@ -511,7 +600,11 @@ fn nanos(timeout: Duration) -> u64 {
 
 /// An accepted connection, plaintext or TLS: read and write it like a socket.
 #[derive(Debug)]
-pub struct MaybeTlsStream(Stream);
+pub struct MaybeTlsStream {
+    stream: Stream,
+    /// The per-source connection it holds, given back when it is dropped.
+    source: Option<SourceGuard>,
+}
 
 #[derive(Debug)]
 enum Stream {
@@ -520,9 +613,16 @@ enum Stream {
 }
 
 impl MaybeTlsStream {
+    fn new(stream: Stream) -> Self {
+        Self {
+            stream,
+            source: None,
+        }
+    }
+
     /// Whether the connection is TLS.
     pub fn is_tls(&self) -> bool {
-        matches!(self.0, Stream::Tls(_))
+        matches!(self.stream, Stream::Tls(_))
     }
 }
 
@@ -532,7 +632,7 @@ impl AsyncRead for MaybeTlsStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().0 {
+        match &mut self.get_mut().stream {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
         }
@@ -545,7 +645,7 @@ impl AsyncWrite for MaybeTlsStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().0 {
+        match &mut self.get_mut().stream {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
         }
@@ -556,28 +656,28 @@ impl AsyncWrite for MaybeTlsStream {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().0 {
+        match &mut self.get_mut().stream {
             Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
         }
     }
 
     fn is_write_vectored(&self) -> bool {
-        match &self.0 {
+        match &self.stream {
             Stream::Plain(s) => s.is_write_vectored(),
             Stream::Tls(s) => s.is_write_vectored(),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().0 {
+        match &mut self.get_mut().stream {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
         }
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().0 {
+        match &mut self.get_mut().stream {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }

@@ -108,6 +108,7 @@ pub mod layer;
 mod listener;
 #[cfg(feature = "serve")]
 mod serve;
+mod sources;
 pub mod tls;
 
 pub use acceptor::{AcceptError, Acceptor, MaybeTlsStream};
@@ -124,6 +125,7 @@ pub use listener::{ListenerError, MtlsListener, MtlsListenerBuilder, snapshot_fo
 #[cfg(feature = "serve")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serve")))]
 pub use serve::{DEFAULT_GRACE_PERIOD, serve, serve_with_grace};
+pub use sources::SourceLimited;
 pub use tls::{
     DomainOptions, HostTls, LoadedTrustDomain, MinTlsVersion, PolicyVerifier, ReportingVerifier,
     RevocationIndex, TlsSnapshot, TlsSnapshotBuilder, UnknownSni, UpstreamConnector, UpstreamTls,

@@ -247,29 +247,24 @@ impl<'a> MtlsListenerBuilder<'a> {
             self.credentials.as_deref(),
             self.secrets.as_deref(),
         )?;
-        let limits = policy
+        let mut limits = policy
             .listener(&self.name)
             .map(|l| l.limits.clone())
             .unwrap_or_default();
-        let mut acceptor = Acceptor::with_limits(
-            snapshot,
-            self.handshake_timeout
-                .unwrap_or_else(|| limits.handshake_timeout()),
-            self.max_handshakes
-                .unwrap_or_else(|| limits.max_handshakes()),
-        );
-        if let Some(grace) = self
-            .close_revoked
-            .or(limits.close_revoked_connections.map(|s| s.0))
-        {
-            acceptor = acceptor.close_revoked_connections(grace);
+        // What the builder sets wins over the model.
+        if let Some(timeout) = self.handshake_timeout {
+            limits.handshake_timeout = Some(timeout.into());
         }
-        if let Some(timeout) = self
-            .request_header_timeout
-            .or(limits.request_header_timeout.map(|s| s.0))
-        {
-            acceptor = acceptor.with_request_header_timeout(timeout);
+        if let Some(max) = self.max_handshakes {
+            limits.max_handshakes = Some(max);
         }
+        if let Some(grace) = self.close_revoked {
+            limits.close_revoked_connections = Some(grace.into());
+        }
+        if let Some(timeout) = self.request_header_timeout {
+            limits.request_header_timeout = Some(timeout.into());
+        }
+        let acceptor = Acceptor::from_limits(snapshot, &limits);
         let forward = ForwardIdentity::from_config(&policy.config().forward_identity);
         Ok(MtlsListener {
             layer: MtlsLayer::new(self.policy.clone())

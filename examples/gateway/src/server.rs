@@ -101,18 +101,7 @@ async fn launch(
             )
         })?;
         let bound = socket.local_addr().map_err(|e| e.to_string())?;
-        let limits = &listener.limits;
-        let mut acceptor = Acceptor::with_limits(
-            listener.snapshot,
-            limits.handshake_timeout(),
-            limits.max_handshakes(),
-        );
-        if let Some(grace) = limits.close_revoked_connections {
-            acceptor = acceptor.close_revoked_connections(grace.0);
-        }
-        if let Some(timeout) = limits.request_header_timeout {
-            acceptor = acceptor.with_request_header_timeout(timeout.0);
-        }
+        let acceptor = Acceptor::from_limits(listener.snapshot, &listener.limits);
         let service = AccessLog::new(
             MtlsLayer::new(policy.clone())
                 .port(listener.port)
