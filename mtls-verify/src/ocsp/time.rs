@@ -71,7 +71,12 @@ pub(crate) struct Rfc3339(pub(crate) UnixTime);
 
 impl fmt::Display for Rfc3339 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        /// 9999-12-31T23:59:59Z: later times are shown as seconds since the epoch.
+        const LAST: u64 = 253_402_300_799;
         let secs = self.0.as_secs();
+        if secs > LAST {
+            return write!(f, "{secs} s after the Unix epoch");
+        }
         let (mut days, rem) = (secs / 86_400, secs % 86_400);
         let mut year = 1970;
         loop {
@@ -137,5 +142,12 @@ mod tests {
     fn displays_rfc_3339() {
         let t = parse_generalized(b"20240229075906Z").expect("valid");
         assert_eq!(Rfc3339(t).to_string(), "2024-02-29T07:59:06Z");
+        let last = parse_generalized(b"99991231235959Z").expect("valid");
+        assert_eq!(Rfc3339(last).to_string(), "9999-12-31T23:59:59Z");
+        let far = UnixTime::since_unix_epoch(std::time::Duration::from_secs(u64::MAX));
+        assert_eq!(
+            Rfc3339(far).to_string(),
+            "18446744073709551615 s after the Unix epoch"
+        );
     }
 }
