@@ -518,11 +518,14 @@ impl Acceptor {
     ) -> Result<(MaybeTlsStream, ConnectionInfo), AcceptError> {
         // Per source first: a flooding client is turned away before it can take a handshake
         // slot from the others.
-        let source = match (self.shared.sources.get(), stream.peer_addr()) {
-            (Some(sources), Ok(remote)) => sources
-                .admit(remote.ip(), std::time::Instant::now())
-                .map_err(AcceptError::SourceLimited)?,
-            _ => None,
+        let source = match self.shared.sources.get() {
+            Some(sources) => match stream.peer_addr() {
+                Ok(remote) => sources
+                    .admit(remote.ip(), std::time::Instant::now())
+                    .map_err(AcceptError::SourceLimited)?,
+                Err(e) => return Err(AcceptError::Io(e)),
+            },
+            None => None,
         };
         let Ok(_permit) = Arc::clone(&self.shared.in_flight).try_acquire_owned() else {
             return Err(AcceptError::Overloaded(self.shared.max_in_flight));
