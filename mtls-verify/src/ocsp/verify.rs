@@ -182,19 +182,44 @@ impl OcspVerifier {
                 detail,
             });
         }
-        let delegate = basic.certs.iter().find_map(|der| {
-            let (_, cert) = X509Certificate::from_der(der).ok()?;
-            let key = &cert.public_key().subject_public_key.data;
-            names(key, cert.subject().as_raw()).then_some((*der, cert))
-        });
-        let Some((der, cert)) = delegate else {
-            return Err(OcspError::UnknownResponder {
-                responder: match basic.responder {
-                    ResponderId::ByName(n) => name(n),
-                    ResponderId::ByKey(k) => format!("key {}", hex(k)),
-                },
-            });
-        };
+        // Every certificate the responderID names is tried (at most MAX_CERTS are read), so a
+        // look-alike placed first does not hide the real responder certificate.
+        let mut refusal = None;
+        for der in &basic.certs {
+            let Ok((_, cert)) = X509Certificate::from_der(der) else {
+                continue;
+            };
+            if !names(
+                &cert.public_key().subject_public_key.data,
+                cert.subject().as_raw(),
+            ) {
+                continue;
+            }
+            match self.check_delegate(request, basic, der, &cert, now) {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    refusal.get_or_insert(e);
+                }
+            }
+        }
+        Err(refusal.unwrap_or_else(|| OcspError::UnknownResponder {
+            responder: match basic.responder {
+                ResponderId::ByName(n) => name(n),
+                ResponderId::ByKey(k) => format!("key {}", hex(k)),
+            },
+        }))
+    }
+
+    /// `cert` (DER `der`), named by the responderID, was issued by the certificate's issuer
+    /// with id-kp-OCSPSigning, is valid at `now`, and signed the response.
+    fn check_delegate(
+        &self,
+        request: &OcspRequest,
+        basic: &BasicResponse<'_>,
+        der: &[u8],
+        cert: &X509Certificate<'_>,
+        now: UnixTime,
+    ) -> Result<(), OcspError> {
         let responder = cert.subject().to_string();
         let refuse = |why| OcspError::UnauthorizedResponder {
             responder: responder.clone(),

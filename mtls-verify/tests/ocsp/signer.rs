@@ -164,3 +164,98 @@ fn sha256_cert_ids_and_responders_named_by_key() {
         UnixTime::now()
     )));
 }
+
+#[test]
+fn a_look_alike_responder_certificate_does_not_hide_the_real_one() {
+    let setup = Setup::new();
+    let delegate = setup
+        .ca
+        .issue("OCSP responder", 0x2001, vec![Eku::OcspSigning]);
+    let responder = setup.responder_signed_by(
+        "delegate",
+        &delegate.cert.pem(),
+        &delegate.key.serialize_pem(),
+    );
+    let request = setup.request(&setup.revoked);
+    let answer = responder.ask(request.der());
+    // Same subject, issued by another CA; put first among the response's (unsigned) certs.
+    let other = TestCa::new("Other CA");
+    let look_alike = other.issue("OCSP responder", 0x2001, vec![Eku::OcspSigning]);
+    let tampered = prepend_cert(&answer, look_alike.cert.der());
+    assert_ne!(tampered, answer);
+    assert!(matches!(
+        verifier().verify(&request, &tampered, UnixTime::now()),
+        Ok(OcspStatus::Revoked { .. })
+    ));
+    // Alone, the look-alike is refused.
+    let responder = setup.responder_signed_by(
+        "look-alike",
+        &look_alike.cert.pem(),
+        &look_alike.key.serialize_pem(),
+    );
+    assert_eq!(
+        verifier().verify(&request, &responder.ask(request.der()), UnixTime::now()),
+        Err(OcspError::UnauthorizedResponder {
+            responder: "CN=OCSP responder".into(),
+            why: Delegation::NotIssuedByIssuer,
+        })
+    );
+}
+
+/// `response` with `cert` inserted first in the BasicOCSPResponse's certs.
+fn prepend_cert(response: &[u8], cert: &[u8]) -> Vec<u8> {
+    let (_, outer) = tlv_read(response);
+    let (status, rest) = outer.split_at(3);
+    let (_, bytes) = tlv_read(rest); // [0] responseBytes
+    let (_, bytes) = tlv_read(bytes); // ResponseBytes SEQUENCE
+    let (oid, rest) = bytes.split_at(usize::from(bytes[1]) + 2);
+    let (_, basic) = tlv_read(rest); // OCTET STRING
+    let (_, mut fields) = tlv_read(basic); // BasicOCSPResponse SEQUENCE
+    let mut signed = Vec::new();
+    for _ in 0..3 {
+        let len = tlv_len(fields);
+        signed.extend_from_slice(&fields[..len]);
+        fields = &fields[len..];
+    }
+    let (_, certs) = tlv_read(fields); // [0]
+    let (_, certs) = tlv_read(certs); // SEQUENCE OF Certificate
+    let certs = tlv(0xa0, &tlv(0x30, &[cert, certs].concat()));
+    let basic = tlv(0x30, &[signed, certs].concat());
+    let bytes = tlv(0x30, &[oid, &tlv(0x04, &basic)].concat());
+    tlv(0x30, &[status, &tlv(0xa0, &bytes)].concat())
+}
+
+/// The header length and contents of the TLV at the start of `input`.
+fn tlv_read(input: &[u8]) -> (usize, &[u8]) {
+    let (header, len) = match input[1] {
+        n if n < 0x80 => (2, usize::from(n)),
+        0x81 => (3, usize::from(input[2])),
+        0x82 => (4, usize::from(input[2]) << 8 | usize::from(input[3])),
+        other => panic!("length form {other:#x}"),
+    };
+    (header, &input[header..header + len])
+}
+
+/// The whole length of the TLV at the start of `input`.
+fn tlv_len(input: &[u8]) -> usize {
+    let (header, contents) = tlv_read(input);
+    header + contents.len()
+}
+
+fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
+    let len = contents.len();
+    let mut out = vec![tag];
+    if len < 0x80 {
+        out.push(u8::try_from(len).unwrap());
+    } else if len < 0x100 {
+        out.extend([0x81, u8::try_from(len).unwrap()]);
+    } else {
+        out.extend([
+            0x82,
+            u8::try_from(len >> 8).unwrap(),
+            u8::try_from(len & 0xff).unwrap(),
+        ]);
+    }
+    out.extend_from_slice(contents);
+    out
+}
