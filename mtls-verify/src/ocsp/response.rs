@@ -286,3 +286,54 @@ fn read_extensions<'a>(
     }
     Ok(values)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One DER TLV with a short length.
+    fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag, u8::try_from(contents.len()).expect("short")];
+        out.extend_from_slice(contents);
+        out
+    }
+
+    fn extension(oid: &[u8], critical: bool, value: &[u8]) -> Vec<u8> {
+        let flag = if critical {
+            tlv(0x01, &[0xff])
+        } else {
+            Vec::new()
+        };
+        tlv(
+            SEQUENCE,
+            &[tlv(OID, oid), flag, tlv(OCTET_STRING, value)].concat(),
+        )
+    }
+
+    #[test]
+    fn extensions_give_the_known_values_and_refuse_unknown_critical_ones() {
+        let nonce = extension(NONCE_OID, false, &[0x04, 0x01, 0x07]);
+        let revoke = extension(EXTENDED_REVOKE, true, &[0x05, 0x00]);
+        let other = extension(&[0x2a, 0x03], false, &[]);
+        let list = tlv(SEQUENCE, &[other.clone(), revoke, nonce].concat());
+        assert_eq!(
+            read_extensions(&list, &[NONCE_OID]),
+            Ok(vec![Some(&[0x04, 0x01, 0x07][..])])
+        );
+
+        let critical = tlv(
+            SEQUENCE,
+            &[other, extension(&[0x2a, 0x03], true, &[])].concat(),
+        );
+        assert_eq!(
+            read_extensions(&critical, &[NONCE_OID]),
+            Err(OcspError::UnknownCriticalExtension {
+                oid: "1.2.3".into()
+            })
+        );
+        assert_eq!(
+            read_extensions(&[0x30, 0x02, 0x30], &[NONCE_OID]),
+            Err(OcspError::Malformed { what: "extensions" })
+        );
+    }
+}
