@@ -52,9 +52,9 @@
 //! 4. When a refreshed status turns to `Revoked`, the open connections of that client are
 //!    rechecked and closed, as a CRL reload does.
 //!
-//! This module holds the synchronous pieces (request, verification, cache); the fetcher, the
-//! handshake lookup, the `hard` / `soft` modes and `mtls-gateway check --ocsp` are wired in
-//! `mtls-tower` and the gateway, which do not use OCSP yet.
+//! This module holds the synchronous pieces: request, verification, cache. The fetcher, the
+//! handshake lookup, the `hard` / `soft` modes and `mtls-gateway check --ocsp` belong in
+//! `mtls-tower` and the gateway; neither uses OCSP today.
 //!
 //! # Example
 //!
