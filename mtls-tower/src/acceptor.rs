@@ -15,6 +15,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
 
 use crate::connection::{ConnectionInfo, Installed, RevocationWatch};
+use crate::readiness::StrictReadiness;
 use crate::sources::{SourceGuard, SourceLimited, Sources};
 use crate::tls::{self, HandshakeFailure, TlsSnapshot};
 
@@ -65,6 +66,8 @@ struct Shared {
     request_header_timeout: AtomicU64,
     /// Per-source limits, when set.
     sources: OnceLock<Arc<Sources>>,
+    /// Who connects how, when set.
+    readiness: OnceLock<StrictReadiness>,
     metrics: Metrics,
 }
 
@@ -230,6 +233,7 @@ impl Acceptor {
                 close_revoked: AtomicU64::new(KEEP_REVOKED),
                 request_header_timeout: AtomicU64::new(nanos(DEFAULT_REQUEST_HEADER_TIMEOUT)),
                 sources: OnceLock::new(),
+                readiness: OnceLock::new(),
                 metrics: Metrics::register(),
             }),
         }
@@ -286,6 +290,48 @@ impl Acceptor {
     pub fn with_source_limits(self, limits: SourceLimits) -> Self {
         let _ = self.shared.sources.set(Arc::new(Sources::new(limits)));
         self
+    }
+
+    /// Counts every accepted connection in `readiness`: plaintext, TLS without a client
+    /// certificate, or mTLS, per source address, SNI and identity (see [`StrictReadiness`]).
+    /// Meant for PERMISSIVE listeners, to tell who would break under STRICT; the cost is one
+    /// short mutex hold and one hash lookup per connection.
+    ///
+    /// Set it when building the acceptor: it applies to every clone, and the first setting
+    /// stays.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let pki = mtls_testkit::Pki::shared();
+    /// # let provider = mtls_core::crypto::default_provider();
+    /// # let leaf = pki.default_server();
+    /// # let cert = mtls_core::ServerCredential::new(
+    /// #     mtls_core::CertificateChain::from_der(leaf.chain_der())?,
+    /// #     leaf.key_der().into(),
+    /// #     &provider,
+    /// # )?;
+    /// # let snapshot = mtls_tower::TlsSnapshot::builder(provider)
+    /// #     .peer_mode(mtls_policy::PeerMode::Permissive)
+    /// #     .host(mtls_tower::HostTls::new(["localhost"], cert))
+    /// #     .build()?;
+    /// use mtls_tower::{Acceptor, StrictReadiness};
+    ///
+    /// let readiness = StrictReadiness::default();
+    /// let acceptor = Acceptor::new(snapshot).with_strict_readiness(readiness.clone());
+    /// assert!(acceptor.strict_readiness().is_some());
+    /// // Later, from an admin endpoint: who would break under STRICT.
+    /// let report = readiness.snapshot();
+    /// assert_eq!(report.would_break, 0);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_strict_readiness(self, readiness: StrictReadiness) -> Self {
+        let _ = self.shared.readiness.set(readiness);
+        self
+    }
+
+    /// The [`StrictReadiness`] this acceptor counts its connections in, if any.
+    pub fn strict_readiness(&self) -> Option<&StrictReadiness> {
+        self.shared.readiness.get()
     }
 
     /// **Opt-in** (off by default): after each [`reload`](Self::reload), every open TLS
@@ -493,6 +539,9 @@ impl Acceptor {
                     metrics.accepted_plaintext.increment(1);
                 } else {
                     metrics.accepted_tls.increment(1);
+                }
+                if let Some(readiness) = self.shared.readiness.get() {
+                    readiness.record(info);
                 }
                 if let Some(peer) = info.peer() {
                     // Days left on presented client certificates: an early warning of clients

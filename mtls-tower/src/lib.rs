@@ -6,6 +6,7 @@
 //! | [`Acceptor`] | peeks the first byte (plaintext and TLS on one port under PERMISSIVE; plaintext closed under STRICT), picks the host by SNI, bounds handshake time and handshakes in flight, swaps its [`TlsSnapshot`] on [`reload`](Acceptor::reload) |
 //! | [`MtlsLayer`] | per request: decides with the shared [`Policy`](mtls_policy::Policy) on the host and the path in normal form (inside axum's `Router::nest`, on the original path), answers denials (400 with the reason, 403, 421, problem+json), forwards the path in normal form, puts the [`PeerIdentity`](mtls_core::PeerIdentity) and the [`MatchedRoute`](layer::MatchedRoute) into request extensions, strips forged identity headers and forwards the verified one (Envoy XFCC, RFC 9440) |
 //! | [`RequireIdentityLayer`](layer::RequireIdentityLayer) | route-level authorization attached to a route of the application's router (`get(h).layer(RequireIdentityLayer::principals([..]))`): 403 with the reason unless the identity `MtlsLayer` verified is in the allow-list |
+//! | [`StrictReadiness`] | on a PERMISSIVE listener, connections counted per source, SNI and identity as plaintext, TLS without a certificate, or mTLS (bounded): who would break under STRICT |
 //! | [`MtlsListener`] | builds the acceptor and the layer of one policy listener |
 //! | [`serve`] | hyper-util HTTP/1.1 + HTTP/2 over the acceptor, graceful shutdown |
 //! | [`UpstreamConnector`] | the upstream leg: our client certificate, the upstream's CA and expected name |
@@ -106,6 +107,7 @@ mod credentials;
 pub mod layer;
 #[cfg(feature = "layer")]
 mod listener;
+mod readiness;
 #[cfg(feature = "serve")]
 mod serve;
 mod sources;
@@ -125,6 +127,10 @@ pub use listener::{ListenerError, MtlsListener, MtlsListenerBuilder, snapshot_fo
 #[cfg(feature = "serve")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serve")))]
 pub use serve::{DEFAULT_GRACE_PERIOD, serve, serve_with_grace};
+pub use readiness::{
+    DEFAULT_READINESS_CAPACITY, ReadinessEntry, ReadinessOverflow, ReadinessReport, StrictReadiness,
+    TransportCounts,
+};
 pub use sources::SourceLimited;
 pub use tls::{
     DomainOptions, HostTls, LoadedTrustDomain, MinTlsVersion, PolicyVerifier, ReportingVerifier,
