@@ -1,6 +1,7 @@
-//! The admin listener: `/healthz`, `/readyz` and Prometheus `/metrics` over plain HTTP/1.1,
-//! meant for loopback or a cluster-internal port.
+//! The admin listener: `/healthz`, `/readyz`, Prometheus `/metrics` and `/strict-readiness`
+//! over plain HTTP/1.1, meant for loopback or a cluster-internal port.
 
+use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::sync::Arc;
@@ -16,6 +17,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
+use mtls_tower::{ReadinessReport, StrictReadiness};
+use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
 
 /// How long open admin connections may finish their request after shutdown is asked for.
@@ -46,6 +49,14 @@ pub(crate) struct AdminState {
     pub(crate) ready: Arc<AtomicBool>,
     reason: Arc<ArcSwap<String>>,
     metrics: Option<PrometheusHandle>,
+    /// The STRICT readiness of each PERMISSIVE listener, by listener name.
+    readiness: Arc<BTreeMap<String, StrictReadiness>>,
+}
+
+/// The body of `GET /strict-readiness`: each PERMISSIVE listener's report, by listener name.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub(crate) struct ReadinessBody {
+    pub(crate) listeners: BTreeMap<String, ReadinessReport>,
 }
 
 impl AdminState {
@@ -56,6 +67,37 @@ impl AdminState {
             ready: Arc::new(AtomicBool::new(false)),
             reason: Arc::new(ArcSwap::from_pointee(STARTING.to_owned())),
             metrics,
+            readiness: Arc::default(),
+        }
+    }
+
+    /// Serves `readiness` (each PERMISSIVE listener's, by name) at `/strict-readiness`.
+    pub(crate) fn with_readiness(mut self, readiness: BTreeMap<String, StrictReadiness>) -> Self {
+        self.readiness = Arc::new(readiness);
+        self
+    }
+
+    fn readiness_json(&self) -> Response<Full<Bytes>> {
+        let body = ReadinessBody {
+            listeners: self
+                .readiness
+                .iter()
+                .map(|(name, readiness)| (name.clone(), readiness.snapshot()))
+                .collect(),
+        };
+        match serde_json::to_string_pretty(&body) {
+            Ok(json) => {
+                let mut response = text(StatusCode::OK, json + "\n");
+                response.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("application/json"),
+                );
+                response
+            }
+            Err(e) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("cannot render the report: {e}\n"),
+            ),
         }
     }
 
@@ -75,7 +117,10 @@ impl AdminState {
     }
 
     fn answer(&self, req: &Request<hyper::body::Incoming>) -> Response<Full<Bytes>> {
-        let known = matches!(req.uri().path(), "/healthz" | "/readyz" | "/metrics");
+        let known = matches!(
+            req.uri().path(),
+            "/healthz" | "/readyz" | "/metrics" | "/strict-readiness"
+        );
         if !known {
             return text(StatusCode::NOT_FOUND, "not found\n".into());
         }
@@ -91,6 +136,7 @@ impl AdminState {
         }
         match req.uri().path() {
             "/healthz" => text(StatusCode::OK, "ok\n".into()),
+            "/strict-readiness" => self.readiness_json(),
             "/readyz" if self.ready.load(Ordering::Acquire) => {
                 text(StatusCode::OK, "ready\n".into())
             }
@@ -133,6 +179,8 @@ fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
 /// - `GET /healthz`: `200 ok` while the process runs.
 /// - `GET /readyz`: `200 ready` once the state is ready, else `503 not ready: <reason>`.
 /// - `GET /metrics`: the Prometheus text exposition.
+/// - `GET /strict-readiness`: JSON, per PERMISSIVE listener (by name), how connections came
+///   (plaintext, TLS without a client certificate, mTLS) per source, SNI and identity.
 /// - anything else: 404 (405 for another method on those paths).
 pub(crate) async fn serve_admin(
     listener: TcpListener,

@@ -7,6 +7,8 @@
 //! - `demo`: generate a throw-away PKI, start an echo backend and a gateway on loopback, and
 //!   print the `curl` commands that show each decision.
 //! - `check`: verify a certificate chain exactly as the gateway would, and explain the decision.
+//! - `strict-readiness --admin ADDR`: who connects to the PERMISSIVE listeners without mTLS,
+//!   that is, who would break if they became STRICT.
 //! - `echo`: a plaintext backend answering `/status/N` with status N and echoing the identity
 //!   headers it received as JSON.
 
@@ -20,6 +22,7 @@ mod echo;
 mod kube;
 mod proxy;
 mod server;
+mod strict_readiness;
 mod translate;
 mod upstream;
 mod workload;
@@ -66,6 +69,9 @@ enum Command {
     /// Translate Kubernetes manifests (Istio, Gateway API, AGC, osm-edge, ingress-nginx) into
     /// this gateway's configuration: YAML on stdout, warnings on stderr.
     Translate(translate::TranslateArgs),
+    /// Ask a running gateway's admin listener who connects to its PERMISSIVE listeners
+    /// without mTLS: who would break under STRICT (exit 0 nobody, 1 somebody, 2 error).
+    StrictReadiness(strict_readiness::ReadinessArgs),
     /// A plaintext backend for trying configurations: `/status/N` answers with status N, and
     /// every answer echoes the request's identity headers as JSON.
     Echo(echo::EchoArgs),
@@ -76,6 +82,7 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(&args),
         Command::Translate(args) => translate::run(&args),
+        Command::StrictReadiness(args) => strict_readiness::run(&args),
         Command::Run {
             config: Some(_),
             kube_args,

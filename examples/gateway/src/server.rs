@@ -3,15 +3,15 @@
 //! for its `secret:` sources ([`start_with`], [`Gateway::apply`]): both are assembled and
 //! swapped in the same way.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
-use mtls_policy::{ConnectionLimits, Policy, PolicyConfig};
+use mtls_policy::{ConnectionLimits, PeerMode, Policy, PolicyConfig};
 use mtls_tower::layer::ForwardIdentity;
-use mtls_tower::{Acceptor, MtlsLayer, SharedPolicy};
+use mtls_tower::{Acceptor, MtlsLayer, SharedPolicy, StrictReadiness};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_layer::Layer as _;
@@ -93,6 +93,7 @@ async fn launch(
     let (stop, stopped) = watch::channel(false);
     let mut running = Vec::new();
     let mut tasks = Vec::new();
+    let mut readiness = BTreeMap::new();
     for listener in listeners {
         let socket = TcpListener::bind(listener.address).await.map_err(|e| {
             format!(
@@ -101,7 +102,14 @@ async fn launch(
             )
         })?;
         let bound = socket.local_addr().map_err(|e| e.to_string())?;
-        let acceptor = Acceptor::from_limits(listener.snapshot, &listener.limits);
+        // PERMISSIVE as started: who connects how, for `/strict-readiness`.
+        let permissive = listener.snapshot.peer_mode() == PeerMode::Permissive;
+        let mut acceptor = Acceptor::from_limits(listener.snapshot, &listener.limits);
+        if permissive {
+            let counted = StrictReadiness::default();
+            acceptor = acceptor.with_strict_readiness(counted.clone());
+            readiness.insert(listener.name.clone(), counted);
+        }
         let service = AccessLog::new(
             MtlsLayer::new(policy.clone())
                 .port(listener.port)
@@ -133,7 +141,7 @@ async fn launch(
             .await
             .map_err(|e| format!("admin: cannot bind {address}: {e}"))?;
         let admin_address = socket.local_addr().ok();
-        let state = AdminState::new(metrics);
+        let state = AdminState::new(metrics).with_readiness(readiness);
         state.set_ready();
         let mut stopped = stopped.clone();
         tasks.push(tokio::spawn(async move {
@@ -142,7 +150,7 @@ async fn launch(
             })
             .await;
         }));
-        tracing::info!(address = ?admin_address, "admin listening (/healthz /readyz /metrics)");
+        tracing::info!(address = ?admin_address, "admin listening (/healthz /readyz /metrics /strict-readiness)");
     }
     Ok(Gateway {
         listeners: running,
