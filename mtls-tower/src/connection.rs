@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+#[cfg(feature = "layer")]
+use std::sync::OnceLock;
+use std::sync::{Arc, Mutex};
 
 use metrics::Counter;
 use mtls_core::PeerIdentity;
@@ -33,11 +35,13 @@ struct Inner {
     generation: u64,
     /// The XFCC value of this connection's peer, as the first layer to forward it formatted
     /// it (see [`XfccMemo`](crate::layer::forward::XfccMemo)).
+    #[cfg(feature = "layer")]
     xfcc: OnceLock<CachedXfcc>,
 }
 
 /// An XFCC value kept with the connection it describes: which memo (which layer
 /// configuration) formatted it, for which certificate.
+#[cfg(feature = "layer")]
 #[derive(Debug)]
 pub(crate) struct CachedXfcc {
     pub(crate) memo: u64,
@@ -83,6 +87,7 @@ impl ConnectionInfo {
             chain: Vec::new(),
             verification: PeerVerification::Plaintext,
             generation: 0,
+            #[cfg(feature = "layer")]
             xfcc: OnceLock::new(),
         }))
     }
@@ -105,6 +110,7 @@ impl ConnectionInfo {
             chain,
             verification,
             generation: 0,
+            #[cfg(feature = "layer")]
             xfcc: OnceLock::new(),
         }))
     }
@@ -118,6 +124,7 @@ impl ConnectionInfo {
     }
 
     /// Where a layer keeps the XFCC value of this connection's peer.
+    #[cfg(feature = "layer")]
     pub(crate) fn xfcc_slot(&self) -> &OnceLock<CachedXfcc> {
         &self.0.xfcc
     }
