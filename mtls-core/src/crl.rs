@@ -12,9 +12,11 @@ use x509_parser::revocation_list::CertificateRevocationList;
 use crate::error::{Error, ErrorKind, Expected, Origin};
 use crate::pem;
 
-/// One CRL, structurally checked at load time (by x509-parser and by rustls-webpki, so a CRL
-/// that loads here is one a verifier accepts). Its signature is *not* checked here: that needs
-/// the issuing CA, which the verifier has.
+/// One CRL, structurally checked at load time (by x509-parser and by rustls-webpki, which
+/// refuses what is malformed, of an unknown version or with an unknown critical extension;
+/// issuingDistributionPoint scopes, reason partitions, indirect and delta CRLs load, and the
+/// verifier decides which certificates such a CRL answers for). Its signature is *not* checked
+/// here: that needs the issuing CA, which the verifier has.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Crl {
     der: CertificateRevocationListDer<'static>,
@@ -58,8 +60,19 @@ impl Crl {
                 }
                 Err(e) => return Err(bad(e.to_string())),
             };
-        webpki::BorrowedCertRevocationList::from_der(&der)
-            .map_err(|e| bad(format!("rejected by rustls-webpki: {e}")))?;
+        match webpki::BorrowedCertRevocationList::from_der(&der) {
+            // Forms of RFC 5280 5.2 that rustls-webpki does not implement but a verifier may
+            // (scoped, reason-partitioned, indirect and delta CRLs): the CRL loads, and the
+            // verifier decides which certificates it can answer for.
+            Ok(_)
+            | Err(
+                webpki::Error::UnsupportedCrlIssuingDistributionPoint
+                | webpki::Error::UnsupportedRevocationReasonsPartitioning
+                | webpki::Error::UnsupportedIndirectCrl
+                | webpki::Error::UnsupportedDeltaCrl,
+            ) => {}
+            Err(e) => return Err(bad(format!("rejected by rustls-webpki: {e}"))),
+        }
         Ok(Self {
             der: CertificateRevocationListDer::from(der),
             issuer,

@@ -1,6 +1,5 @@
 //! The few DER reads the revocation index needs that rustls-webpki does not expose: a CRL's
-//! signed parts, an SPKI's algorithm and key, a CA certificate's keyUsage, and the flags of an
-//! issuingDistributionPoint. Every read is bounds-checked and returns `None` on bad input.
+//! signed parts, an SPKI's algorithm and key, a CA certificate's keyUsage, a certificate's extension. Every read is bounds-checked and returns `None` on bad input.
 
 pub(crate) const SEQUENCE: u8 = 0x30;
 const BIT_STRING: u8 = 0x03;
@@ -162,37 +161,9 @@ fn extensions(cert_der: &[u8]) -> Option<&[u8]> {
     None
 }
 
-/// The scope an issuingDistributionPoint extension gives a CRL.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub(crate) struct IdpScope {
-    /// `onlyContainsUserCerts`.
-    pub(crate) only_user: bool,
-    /// `onlyContainsCACerts`.
-    pub(crate) only_ca: bool,
-    /// A `distributionPoint` name is given (a partitioned CRL).
-    pub(crate) partitioned: bool,
-}
-
-/// Reads the flags of an issuingDistributionPoint value (as webpki returns it: the extension's
-/// OCTET STRING contents).
-pub(crate) fn idp_scope(value: &[u8]) -> Option<IdpScope> {
-    let (seq, _) = expect(value, SEQUENCE)?;
-    let mut scope = IdpScope::default();
-    let mut fields = seq.contents;
-    while !fields.is_empty() {
-        let (field, rest) = read(fields)?;
-        fields = rest;
-        let flag = field.contents.first().is_some_and(|b| *b != 0);
-        match field.tag {
-            0xa0 => scope.partitioned = true,
-            0x81 => scope.only_user = flag,
-            0x82 => scope.only_ca = flag,
-            // onlySomeReasons, indirectCRL and onlyContainsAttributeCerts are rejected by
-            // rustls-webpki when the CRL is parsed.
-            _ => {}
-        }
-    }
-    Some(scope)
+/// The value (OCTET STRING contents) of a certificate's extension with OID contents `oid`.
+pub(crate) fn cert_extension<'a>(cert_der: &'a [u8], oid: &[u8]) -> Option<&'a [u8]> {
+    find_extension(extensions(cert_der)?, oid)
 }
 
 #[cfg(test)]
@@ -220,7 +191,7 @@ mod tests {
             assert!(read(&input[..end]).is_none());
             assert!(signed(&input[..end]).is_none());
             assert!(spki(&input[..end]).is_none());
-            assert!(idp_scope(&input[..end]).is_none());
+            assert!(cert_extension(&input[..end], &[0x55, 0x1d, 0x1f]).is_none());
             assert_eq!(crl_sign(&input[..end]), CrlSign::Absent);
         }
     }

@@ -25,7 +25,7 @@ use rustls::{CertificateError, OtherError};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter, KeyUsage, VerifiedPath};
 
-use crate::revocation::{Status, Subject};
+use crate::revocation::{Signer, Status, Subject};
 use crate::trust::LoadedTrustDomain;
 
 pub(crate) use failure::{Failure, from_webpki};
@@ -242,6 +242,7 @@ fn attempt(
 
 /// A CA certificate of a path, below its anchor, as the checks after path building read it.
 struct Link<'a> {
+    subject: &'a [u8],
     issuer: &'a [u8],
     serial: &'a [u8],
     der: &'a [u8],
@@ -263,6 +264,7 @@ fn check_path(
     let links: Vec<_> = certs
         .iter()
         .map(|(c, spki, der)| Link {
+            subject: c.subject(),
             issuer: c.issuer(),
             serial: c.serial(),
             der: der.as_ref(),
@@ -341,21 +343,32 @@ fn check_links(
         CrlScope::LeafOnly => 1,
         _ => depth,
     };
+    let mut signers = Vec::with_capacity(depth);
+    signers.push(Signer {
+        name: anchor.subject.as_ref(),
+        spki: anchor_spki.as_ref(),
+        cert: None,
+    });
+    signers.extend(links.iter().map(|c| Signer {
+        name: c.subject,
+        spki: c.spki,
+        cert: Some(c.der),
+    }));
+    let leaf_der = leaf.der();
     for k in 0..checked {
-        let (issuer_name, serial) = match k {
-            0 => (leaf.issuer(), leaf.serial()),
+        let (issuer_name, serial, cert) = match k {
+            0 => (leaf.issuer(), leaf.serial(), leaf_der.as_ref()),
             _ => match links.get(k - 1) {
-                Some(c) => (c.issuer, c.serial),
+                Some(c) => (c.issuer, c.serial, c.der),
                 None => break,
             },
         };
-        let issuer = links.get(k);
         let subject = Subject {
             issuer_name,
             serial,
             is_leaf: k == 0,
-            issuer_spki: issuer.map_or(anchor_spki.as_ref(), |c| c.spki),
-            issuer_cert: issuer.map(|c| c.der),
+            cert,
+            signers: &signers,
         };
         match index.status(&subject, now, options.next_update, algs) {
             Status::Good => {}

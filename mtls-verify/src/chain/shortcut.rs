@@ -25,6 +25,7 @@ pub(crate) struct VerifiedIssuer {
     /// which webpki then applies to the leaf exactly as it does to the leaf below an
     /// intermediate.
     anchor: rustls_pki_types::TrustAnchor<'static>,
+    subject: Vec<u8>,
     issuer: Vec<u8>,
     serial: Vec<u8>,
     spki: Vec<u8>,
@@ -98,6 +99,7 @@ pub(super) fn remember_issuer(domain: &LoadedTrustDomain, path: &VerifiedPath<'_
         der.as_ref(),
         VerifiedIssuer {
             anchor: as_anchor.to_owned(),
+            subject: intermediate.subject().to_vec(),
             issuer: intermediate.issuer().to_vec(),
             serial: intermediate.serial().to_vec(),
             spki: intermediate.subject_public_key_info().as_ref().to_vec(),
@@ -154,6 +156,7 @@ pub(super) fn shortcut(
     };
     verified.map_err(drop)?;
     let link = Link {
+        subject: &issuer.subject,
         issuer: &issuer.issuer,
         serial: &issuer.serial,
         der: issuer_der.as_ref(),

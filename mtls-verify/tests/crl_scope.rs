@@ -1,0 +1,160 @@
+//! CRLs with an issuingDistributionPoint (RFC 5280 5.2.5, 6.3.3 (b)): a CRL partitioned by
+//! distribution point loads, answers for the certificates whose cRLDistributionPoints name
+//! its partition, and leaves the status of the others unknown (refused by default, never
+//! accepted); onlyContainsUserCerts / onlyContainsCACerts restrict a CRL to leaves / CAs.
+//! Certificates and CRLs are generated at test time with rcgen.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use mtls_core::CrlSet;
+use mtls_policy::{PeerVerification, VerifyError};
+use rcgen::{
+    CertificateRevocationListParams, CrlDistributionPoint, CrlIssuingDistributionPoint, CrlScope,
+    KeyIdMethod, RevokedCertParams, SerialNumber, date_time_ymd,
+};
+use rustls_pki_types::CertificateDer;
+
+mod support;
+use support::*;
+
+const PART_A: &str = "http://crl.test/a.crl";
+const PART_B: &str = "http://crl.test/b.crl";
+
+/// A CRL of `ca` with `idp`, revoking `serials`.
+fn crl(ca: &TestCa, idp: Option<CrlIssuingDistributionPoint>, serials: &[u64]) -> String {
+    let params = CertificateRevocationListParams {
+        this_update: date_time_ymd(2020, 1, 1),
+        next_update: date_time_ymd(2100, 1, 1),
+        crl_number: SerialNumber::from(1u64),
+        issuing_distribution_point: idp,
+        revoked_certs: serials
+            .iter()
+            .map(|s| RevokedCertParams {
+                serial_number: SerialNumber::from(*s),
+                revocation_time: date_time_ymd(2020, 1, 1),
+                reason_code: None,
+                invalidity_date: None,
+            })
+            .collect(),
+        key_identifier_method: KeyIdMethod::Sha256,
+    };
+    params.signed_by(&ca.issuer()).unwrap().pem().unwrap()
+}
+
+fn partition(uri: &str, scope: Option<CrlScope>) -> Option<CrlIssuingDistributionPoint> {
+    Some(CrlIssuingDistributionPoint {
+        distribution_point: CrlDistributionPoint {
+            uris: vec![uri.to_owned()],
+        },
+        scope,
+    })
+}
+
+/// A leaf of `ca` with `serial` whose cRLDistributionPoints name `uri` (none when `None`).
+fn leaf_at(ca: &TestCa, serial: u64, uri: Option<&str>) -> CertificateDer<'static> {
+    ca.leaf(|p| {
+        p.serial_number = Some(SerialNumber::from(serial));
+        p.crl_distribution_points = uri
+            .map(|u| CrlDistributionPoint {
+                uris: vec![u.to_owned()],
+            })
+            .into_iter()
+            .collect();
+    })
+}
+
+fn crls(pems: &[String]) -> CrlSet {
+    CrlSet::from_bytes(pems.concat().as_bytes(), "crls.pem").unwrap()
+}
+
+fn verified(v: &PeerVerification) -> bool {
+    matches!(v, PeerVerification::Verified { .. })
+}
+
+fn unknown() -> PeerVerification {
+    PeerVerification::failed(Some(DOMAIN), VerifyError::RevocationUnknown)
+}
+
+#[test]
+fn a_partitioned_crl_answers_for_its_partition_only() {
+    let root = TestCa::root("Root", |_| {});
+    let set = crls(&[crl(&root, partition(PART_A, None), &[7])]);
+    let domain = || domain_of(&[&root], Some(&set)).expect("a partitioned CRL loads");
+
+    let in_a = leaf_at(&root, 5, Some(PART_A));
+    assert!(verified(&verify_client(domain(), &in_a, &[])));
+
+    let revoked_in_a = leaf_at(&root, 7, Some(PART_A));
+    assert!(matches!(
+        verify_client(domain(), &revoked_in_a, &[]),
+        PeerVerification::Failed {
+            error: VerifyError::Revoked { .. },
+            ..
+        }
+    ));
+
+    let in_b = leaf_at(&root, 5, Some(PART_B));
+    assert_eq!(verify_client(domain(), &in_b, &[]), unknown());
+    let nowhere = leaf_at(&root, 5, None);
+    assert_eq!(verify_client(domain(), &nowhere, &[]), unknown());
+}
+
+#[test]
+fn every_partition_of_the_issuer_covers_its_own_certificates() {
+    let root = TestCa::root("Root", |_| {});
+    let set = crls(&[
+        crl(&root, partition(PART_A, None), &[]),
+        crl(&root, partition(PART_B, None), &[9]),
+    ]);
+    let domain = || domain_of(&[&root], Some(&set)).unwrap();
+    assert!(verified(&verify_client(
+        domain(),
+        &leaf_at(&root, 9, Some(PART_A)),
+        &[]
+    )));
+    assert!(!verified(&verify_client(
+        domain(),
+        &leaf_at(&root, 9, Some(PART_B)),
+        &[]
+    )));
+}
+
+#[test]
+fn a_crl_of_ca_certificates_only_says_nothing_about_leaves() {
+    let root = TestCa::root("Root", |_| {});
+    let int = root.intermediate("Issuing CA", |_| {});
+    let only_ca = CrlIssuingDistributionPoint {
+        distribution_point: CrlDistributionPoint { uris: Vec::new() },
+        scope: Some(CrlScope::CaCertsOnly),
+    };
+    let only_user = CrlIssuingDistributionPoint {
+        distribution_point: CrlDistributionPoint { uris: Vec::new() },
+        scope: Some(CrlScope::UserCertsOnly),
+    };
+    let leaf = leaf_at(&int, 3, None);
+    let chain = [int.der().clone()];
+
+    // The intermediate's CRL covers CAs only: its leaf's status is unknown.
+    let set = crls(&[crl(&root, None, &[]), crl(&int, Some(only_ca), &[])]);
+    let domain = domain_of(&[&root], Some(&set)).unwrap();
+    assert_eq!(verify_client(domain, &leaf, &chain), unknown());
+
+    // The root's CRL covers leaves only: the intermediate's status is unknown.
+    let set = crls(&[
+        crl(&root, Some(only_user.clone()), &[]),
+        crl(&int, None, &[]),
+    ]);
+    let domain = domain_of(&[&root], Some(&set)).unwrap();
+    assert_eq!(verify_client(domain, &leaf, &chain), unknown());
+
+    // Each in its scope: verified.
+    let only_ca = CrlIssuingDistributionPoint {
+        distribution_point: CrlDistributionPoint { uris: Vec::new() },
+        scope: Some(CrlScope::CaCertsOnly),
+    };
+    let set = crls(&[
+        crl(&root, Some(only_ca), &[]),
+        crl(&int, Some(only_user), &[]),
+    ]);
+    let domain = domain_of(&[&root], Some(&set)).unwrap();
+    assert!(verified(&verify_client(domain, &leaf, &chain)));
+}
