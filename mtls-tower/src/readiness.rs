@@ -3,10 +3,11 @@
 //!
 //! Connections are counted per (source address, SNI, client identity) by how they came:
 //! plaintext, TLS without a client certificate, or mTLS. The table is bounded: at most
-//! `capacity` entries; when it is full, a new key evicts the entry with the smallest total
-//! (ties: whichever the scan meets first), whose counts move to the overflow. So the heavy
-//! hitters stay, the churn is at the bottom, and entries plus overflow always add up to every
-//! connection recorded since the start.
+//! `capacity` entries; when a new key finds it full, the eighth of the entries with the
+//! smallest totals (at least one) is evicted at once, their counts moving to the overflow. So
+//! the heavy hitters stay, the churn is at the bottom, entries plus overflow always add up to
+//! every connection recorded since the start, and a stream of new keys (a scan from many
+//! addresses) costs one pass over the table per eighth of it, not one per connection.
 
 use std::borrow::Borrow;
 use std::collections::HashMap;
@@ -31,8 +32,9 @@ pub const DEFAULT_READINESS_CAPACITY: usize = 1024;
 /// [`Acceptor::with_strict_readiness`](crate::Acceptor::with_strict_readiness): every
 /// connection the acceptor accepts is recorded, at the cost of one short mutex hold and one
 /// hash lookup (no allocation for a key already counted). Memory is bounded by the capacity
-/// (default [`DEFAULT_READINESS_CAPACITY`]): when the table is full, a new key evicts the
-/// entry with the smallest total, whose counts move to the [overflow](ReadinessOverflow).
+/// (default [`DEFAULT_READINESS_CAPACITY`]): when a new key finds the table full, the eighth
+/// of the entries with the smallest totals is evicted, their counts moving to the
+/// [overflow](ReadinessOverflow).
 ///
 /// Cheap to clone: clones share the table.
 ///
@@ -69,6 +71,8 @@ struct Inner {
 struct Table {
     entries: HashMap<Key, TransportCounts>,
     overflow: ReadinessOverflow,
+    /// The totals of the entries, reused by each eviction.
+    scratch: Vec<u64>,
 }
 
 /// How one connection came.
@@ -219,7 +223,7 @@ impl StrictReadiness {
             return;
         }
         if table.entries.len() >= capacity {
-            table.evict_smallest();
+            table.evict_smallest(capacity.div_ceil(8));
         }
         let mut counts = TransportCounts::default();
         counts.add(how);
@@ -283,18 +287,35 @@ impl StrictReadiness {
 }
 
 impl Table {
-    /// Evicts the entry with the smallest total into the overflow: one pass over the table,
-    /// only when a new key arrives at a full table.
-    fn evict_smallest(&mut self) {
-        let smallest = self
-            .entries
-            .iter()
-            .min_by_key(|(_, counts)| counts.total())
-            .map(|(key, _)| key.clone());
-        if let Some(counts) = smallest.and_then(|key| self.entries.remove(&key)) {
-            self.overflow.entries = self.overflow.entries.saturating_add(1);
-            self.overflow.counts.merge(&counts);
+    /// Evicts the `count` entries with the smallest totals into the overflow (ties: whichever
+    /// come first in the table's order): two passes over the table, only when a new key
+    /// arrives at a full one.
+    fn evict_smallest(&mut self, count: usize) {
+        if self.entries.is_empty() {
+            return;
         }
+        let count = count.clamp(1, self.entries.len());
+        self.scratch.clear();
+        self.scratch
+            .extend(self.entries.values().map(TransportCounts::total));
+        // In bounds: 1 <= count <= the number of entries.
+        let (_, &mut threshold, _) = self.scratch.select_nth_unstable(count - 1);
+        // Those below the threshold, then as many at it as still needed.
+        let below = self.scratch.iter().filter(|&&t| t < threshold).count();
+        let mut at_threshold = count - below;
+        let overflow = &mut self.overflow;
+        self.entries.retain(|_, counts| {
+            let total = counts.total();
+            let evict = total < threshold || (total == threshold && at_threshold > 0);
+            if evict {
+                if total == threshold {
+                    at_threshold -= 1;
+                }
+                overflow.entries = overflow.entries.saturating_add(1);
+                overflow.counts.merge(counts);
+            }
+            !evict
+        });
     }
 }
 

@@ -163,6 +163,44 @@ fn a_full_table_evicts_its_smallest_entry_into_the_overflow() {
 }
 
 #[test]
+fn a_full_table_evicts_its_smallest_eighth_at_once() {
+    let r = StrictReadiness::new(16);
+    // Source i has i + 1 connections, 16 sources: full.
+    for i in 0..16u8 {
+        for _ in 0..=i {
+            r.record(&plaintext(&format!("10.0.0.{i}:1")));
+        }
+    }
+    assert_eq!(r.snapshot().overflow.entries, 0);
+    // A newcomer evicts the two smallest (1 and 2 connections) and takes one place.
+    r.record(&tls("10.0.1.1:1", None, false));
+    let report = r.snapshot();
+    assert_eq!(report.entries.len(), 15);
+    assert_eq!(report.overflow.entries, 2);
+    assert_eq!(report.overflow.counts.plaintext, 3);
+    let sources: Vec<_> = report.entries.iter().map(|e| e.source).collect();
+    assert!(!sources.contains(&ip("10.0.0.0")) && !sources.contains(&ip("10.0.0.1")));
+    assert!(sources.contains(&ip("10.0.0.2")) && sources.contains(&ip("10.0.1.1")));
+    // The next newcomer finds room without evicting.
+    r.record(&tls("10.0.1.2:1", None, false));
+    assert_eq!(r.snapshot().overflow.entries, 2);
+    assert_eq!(r.snapshot().entries.len(), 16);
+}
+
+#[test]
+fn ties_at_the_threshold_evict_only_as_many_as_needed() {
+    let r = StrictReadiness::new(16);
+    for i in 0..16u8 {
+        r.record(&plaintext(&format!("10.0.0.{i}:1")));
+    }
+    r.record(&plaintext("10.0.1.1:1"));
+    let report = r.snapshot();
+    assert_eq!(report.entries.len(), 15);
+    assert_eq!(report.overflow.entries, 2);
+    assert_eq!(report.would_break, 17);
+}
+
+#[test]
 fn a_capacity_of_zero_counts_only_the_overflow() {
     let r = StrictReadiness::new(0);
     r.record(&plaintext("10.0.0.1:1"));
