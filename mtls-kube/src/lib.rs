@@ -89,10 +89,12 @@
 
 // Library code never unwraps; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod de;
 mod destination_rule;
 #[cfg(feature = "fake-api")]
+#[cfg_attr(docsrs, doc(cfg(feature = "fake-api")))]
 pub mod fake;
 pub mod gateway_api;
 pub mod istio;
@@ -104,6 +106,7 @@ pub mod osm;
 mod references;
 mod routes;
 #[cfg(feature = "runtime")]
+#[cfg_attr(docsrs, doc(cfg(feature = "runtime")))]
 pub mod runtime;
 mod secrets;
 mod translate;
@@ -116,3 +119,8 @@ pub use model::{
 pub use options::{Options, Workload};
 pub use references::SecretPaths;
 pub use translate::translate;
+
+/// The README's example, compiled and run by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
