@@ -124,13 +124,13 @@ pub use layer::{ForwardIdentity, MtlsLayer, MtlsService, SharedPolicy};
 #[cfg(feature = "layer")]
 #[cfg_attr(docsrs, doc(cfg(feature = "layer")))]
 pub use listener::{ListenerError, MtlsListener, MtlsListenerBuilder, snapshot_for};
+pub use readiness::{
+    DEFAULT_READINESS_CAPACITY, ReadinessEntry, ReadinessOverflow, ReadinessReport,
+    StrictReadiness, TransportCounts,
+};
 #[cfg(feature = "serve")]
 #[cfg_attr(docsrs, doc(cfg(feature = "serve")))]
 pub use serve::{DEFAULT_GRACE_PERIOD, serve, serve_with_grace};
-pub use readiness::{
-    DEFAULT_READINESS_CAPACITY, ReadinessEntry, ReadinessOverflow, ReadinessReport, StrictReadiness,
-    TransportCounts,
-};
 pub use sources::SourceLimited;
 pub use tls::{
     DomainOptions, HostTls, LoadedTrustDomain, MinTlsVersion, PolicyVerifier, ReportingVerifier,
