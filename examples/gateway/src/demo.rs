@@ -253,6 +253,16 @@ fn commands(dir: &Path, https: u16, permissive: u16, admin: u16) -> Vec<DemoComm
             shows: "Empty reply from server",
         },
         DemoCommand {
+            what: "who would break if the PERMISSIVE port became STRICT (as a table: \
+                   mtls-gateway strict-readiness --admin ADDR)",
+            args: vec![
+                "-sS".into(),
+                format!("http://127.0.0.1:{admin}/strict-readiness"),
+            ],
+            exit: 0,
+            shows: r#""would_break": 1"#,
+        },
+        DemoCommand {
             what: "metrics: handshakes, decisions and reasons",
             args: vec!["-sS".into(), format!("http://127.0.0.1:{admin}/metrics")],
             exit: 0,

@@ -185,7 +185,7 @@ fn render(body: &ReadinessBody) -> (String, bool) {
     if !anyone {
         return (
             format!(
-                "nobody would break under STRICT: every connection came with a client certificate\n{summary}"
+                "nobody would break under STRICT: no connection without a client certificate\n{summary}"
             ),
             false,
         );

@@ -80,7 +80,7 @@ fn demo_self_test(extra: &[&str]) -> String {
         "demo self-test {extra:?} failed:\n{stdout}\n{stderr}"
     );
     assert!(
-        stdout.contains("demo self-test: 10 passed, 0 failed"),
+        stdout.contains("demo self-test: 11 passed, 0 failed"),
         "{stdout}"
     );
     assert!(!stdout.contains("FAIL"), "{stdout}");
