@@ -23,10 +23,12 @@
 //! | `layer` | yes | [`MtlsLayer`], `layer::RequireIdentityLayer`, [`MtlsListener`], identity forwarding |
 //! | `serve` | yes | [`serve`] and [`serve_with_grace`] (hyper-util HTTP/1.1 + HTTP/2); implies `layer` |
 //! | `axum` | no | the extractors `layer::Peer`, `layer::OptionalPeer` and [`ConnectionInfo`] for axum handlers, and decisions on the original path inside `Router::nest`; implies `layer` |
-//! | `full` | no | `layer`, `serve` and `axum` |
+//! | `upstream` | yes | [`UpstreamConnector`] and [`UpstreamTls`]: upstream mTLS for a hyper-util client |
+//! | `full` | no | `layer`, `serve`, `axum` and `upstream` |
 //!
 //! The [`Acceptor`], [`ConnectionInfo`] and the [`tls`] module (the verifier of `mtls-verify`,
-//! server snapshots, the upstream connector) need none of them.
+//! server snapshots) need none of them: without `layer`, `serve` and `upstream` the crate pulls
+//! no hyper, http or tower (tokio and tokio-rustls remain, for the acceptor).
 //!
 //! # Example
 //!
@@ -134,8 +136,11 @@ pub use serve::{DEFAULT_GRACE_PERIOD, serve, serve_with_grace};
 pub use sources::SourceLimited;
 pub use tls::{
     DomainOptions, HostTls, LoadedTrustDomain, MinTlsVersion, PolicyVerifier, ReportingVerifier,
-    RevocationIndex, TlsSnapshot, TlsSnapshotBuilder, UnknownSni, UpstreamConnector, UpstreamTls,
+    RevocationIndex, TlsSnapshot, TlsSnapshotBuilder, UnknownSni,
 };
+#[cfg(feature = "upstream")]
+#[cfg_attr(docsrs, doc(cfg(feature = "upstream")))]
+pub use tls::{UpstreamConnector, UpstreamTls};
 
 /// The README's example (an axum app), compiled by `cargo test --doc` when the `axum` and
 /// `serve` features are on (as in `cargo test --workspace`).

@@ -19,6 +19,7 @@ mod reporting;
 // The listener side (SNI, handshake) and the upstream side (client connector): lead's modules.
 mod server;
 mod tickets;
+#[cfg(feature = "upstream")]
 mod upstream;
 
 pub(crate) use server::{HandshakeFailure, handshake, linger_close};
@@ -27,6 +28,8 @@ pub use server::{
     UnknownSni,
 };
 pub use tickets::{MIN_KEY_LEN, TicketKeyError, TicketKeys};
+#[cfg(feature = "upstream")]
+#[cfg_attr(docsrs, doc(cfg(feature = "upstream")))]
 pub use upstream::{
     UpstreamConnectError, UpstreamConnector, UpstreamIdentityError, UpstreamStream, UpstreamTls,
     UpstreamTlsBuilder, UpstreamTlsError,
