@@ -1,7 +1,9 @@
 //! CRLs with an issuingDistributionPoint (RFC 5280 5.2.5, 6.3.3 (b)): a CRL partitioned by
 //! distribution point loads, answers for the certificates whose cRLDistributionPoints name
 //! its partition, and leaves the status of the others unknown (refused by default, never
-//! accepted); onlyContainsUserCerts / onlyContainsCACerts restrict a CRL to leaves / CAs.
+//! accepted); onlyContainsUserCerts / onlyContainsCACerts restrict a CRL to leaves / CAs. A CRL
+//! signed by a CRL-signing certificate of the CA's name outside the path counts when the peer
+//! presents that certificate, issued by a CA of the path and not revoked (6.3.3 (f)).
 //! Certificates and CRLs are generated at test time with rcgen.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -9,7 +11,7 @@ use mtls_core::CrlSet;
 use mtls_policy::{PeerVerification, VerifyError};
 use rcgen::{
     CertificateRevocationListParams, CrlDistributionPoint, CrlIssuingDistributionPoint, CrlScope,
-    KeyIdMethod, RevokedCertParams, SerialNumber, date_time_ymd,
+    IsCa, KeyIdMethod, KeyUsagePurpose, RevokedCertParams, SerialNumber, date_time_ymd,
 };
 use rustls_pki_types::CertificateDer;
 
@@ -157,4 +159,43 @@ fn a_crl_of_ca_certificates_only_says_nothing_about_leaves() {
     ]);
     let domain = domain_of(&[&root], Some(&set)).unwrap();
     assert!(verified(&verify_client(domain, &leaf, &chain)));
+}
+
+#[test]
+fn a_crl_signing_certificate_outside_the_path_signs_for_its_ca_while_not_revoked() {
+    let root = TestCa::root("Root", |_| {});
+    let int = root.intermediate("Issuing CA", |p| {
+        p.serial_number = Some(SerialNumber::from(2u64));
+    });
+    // The root certifies a second key for the name "Issuing CA", for CRLs only.
+    let crl_key = root.intermediate("Issuing CA", |p| {
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.key_usages = vec![KeyUsagePurpose::CrlSign];
+        p.serial_number = Some(SerialNumber::from(3u64));
+    });
+    let leaf = leaf_at(&int, 5, None);
+    let revoked_leaf = leaf_at(&int, 6, None);
+    let by_crl_key = crl(&crl_key, None, &[6]);
+    let set = crls(&[crl(&root, None, &[]), by_crl_key.clone()]);
+    let domain = || domain_of(&[&root], Some(&set)).unwrap();
+
+    // Without the CRL-signing certificate, nothing verifies the intermediate's CRL.
+    assert_eq!(
+        verify_client(domain(), &leaf, &[int.der().clone()]),
+        unknown()
+    );
+    let presented = [int.der().clone(), crl_key.der().clone()];
+    assert!(verified(&verify_client(domain(), &leaf, &presented)));
+    assert!(matches!(
+        verify_client(domain(), &revoked_leaf, &presented),
+        PeerVerification::Failed {
+            error: VerifyError::Revoked { .. },
+            ..
+        }
+    ));
+
+    // The root revokes the CRL-signing certificate: its CRLs no longer count.
+    let set = crls(&[crl(&root, None, &[3]), by_crl_key]);
+    let domain = domain_of(&[&root], Some(&set)).unwrap();
+    assert_eq!(verify_client(domain, &leaf, &presented), unknown());
 }

@@ -198,7 +198,7 @@ fn attempt(
 ) -> Result<(), Failure> {
     let rejected: RefCell<Option<Failure>> = RefCell::new(None);
     let callback = |path: &VerifiedPath<'_>| -> Result<(), webpki::Error> {
-        check_path(domain, algs, path, now).map_err(|f| {
+        check_path(domain, algs, path, intermediates, now).map_err(|f| {
             *rejected.borrow_mut() = Some(f);
             // Any error: path building goes on with other candidates; `rejected` says why.
             webpki::Error::CertRevoked
@@ -250,11 +250,13 @@ struct Link<'a> {
     spki: &'a [u8],
 }
 
-/// Depth, profile and revocation of a path webpki has verified up to an anchor of `domain`.
+/// Depth, profile and revocation of a path webpki has verified up to an anchor of `domain`
+/// (`presented`: the intermediates the peer sent, where CRL-signing certificates are looked for).
 fn check_path(
     domain: &LoadedTrustDomain,
     algs: &WebPkiSupportedAlgorithms,
     path: &VerifiedPath<'_>,
+    presented: &[CertificateDer<'_>],
     now: UnixTime,
 ) -> Result<(), Failure> {
     let certs: Vec<_> = path
@@ -272,7 +274,27 @@ fn check_path(
         })
         .collect();
     let anchor = anchor_index(domain, path.anchor()).ok_or_else(foreign_anchor)?;
-    check_links(domain, algs, path.end_entity(), &links, anchor, false, now)
+    let checked = Checked {
+        links_profiled: false,
+        presented,
+    };
+    check_links(
+        domain,
+        algs,
+        path.end_entity(),
+        &links,
+        anchor,
+        &checked,
+        now,
+    )
+}
+
+/// What [`check_links`] may skip and use.
+struct Checked<'a> {
+    /// The links are known to pass the profile checks (a remembered intermediate).
+    links_profiled: bool,
+    /// The intermediates the peer sent (CRL-signing certificates outside the path).
+    presented: &'a [CertificateDer<'a>],
 }
 
 /// The index in `domain.anchors` of `anchor`, a reference into that slice (webpki returns the
@@ -291,15 +313,14 @@ fn anchor_index(
 }
 
 /// [`check_path`] over its parts: the leaf, the CA certificates above it (nearest first) and
-/// the index of the anchor in `domain.anchors`. `links_profiled`: the links are known to pass
-/// the profile checks (a remembered intermediate), so they are not looked up again.
+/// the index of the anchor in `domain.anchors`; `checked` says what may be skipped.
 fn check_links(
     domain: &LoadedTrustDomain,
     algs: &WebPkiSupportedAlgorithms,
     leaf: &EndEntityCert<'_>,
     links: &[Link<'_>],
     anchor: usize,
-    links_profiled: bool,
+    checked: &Checked<'_>,
     now: UnixTime,
 ) -> Result<(), Failure> {
     let (Some(facts), Some(anchor)) = (domain.anchor_facts.get(anchor), domain.anchors.get(anchor))
@@ -326,7 +347,11 @@ fn check_links(
             },
         ));
     }
-    let links_to_check = if links_profiled { &[][..] } else { links };
+    let links_to_check = if checked.links_profiled {
+        &[][..]
+    } else {
+        links
+    };
     let violation = |message: String| {
         anchored(
             VerifyError::Other(message.clone()),
@@ -339,7 +364,7 @@ fn check_links(
         return Ok(());
     };
     let anchor_spki = webpki::spki_for_anchor(anchor);
-    let checked = match options.crl_scope {
+    let crl_checked = match options.crl_scope {
         CrlScope::LeafOnly => 1,
         _ => depth,
     };
@@ -355,7 +380,7 @@ fn check_links(
         cert: Some(c.der),
     }));
     let leaf_der = leaf.der();
-    for k in 0..checked {
+    for k in 0..crl_checked {
         let (issuer_name, serial, cert) = match k {
             0 => (leaf.issuer(), leaf.serial(), leaf_der.as_ref()),
             _ => match links.get(k - 1) {
@@ -369,6 +394,7 @@ fn check_links(
             is_leaf: k == 0,
             cert,
             signers: &signers,
+            presented: checked.presented,
         };
         match index.status(&subject, now, options.next_update, algs) {
             Status::Good => {}

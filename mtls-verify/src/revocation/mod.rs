@@ -39,6 +39,7 @@
 mod crl;
 mod error;
 mod signature;
+mod signer;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -48,7 +49,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use mtls_core::CrlSet;
 use mtls_policy::trust::NextUpdate;
 use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls_pki_types::{CertificateRevocationListDer, TrustAnchor, UnixTime};
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, TrustAnchor, UnixTime};
 use webpki::RevocationReason;
 
 use crl::{ALL_REASONS, DistributionPoint, Scope};
@@ -147,9 +148,20 @@ pub(crate) struct Subject<'a> {
     pub(crate) cert: &'a [u8],
     /// Every CA of the verified path, anchor included: the keys a CRL may be signed with.
     pub(crate) signers: &'a [Signer<'a>],
+    /// The certificates the peer presented besides its own: where a CRL-signing certificate
+    /// outside the path is looked for ([`signer`]); empty when none may be.
+    pub(crate) presented: &'a [CertificateDer<'a>],
+}
+
+/// When a status is asked, and with what.
+pub(crate) struct Ctx<'a> {
+    pub(crate) now: UnixTime,
+    pub(crate) next_update: NextUpdate,
+    pub(crate) algs: &'a WebPkiSupportedAlgorithms,
 }
 
 /// A CA of a verified path, as a possible CRL signer.
+#[derive(Clone, Copy)]
 pub(crate) struct Signer<'a> {
     /// Its subject Name.
     pub(crate) name: &'a [u8],
@@ -277,6 +289,11 @@ impl RevocationIndex {
         next_update: NextUpdate,
         algs: &WebPkiSupportedAlgorithms,
     ) -> Status {
+        let ctx = Ctx {
+            now,
+            next_update,
+            algs,
+        };
         let direct = self
             .by_issuer
             .get(subject.issuer_name)
@@ -293,7 +310,7 @@ impl RevocationIndex {
         // (CRL, reasons it covers for this certificate).
         let mut counting: Vec<(usize, u16)> = Vec::new();
         for &i in direct {
-            if let Some(reasons) = self.covers(i, subject, &points, None, algs) {
+            if let Some(reasons) = self.covers(i, subject, &points, None, &ctx) {
                 counting.push((i, reasons));
             }
         }
@@ -311,7 +328,7 @@ impl RevocationIndex {
                         if counting.iter().any(|(c, _)| *c == i) {
                             continue;
                         }
-                        if let Some(reasons) = self.covers(i, subject, &points, Some(point), algs) {
+                        if let Some(reasons) = self.covers(i, subject, &points, Some(point), &ctx) {
                             counting.push((i, reasons));
                         }
                     }
@@ -365,7 +382,7 @@ impl RevocationIndex {
         subject: &Subject<'_>,
         points: &[DistributionPoint],
         via: Option<&DistributionPoint>,
-        algs: &WebPkiSupportedAlgorithms,
+        ctx: &Ctx<'_>,
     ) -> Option<u16> {
         let crl = self.crls.get(i)?;
         let scope = &crl.scope;
@@ -397,12 +414,12 @@ impl RevocationIndex {
         if reasons == 0 {
             return None;
         }
-        subject
+        let by_path = subject
             .signers
             .iter()
             .filter(|s| s.name == &*crl.issuer_der)
-            .any(|s| self.signed_by(crl, s, algs))
-            .then_some(reasons)
+            .any(|s| self.signed_by(crl, s, ctx.algs));
+        (by_path || self.signed_by_presented(crl, subject, ctx)).then_some(reasons)
     }
 }
 
