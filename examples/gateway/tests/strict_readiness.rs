@@ -238,11 +238,24 @@ fn an_admin_listener_that_is_not_a_gateway_is_an_error() {
     let server = std::thread::spawn(move || {
         use std::io::{Read as _, Write as _};
         let (mut stream, _) = listener.accept().unwrap();
-        let mut request = [0u8; 1024];
-        let _ = stream.read(&mut request);
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        // The whole request head, so that closing does not reset the connection.
+        let mut request = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !request.ends_with(b"\r\n\r\n") {
+            match stream.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => request.extend_from_slice(&buf[..n]),
+            }
+        }
         let _ = stream.write_all(
             b"HTTP/1.1 404 Not Found\r\nContent-Length: 10\r\nConnection: close\r\n\r\nnot found\n",
         );
+        let _ = stream.shutdown(std::net::Shutdown::Write);
+        // Until the client has read the answer and closed.
+        let _ = stream.read_to_end(&mut request);
     });
     let out = cli(port);
     server.join().unwrap();
