@@ -326,3 +326,54 @@ pub(crate) fn directory_name_of(general_name: &[u8]) -> Option<&[u8]> {
         .filter(|(t, rest)| t.tag == 0xa4 && rest.is_empty())
         .and_then(|(t, _)| name_contents(t.contents))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_flags_number_bits_from_the_first() {
+        // keyCompromise (1) and cACompromise (2): 0b0110_0000, 5 unused bits.
+        assert_eq!(reason_flags(&[5, 0x60]), Some(0b110));
+        // aACompromise (8) sits in the second byte.
+        assert_eq!(reason_flags(&[7, 0, 0x80]), Some(1 << 8));
+        assert_eq!(reason_flags(&[]), None);
+    }
+
+    #[test]
+    fn a_relative_name_extends_the_crl_issuer() {
+        let cn = tlv(
+            SEQUENCE,
+            &[tlv(0x06, &[0x55, 0x04, 0x03]), tlv(0x13, b"CA")].concat(),
+        );
+        let issuer = tlv(0x31, &cn);
+        let rdn = tlv(
+            SEQUENCE,
+            &[tlv(0x06, &[0x55, 0x04, 0x0b]), tlv(0x13, b"part")].concat(),
+        );
+        let names = dp_names(&tlv(0xa1, &rdn), &issuer).expect("well formed");
+        let expected = tlv(0xa4, &tlv(SEQUENCE, &[issuer, tlv(0x31, &rdn)].concat()));
+        assert_eq!(names, vec![expected.clone()]);
+        assert_eq!(
+            directory_name_of(&expected),
+            Some(&expected[4..]),
+            "the Name's contents, after the [4] and SEQUENCE headers"
+        );
+    }
+
+    #[test]
+    fn never_panics_on_truncated_input() {
+        let uri = tlv(0x86, b"http://crl.test/a.crl");
+        let idp_value = tlv(
+            SEQUENCE,
+            &[tlv(0xa0, &tlv(0xa0, &uri)), tlv(0x81, &[0xff])].concat(),
+        );
+        let scope = idp(&idp_value, &[]).expect("well formed");
+        assert_eq!(scope.names, vec![uri]);
+        assert!(scope.only_user);
+        for end in 0..idp_value.len() {
+            assert!(idp(&idp_value[..end], &[]).is_none());
+        }
+        assert!(read(&idp_value).is_err(), "not a CRL");
+    }
+}

@@ -28,7 +28,8 @@
 //!     the certificate counts when its certificate is in the path). Results are cached per
 //!     (CRL, signer key), so each signature is checked once.
 //! - A serial listed (other than with reason removeFromCRL) by any counting CRL, delta CRLs
-//!   included, is revoked. Otherwise the certificate is good when the complete CRLs that count
+//!   included, is revoked, unless it is a certificateHold that a current delta CRL of that
+//!   complete CRL lists with removeFromCRL ([`delta`]). Otherwise the certificate is good when the complete CRLs that count
 //!   and are current cover every reason (onlySomeReasons, and the reasons of the distribution
 //!   point they were matched through); when only CRLs past their `nextUpdate` (plus the grace
 //!   the trust domain's [`NextUpdate`] gives; never, under `ignore`) complete the cover, the
@@ -37,6 +38,7 @@
 //!   never makes a certificate good on its own.
 
 mod crl;
+mod delta;
 mod error;
 mod signature;
 mod signer;
@@ -68,7 +70,10 @@ struct IndexedCrl {
     issuer_der: Box<[u8]>,
     next_update: Option<UnixTime>,
     scope: Scope,
-    delta: bool,
+    /// The cRLNumber.
+    number: Option<Box<[u8]>>,
+    /// A delta CRL's BaseCRLNumber.
+    delta_base: Option<Box<[u8]>>,
     unusable: Option<String>,
     /// Signature results by the full SPKI of a signer.
     keys: RwLock<Vec<(Box<[u8]>, bool)>>,
@@ -257,7 +262,8 @@ impl RevocationIndex {
                 issuer_der: facts.issuer,
                 next_update: crl.next_update().map(unix_time),
                 scope: facts.scope,
-                delta: facts.delta_base.is_some(),
+                number: facts.number.map(|(n, _)| n),
+                delta_base: facts.delta_base,
                 unusable: facts.unusable,
                 keys: RwLock::new(keys),
             });
@@ -340,24 +346,27 @@ impl RevocationIndex {
             .revoked
             .get(subject.issuer_name)
             .and_then(|serials| serials.get(subject.serial));
+        let stale = |next: UnixTime| {
+            next_update
+                .usable_until(next.as_secs())
+                .is_some_and(|until| now.as_secs() > until)
+        };
         if let Some(listed) = listings {
+            let counts = |i: usize| counting.iter().any(|(c, _)| *c == i);
             let revoked = listed.iter().find(|(i, reason)| {
                 *reason != Some(RevocationReason::RemoveFromCrl)
-                    && counting.iter().any(|(c, _)| c == i)
+                    && counts(*i)
+                    && !(*reason == Some(RevocationReason::CertificateHold)
+                        && self.hold_released(*i, listed, &counts, &stale))
             });
             if let Some((_, reason)) = revoked {
                 return Status::Revoked(*reason);
             }
         }
 
-        let stale = |next: UnixTime| {
-            next_update
-                .usable_until(next.as_secs())
-                .is_some_and(|until| now.as_secs() > until)
-        };
         let (mut current, mut any, mut latest_expiry) = (0u16, 0u16, None);
         for &(i, reasons) in &counting {
-            let Some(crl) = self.crls.get(i).filter(|c| !c.delta) else {
+            let Some(crl) = self.crls.get(i).filter(|c| c.delta_base.is_none()) else {
                 continue;
             };
             any |= reasons;
