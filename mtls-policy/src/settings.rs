@@ -38,20 +38,27 @@ pub enum TlsVersion {
     Tls13,
 }
 
-/// The admin endpoint (`/healthz`, `/readyz`, `/metrics`) of a process serving this
-/// configuration, such as the example gateway. A library ignores it.
+/// The admin endpoint (`/healthz`, `/readyz`, `/metrics`, `/strict-readiness`) of a process
+/// serving this configuration, such as the example gateway. A library ignores it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct AdminConfig {
     /// Where it listens.
     pub address: SocketAddr,
+    /// How many (client address, SNI, identity) entries `/strict-readiness` keeps per
+    /// PERMISSIVE listener (default 1,024); beyond, the smallest are counted in an overflow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strict_readiness_capacity: Option<u32>,
 }
 
 impl AdminConfig {
     /// An admin endpoint on `address`.
     pub fn new(address: SocketAddr) -> Self {
-        Self { address }
+        Self {
+            address,
+            strict_readiness_capacity: None,
+        }
     }
 }
 

@@ -61,6 +61,8 @@ pub(crate) struct Plan {
     pub(crate) policy: Policy,
     pub(crate) forward: ForwardIdentity,
     pub(crate) admin: Option<SocketAddr>,
+    /// The entries `/strict-readiness` keeps per PERMISSIVE listener.
+    pub(crate) readiness_capacity: usize,
 }
 
 /// Reads the bytes of a `secret:` source (a host's certificate, a CA or CRL): the
@@ -140,12 +142,14 @@ pub(crate) fn assemble(
     }
     let forward = ForwardIdentity::from_config(&config.forward_identity);
     let admin = config.admin.as_ref().map(|a| a.address);
+    let readiness_capacity = readiness_capacity(config);
     policy.attach(Arc::new(Targets::new(targets)));
     Ok(Plan {
         listeners,
         policy,
         forward,
         admin,
+        readiness_capacity,
     })
 }
 
@@ -206,4 +210,15 @@ fn build_backends(
         backends.insert(name.clone(), Arc::new(built));
     }
     Ok(backends)
+}
+
+/// The entries `/strict-readiness` keeps per PERMISSIVE listener: the admin's
+/// `strict_readiness_capacity`, else 1,024.
+pub(crate) fn readiness_capacity(config: &PolicyConfig) -> usize {
+    config
+        .admin
+        .as_ref()
+        .and_then(|a| a.strict_readiness_capacity)
+        .and_then(|c| usize::try_from(c).ok())
+        .unwrap_or(mtls_tower::DEFAULT_READINESS_CAPACITY)
 }

@@ -38,6 +38,8 @@ pub(crate) struct Gateway {
     policy: SharedPolicy,
     forward: ForwardIdentity,
     admin: Option<std::net::SocketAddr>,
+    /// The entries `/strict-readiness` keeps per PERMISSIVE listener.
+    readiness_capacity: usize,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -87,6 +89,7 @@ async fn launch(
         policy,
         forward,
         admin,
+        readiness_capacity,
     } = plan;
     slot.store(policy);
     let policy = slot;
@@ -106,7 +109,7 @@ async fn launch(
         let permissive = listener.snapshot.peer_mode() == PeerMode::Permissive;
         let mut acceptor = Acceptor::from_limits(listener.snapshot, &listener.limits);
         if permissive {
-            let counted = StrictReadiness::default();
+            let counted = StrictReadiness::new(readiness_capacity);
             acceptor = acceptor.with_strict_readiness(counted.clone());
             readiness.insert(listener.name.clone(), counted);
         }
@@ -157,6 +160,7 @@ async fn launch(
         policy,
         forward,
         admin,
+        readiness_capacity,
         stop,
         tasks,
     })
@@ -236,6 +240,9 @@ impl Gateway {
         }
         if new.admin.as_ref().map(|a| a.address) != self.admin {
             return needs_restart("admin".into());
+        }
+        if crate::assemble::readiness_capacity(new) != self.readiness_capacity {
+            return needs_restart("admin.strict_readiness_capacity".into());
         }
         Ok(())
     }

@@ -276,6 +276,13 @@ fn a_reload_swaps_decision_and_forwarding_together_or_is_refused_by_field() {
             "listeners[0].address changed: that needs a restart",
         ),
         (
+            b.replace(
+                &format!("address: 127.0.0.1:{admin} }}"),
+                &format!("address: 127.0.0.1:{admin}, strict_readiness_capacity: 8 }}"),
+            ),
+            "admin.strict_readiness_capacity changed: that needs a restart",
+        ),
+        (
             b.replace("backend: open", "backend: nowhere"),
             "listeners[0].hosts[0].routes[0].backend: no backend named \"nowhere\"",
         ),

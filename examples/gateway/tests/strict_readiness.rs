@@ -231,6 +231,40 @@ async fn strict_readiness_names_who_would_break_and_the_cli_exits_by_it() {
 }
 
 #[test]
+fn a_full_table_counts_the_evicted_in_the_overflow() {
+    let work = Workdir::new();
+    let (permissive, strict, admin) = (free_port(), free_port(), free_port());
+    let text = config(permissive, strict, admin).replace(
+        &format!("admin: {{ address: 127.0.0.1:{admin} }}"),
+        &format!("admin: {{ address: 127.0.0.1:{admin}, strict_readiness_capacity: 1 }}"),
+    );
+    let gateway = work.start("gateway.yaml", &text, admin);
+    let url = format!("http://127.0.0.1:{permissive}/");
+    for source in ["127.0.0.2", "127.0.0.2", "127.0.0.3"] {
+        let (code, status, _, err) = curl_status(&work.etc, &["--interface", source, &url]);
+        assert_eq!((code, status), (0, 200), "{err}");
+    }
+    // One entry kept: the newcomer; 127.0.0.2's two connections are in the overflow.
+    let full = report(&gateway);
+    let mixed = &full["listeners"]["mixed"];
+    assert_eq!(mixed["capacity"], 1, "{full}");
+    assert_eq!(mixed["entries"].as_array().unwrap().len(), 1, "{full}");
+    assert_eq!(mixed["entries"][0]["source"], "127.0.0.3", "{full}");
+    assert_eq!(mixed["overflow"]["entries"], 1, "{full}");
+    assert_eq!(mixed["overflow"]["counts"]["plaintext"], 2, "{full}");
+    assert_eq!(mixed["would_break"], 3, "{full}");
+
+    let out = cli(admin);
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert!(
+        out.stdout
+            .contains("mixed: 2 of them among 1 entries evicted from the table (it keeps 1)"),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
 fn an_admin_listener_that_is_not_a_gateway_is_an_error() {
     // An HTTP server answering 404 at /strict-readiness: a port that is not our admin.
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
