@@ -203,7 +203,8 @@ impl CrlSet {
         self.crls.is_empty()
     }
 
-    /// The CRLs as DER, e.g. for `WebPkiClientVerifier::builder(..).with_crls(..)`.
+    /// The CRLs as DER, e.g. for `WebPkiClientVerifier::builder(..).with_crls(..)` (which
+    /// refuses the scoped, reason-partitioned, indirect and delta CRLs this set also holds).
     pub fn ders(&self) -> Vec<CertificateRevocationListDer<'static>> {
         self.crls.iter().map(|c| c.der.clone()).collect()
     }

@@ -11,7 +11,7 @@ use mtls_core::CrlSet;
 use mtls_policy::{PeerVerification, VerifyError};
 use rcgen::{
     CertificateRevocationListParams, CrlDistributionPoint, CrlIssuingDistributionPoint, CrlScope,
-    IsCa, KeyIdMethod, KeyUsagePurpose, RevokedCertParams, SerialNumber, date_time_ymd,
+    IsCa, Issuer, KeyIdMethod, KeyUsagePurpose, RevokedCertParams, SerialNumber, date_time_ymd,
 };
 use rustls_pki_types::CertificateDer;
 
@@ -23,6 +23,15 @@ const PART_B: &str = "http://crl.test/b.crl";
 
 /// A CRL of `ca` with `idp`, revoking `serials`.
 fn crl(ca: &TestCa, idp: Option<CrlIssuingDistributionPoint>, serials: &[u64]) -> String {
+    crl_by(&ca.issuer(), idp, serials)
+}
+
+/// A CRL signed by `issuer` with `idp`, revoking `serials`.
+fn crl_by(
+    issuer: &Issuer<'_, &rcgen::KeyPair>,
+    idp: Option<CrlIssuingDistributionPoint>,
+    serials: &[u64],
+) -> String {
     let params = CertificateRevocationListParams {
         this_update: date_time_ymd(2020, 1, 1),
         next_update: date_time_ymd(2100, 1, 1),
@@ -39,7 +48,7 @@ fn crl(ca: &TestCa, idp: Option<CrlIssuingDistributionPoint>, serials: &[u64]) -
             .collect(),
         key_identifier_method: KeyIdMethod::Sha256,
     };
-    params.signed_by(&ca.issuer()).unwrap().pem().unwrap()
+    params.signed_by(issuer).unwrap().pem().unwrap()
 }
 
 fn partition(uri: &str, scope: Option<CrlScope>) -> Option<CrlIssuingDistributionPoint> {
@@ -198,4 +207,20 @@ fn a_crl_signing_certificate_outside_the_path_signs_for_its_ca_while_not_revoked
     let set = crls(&[crl(&root, None, &[3]), by_crl_key]);
     let domain = domain_of(&[&root], Some(&set)).unwrap();
     assert_eq!(verify_client(domain, &leaf, &presented), unknown());
+}
+
+#[test]
+fn a_scoped_crl_of_an_anchor_without_crl_sign_refuses_the_trust_domain() {
+    let root = TestCa::root("Root", |p| {
+        p.key_usages = vec![KeyUsagePurpose::KeyCertSign]
+    });
+    // Signed with the root's key all the same (rcgen checks the usage it is told).
+    let mut params = root.params.clone();
+    params.key_usages.push(KeyUsagePurpose::CrlSign);
+    let issuer = Issuer::new(params, &root.key);
+    let set = crls(&[crl_by(&issuer, partition(PART_A, None), &[])]);
+    assert!(matches!(
+        domain_of(&[&root], Some(&set)),
+        Err(mtls_verify::TrustError::CrlIssuerNotCrlSigner { index: 0, .. })
+    ));
 }

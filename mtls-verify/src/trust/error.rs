@@ -76,7 +76,7 @@ pub enum TrustError {
         /// The CRL's issuer (RFC 4514).
         issuer: String,
     },
-    /// A CRL could not be indexed (bad signature, unsupported partitioning, ...).
+    /// A CRL could not be indexed (unreadable, a bad signature, a critical cRLNumber).
     #[error("trust domain {domain:?}: {source}")]
     Crl {
         /// The trust domain.
