@@ -24,6 +24,10 @@ use crate::connection::ConnectionInfo;
 /// How many (source, SNI, identity) entries [`StrictReadiness::default`] keeps.
 pub const DEFAULT_READINESS_CAPACITY: usize = 1024;
 
+/// The longest SNI or identity kept, in bytes: longer ones are cut (at a character boundary),
+/// so an entry's size is bounded whatever a client sends.
+const MAX_NAME: usize = 256;
+
 /// Counts, per client address, SNI and client identity, how connections to a PERMISSIVE
 /// listener came (plaintext, TLS without a client certificate, mTLS): the answer to "who would
 /// break if this port became STRICT?".
@@ -141,10 +145,11 @@ pub struct ReadinessOverflow {
 pub struct ReadinessEntry {
     /// The client's address (an IPv4-mapped IPv6 address as IPv4).
     pub source: IpAddr,
-    /// The SNI the client sent; `None` for plaintext or a ClientHello without one.
+    /// The SNI the client sent (its first 256 bytes); `None` for plaintext or a ClientHello
+    /// without one.
     pub sni: Option<String>,
     /// The client certificate's identity: its SPIFFE ID, else its first URI SAN, else its
-    /// first DNS SAN, else its subject; `None` without a certificate.
+    /// first DNS SAN, else its subject (its first 256 bytes); `None` without a certificate.
     pub identity: Option<String>,
     /// How its connections came.
     pub counts: TransportCounts,
@@ -203,9 +208,10 @@ impl StrictReadiness {
         } else {
             Transport::Mtls
         };
-        let identity = info.peer().and_then(identity_of);
+        let identity = info.peer().and_then(identity_of).map(clip);
+        let sni = info.sni().map(clip);
         match info.remote_addr() {
-            Some(remote) => self.count(source_of(remote.ip()), info.sni(), identity, transport),
+            Some(remote) => self.count(source_of(remote.ip()), sni, identity, transport),
             None => self.table().overflow.counts.add(transport),
         }
     }
@@ -334,6 +340,18 @@ fn source_of(ip: IpAddr) -> IpAddr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         IpAddr::V4(_) => ip,
     }
+}
+
+/// `name`, cut to at most [`MAX_NAME`] bytes at a character boundary.
+fn clip(name: &str) -> &str {
+    if name.len() <= MAX_NAME {
+        return name;
+    }
+    let mut end = MAX_NAME;
+    while !name.is_char_boundary(end) {
+        end -= 1;
+    }
+    &name[..end]
 }
 
 /// The name a report gives a client certificate: its SPIFFE ID, else its first URI SAN, else

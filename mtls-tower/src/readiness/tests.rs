@@ -201,6 +201,26 @@ fn ties_at_the_threshold_evict_only_as_many_as_needed() {
 }
 
 #[test]
+fn long_names_are_cut_at_a_character_boundary() {
+    assert_eq!(clip("api.example"), "api.example");
+    let long = "é".repeat(200); // 400 bytes
+    let cut = clip(&long);
+    assert_eq!(cut.len(), 256);
+    assert!(long.starts_with(cut));
+    let odd = format!("a{long}"); // byte 256 falls inside a character
+    assert_eq!(clip(&odd).len(), 255);
+    // Two SNIs alike in their first 256 bytes are one entry.
+    let r = StrictReadiness::new(4);
+    let sni = "a".repeat(300);
+    r.record(&tls("10.0.0.1:1", Some(&sni), false));
+    r.record(&tls("10.0.0.1:1", Some(&format!("{sni}b")), false));
+    let report = r.snapshot();
+    assert_eq!(report.entries.len(), 1);
+    assert_eq!(report.entries[0].sni.as_deref(), Some(&sni[..256]));
+    assert_eq!(report.entries[0].counts.tls_without_certificate, 2);
+}
+
+#[test]
 fn a_capacity_of_zero_counts_only_the_overflow() {
     let r = StrictReadiness::new(0);
     r.record(&plaintext("10.0.0.1:1"));
