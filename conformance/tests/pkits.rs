@@ -168,6 +168,17 @@ fn pkits_refusals_name_their_reason() {
         ("4.4.11", "past its nextUpdate"),
         ("4.4.12", "past its nextUpdate"),
         ("4.4.1", "revocation status unknown"),
+        // A CRL with an unknown critical extension, on the CRL or on an entry, loads and
+        // answers for nothing.
+        ("4.4.8", "revocation status unknown"),
+        ("4.4.9", "revocation status unknown"),
+        // A distribution-point partition the certificate's cRLDistributionPoints do not name.
+        ("4.14.3", "revocation status unknown"),
+        // onlySomeReasons CRLs that leave reasons uncovered.
+        ("4.14.17", "revocation status unknown"),
+        // Revoked by a delta CRL; a CRL-signing certificate outside the path, itself revoked.
+        ("4.15.4", "revoked"),
+        ("4.4.21", "revocation status unknown"),
         ("4.8.4", "requires an explicit policy"),
         ("4.8.12", "requires an explicit policy"),
     ] {

@@ -13,10 +13,10 @@ use crate::error::{Error, ErrorKind, Expected, Origin};
 use crate::pem;
 
 /// One CRL, structurally checked at load time (by x509-parser and by rustls-webpki, which
-/// refuses what is malformed, of an unknown version or with an unknown critical extension;
-/// issuingDistributionPoint scopes, reason partitions, indirect and delta CRLs load, and the
-/// verifier decides which certificates such a CRL answers for). Its signature is *not* checked
-/// here: that needs the issuing CA, which the verifier has.
+/// refuses what is malformed or of an unknown version; issuingDistributionPoint scopes, reason
+/// partitions, indirect and delta CRLs, and CRLs with critical extensions webpki does not know,
+/// load, and the verifier decides which certificates such a CRL answers for). Its signature is
+/// *not* checked here: that needs the issuing CA, which the verifier has.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Crl {
     der: CertificateRevocationListDer<'static>,
@@ -62,14 +62,16 @@ impl Crl {
             };
         match webpki::BorrowedCertRevocationList::from_der(&der) {
             // Forms of RFC 5280 5.2 that rustls-webpki does not implement but a verifier may
-            // (scoped, reason-partitioned, indirect and delta CRLs): the CRL loads, and the
-            // verifier decides which certificates it can answer for.
+            // (scoped, reason-partitioned, indirect and delta CRLs), and critical extensions it
+            // does not know: the CRL loads, and the verifier decides which certificates it can
+            // answer for (none, for a CRL with a critical extension it does not know either).
             Ok(_)
             | Err(
                 webpki::Error::UnsupportedCrlIssuingDistributionPoint
                 | webpki::Error::UnsupportedRevocationReasonsPartitioning
                 | webpki::Error::UnsupportedIndirectCrl
-                | webpki::Error::UnsupportedDeltaCrl,
+                | webpki::Error::UnsupportedDeltaCrl
+                | webpki::Error::UnsupportedCriticalExtension,
             ) => {}
             Err(e) => return Err(bad(format!("rejected by rustls-webpki: {e}"))),
         }
