@@ -296,7 +296,7 @@ fn usage_and_configuration_errors_exit_2() {
         ),
         (
             &["--ca", "ca.pem", "--chain", "client.pem", "--crl", "ca.pem"],
-            "no certificate revocation list",
+            "a certificate, not a certificate revocation list",
         ),
         (
             &[
