@@ -362,6 +362,25 @@ mod tests {
     }
 
     #[test]
+    fn reads_a_certificates_distribution_points() {
+        let mut params = rcgen::CertificateParams::new(vec!["a.test".to_owned()]).expect("name");
+        params.crl_distribution_points = vec![rcgen::CrlDistributionPoint {
+            uris: vec!["http://crl.test/a.crl".to_owned()],
+        }];
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = params.self_signed(&key).expect("certificate");
+        let der = cert.der().as_ref();
+        let points = distribution_points(der, &[]).expect("one point");
+        assert_eq!(points.len(), 1);
+        assert_eq!(points[0].names, vec![tlv(0x86, b"http://crl.test/a.crl")]);
+        assert_eq!(points[0].reasons, ALL_REASONS);
+        assert!(points[0].crl_issuer.is_empty());
+        for end in 0..der.len() {
+            let _ = distribution_points(&der[..end], &[]);
+        }
+    }
+
+    #[test]
     fn never_panics_on_truncated_input() {
         let uri = tlv(0x86, b"http://crl.test/a.crl");
         let idp_value = tlv(
