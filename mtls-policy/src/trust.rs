@@ -132,7 +132,8 @@ pub struct CrlOptions {
     /// Which certificates are checked.
     #[serde(default)]
     pub check: CrlScope,
-    /// A certificate for whose issuer no CRL is known: denied by default (rustls' default).
+    /// A certificate whose status the CRLs cannot tell (none of its issuer, or only CRLs whose
+    /// scope or reasons leave it out): denied by default (rustls' default).
     #[serde(default = "deny")]
     pub unknown_status: Treatment,
     /// What a CRL past its `nextUpdate` is worth (default [`NextUpdate::Enforce`]).

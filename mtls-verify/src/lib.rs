@@ -6,7 +6,7 @@
 //! | piece | what it does |
 //! |---|---|
 //! | [`LoadedTrustDomain`] | one isolated trust domain loaded from a policy [`TrustDomain`](mtls_policy::TrustDomain): anchors, [`RevocationIndex`], [`DomainOptions`]; verifies client and server chains |
-//! | [`RevocationIndex`] | CRL signatures checked once at load; revocation answered per handshake from a hash index keyed by (issuer, serial) |
+//! | [`RevocationIndex`] | CRL signatures checked once at load; revocation answered per handshake from a hash index keyed by (issuer, serial), with the scopes, reasons, indirect and delta CRLs of RFC 5280 6.3 |
 //! | [`PolicyVerifier`] | the rustls `ClientCertVerifier` of a host: trust domains tried in order, required / optional / accept-any, failures deferred to HTTP when the policy says so, a [`PeerVerification`](mtls_policy::PeerVerification) per handshake |
 //!
 //! Every API that verifies a signature takes an explicit rustls

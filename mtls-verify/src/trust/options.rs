@@ -17,7 +17,8 @@ use mtls_policy::{CrlScope, Treatment, TrustDomain};
 pub struct DomainOptions {
     /// Which certificates of the path are checked against the CRLs.
     pub crl_scope: CrlScope,
-    /// A certificate for whose issuer no CRL counts (default: denied).
+    /// A certificate whose status the CRLs that count cannot tell: none of its issuer counts,
+    /// or those that do leave it out by scope or reason (default: denied).
     pub unknown_status: Treatment,
     /// What a CRL past its `nextUpdate` is worth (default [`NextUpdate::Enforce`]: a
     /// certificate covered only by such CRLs is refused, reason `crl_expired`).
