@@ -194,12 +194,23 @@ mod tests {
 
     use super::*;
 
+    /// Limits with room for every source a test uses (sources land in shards by a random
+    /// hash: a small table could be full for two of them).
     fn limits(connections: Option<u32>, rate: Option<u32>, burst: Option<u32>) -> Arc<Sources> {
+        limits_of(connections, rate, burst, 1024)
+    }
+
+    fn limits_of(
+        connections: Option<u32>,
+        rate: Option<u32>,
+        burst: Option<u32>,
+        sources: u32,
+    ) -> Arc<Sources> {
         let mut l = SourceLimits::default();
         l.max_connections = connections;
         l.handshakes_per_second = rate;
         l.handshake_burst = burst;
-        l.max_sources = Some(SHARDS as u32);
+        l.max_sources = Some(sources);
         Arc::new(Sources::new(l))
     }
 
@@ -253,7 +264,7 @@ mod tests {
 
     #[test]
     fn the_table_forgets_idle_sources_and_refuses_when_full_of_busy_ones() {
-        let s = limits(Some(1), Some(1), None);
+        let s = limits_of(Some(1), Some(1), None, SHARDS as u32);
         let t0 = Instant::now();
         // Fill the table with busy sources (one per shard on average; a shard fills first).
         let mut held = Vec::new();
