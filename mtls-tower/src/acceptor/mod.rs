@@ -1,23 +1,27 @@
 //! The acceptor: plaintext or TLS detection, bounded handshakes, SNI, and hot reload.
 
-use std::io;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use metrics::{Counter, Histogram};
 use mtls_policy::{ConnectionLimits, PeerVerification, SourceLimits, VerifyError};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
 
 use crate::connection::{ConnectionInfo, Installed, RevocationWatch};
 use crate::readiness::StrictReadiness;
-use crate::sources::{SourceGuard, SourceLimited, Sources};
+use crate::sources::Sources;
 use crate::tls::{self, HandshakeFailure, TlsSnapshot};
+
+mod counters;
+mod error;
+mod stream;
+
+use counters::Metrics;
+pub use error::AcceptError;
+pub use stream::MaybeTlsStream;
+use stream::Stream;
 
 /// The first byte of a TLS record carrying a handshake message (a ClientHello).
 const TLS_HANDSHAKE_RECORD: u8 = 0x16;
@@ -69,131 +73,6 @@ struct Shared {
     /// Who connects how, when set.
     readiness: OnceLock<StrictReadiness>,
     metrics: Metrics,
-}
-
-/// The acceptor's metric handles, one per label value, registered once: the `metrics` macros
-/// would hash the key and look it up in the recorder on every event.
-struct Metrics {
-    accepted_tls: Counter,
-    accepted_plaintext: Counter,
-    failures: Failures,
-    days_to_expiry: Histogram,
-    reloads_ok: Counter,
-    reloads_failed: Counter,
-    closed_revoked: Counter,
-}
-
-/// `mtls_accept_failures_total{reason}`, one handle per [`AcceptError::code`].
-struct Failures {
-    overloaded: Counter,
-    timeout: Counter,
-    plaintext_refused: Counter,
-    closed: Counter,
-    unknown_sni: Counter,
-    handshake: Counter,
-    io: Counter,
-    source_connections: Counter,
-    source_handshake_rate: Counter,
-    source_table_full: Counter,
-}
-
-impl Metrics {
-    fn register() -> Self {
-        // The label is each variant's own code, so the two cannot drift apart.
-        let failure =
-            |e: AcceptError| metrics::counter!("mtls_accept_failures_total", "reason" => e.code());
-        Self {
-            accepted_tls: metrics::counter!("mtls_connections_accepted_total", "transport" => "tls"),
-            accepted_plaintext: metrics::counter!("mtls_connections_accepted_total", "transport" => "plaintext"),
-            failures: Failures {
-                overloaded: failure(AcceptError::Overloaded(0)),
-                timeout: failure(AcceptError::Timeout(Duration::ZERO)),
-                plaintext_refused: failure(AcceptError::PlaintextRefused),
-                closed: failure(AcceptError::Closed),
-                unknown_sni: failure(AcceptError::UnknownSni(None)),
-                handshake: failure(AcceptError::Handshake(io::ErrorKind::Other.into())),
-                io: failure(AcceptError::Io(io::ErrorKind::Other.into())),
-                source_connections: failure(AcceptError::SourceLimited(
-                    SourceLimited::Connections(0),
-                )),
-                source_handshake_rate: failure(AcceptError::SourceLimited(
-                    SourceLimited::HandshakeRate(0),
-                )),
-                source_table_full: failure(AcceptError::SourceLimited(SourceLimited::TableFull(0))),
-            },
-            days_to_expiry: metrics::histogram!("mtls_client_cert_days_to_expiry"),
-            reloads_ok: metrics::counter!("mtls_reloads_total", "result" => "ok"),
-            reloads_failed: metrics::counter!("mtls_reloads_total", "result" => "failed"),
-            closed_revoked: metrics::counter!("mtls_connections_closed_revoked_total"),
-        }
-    }
-
-    fn failure(&self, e: &AcceptError) -> &Counter {
-        let f = &self.failures;
-        match e {
-            AcceptError::Overloaded(_) => &f.overloaded,
-            AcceptError::Timeout(_) => &f.timeout,
-            AcceptError::PlaintextRefused => &f.plaintext_refused,
-            AcceptError::Closed => &f.closed,
-            AcceptError::UnknownSni(_) => &f.unknown_sni,
-            AcceptError::Handshake(_) => &f.handshake,
-            AcceptError::Io(_) => &f.io,
-            AcceptError::SourceLimited(SourceLimited::Connections(_)) => &f.source_connections,
-            AcceptError::SourceLimited(SourceLimited::HandshakeRate(_)) => &f.source_handshake_rate,
-            AcceptError::SourceLimited(SourceLimited::TableFull(_)) => &f.source_table_full,
-        }
-    }
-}
-
-/// Why a connection was not accepted. Each carries what a log line needs; the acceptor also
-/// counts them (`mtls_accept_failures_total{reason}`).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum AcceptError {
-    /// More handshakes were in flight than allowed; the connection was shed at once.
-    #[error("shed: {0} handshakes already in flight")]
-    Overloaded(usize),
-    /// The handshake (or the wait for the first byte) took longer than allowed.
-    #[error("handshake not complete after {0:?}")]
-    Timeout(Duration),
-    /// A plaintext connection on a STRICT listener.
-    #[error("plaintext connection refused: the listener is STRICT (mTLS only)")]
-    PlaintextRefused,
-    /// The client closed the connection before sending anything.
-    #[error("connection closed before the first byte")]
-    Closed,
-    /// The ClientHello named a host this listener does not serve, and unknown names are refused.
-    #[error("no host for SNI {0:?}")]
-    UnknownSni(Option<String>),
-    /// The TLS handshake failed (bad ClientHello, no common parameters, client certificate
-    /// rejected: the alert was sent to the client).
-    #[error("TLS handshake failed: {0}")]
-    Handshake(#[source] io::Error),
-    /// A socket error.
-    #[error("socket error: {0}")]
-    Io(#[source] io::Error),
-    /// The client's address is over its per-source limits
-    /// ([`with_source_limits`](Acceptor::with_source_limits)); closed before any TLS work.
-    #[error("source over its limit: {0}")]
-    SourceLimited(#[source] SourceLimited),
-}
-
-impl AcceptError {
-    /// A stable snake_case code for logs and metric labels.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Overloaded(_) => "overloaded",
-            Self::Timeout(_) => "timeout",
-            Self::PlaintextRefused => "plaintext_refused",
-            Self::Closed => "closed",
-            Self::UnknownSni(_) => "unknown_sni",
-            Self::Handshake(_) => "handshake",
-            Self::Io(_) => "io",
-            Self::SourceLimited(SourceLimited::Connections(_)) => "source_connections",
-            Self::SourceLimited(SourceLimited::HandshakeRate(_)) => "source_handshake_rate",
-            Self::SourceLimited(SourceLimited::TableFull(_)) => "source_table_full",
-        }
-    }
 }
 
 impl Acceptor {
@@ -648,90 +527,4 @@ impl std::fmt::Debug for Acceptor {
 fn nanos(timeout: Duration) -> u64 {
     let clamped = timeout.min(MAX_REQUEST_HEADER_TIMEOUT);
     u64::try_from(clamped.as_nanos()).unwrap_or(u64::MAX)
-}
-
-/// An accepted connection, plaintext or TLS: read and write it like a socket.
-#[derive(Debug)]
-pub struct MaybeTlsStream {
-    stream: Stream,
-    /// The per-source connection it holds, given back when it is dropped.
-    source: Option<SourceGuard>,
-}
-
-#[derive(Debug)]
-enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
-}
-
-impl MaybeTlsStream {
-    fn new(stream: Stream) -> Self {
-        Self {
-            stream,
-            source: None,
-        }
-    }
-
-    /// Whether the connection is TLS.
-    pub fn is_tls(&self) -> bool {
-        matches!(self.stream, Stream::Tls(_))
-    }
-}
-
-impl AsyncRead for MaybeTlsStream {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().stream {
-            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
-        }
-    }
-}
-
-impl AsyncWrite for MaybeTlsStream {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().stream {
-            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
-        }
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        match &mut self.get_mut().stream {
-            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
-        }
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        match &self.stream {
-            Stream::Plain(s) => s.is_write_vectored(),
-            Stream::Tls(s) => s.is_write_vectored(),
-        }
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().stream {
-            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
-        }
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match &mut self.get_mut().stream {
-            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
-            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
-        }
-    }
 }
