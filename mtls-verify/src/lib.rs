@@ -8,6 +8,7 @@
 //! | [`LoadedTrustDomain`] | one isolated trust domain loaded from a policy [`TrustDomain`](mtls_policy::TrustDomain): anchors, [`RevocationIndex`], [`DomainOptions`]; verifies client and server chains |
 //! | [`RevocationIndex`] | CRL signatures checked once at load; revocation answered per handshake from a hash index keyed by (issuer, serial), with the scopes, reasons, indirect and delta CRLs of RFC 5280 6.3 |
 //! | [`PolicyVerifier`] | the rustls `ClientCertVerifier` of a host: trust domains tried in order, required / optional / accept-any, failures deferred to HTTP when the policy says so, a [`PeerVerification`](mtls_policy::PeerVerification) per handshake |
+//! | [`ocsp`] | OCSP requests, and responses verified per RFC 6960 (signer, CertID, freshness, nonce), with a cache |
 //!
 //! Every API that verifies a signature takes an explicit rustls
 //! [`CryptoProvider`](rustls::crypto::CryptoProvider); the features `aws-lc-rs` (default) and
@@ -47,10 +48,21 @@
 //!
 //! Give the verifier to rustls (`ServerConfig::builder_with_provider(..)
 //! .with_client_cert_verifier(Arc::new(verifier))`) and read each handshake's outcome with
-//! [`PolicyVerifier::outcome_for_chain`].
+//! [`PolicyVerifier::outcome_for_chain`]. (`mtls_testkit`, in the hidden lines, generates the
+//! PKI at run time; use your own CA bundle and client chain.)
+//!
+//! # Features
+//!
+//! | feature | default | what it enables |
+//! |---|---|---|
+//! | `aws-lc-rs` | yes | aws-lc-rs as `mtls_core::crypto::default_provider()` |
+//! | `ring` | no | ring instead, when `aws-lc-rs` is off |
+//!
+//! Either way the crate pulls no async runtime, hyper or tower.
 
 // Library code never unwraps; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
 mod builder;
 mod chain;
@@ -65,3 +77,8 @@ pub use builder::{DEFAULT_OUTCOME_CAPACITY, PolicyVerifierBuilder, VerifierError
 pub use revocation::{CrlError, RevocationIndex};
 pub use trust::{DomainOptions, LoadedTrustDomain, ResolveError, TrustError};
 pub use verifier::PolicyVerifier;
+
+/// The README's example, compiled by `cargo test --doc`.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
