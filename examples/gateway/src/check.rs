@@ -3,8 +3,10 @@
 //! The command line is a contract scripts depend on:
 //! `mtls-gateway check --ca ROOTS.pem --chain CHAIN.pem [--crl CRLS.pem]... [--time RFC3339|@UNIX]
 //! [--purpose client|server] [--name dns:NAME|ip:ADDR|email:ADDR]... [--max-depth N]
-//! [--policy FILE] [--json]`; exit 0 accepted, 1 rejected, 2 usage or configuration error.
-//! `--purpose server` without `--name` verifies the chain without a name check.
+//! [--policy FILE] [--ocsp [--ocsp-url URL] [--ocsp-timeout SECS]] [--json]`; exit 0 accepted,
+//! 1 rejected, 2 usage or configuration error. `--purpose server` without `--name` verifies the
+//! chain without a name check. `--ocsp` asks the leaf's OCSP responder once the chain verifies,
+//! and accepts only a good status (see the `ocsp` module).
 //!
 //! With a gateway configuration instead of `--ca`:
 //! `mtls-gateway check --config gateway.yaml [--listener L] [--host H] [--path P] --chain
@@ -20,10 +22,15 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use mtls_core::{CaBundle, CertificateChain, CrlSet, PeerIdentity};
 use mtls_policy::{Context, Decision, PeerVerification, Policy, VerifyError};
 use mtls_tower::tls::{DomainOptions, LoadedTrustDomain, PolicyVerifier};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::UnixTime;
 use serde_json::json;
 
 mod explain;
+mod http;
+mod names;
+mod ocsp;
+
+use names::{Name, name_problem, parse_name};
 
 /// Arguments of `check`.
 #[derive(clap::Args, Debug)]
@@ -68,6 +75,17 @@ pub(crate) struct CheckArgs {
     /// as a request without SNI would be decided.
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
+    /// After the chain verifies, ask the leaf's OCSP responder (its authorityInfoAccess, or
+    /// `--ocsp-url`); only a good status accepts.
+    #[arg(long, conflicts_with = "config")]
+    ocsp: bool,
+    /// With `--ocsp`: the responder to ask instead of the certificate's (`http://` only).
+    #[arg(long, value_name = "URL", requires = "ocsp")]
+    ocsp_url: Option<String>,
+    /// With `--ocsp`: seconds the exchange with the responder may take.
+    #[arg(long, value_name = "SECS", requires = "ocsp", default_value_t = 5,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    ocsp_timeout: u64,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -181,6 +199,10 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
         .iter()
         .map(|n| parse_name(n))
         .collect::<Result<Vec<_>, _>>()?;
+    let ocsp_url = match &args.ocsp_url {
+        None => None,
+        Some(url) => Some(http::HttpUrl::parse(url).map_err(|e| format!("--ocsp-url: {e}"))?),
+    };
     let policy = match &args.policy {
         None => None,
         Some(file) => {
@@ -205,6 +227,7 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
         .map_err(|e| e.to_string())?;
     let leaf = chain.leaf();
     let intermediates = chain.intermediates();
+    let mut ocsp_failure = None;
     let mut verification = match args.purpose {
         Purpose::Client => PolicyVerifier::builder(Arc::clone(&provider))
             .trust_domain(domain)
@@ -223,6 +246,28 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
     {
         verification = PeerVerification::failed(Some(&domain_name), VerifyError::Other(problem));
     }
+    let mut trace = Vec::new();
+    if args.ocsp && matches!(verification, PeerVerification::Verified { .. }) {
+        let options = ocsp::OcspOptions {
+            url: ocsp_url.as_ref(),
+            url_text: args.ocsp_url.as_deref(),
+            timeout: Duration::from_secs(args.ocsp_timeout),
+        };
+        match ocsp::status(&chain, &bundle, &options, &provider, now) {
+            Ok(good) => trace.push(("ocsp".to_string(), good)),
+            Err(no) => {
+                trace.push(("ocsp".to_string(), no.reason.clone()));
+                // The policy (`--policy`) decides with the failure the gateway would record.
+                let error = if no.code == "revoked" {
+                    VerifyError::Revoked { reason: None }
+                } else {
+                    VerifyError::RevocationUnknown
+                };
+                verification = PeerVerification::failed(Some(&domain_name), error);
+                ocsp_failure = Some(no);
+            }
+        }
+    }
     let identity = PeerIdentity::from_der(leaf).ok();
     let chain_subjects = built_chain(&chain, Some(&bundle));
     let (mut accepted, mut code, mut reason) = match &verification {
@@ -231,9 +276,10 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
             "ok".to_string(),
             format!("verified by trust domain {trust_domain:?}"),
         ),
-        PeerVerification::Failed { error, .. } => {
-            (false, error.code().as_str().to_string(), error.to_string())
-        }
+        PeerVerification::Failed { error, .. } => match &ocsp_failure {
+            Some(no) => (false, no.code.to_string(), no.reason.clone()),
+            None => (false, error.code().as_str().to_string(), error.to_string()),
+        },
         other => (
             false,
             "invalid_certificate".to_string(),
@@ -262,80 +308,8 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
         reason,
         identity,
         chain: chain_subjects,
-        trace: Vec::new(),
+        trace,
     })
-}
-
-enum Name {
-    Dns(String),
-    Ip(std::net::IpAddr),
-    Email(String),
-}
-
-impl Name {
-    fn server_name(&self) -> Option<ServerName<'static>> {
-        match self {
-            Self::Dns(n) => ServerName::try_from(n.clone()).ok(),
-            Self::Ip(ip) => Some(ServerName::IpAddress((*ip).into())),
-            Self::Email(_) => None,
-        }
-    }
-}
-
-fn parse_name(text: &str) -> Result<Name, String> {
-    let bad = || format!("--name {text:?}: expected dns:NAME, ip:ADDR or email:ADDR");
-    let (kind, value) = text.split_once(':').ok_or_else(bad)?;
-    match kind {
-        "dns" => ServerName::try_from(value.to_string())
-            .map(|_| Name::Dns(value.to_string()))
-            .map_err(|_| format!("--name {text:?}: not a DNS name")),
-        "ip" => value
-            .parse()
-            .map(Name::Ip)
-            .map_err(|_| format!("--name {text:?}: not an IP address")),
-        "email" if value.contains('@') => Ok(Name::Email(value.to_string())),
-        _ => Err(bad()),
-    }
-}
-
-/// Every name must be one the leaf is valid for: DNS and IP as webpki checks server names,
-/// email against the rfc822Name SANs (case-insensitive domain part).
-fn name_problem(leaf: &CertificateDer<'_>, names: &[Name]) -> Option<String> {
-    let cert = webpki::EndEntityCert::try_from(leaf).ok()?;
-    for name in names {
-        match name {
-            Name::Dns(_) | Name::Ip(_) => {
-                let server_name = name.server_name()?;
-                if cert.verify_is_valid_for_subject_name(&server_name).is_err() {
-                    return Some(format!("certificate is not valid for {}", describe(name)));
-                }
-            }
-            Name::Email(wanted) => {
-                let ok = PeerIdentity::from_der(leaf)
-                    .map(|id| id.emails().iter().any(|e| email_eq(e, wanted)))
-                    .unwrap_or(false);
-                if !ok {
-                    return Some(format!("certificate is not valid for {}", describe(name)));
-                }
-            }
-        }
-    }
-    None
-}
-
-fn email_eq(a: &str, b: &str) -> bool {
-    match (a.rsplit_once('@'), b.rsplit_once('@')) {
-        (Some((la, da)), Some((lb, db))) => la == lb && da.eq_ignore_ascii_case(db),
-        _ => false,
-    }
-}
-
-fn describe(name: &Name) -> String {
-    match name {
-        Name::Dns(n) => format!("dns:{n}"),
-        Name::Ip(ip) => format!("ip:{ip}"),
-        Name::Email(e) => format!("email:{e}"),
-    }
 }
 
 fn parse_time(text: &str) -> Result<UnixTime, String> {
