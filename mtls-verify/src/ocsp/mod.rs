@@ -53,8 +53,9 @@
 //!    rechecked and closed, as a CRL reload does.
 //!
 //! This module holds the synchronous pieces: request, verification, cache. The fetcher, the
-//! handshake lookup, the `hard` / `soft` modes and `mtls-gateway check --ocsp` belong in
-//! `mtls-tower` and the gateway; neither uses OCSP today.
+//! handshake lookup and the `hard` / `soft` modes belong in `mtls-tower` and the gateway, which
+//! do not have them yet; `mtls-gateway check --ocsp` asks a certificate's responder once, with
+//! [`OcspRequest`] and [`OcspVerifier`].
 //!
 //! # Example
 //!
