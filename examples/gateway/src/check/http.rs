@@ -134,13 +134,13 @@ pub(crate) fn post(
         authority: authority(),
         timeout,
     };
-    let addrs: Vec<SocketAddr> = (url.host.as_str(), url.port)
-        .to_socket_addrs()
-        .map_err(|e| HttpError::Resolve {
+    let addrs = resolve(url, timeout).map_err(|detail| match detail {
+        None => timed_out(),
+        Some(detail) => HttpError::Resolve {
             authority: authority(),
-            detail: e.to_string(),
-        })?
-        .collect();
+            detail,
+        },
+    })?;
     let mut last = String::from("no address");
     let mut stream = None;
     for addr in addrs {
@@ -205,6 +205,30 @@ pub(crate) fn post(
         }
     }
     body_of(answer, &url.authority, max_body)
+}
+
+/// The addresses of the URL's host, resolved within `timeout` (the system resolver blocks, so
+/// it runs on a thread of its own, left behind when it is late); `None` when it was late.
+fn resolve(url: &HttpUrl, timeout: Duration) -> Result<Vec<SocketAddr>, Option<String>> {
+    if let Ok(ip) = url.host.parse::<std::net::IpAddr>() {
+        return Ok(vec![SocketAddr::new(ip, url.port)]);
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (host, port) = (url.host.clone(), url.port);
+    std::thread::spawn(move || {
+        let result = (host.as_str(), port)
+            .to_socket_addrs()
+            .map(Iterator::collect::<Vec<_>>)
+            .map_err(|e| e.to_string());
+        let _ = tx.send(result);
+    });
+    match rx.recv_timeout(timeout) {
+        Ok(result) => result.map_err(Some),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(None),
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+            Err(Some("the resolver stopped without an answer".into()))
+        }
+    }
 }
 
 /// The body of a complete HTTP/1.x answer, when its status is 200.

@@ -2,6 +2,7 @@
 //! by each test on a loopback port from an `openssl ca` index over a PKI generated at test
 //! time), and the exit code and message are asserted for each status and failure.
 
+mod answers;
 mod responder;
 
 use std::net::TcpListener;
