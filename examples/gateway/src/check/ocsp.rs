@@ -3,8 +3,9 @@
 //! The responder is the leaf's authorityInfoAccess `id-ad-ocsp` URI (the first `http://` one),
 //! or `--ocsp-url`. The request is POSTed (`application/ocsp-request`) with one deadline
 //! (`--ocsp-timeout`) and an answer of at most [`DEFAULT_MAX_RESPONSE_LEN`] bytes, and the
-//! response is verified by `mtls_verify::ocsp` against the leaf's issuer: the next certificate
-//! of the presented chain, else the trust anchor that issued it. Only a good status accepts.
+//! response is verified by `mtls_verify::ocsp` against the leaf's issuer: the first
+//! certificate of the presented chain whose subject is the leaf's issuer, else such a trust
+//! anchor. Only a good status accepts.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -90,25 +91,22 @@ pub(crate) fn status(
     }
 }
 
-/// The request for the leaf, with its issuer: the next certificate presented, else the first
-/// anchor whose subject is the leaf's issuer.
+/// The request for the leaf, with its issuer: the first certificate presented after it whose
+/// subject is the leaf's issuer, else the first such trust anchor.
 fn request_for(chain: &CertificateChain, bundle: &CaBundle) -> Result<OcspRequest, NoGoodStatus> {
     let leaf = chain.leaf().as_ref();
-    if let Some(issuer) = chain.as_slice().get(1) {
-        return OcspRequest::new(leaf, issuer.as_ref()).map_err(|e| {
-            NoGoodStatus::unknown(format!("cannot build the request for the leaf: {e}"))
-        });
-    }
+    let presented = chain.as_slice().iter().skip(1).map(AsRef::as_ref);
+    let anchors = bundle.certificates().iter().map(|a| a.der().as_ref());
     let mut last = None;
-    for anchor in bundle.certificates() {
-        match OcspRequest::new(leaf, anchor.der().as_ref()) {
+    for issuer in presented.chain(anchors) {
+        match OcspRequest::new(leaf, issuer) {
             Ok(request) => return Ok(request),
             Err(e) => last = Some(e),
         }
     }
     Err(NoGoodStatus::unknown(match last {
-        Some(e) => format!("no trust anchor issued the leaf: {e}"),
-        None => "no trust anchor to build the request with".into(),
+        Some(e) => format!("no certificate presented or trusted issued the leaf: {e}"),
+        None => "no issuer certificate to build the request with".into(),
     }))
 }
 
