@@ -10,9 +10,10 @@
 //!
 //! With a gateway configuration instead of `--ca`:
 //! `mtls-gateway check --config gateway.yaml [--listener L] [--host H] [--path P] --chain
-//! CHAIN.pem [--time ...] [--json]` checks the chain for that request through the same model,
-//! verifier and decision as the running gateway, and prints the trace: listener, host, route
-//! (its match, target and allow-list), certificate verification, decision.
+//! CHAIN.pem [--time ...] [--ocsp ...] [--json]` checks the chain for that request through the
+//! same model, verifier and decision as the running gateway, and prints the trace: listener,
+//! host, route (its match, target and allow-list), certificate verification, OCSP status (the
+//! issuer found among the anchors of the trust domain that verified the chain), decision.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -77,7 +78,7 @@ pub(crate) struct CheckArgs {
     policy: Option<PathBuf>,
     /// After the chain verifies, ask the leaf's OCSP responder (its authorityInfoAccess, or
     /// `--ocsp-url`); only a good status accepts.
-    #[arg(long, conflicts_with = "config")]
+    #[arg(long)]
     ocsp: bool,
     /// With `--ocsp`: the responder to ask instead of the certificate's (`http://` only).
     #[arg(long, value_name = "URL", requires = "ocsp")]
@@ -169,6 +170,15 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
         None => UnixTime::now(),
         Some(t) => parse_time(t)?,
     };
+    let ocsp_url = match &args.ocsp_url {
+        None => None,
+        Some(url) => Some(http::HttpUrl::parse(url).map_err(|e| format!("--ocsp-url: {e}"))?),
+    };
+    let ocsp_options = ocsp::OcspOptions {
+        url: ocsp_url.as_ref(),
+        url_text: args.ocsp_url.as_deref(),
+        timeout: Duration::from_secs(args.ocsp_timeout),
+    };
     let (ca, config) = (args.ca.as_ref(), args.config.as_ref());
     let ca = match (ca, config) {
         (_, Some(config)) => {
@@ -176,6 +186,7 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
                 listener: args.listener.as_deref(),
                 host: args.host.as_deref(),
                 path: &args.path,
+                ocsp: args.ocsp.then_some(&ocsp_options),
             };
             let mut outcome = explain::explain(config, &request, &chain, now)?;
             outcome.chain = built_chain(&chain, None);
@@ -199,10 +210,6 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
         .iter()
         .map(|n| parse_name(n))
         .collect::<Result<Vec<_>, _>>()?;
-    let ocsp_url = match &args.ocsp_url {
-        None => None,
-        Some(url) => Some(http::HttpUrl::parse(url).map_err(|e| format!("--ocsp-url: {e}"))?),
-    };
     let policy = match &args.policy {
         None => None,
         Some(file) => {
@@ -248,12 +255,7 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
     }
     let mut trace = Vec::new();
     if args.ocsp && matches!(verification, PeerVerification::Verified { .. }) {
-        let options = ocsp::OcspOptions {
-            url: ocsp_url.as_ref(),
-            url_text: args.ocsp_url.as_deref(),
-            timeout: Duration::from_secs(args.ocsp_timeout),
-        };
-        match ocsp::status(&chain, &bundle, &options, &provider, now) {
+        match ocsp::status(&chain, &bundle, &ocsp_options, &provider, now) {
             Ok(good) => trace.push(("ocsp".to_string(), good)),
             Err(no) => {
                 trace.push(("ocsp".to_string(), no.reason.clone()));

@@ -5,20 +5,24 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use mtls_core::{CertificateChain, PeerIdentity};
+use mtls_core::{CaBundle, CertificateChain, PeerIdentity};
 use mtls_policy::{
-    ClientCertMode, Context, Decision, HostConfig, PeerVerification, Policy, RouteAction, SecretRef,
+    ClientCertMode, Context, Decision, HostConfig, PeerVerification, Policy, RouteAction,
+    SecretRef, VerifyError,
 };
-use mtls_tower::tls::{PolicyVerifier, ResolveError};
+use mtls_tower::tls::{LoadedTrustDomain, PolicyVerifier, ResolveError};
 use rustls_pki_types::UnixTime;
 
 use super::Outcome;
+use super::ocsp::{self, OcspOptions};
 
 /// What to explain: the request's listener (default: the first), host and path.
 pub(super) struct Request<'a> {
     pub(super) listener: Option<&'a str>,
     pub(super) host: Option<&'a str>,
     pub(super) path: &'a str,
+    /// `--ocsp`: ask the leaf's responder once the chain verifies.
+    pub(super) ocsp: Option<&'a OcspOptions<'a>>,
 }
 
 pub(super) fn explain(
@@ -62,8 +66,28 @@ pub(super) fn explain(
     let host = &listener.hosts[location.host];
     trace.push(("host".into(), describe_host(location.host, host)));
     trace.push(("route".into(), describe_route(&policy, location.route)));
-    let verification = verify(host, chain, now)?;
+    let mut verification = verify(host, chain, now)?;
     trace.push(("certificate".into(), describe_verification(&verification)));
+    if let (Some(options), PeerVerification::Verified { trust_domain }) =
+        (request.ocsp, &verification)
+    {
+        let domain = trust_domain.clone();
+        let provider = mtls_core::crypto::default_provider();
+        let bundle = domain_bundle(host, &domain)?;
+        match ocsp::status(chain, &bundle, options, &provider, now) {
+            Ok(good) => trace.push(("ocsp".into(), good)),
+            Err(no) => {
+                // The decision sees the failure the gateway would record; the trace says why.
+                let error = if no.code == "revoked" {
+                    VerifyError::Revoked { reason: None }
+                } else {
+                    VerifyError::RevocationUnknown
+                };
+                trace.push(("ocsp".into(), no.reason));
+                verification = PeerVerification::failed(Some(&domain), error);
+            }
+        }
+    }
     let identity = PeerIdentity::from_der(chain.leaf()).ok();
     let mut ctx = Context::new(port, &verification).path(request.path);
     if let Some(host) = request.host {
@@ -107,9 +131,6 @@ fn verify(
     else {
         return Ok(PeerVerification::NoCertificate);
     };
-    let no_secrets = |secret: &SecretRef| -> Result<Vec<u8>, ResolveError> {
-        Err(format!("secret {:?}: `check` reads no secrets", secret.name).into())
-    };
     let provider = mtls_core::crypto::default_provider();
     let verifier =
         PolicyVerifier::from_client_validation(validation, Arc::clone(&provider), &no_secrets)
@@ -117,6 +138,24 @@ fn verify(
             .build()
             .map_err(|e| e.to_string())?;
     Ok(verifier.verify_chain(chain.leaf(), chain.intermediates(), now))
+}
+
+/// The anchors of the host's trust domain `name` (the one that verified the chain).
+fn domain_bundle(host: &HostConfig, name: &str) -> Result<CaBundle, String> {
+    let domain = host
+        .client_validation
+        .as_ref()
+        .and_then(|v| v.trust.iter().find(|t| t.name == name))
+        .ok_or_else(|| format!("the host has no trust domain {name:?}"))?;
+    let provider = mtls_core::crypto::default_provider();
+    let loaded =
+        LoadedTrustDomain::load_with(domain, &provider, &no_secrets).map_err(|e| e.to_string())?;
+    Ok(loaded.bundle().clone())
+}
+
+/// Secrets are not read by `check`.
+fn no_secrets(secret: &SecretRef) -> Result<Vec<u8>, ResolveError> {
+    Err(format!("secret {:?}: `check` reads no secrets", secret.name).into())
 }
 
 fn describe_host(index: usize, host: &HostConfig) -> String {

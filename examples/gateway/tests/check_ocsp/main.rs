@@ -3,6 +3,7 @@
 //! time), and the exit code and message are asserted for each status and failure.
 
 mod answers;
+mod config;
 mod responder;
 
 use std::net::TcpListener;
