@@ -273,6 +273,9 @@ pub struct TrustDomain {
     #[serde(default = "yes", skip_serializing_if = "is_true")]
     pub require_client_auth_eku: bool,
     /// Issuer-scoped rule: this domain's CAs may vouch only for identities matching this.
+    /// Enforced by [`Policy::decide`](crate::Policy::decide) (a certificate outside it is
+    /// refused as `issuer_not_allowed`), not by the TLS verifier alone: code that uses only the
+    /// verifier checks the peer's identity with an [`IdentityMatcher`](crate::IdentityMatcher).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub may_vouch_for: Option<IdentityMatchSpec>,
 }

@@ -1,6 +1,7 @@
 //! The verifier alone, in your own tokio-rustls server: client certificates must chain to a CA
-//! bundle, must not be revoked by its CRL, and must carry a SPIFFE ID of one trust domain (an
-//! allow-list on what the CA may vouch for). Each connection is told who it is.
+//! bundle and must not be revoked by its CRL (checked in the handshake), and must carry a SPIFFE
+//! ID of one trust domain (an allow-list checked on the verified identity, 403 otherwise). Each
+//! connection is told who it is.
 //!
 //! ```text
 //! cargo run -p mtls-verify --example tokio_rustls_server -- \
@@ -12,8 +13,8 @@ use std::sync::Arc;
 
 use mtls_core::{CertificateChain, PrivateKey};
 use mtls_policy::{
-    ClientCertMode, CrlOptions, IdentityMatchSpec, IdentityRule, PeerVerification, SpiffeMatch,
-    TrustDomain, TrustSource,
+    ClientCertMode, CrlOptions, IdentityMatchSpec, IdentityMatcher, IdentityRule, PeerVerification,
+    SpiffeMatch, TrustDomain, TrustSource,
 };
 use mtls_verify::{LoadedTrustDomain, PolicyVerifier};
 use tokio::io::AsyncWriteExt as _;
@@ -26,12 +27,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let provider = mtls_core::crypto::default_provider();
 
-    // One trust domain: the CA bundle, its CRL (checked once, here), and what it may vouch for.
+    // One trust domain: the CA bundle and its CRL (signatures checked once, here).
     let mut clients = TrustDomain::new("clients", TrustSource::File(ca.into()));
     clients.crl = Some(CrlOptions::new(vec![TrustSource::File(crl.into())]));
-    let mut allowed = IdentityMatchSpec::default();
-    allowed.rules = vec![IdentityRule::Spiffe(SpiffeMatch::new(spiffe_domain, None))];
-    clients.may_vouch_for = Some(allowed);
+    // Who may come in: any SPIFFE ID of one trust domain.
+    let mut spec = IdentityMatchSpec::default();
+    spec.rules = vec![IdentityRule::Spiffe(SpiffeMatch::new(spiffe_domain, None))];
+    let allowed = Arc::new(IdentityMatcher::new(&spec)?);
     let verifier = Arc::new(
         PolicyVerifier::builder(Arc::clone(&provider))
             .trust_domain(LoadedTrustDomain::load(&clients, &provider)?)
@@ -51,26 +53,32 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     loop {
         let (tcp, remote) = listener.accept().await?;
-        let (acceptor, verifier) = (acceptor.clone(), Arc::clone(&verifier));
+        let (acceptor, verifier, allowed) = (
+            acceptor.clone(),
+            Arc::clone(&verifier),
+            Arc::clone(&allowed),
+        );
         tokio::spawn(async move {
             let Ok(mut tls) = acceptor.accept(tcp).await else {
                 // Refused in the handshake: the client got the alert.
                 return;
             };
-            // What the verifier decided for this chain: the trust domain, or why not.
+            // What the verifier decided for this chain, then the allow-list on who it is.
             let presented = tls.get_ref().1.peer_certificates().unwrap_or_default();
-            let who = match verifier.outcome_for_chain(presented) {
-                PeerVerification::Verified { .. } => {
-                    mtls_core::PeerIdentity::from_der(&presented[0])
-                        .map(|id| id.to_string())
-                        .unwrap_or_else(|e| format!("unreadable certificate: {e}"))
+            let identity = match (verifier.outcome_for_chain(presented), presented.first()) {
+                (PeerVerification::Verified { .. }, Some(leaf)) => {
+                    mtls_core::PeerIdentity::from_der(leaf).ok()
                 }
-                other => format!("not verified: {other:?}"),
+                _ => None,
             };
-            println!("{remote}: {who}");
-            let body = format!("hello, {who}\n");
+            let (status, body) = match identity {
+                Some(id) if allowed.matches(&id) => ("200 OK", format!("hello, {id}\n")),
+                Some(id) => ("403 Forbidden", format!("{id} is not allowed here\n")),
+                None => ("403 Forbidden", "no verified identity\n".to_string()),
+            };
+            println!("{remote}: {status}: {body}");
             let answer = format!(
-                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                 body.len()
             );
             let _ = tls.write_all(answer.as_bytes()).await;
