@@ -3,10 +3,11 @@
 //! The command line is a contract scripts depend on:
 //! `mtls-gateway check --ca ROOTS.pem --chain CHAIN.pem [--crl CRLS.pem]... [--time RFC3339|@UNIX]
 //! [--purpose client|server] [--name dns:NAME|ip:ADDR|email:ADDR]... [--max-depth N]
-//! [--policy FILE] [--ocsp [--ocsp-url URL] [--ocsp-timeout SECS]] [--json]`; exit 0 accepted,
-//! 1 rejected, 2 usage or configuration error. `--purpose server` without `--name` verifies the
-//! chain without a name check. `--ocsp` asks the leaf's OCSP responder once the chain verifies,
-//! and accepts only a good status (see the `ocsp` module).
+//! [--policy FILE] [--ocsp [--ocsp-url URL] [--ocsp-timeout SECS]] [--fetch-crls
+//! [--crl-timeout SECS]] [--json]`; exit 0 accepted, 1 rejected, 2 usage or configuration
+//! error. `--purpose server` without `--name` verifies the chain without a name check. `--ocsp`
+//! asks the leaf's OCSP responder once the chain verifies, and accepts only a good status (see
+//! the `ocsp` module); `--fetch-crls` adds the CRLs of the chain's distribution points (`cdp`).
 //!
 //! With a gateway configuration instead of `--ca`:
 //! `mtls-gateway check --config gateway.yaml [--listener L] [--host H] [--path P] --chain
@@ -26,6 +27,7 @@ use mtls_tower::tls::{DomainOptions, LoadedTrustDomain, PolicyVerifier};
 use rustls_pki_types::UnixTime;
 use serde_json::json;
 
+mod cdp;
 mod explain;
 mod http;
 mod names;
@@ -87,6 +89,8 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_name = "SECS", requires = "ocsp", default_value_t = 5,
           value_parser = clap::value_parser!(u64).range(1..=300))]
     ocsp_timeout: u64,
+    #[command(flatten)]
+    fetch: cdp::FetchArgs,
     /// Print the result as JSON.
     #[arg(long)]
     json: bool,
@@ -204,6 +208,9 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
             continue; // an empty file means no CRL
         }
         crls.extend(CrlSet::from_bytes(&bytes, file.as_path()).map_err(|e| e.to_string())?);
+    }
+    if let Err(rejected) = cdp::add_fetched(&args.fetch, &chain, &bundle, &provider, &mut crls) {
+        return Ok(rejected);
     }
     let names = args
         .name

@@ -1,5 +1,6 @@
-//! A small blocking HTTP/1.0 client for `check --ocsp`: one POST to an `http://` URL, bounded
-//! in time (one deadline for connecting, sending and reading) and in the size of the answer.
+//! A small blocking HTTP/1.0 client for `check --ocsp` (one POST) and `check --fetch-crls`
+//! (one GET) to an `http://` URL, bounded in time (one deadline for resolving, connecting,
+//! sending and reading) and in the size of the answer.
 //!
 //! `https://` responders are refused: OCSP responders are almost always plain HTTP (the
 //! response is signed), and a TLS client here would have to decide whom to trust for the
@@ -128,6 +129,34 @@ pub(crate) fn post(
     timeout: Duration,
     max_body: usize,
 ) -> Result<Vec<u8>, HttpError> {
+    let head = format!(
+        "POST {} HTTP/1.0\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n",
+        url.path,
+        url.authority,
+        body.len()
+    );
+    exchange(url, &head, body, timeout, max_body)
+}
+
+/// GETs `url` and returns the body of the `200` answer, all within `timeout`, reading no more
+/// than `max_body` bytes of body.
+pub(crate) fn get(url: &HttpUrl, timeout: Duration, max_body: usize) -> Result<Vec<u8>, HttpError> {
+    let head = format!(
+        "GET {} HTTP/1.0\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        url.path, url.authority
+    );
+    exchange(url, &head, &[], timeout, max_body)
+}
+
+/// Sends `head` and `body` to `url` and reads the answer, all within `timeout`.
+fn exchange(
+    url: &HttpUrl,
+    head: &str,
+    body: &[u8],
+    timeout: Duration,
+    max_body: usize,
+) -> Result<Vec<u8>, HttpError> {
     let authority = || url.authority.clone();
     let deadline = Instant::now() + timeout;
     let timed_out = || HttpError::Timeout {
@@ -173,18 +202,13 @@ pub(crate) fn post(
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
     };
-    let head = format!(
-        "POST {} HTTP/1.0\r\nHost: {}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\
-         Connection: close\r\n\r\n",
-        url.path,
-        url.authority,
-        body.len()
-    );
     stream
         .set_write_timeout(Some(left(deadline).ok_or_else(timed_out)?))
         .map_err(io)?;
     stream.write_all(head.as_bytes()).map_err(io)?;
-    stream.write_all(body).map_err(io)?;
+    if !body.is_empty() {
+        stream.write_all(body).map_err(io)?;
+    }
     let limit = MAX_HEAD + max_body;
     let mut answer = Vec::new();
     let mut buf = [0u8; 8192];
