@@ -214,6 +214,19 @@ fn a_crl_without_the_leaf_accepts() {
 }
 
 #[test]
+fn fetched_crls_add_to_crl_files() {
+    let ca = Ca::new();
+    // A --crl file listing the leaf, and a fetched CRL that does not: revoked all the same.
+    std::fs::write(ca.dir.path().join("file.crl"), ca.crl(&[0x10], None)).unwrap();
+    let (url, server) = serve_once(Serve::Body(ca.crl(&[0x99], None)));
+    ca.leaf(0x10, Some(&url));
+    let run = ca.check(&["--crl", "file.crl"]);
+    server.join().unwrap();
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.starts_with("REJECTED (revoked)"), "{run}");
+}
+
+#[test]
 fn a_crl_listing_the_leaf_rejects_it_as_revoked() {
     let ca = Ca::new();
     let (url, server) = serve_once(Serve::Body(ca.crl(&[0x10], None)));
@@ -224,6 +237,7 @@ fn a_crl_listing_the_leaf_rejects_it_as_revoked() {
     let value: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
     assert_eq!(value["decision"], "rejected", "{run}");
     assert_eq!(value["code"], "revoked", "{run}");
+    assert_eq!(value["reason"], "revoked", "{run}");
 }
 
 #[test]
@@ -284,7 +298,12 @@ fn a_body_that_is_not_a_crl_rejects() {
     let run = ca.check(&[]);
     server.join().unwrap();
     assert_eq!(run.code, 1, "{run}");
-    assert!(run.stdout.starts_with(&unusable(&url, "")), "{run}");
+    let line = unusable(
+        &url,
+        "not PEM and not a DER certificate revocation list: input has no -----BEGIN line and \
+         does not start with a DER SEQUENCE",
+    );
+    assert!(run.stdout.starts_with(&line), "{run}");
 
     // A certificate served as the CRL is named as one.
     let (url, server) = serve_once(Serve::Body(ca.cert.pem().into_bytes()));
@@ -292,8 +311,11 @@ fn a_body_that_is_not_a_crl_rejects() {
     let run = ca.check(&[]);
     server.join().unwrap();
     assert_eq!(run.code, 1, "{run}");
-    assert!(run.stdout.starts_with(&unusable(&url, "")), "{run}");
-    assert!(run.stdout.contains("certificate"), "{run}");
+    let line = unusable(
+        &url,
+        "PEM block 0 (CERTIFICATE): a certificate, not a certificate revocation list",
+    );
+    assert!(run.stdout.starts_with(&line), "{run}");
 }
 
 #[test]
@@ -306,8 +328,11 @@ fn a_crl_not_signed_by_its_issuer_rejects() {
     server.join().unwrap();
     assert_eq!(run.code, 1, "{run}");
     assert!(
-        run.stdout
-            .starts_with("REJECTED (revocation_unknown): no usable CRL: "),
+        run.stdout.starts_with(
+            "REJECTED (revocation_unknown): no usable CRL: trust domain \"check\": CRL 0 (issuer \
+             CN=CDP Root CA): signature does not verify with the CA certificate of that name in \
+             the bundle"
+        ),
         "{run}"
     );
 }

@@ -95,7 +95,7 @@ fn fetch(chain: &CertificateChain, timeout: Duration) -> Result<CrlSet, String> 
                     got = Some((uri.clone(), set));
                     break;
                 }
-                Err(e) => failures.push(format!("{uri}: {e}")),
+                Err(e) => failures.push(e),
             }
         }
         let Some((uri, set)) = got else {
@@ -113,10 +113,11 @@ fn fetch(chain: &CertificateChain, timeout: Duration) -> Result<CrlSet, String> 
     Ok(crls)
 }
 
-/// One CRL (or several, in PEM) from `uri`.
+/// One CRL (or several, in PEM) from `uri`; the error names `uri`.
 fn fetch_one(uri: &str, timeout: Duration) -> Result<CrlSet, String> {
-    let url = HttpUrl::parse(uri).map_err(|e| e.to_string())?;
-    let body = http::get(&url, timeout, MAX_CRL).map_err(|e| e.to_string())?;
+    let url = HttpUrl::parse(uri).map_err(|e| format!("{uri}: {e}"))?;
+    let body = http::get(&url, timeout, MAX_CRL).map_err(|e| format!("{uri}: {e}"))?;
+    // The error of the CRL reader names its origin, the URI.
     CrlSet::from_bytes(&body, uri).map_err(|e| e.to_string())
 }
 
