@@ -28,10 +28,13 @@ use rustls_pki_types::UnixTime;
 use serde_json::json;
 
 mod cdp;
+mod chain;
 mod explain;
 mod http;
 mod names;
 mod ocsp;
+
+use chain::built_chain;
 
 use names::{Name, name_problem, parse_name};
 
@@ -334,30 +337,6 @@ fn parse_time(text: &str) -> Result<UnixTime, String> {
         .duration_since(SystemTime::UNIX_EPOCH)
         .unwrap_or_default();
     Ok(UnixTime::since_unix_epoch(since))
-}
-
-/// The chain as presented, and the bundle's anchor whose subject is the last certificate's
-/// issuer, by subject.
-fn built_chain(chain: &CertificateChain, bundle: Option<&CaBundle>) -> Vec<String> {
-    let mut subjects: Vec<String> = chain
-        .as_slice()
-        .iter()
-        .map(|c| {
-            PeerIdentity::from_der(c)
-                .map_or_else(|_| "<unreadable>".into(), |id| id.subject().to_string())
-        })
-        .collect();
-    let issuer = chain
-        .as_slice()
-        .last()
-        .and_then(|c| PeerIdentity::from_der(c).ok())
-        .map(|id| id.issuer().to_string());
-    if let Some(anchor) =
-        issuer.and_then(|i| bundle.and_then(|b| b.certificates().iter().find(|a| a.subject() == i)))
-    {
-        subjects.push(format!("{} (trust anchor)", anchor.subject()));
-    }
-    subjects
 }
 
 fn print(args: &CheckArgs, outcome: &Outcome) {
