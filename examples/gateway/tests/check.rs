@@ -1,30 +1,10 @@
 //! `mtls-gateway check`: the command-line contract (exit codes, flags, JSON), against a PKI
 //! generated at test time.
 
-use std::path::Path;
-use std::process::Command;
+mod check_run;
 
+use check_run::{Run, check};
 use mtls_testkit::{Eku, Pki, Validity};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-fn check(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
-        .current_dir(dir)
-        .arg("check")
-        .args(args)
-        .output()
-        .expect("the gateway binary runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 fn json(run: &Run) -> serde_json::Value {
     serde_json::from_str(run.stdout.trim())

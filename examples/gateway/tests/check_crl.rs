@@ -2,13 +2,14 @@
 //! cRLDistributionPoints names from a one-shot HTTP server on loopback (a PKI generated at
 //! test time), and the exit code and message are asserted for each CRL and each failure.
 
+mod check_run;
+
 use std::io::{Read as _, Write as _};
 use std::net::TcpListener;
-use std::path::Path;
-use std::process::Command;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use check_run::{Run, check};
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint,
     DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair,
@@ -19,32 +20,6 @@ use rcgen::{
 const SERVE_TIMEOUT: Duration = Duration::from_secs(10);
 /// The verification time: inside the CRLs' thisUpdate..nextUpdate.
 const TIME: &str = "2026-06-01T00:00:00Z";
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n{}{}", self.code, self.stdout, self.stderr)
-    }
-}
-
-fn check(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
-        .current_dir(dir)
-        .arg("check")
-        .args(args)
-        .output()
-        .expect("the gateway binary runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 /// A root CA (keyCertSign, cRLSign) written to `root.pem` in a temp dir.
 struct Ca {

@@ -1,30 +1,18 @@
 //! `mtls-gateway check --config`: a chain checked for one request through the gateway's own
 //! configuration loader, host verifier and decision, with the trace of what it went through.
 
+mod check_run;
+
 use std::path::Path;
-use std::process::Command;
 
+use check_run::Run;
 use mtls_testkit::Pki;
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
 
 /// Runs `check` from `dir` with a relative `--config`, as a user in the config's directory.
 fn check(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
-        .current_dir(dir)
-        .args(["check", "--config", "gateway.yaml"])
-        .args(args)
-        .output()
-        .expect("the gateway binary runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    let mut all = vec!["--config", "gateway.yaml"];
+    all.extend_from_slice(args);
+    check_run::check(dir, &all)
 }
 
 const CONFIG: &str = r#"

@@ -3,40 +3,16 @@
 //! time), and the exit code and message are asserted for each status and failure.
 
 mod answers;
+#[path = "../check_run/mod.rs"]
+mod check_run;
 mod config;
 mod responder;
 
 use std::net::TcpListener;
 use std::path::Path;
-use std::process::Command;
 
+use check_run::{Run, check};
 use responder::{Responder, TestCa, free_port, index_line, write};
-
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit {}\n{}{}", self.code, self.stdout, self.stderr)
-    }
-}
-
-fn check(dir: &Path, args: &[&str]) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
-        .current_dir(dir)
-        .arg("check")
-        .args(args)
-        .output()
-        .expect("the gateway binary runs");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
-}
 
 /// Root → intermediate → clients, the intermediate's responder, and in `dir`: `root.pem`, and
 /// a chain file (leaf, intermediate) per client: `good.pem` and `revoked.pem` (in the index),
