@@ -15,7 +15,9 @@ use mtls_kube::runtime::{Follower, Update, Updates};
 use mtls_kube::{ConditionStatus, ObjectRef, Options, Workload};
 use mtls_policy::{CertificateSource, PeerMode, TrustSource};
 use serde_json::json;
-use support::{WAIT, api, istio_gateway, peer_authentication, secret, until};
+use support::{
+    WAIT, api, istio_gateway, mutual_cluster_with_crl, peer_authentication, secret, until,
+};
 
 fn follow(api: &FakeApiServer, root: &Path, namespaces: &[&str]) -> Updates {
     let config = kube::Config::new(api.url().parse().unwrap());
@@ -177,20 +179,8 @@ async fn a_peer_authentication_change_from_permissive_to_strict() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_ca_secret_keeps_the_last_good_bundle_and_crl_and_reports_it() {
     let pki = mtls_testkit::Pki::new();
-    let leaf = pki.server_for(&["web.example.com"]).issue();
-    let crl = pki.crls().revoke(pki.default_client()).build().pem();
     let api = api().await;
-    api.apply(secret(
-        "web-cred",
-        &[("tls.crt", leaf.chain_pem()), ("tls.key", leaf.key_pem())],
-    ));
-    api.apply(secret(
-        "web-ca",
-        &[("ca.crt", pki.root().cert_pem()), ("ca.crl", crl.clone())],
-    ));
-    api.apply(istio_gateway(json!({
-        "mode": "MUTUAL", "credentialName": "web-cred", "caCertCredentialName": "web-ca"
-    })));
+    let crl = mutual_cluster_with_crl(&api, &pki);
     let root = tempfile::tempdir().unwrap();
     let mut updates = follow(&api, root.path(), &["web"]);
     let ca_file = mount(root.path(), "web-ca").join("ca.crt");

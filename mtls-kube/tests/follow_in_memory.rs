@@ -13,7 +13,7 @@ use mtls_kube::runtime::{Follower, Update, Updates};
 use mtls_kube::{ConditionStatus, ObjectRef, Options, SecretPaths};
 use mtls_policy::{CertificateSource, SecretRef, TrustSource};
 use serde_json::json;
-use support::{api, istio_gateway, secret, until};
+use support::{api, istio_gateway, mutual_cluster_with_crl, secret, until};
 
 fn follow(api: &FakeApiServer, root: &Path) -> Updates {
     let config = kube::Config::new(api.url().parse().unwrap());
@@ -212,20 +212,8 @@ fn crl_sources(u: &Update) -> Option<Vec<TrustSource>> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deleted_or_invalid_ca_secret_keeps_its_crl_until_a_valid_version_comes_back() {
     let pki = mtls_testkit::Pki::new();
-    let leaf = pki.server_for(&["web.example.com"]).issue();
-    let crl = pki.crls().revoke(pki.default_client()).build().pem();
     let api = api().await;
-    api.apply(secret(
-        "web-cred",
-        &[("tls.crt", leaf.chain_pem()), ("tls.key", leaf.key_pem())],
-    ));
-    api.apply(secret(
-        "web-ca",
-        &[("ca.crt", pki.root().cert_pem()), ("ca.crl", crl.clone())],
-    ));
-    api.apply(istio_gateway(json!({
-        "mode": "MUTUAL", "credentialName": "web-cred", "caCertCredentialName": "web-ca"
-    })));
+    let crl = mutual_cluster_with_crl(&api, &pki);
     let root = tempfile::tempdir().unwrap();
     let mut updates = follow(&api, root.path());
     let ca = ObjectRef::new("Secret", "web", "web-ca");

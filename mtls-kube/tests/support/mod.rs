@@ -80,3 +80,23 @@ pub(crate) async fn until(
         }
     }
 }
+
+/// The cluster of the last-good tests: a server certificate Secret `web-cred`, a CA Secret
+/// `web-ca` with the root and a CRL revoking the default client, and an Istio Gateway MUTUAL
+/// with both. Returns the CRL's PEM.
+pub(crate) fn mutual_cluster_with_crl(api: &FakeApiServer, pki: &mtls_testkit::Pki) -> String {
+    let leaf = pki.server_for(&["web.example.com"]).issue();
+    let crl = pki.crls().revoke(pki.default_client()).build().pem();
+    api.apply(secret(
+        "web-cred",
+        &[("tls.crt", leaf.chain_pem()), ("tls.key", leaf.key_pem())],
+    ));
+    api.apply(secret(
+        "web-ca",
+        &[("ca.crt", pki.root().cert_pem()), ("ca.crl", crl.clone())],
+    ));
+    api.apply(istio_gateway(json!({
+        "mode": "MUTUAL", "credentialName": "web-cred", "caCertCredentialName": "web-ca"
+    })));
+    crl
+}
