@@ -212,19 +212,19 @@ fn upstream(ctx: &mut Ctx<'_>, r: &ObjectRef, at: &str, tls: &ClientTls) -> Opti
                 _ => None,
             };
             let ca = match &tls.ca_certificates {
-                Some(ca) => ca.into(),
+                Some(ca) => TrustSource::File(ca.into()),
                 None => {
                     let message = format!(
                         "no caCertificates: the upstream is verified with the system's CA bundle {SYSTEM_CA}, as Istio does"
                     );
                     ctx.warn(r, format!("{at}.caCertificates"), message);
-                    SYSTEM_CA.into()
+                    TrustSource::File(SYSTEM_CA.into())
                 }
             };
             (ca, client)
         }
     };
-    let mut out = BackendTls::new(TrustSource::File(ca));
+    let mut out = BackendTls::new(ca);
     out.client_certificate = client.filter(|_| mutual);
     out.expected_name = tls.sni.clone();
     if !tls.subject_alt_names.is_empty() {
@@ -244,7 +244,7 @@ fn credential(
     r: &ObjectRef,
     name: &str,
     mutual: bool,
-) -> (std::path::PathBuf, Option<CertificateSource>) {
+) -> (TrustSource, Option<CertificateSource>) {
     let ns = match (&ctx.opts.gateway_namespace, &ctx.opts.workload) {
         (Some(ns), _) => ns.clone(),
         (None, Some(w)) => w.namespace.clone(),
@@ -257,16 +257,8 @@ fn credential(
     } else {
         secret.clone()
     };
+    let ca = ctx.ca_bundle(&ca_secret, Purpose::UpstreamCa, false, r).ca;
     let missing = ctx.missing_state();
-    let found = ctx.secrets.ca(&ca_secret, &missing);
-    ctx.credential(
-        &ca_secret,
-        Purpose::UpstreamCa,
-        &[found.ca_key],
-        r,
-        &found.state,
-    );
-    let ca = ctx.file(&ca_secret, found.ca_key);
     if !mutual {
         return (ca, None);
     }

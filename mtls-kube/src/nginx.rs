@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 use mtls_policy::{
     Answer, Authorization, BackendConfig, BackendTls, CertificateSource, ClientCertMode,
     ClientValidation, CrlOptions, DenyCode, HttpAnswer, IdentityRule, RouteConfig, StringMatch,
-    TrustDomain, TrustSource,
+    TrustDomain,
 };
 use serde::Deserialize;
 use serde_norway::Value;

@@ -11,7 +11,7 @@
 
 use mtls_policy::{
     Authorization, BackendConfig, ClientCertMode, ClientValidation, RouteConfig, TrustDomain,
-    TrustSource, UnknownSni,
+    UnknownSni,
 };
 use serde::Deserialize;
 
@@ -118,16 +118,11 @@ fn ingress_backend(ctx: &mut Ctx<'_>, o: &Object, spec: &IngressBackendSpec) {
         let (certificate, state) = ctx.server_certificate(&cert_secret, r);
         states.push((format!("certificate {}", cert_secret.name), state));
         let ca = ctx.opts.osm_ca_bundle.clone();
-        let missing = ctx.missing_state();
-        let found = ctx.secrets.ca(&ca, &missing);
-        ctx.credential(&ca, Purpose::ClientCa, &[found.ca_key], r, &found.state);
-        states.push((format!("CA {}", ca.name), found.state.clone()));
+        let found = ctx.ca_bundle(&ca, Purpose::ClientCa, false, r);
+        states.push((format!("CA {}", ca.name), found.state));
         let mut v = ClientValidation::default();
         v.mode = ClientCertMode::Required;
-        v.trust = vec![TrustDomain::new(
-            "osm-mesh",
-            TrustSource::File(ctx.file(&ca, found.ca_key)),
-        )];
+        v.trust = vec![TrustDomain::new("osm-mesh", found.ca)];
         v.danger.skip_client_cert_validation = tls.skip_client_cert_validation;
         if tls.skip_client_cert_validation {
             ctx.warn(r, format!("{at}.tls.skipClientCertValidation"), "any client certificate passes unverified (danger.skip_client_cert_validation); the principals still apply");

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use mtls_policy::{
     AdminConfig, Answers, BackendConfig, CertificateSource, ClientValidation,
     ForwardIdentityConfig, HostConfig, ListenerConfig, PeerAuthentication, PeerAuthentications,
-    PeerMode, PolicyConfig, RouteConfig, TlsVersion, UnknownSni,
+    PeerMode, PolicyConfig, RouteConfig, TlsVersion, TrustSource, UnknownSni,
 };
 
 use crate::manifest::{Kind, Object};
@@ -156,6 +156,29 @@ impl Ctx<'_> {
         (CertificateSource::SecretDir(self.mount(secret)), state)
     }
 
+    /// A CA bundle from a Secret or ConfigMap, and with `crl` its CRL when it has one: the
+    /// files where they are mounted, recorded as a credential read for `purpose` by
+    /// `used_by`, and the reference's state.
+    pub(crate) fn ca_bundle(
+        &mut self,
+        object: &ObjectRef,
+        purpose: Purpose,
+        crl: bool,
+        used_by: &ObjectRef,
+    ) -> CaFiles {
+        let missing = self.missing_state();
+        let found = self.secrets.ca(object, &missing);
+        let crl_key = found.crl_key.filter(|_| crl);
+        let mut keys = vec![found.ca_key];
+        keys.extend(crl_key);
+        self.credential(object, purpose, &keys, used_by, &found.state);
+        CaFiles {
+            ca: TrustSource::File(self.file(object, found.ca_key)),
+            crl: crl_key.map(|k| TrustSource::File(self.file(object, k))),
+            state: found.state,
+        }
+    }
+
     /// The listener named `name` on `port`, created if new.
     pub(crate) fn listener(&mut self, name: &str, port: u16) -> &mut ListenerDraft {
         let i = match self.listeners.iter().position(|l| l.name == name) {
@@ -274,6 +297,16 @@ impl Ctx<'_> {
     pub(crate) fn file(&self, r: &ObjectRef, key: &str) -> PathBuf {
         self.mount(r).join(key)
     }
+}
+
+/// A CA bundle (and CRL) where the translation mounts them ([`Ctx::ca_bundle`]).
+pub(crate) struct CaFiles {
+    /// The CA bundle.
+    pub(crate) ca: TrustSource,
+    /// The CRL, when asked for and present.
+    pub(crate) crl: Option<TrustSource>,
+    /// Whether the object was found and holds a CA.
+    pub(crate) state: RefState,
 }
 
 /// `ResolvedRefs` from the states of the references of an object: `False` with `reason` if any

@@ -156,17 +156,9 @@ pub(super) fn backend_policies(
                 );
                 continue;
             }
-            let missing = ctx.missing_state();
-            let found = ctx.secrets.ca(&target, &missing);
-            ctx.credential(
-                &target,
-                Purpose::UpstreamCa,
-                &[found.ca_key],
-                r,
-                &found.state,
-            );
-            states.push((format!("CA {}", target.name), found.state.clone()));
-            ca = Some(ctx.file(&target, found.ca_key));
+            let found = ctx.ca_bundle(&target, Purpose::UpstreamCa, false, r);
+            states.push((format!("CA {}", target.name), found.state));
+            ca = Some(found.ca);
         }
         let Some(ca) = ca else {
             ctx.warn(
@@ -186,7 +178,7 @@ pub(super) fn backend_policies(
             );
             continue;
         };
-        let mut tls = BackendTls::new(TrustSource::File(ca));
+        let mut tls = BackendTls::new(ca);
         tls.expected_name = v.hostname.clone();
         if !sans.is_empty() {
             tls.subject_alt_names = Some(sans);

@@ -127,21 +127,13 @@ pub(super) fn listener(
                 ));
                 continue;
             }
-            let missing = ctx.missing_state();
-            let found = ctx.secrets.ca(&target, &missing);
-            let mut keys = vec![found.ca_key];
-            keys.extend(found.crl_key);
-            ctx.credential(&target, Purpose::ClientCa, &keys, &a.object, &found.state);
+            let found = ctx.ca_bundle(&target, Purpose::ClientCa, true, &a.object);
             if !matches!(found.state, RefState::Invalid { .. }) {
                 valid += 1;
             }
-            states.push((format!("CA {}", target.name), found.state.clone()));
-            sources.push(TrustSource::File(ctx.file(&target, found.ca_key)));
-            crls.extend(
-                found
-                    .crl_key
-                    .map(|k| TrustSource::File(ctx.file(&target, k))),
-            );
+            states.push((format!("CA {}", target.name), found.state));
+            sources.push(found.ca);
+            crls.extend(found.crl);
         }
         if valid == 0 {
             accepted_cond = Condition::new(

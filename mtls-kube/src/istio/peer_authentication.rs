@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use mtls_policy::{
     BackendConfig, ClientCertMode, ClientValidation, HostConfig, ListenerConfig,
     PeerAuthentication, PeerAuthentications, PeerMode, PolicyConfig, RouteConfig, Scope,
-    TrustDomain, TrustSource,
+    TrustDomain,
 };
 use serde::Deserialize;
 
@@ -143,16 +143,9 @@ pub(crate) fn workload_host(ctx: &mut Ctx<'_>) -> Option<HostConfig> {
     let used_by = ObjectRef::new("PeerAuthentication", &first.namespace, &first.name);
     let secret = ObjectRef::new("Secret", &workload.namespace, name);
     let (certificate, _) = ctx.server_certificate(&secret, &used_by);
-    let missing = ctx.missing_state();
-    let found = ctx.secrets.ca(&secret, &missing);
-    ctx.credential(
-        &secret,
-        Purpose::ClientCa,
-        &[found.ca_key],
-        &used_by,
-        &found.state,
-    );
-    let ca = TrustSource::File(ctx.file(&secret, found.ca_key));
+    let ca = ctx
+        .ca_bundle(&secret, Purpose::ClientCa, false, &used_by)
+        .ca;
     let mut validation = ClientValidation::default();
     validation.mode = ClientCertMode::Optional;
     validation.trust = vec![TrustDomain::new("workload", ca)];

@@ -333,15 +333,7 @@ pub(super) fn client_ca(
             return Err(why);
         }
     };
-    let missing = ctx.missing_state();
-    let found = ctx.secrets.ca(&secret, &missing);
-    let mut keys = vec![found.ca_key];
-    keys.extend(found.crl_key);
-    ctx.credential(&secret, Purpose::ClientCa, &keys, r, &found.state);
-    states.push((format!("CA {}", secret.name), found.state.clone()));
-    let ca = TrustSource::File(ctx.file(&secret, found.ca_key));
-    let crl = found
-        .crl_key
-        .map(|k| TrustSource::File(ctx.file(&secret, k)));
-    Ok((ca, crl))
+    let found = ctx.ca_bundle(&secret, Purpose::ClientCa, true, r);
+    states.push((format!("CA {}", secret.name), found.state));
+    Ok((found.ca, found.crl))
 }

@@ -47,17 +47,10 @@ pub(super) fn upstream_tls(
             "{verify:?}: the gateway always verifies the upstream's certificate, against ca.crt of {secret}"
         ));
     }
+    let found = ctx.ca_bundle(&secret, Purpose::UpstreamCa, false, r);
+    states.push((format!("CA {}", secret.name), found.state));
     let missing = ctx.missing_state();
-    let found = ctx.secrets.ca(&secret, &missing);
-    ctx.credential(
-        &secret,
-        Purpose::UpstreamCa,
-        &[found.ca_key],
-        r,
-        &found.state,
-    );
-    states.push((format!("CA {}", secret.name), found.state.clone()));
-    let mut tls = BackendTls::new(TrustSource::File(ctx.file(&secret, found.ca_key)));
+    let mut tls = BackendTls::new(found.ca);
     if ann.get("proxy-ssl-secret").is_some() {
         let (keys, state) = ctx.secrets.certificate(&secret, &missing);
         let has_cert = !matches!(state, RefState::Invalid { .. });

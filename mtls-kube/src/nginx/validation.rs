@@ -37,21 +37,10 @@ pub(super) fn client_validation(
         }
     };
     let secret = secret_ref(secret, r.ns());
-    let missing = ctx.missing_state();
-    let found = ctx.secrets.ca(&secret, &missing);
-    let mut keys = vec![found.ca_key];
-    keys.extend(found.crl_key);
-    ctx.credential(&secret, Purpose::ClientCa, &keys, r, &found.state);
-    states.push((format!("CA {}", secret.name), found.state.clone()));
-    let mut domain = TrustDomain::new(
-        secret.name.clone(),
-        TrustSource::File(ctx.file(&secret, found.ca_key)),
-    );
-    if let Some(crl) = found.crl_key {
-        domain.crl = Some(CrlOptions::new(vec![TrustSource::File(
-            ctx.file(&secret, crl),
-        )]));
-    }
+    let found = ctx.ca_bundle(&secret, Purpose::ClientCa, true, r);
+    states.push((format!("CA {}", secret.name), found.state));
+    let mut domain = TrustDomain::new(secret.name.clone(), found.ca);
+    domain.crl = found.crl.map(|crl| CrlOptions::new(vec![crl]));
     // ingress-nginx's default depth is 1: the client certificate signed by a CA of the bundle.
     let depth = ann.get("auth-tls-verify-depth").unwrap_or("1");
     match depth.parse::<u8>() {
