@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use mtls_core::PeerIdentity;
 
 use crate::answer::Answer;
+use crate::enforce::EnforceAt;
 use crate::host::{normalize_authority, normalize_host};
 use crate::identity::identity_label;
 use crate::mode::{ClientCertMode, PeerMode};
@@ -207,6 +208,7 @@ impl Policy {
         let mut notes = Vec::new();
         let located = self.locate_in(listener, ctx);
         let route = located.as_ref().ok().and_then(|l| l.route).map(Route::id);
+        let enforce_at = located.as_ref().map_or(EnforceAt::Handshake, |l| l.host.enforce_at);
         let decided = located.and_then(|at| self.decide_in(listener, &at, ctx, &mut notes));
         match decided {
             Ok(identity) => Decision::Allow {
@@ -223,7 +225,13 @@ impl Policy {
                 }
             }
             Err(reason) => {
-                let answer = listener.answers.get(reason.kind(), &self.config.answers);
+                let code = reason.kind();
+                let mut answer = listener.answers.get(code, &self.config.answers);
+                // A host answering at the request turns the alerts of its defaults into HTTP
+                // (a configured alert is refused at load).
+                if enforce_at == EnforceAt::Request && matches!(answer, Answer::TlsAlert(_)) {
+                    answer = Answer::default_at_request(code);
+                }
                 Decision::Deny { reason, answer }
             }
         }

@@ -91,6 +91,7 @@ pub mod certificate;
 pub mod config;
 pub mod danger;
 mod decide;
+pub mod enforce;
 mod files;
 pub mod host;
 pub mod identity;
@@ -124,6 +125,7 @@ pub use config::{
 };
 pub use danger::DangerousClientValidation;
 pub use decide::{AuditNote, Context, Decision, Location, Workload};
+pub use enforce::EnforceAt;
 pub use files::{ConfigFiles, SourceMut};
 pub use host::{HostIndex, host_without_port, normalize_authority, normalize_host};
 pub use identity::{

@@ -7,10 +7,12 @@ use crate::FastMap;
 use crate::answer::Answers;
 use crate::config::{ConfigError, ConfigErrorKind, HostConfig, ListenerConfig, PolicyConfig};
 use crate::danger::DangerousClientValidation;
+use crate::enforce::{self, EnforceAt};
 use crate::host::{HostIndex, HostNameError};
 use crate::identity::{IdentityMatcher, Pins};
 use crate::mode::{ClientCertMode, PeerMode};
 use crate::path::PathTable;
+use crate::reason::DenyCode;
 use crate::route::{Route, RouteId};
 use crate::scope::PeerAuthentications;
 use crate::trust::{Treatment, TrustDomain};
@@ -47,6 +49,7 @@ pub(crate) struct Host {
     pub(crate) trust: Vec<Trust>,
     pub(crate) pins: Pins,
     pub(crate) danger: DangerousClientValidation,
+    pub(crate) enforce_at: EnforceAt,
     /// Path → index into `Policy::routes`.
     pub(crate) routes: PathTable,
 }
@@ -234,6 +237,7 @@ fn compile_listener(
     for (hi, h) in l.hosts.iter().enumerate() {
         hosts.push(compile_host(config, h, li, hi, routes)?);
     }
+    check_answers(config, l, li, &hosts)?;
     Ok(Listener {
         name: l.name.clone(),
         peer_mode: l.peer_mode.filter(|m| *m != PeerMode::Unset),
@@ -243,6 +247,50 @@ fn compile_listener(
         hosts,
         index,
     })
+}
+
+/// Refuses an answer the listener could not give: every configured answer is the one the
+/// client gets (see [`enforce`]). The error names the field that configures it (the
+/// listener's `answers`, else the policy-wide ones), the listener and, when the host decides,
+/// the host.
+fn check_answers(
+    config: &PolicyConfig,
+    l: &ListenerConfig,
+    li: usize,
+    hosts: &[Host],
+) -> Result<(), ConfigError> {
+    let configured = |code| {
+        l.answers
+            .0
+            .get(&code)
+            .map(|a| (format!("listeners[{li}].answers.{code}"), a))
+            .or_else(|| {
+                config
+                    .answers
+                    .0
+                    .get(&code)
+                    .map(|a| (format!("answers.{code}"), a))
+            })
+    };
+    for code in DenyCode::ALL {
+        let Some((path, answer)) = configured(code) else {
+            continue;
+        };
+        let at_handshake = enforce::refusal(code, answer, EnforceAt::Handshake);
+        let refused = at_handshake.map(|why| (why, None)).or_else(|| {
+            hosts.iter().enumerate().find_map(|(hi, h)| {
+                enforce::refusal(code, answer, h.enforce_at).map(|why| (why, Some(hi)))
+            })
+        });
+        if let Some((why, host)) = refused {
+            let at = match host {
+                Some(hi) => format!("listener {:?}, hosts[{hi}]", l.name),
+                None => format!("listener {:?}", l.name),
+            };
+            return Err(invalid(path, format!("{why} ({at})")));
+        }
+    }
+    Ok(())
 }
 
 fn compile_host(
@@ -327,6 +375,7 @@ fn compile_host(
         trust,
         pins: cv.pins,
         danger: cv.danger,
+        enforce_at: cv.enforce_at,
         routes: table,
     })
 }

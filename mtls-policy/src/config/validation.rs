@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::danger::DangerousClientValidation;
+use crate::enforce::EnforceAt;
 use crate::identity::{IdentityMatchSpec, IdentityRule, Pins};
 use crate::mode::ClientCertMode;
 use crate::trust::TrustDomain;
@@ -22,6 +23,10 @@ pub struct ClientValidation {
     /// Sharp tools.
     #[serde(skip_serializing_if = "crate::config::is_default")]
     pub danger: DangerousClientValidation,
+    /// Where the reasons of the client certificate are answered: in the handshake (default)
+    /// or at each request.
+    #[serde(skip_serializing_if = "crate::config::is_default")]
+    pub enforce_at: EnforceAt,
 }
 
 #[derive(Deserialize)]
@@ -35,6 +40,8 @@ struct ClientValidationRepr {
     pins: Pins,
     #[serde(default)]
     danger: DangerousClientValidation,
+    #[serde(default)]
+    enforce_at: EnforceAt,
 }
 
 impl ClientValidation {
@@ -55,6 +62,13 @@ impl ClientValidation {
             trust,
             ..Self::default()
         }
+    }
+
+    /// Answers the reasons of the client certificate at `at` ([`EnforceAt::Request`]: the
+    /// handshake accepts any certificate, each request is answered over HTTP).
+    pub fn enforce_at(mut self, at: EnforceAt) -> Self {
+        self.enforce_at = at;
+        self
     }
 }
 
@@ -92,6 +106,7 @@ impl TryFrom<ClientValidationRepr> for ClientValidation {
             trust: r.trust,
             pins: r.pins,
             danger: r.danger,
+            enforce_at: r.enforce_at,
         })
     }
 }
