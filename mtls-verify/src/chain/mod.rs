@@ -204,10 +204,13 @@ fn attempt(
             webpki::Error::CertRevoked
         })
     };
+    // Only the anchors the chain names as an issuer: a lookup in the index built at load,
+    // instead of webpki comparing the issuer with every anchor of the bundle.
+    let anchors = domain.candidates_for_chain(cert.issuer(), intermediates);
     let result = match (usage, any_eku) {
         (_, true) | (Usage::Client { require_eku: false }, _) => cert.verify_for_usage(
             algs.all,
-            &domain.anchors,
+            anchors,
             intermediates,
             chain_time,
             AnyEku,
@@ -216,7 +219,7 @@ fn attempt(
         ),
         (Usage::Client { require_eku: true }, false) => cert.verify_for_usage(
             algs.all,
-            &domain.anchors,
+            anchors,
             intermediates,
             chain_time,
             KeyUsage::client_auth(),
@@ -225,7 +228,7 @@ fn attempt(
         ),
         (Usage::Server, false) => cert.verify_for_usage(
             algs.all,
-            &domain.anchors,
+            anchors,
             intermediates,
             chain_time,
             KeyUsage::server_auth(),

@@ -16,7 +16,7 @@ use crate::chain;
 use crate::der;
 use crate::revocation::RevocationIndex;
 
-pub(crate) use anchor::AnchorFacts;
+pub(crate) use anchor::{AnchorFacts, root_hints};
 use cache::{IssuerCache, PolicyCache, ProfileCache};
 pub use error::{ResolveError, TrustError};
 pub use options::DomainOptions;
@@ -43,6 +43,8 @@ pub use options::DomainOptions;
 pub struct LoadedTrustDomain {
     name: String,
     bundle: CaBundle,
+    /// The bundle's anchors ordered by subject: the index path building looks candidates up
+    /// in ([`candidates_for`](Self::candidates_for)).
     pub(crate) anchors: Vec<TrustAnchor<'static>>,
     /// Per anchor (as `anchors`): its validity end and profile fault, resolved at load over
     /// the bundle certificates of the same name and key, so a handshake reads them by index.
@@ -105,6 +107,7 @@ impl LoadedTrustDomain {
                 domain: name.clone(),
                 source,
             })?;
+        let (anchors, anchor_facts) = anchor::by_subject(anchors, anchor_facts);
         Ok(Self {
             name,
             bundle,
