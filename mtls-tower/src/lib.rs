@@ -10,6 +10,7 @@
 //! | [`MtlsListener`] | builds the acceptor and the layer of one policy listener |
 //! | [`serve`] | hyper-util HTTP/1.1 + HTTP/2 over the acceptor, graceful shutdown |
 //! | [`UpstreamConnector`] | the upstream leg: our client certificate, the upstream's CA and expected name |
+//! | [`telemetry`] | the reload counter, client-certificate lifetimes, CA and CRL expiry gauges |
 //!
 //! rustls types stay in the [`tls`] module; every API that needs a crypto provider takes an
 //! explicit `Arc<CryptoProvider>`.
@@ -113,6 +114,7 @@ mod readiness;
 #[cfg(feature = "serve")]
 mod serve;
 mod sources;
+pub mod telemetry;
 pub mod tls;
 
 pub use acceptor::{AcceptError, Acceptor, MaybeTlsStream};

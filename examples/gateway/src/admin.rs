@@ -16,7 +16,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
-use metrics_exporter_prometheus::{BuildError, PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{BuildError, Matcher, PrometheusBuilder, PrometheusHandle};
 use mtls_tower::{ReadinessReport, StrictReadiness};
 use serde::{Deserialize, Serialize};
 use tokio::net::TcpListener;
@@ -29,7 +29,31 @@ const STARTING: &str = "starting";
 
 /// Installs the global Prometheus recorder for the `metrics` facade; call once, at start.
 pub(crate) fn install_metrics() -> Result<PrometheusHandle, BuildError> {
-    let handle = PrometheusBuilder::new().install_recorder()?;
+    use mtls_tower::telemetry as t;
+    // With buckets, a histogram is exposed as one (without, as a summary of quantiles).
+    let handle = PrometheusBuilder::new()
+        .set_buckets_for_metric(
+            Matcher::Full(t::CERT_REMAINING_LIFETIME.into()),
+            &t::LIFETIME_BUCKETS,
+        )?
+        .install_recorder()?;
+    metrics::describe_counter!(
+        t::RELOADS_TOTAL,
+        "Configuration reloads (file, signal, kube), by result and trigger"
+    );
+    metrics::describe_histogram!(
+        t::CERT_REMAINING_LIFETIME,
+        metrics::Unit::Seconds,
+        "Remaining lifetime of client certificates presented at accepted handshakes, by trust domain"
+    );
+    metrics::describe_gauge!(
+        t::CA_EARLIEST_NOT_AFTER,
+        "Earliest notAfter (Unix seconds) of a trust domain's CA certificates"
+    );
+    metrics::describe_gauge!(
+        t::CRL_NEXT_UPDATE,
+        "nextUpdate (Unix seconds) of each loaded CRL, by trust domain and issuer"
+    );
     metrics::describe_counter!(
         crate::proxy::UPSTREAM_REQUESTS_TOTAL,
         "Requests sent upstream, by backend and status class of the answer"

@@ -155,8 +155,7 @@ async fn apply(gateway: Option<Gateway>, update: &Update) -> (Option<Gateway>, b
     let policy = match Policy::new(update.translation.config.clone()) {
         Ok(policy) => policy,
         Err(e) => {
-            metrics::counter!("mtls_gateway_config_reloads_total", "result" => "failed")
-                .increment(1);
+            mtls_tower::telemetry::count_reload(mtls_tower::telemetry::ReloadTrigger::Kube, false);
             tracing::warn!(error = %e, "the cluster's configuration is not valid; what serves keeps serving");
             return (gateway, false);
         }
@@ -173,7 +172,13 @@ async fn apply(gateway: Option<Gateway>, update: &Update) -> (Option<Gateway>, b
             Err(why) => {
                 tracing::info!(%why, "restarting the listeners");
                 g.shutdown().await;
-                start(policy, secrets).await
+                // A restart of the listeners is the reload of a change they cannot take live.
+                let (gateway, serving) = start(policy, secrets).await;
+                mtls_tower::telemetry::count_reload(
+                    mtls_tower::telemetry::ReloadTrigger::Kube,
+                    serving,
+                );
+                (gateway, serving)
             }
         },
         None => start(policy, secrets).await,

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use mtls_policy::{ConnectionLimits, PeerMode, Policy, PolicyConfig};
 use mtls_tower::layer::ForwardIdentity;
+use mtls_tower::telemetry::{ReloadTrigger, count_reload};
 use mtls_tower::{Acceptor, MtlsLayer, SharedPolicy, StrictReadiness};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -169,12 +170,12 @@ async fn launch(
 impl Gateway {
     /// Loads `config_file` again and swaps in the result; on any error the running
     /// configuration keeps serving and the error is returned (and logged, and counted).
-    pub(crate) fn reload(&self, config_file: &Path) -> Result<(), String> {
+    pub(crate) fn reload(&self, config_file: &Path, trigger: ReloadTrigger) -> Result<(), String> {
         let origin = config_file.display();
         let result = config::load(config_file)
             .map_err(|e| e.to_string())
             .and_then(|loaded| self.swap(loaded, None, &origin));
-        counted(result, &origin)
+        counted(result, trigger, &origin)
     }
 
     /// Swaps in `policy`, reading its `secret:` sources through `secrets`; on any error
@@ -186,7 +187,8 @@ impl Gateway {
         secrets: Option<SecretResolver>,
     ) -> Result<(), String> {
         let origin = "configuration";
-        counted(self.swap(policy, secrets.as_ref(), &origin), &origin)
+        let result = self.swap(policy, secrets.as_ref(), &origin);
+        counted(result, ReloadTrigger::Kube, &origin)
     }
 
     fn swap(
@@ -256,16 +258,18 @@ impl Gateway {
     }
 }
 
-/// Logs and counts the result of a reload.
-fn counted(result: Result<(), String>, origin: &dyn std::fmt::Display) -> Result<(), String> {
+/// Logs and counts (`mtls_reloads_total{result, trigger}`) the result of a reload.
+pub(crate) fn counted(
+    result: Result<(), String>,
+    trigger: ReloadTrigger,
+    origin: &dyn std::fmt::Display,
+) -> Result<(), String> {
+    count_reload(trigger, result.is_ok());
     match &result {
         Ok(()) => {
-            metrics::counter!("mtls_gateway_config_reloads_total", "result" => "ok").increment(1);
             tracing::info!(config = %origin, "configuration reloaded");
         }
         Err(e) => {
-            metrics::counter!("mtls_gateway_config_reloads_total", "result" => "failed")
-                .increment(1);
             tracing::warn!(config = %origin, error = %e, "reload failed; the previous configuration keeps serving");
         }
     }
@@ -278,7 +282,7 @@ pub(crate) async fn run(config_file: PathBuf) -> Result<(), String> {
     // resolved paths, which must not depend on the working directory.
     let config_file = std::path::absolute(&config_file).unwrap_or(config_file);
     let gateway = start(&config_file).await?;
-    let (changes, mut changed) = tokio::sync::mpsc::channel::<&'static str>(16);
+    let (changes, mut changed) = tokio::sync::mpsc::channel::<ReloadTrigger>(16);
     let watched = Arc::new(RwLock::new(Watched::of(&config_file)));
     let _watcher = watch_files(&config_file, Arc::clone(&watched), changes.clone());
     spawn_sighup(changes);
@@ -291,8 +295,8 @@ pub(crate) async fn run(config_file: PathBuf) -> Result<(), String> {
                 // Debounce: editors and the kubelet write in several steps.
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 while changed.try_recv().is_ok() {}
-                tracing::info!(trigger = why, "reloading");
-                if gateway.reload(&config_file).is_ok() {
+                tracing::info!(trigger = why.as_str(), "reloading");
+                if gateway.reload(&config_file, why).is_ok() {
                     let now = Watched::of(&config_file);
                     *watched.write().unwrap_or_else(PoisonError::into_inner) = now;
                 }
@@ -344,7 +348,7 @@ impl Watched {
 fn watch_files(
     config_file: &Path,
     watched: Arc<RwLock<Watched>>,
-    changes: tokio::sync::mpsc::Sender<&'static str>,
+    changes: tokio::sync::mpsc::Sender<ReloadTrigger>,
 ) -> Option<notify::RecommendedWatcher> {
     use notify::Watcher as _;
     let mut dirs = vec![config_file.parent().unwrap_or(Path::new(".")).to_path_buf()];
@@ -366,7 +370,7 @@ fn watch_files(
             e.paths.iter().any(|p| watched.matches(p))
         };
         if event.is_ok_and(|e| !e.kind.is_access() && relevant(&e)) {
-            let _ = changes.try_send("file change");
+            let _ = changes.try_send(ReloadTrigger::File);
         }
     })
     .map_err(|e| tracing::warn!(error = %e, "cannot watch files; reload with SIGHUP"))
@@ -380,13 +384,13 @@ fn watch_files(
 }
 
 #[cfg(unix)]
-fn spawn_sighup(changes: tokio::sync::mpsc::Sender<&'static str>) {
+fn spawn_sighup(changes: tokio::sync::mpsc::Sender<ReloadTrigger>) {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::hangup()) {
         Ok(mut hup) => {
             tokio::spawn(async move {
                 while hup.recv().await.is_some() {
-                    let _ = changes.send("SIGHUP").await;
+                    let _ = changes.send(ReloadTrigger::Signal).await;
                 }
             });
         }
@@ -395,7 +399,7 @@ fn spawn_sighup(changes: tokio::sync::mpsc::Sender<&'static str>) {
 }
 
 #[cfg(not(unix))]
-fn spawn_sighup(_: tokio::sync::mpsc::Sender<&'static str>) {}
+fn spawn_sighup(_: tokio::sync::mpsc::Sender<ReloadTrigger>) {}
 
 /// Resolves on SIGTERM or Ctrl-C.
 pub(crate) async fn terminate_signal() {

@@ -3,7 +3,7 @@
 use std::io;
 use std::time::Duration;
 
-use metrics::{Counter, Histogram};
+use metrics::Counter;
 
 use super::AcceptError;
 use crate::sources::SourceLimited;
@@ -14,9 +14,6 @@ pub(super) struct Metrics {
     pub(super) accepted_tls: Counter,
     pub(super) accepted_plaintext: Counter,
     pub(super) failures: Failures,
-    pub(super) days_to_expiry: Histogram,
-    pub(super) reloads_ok: Counter,
-    pub(super) reloads_failed: Counter,
     pub(super) closed_revoked: Counter,
 }
 
@@ -58,9 +55,6 @@ impl Metrics {
                 )),
                 source_table_full: failure(AcceptError::SourceLimited(SourceLimited::TableFull(0))),
             },
-            days_to_expiry: metrics::histogram!("mtls_client_cert_days_to_expiry"),
-            reloads_ok: metrics::counter!("mtls_reloads_total", "result" => "ok"),
-            reloads_failed: metrics::counter!("mtls_reloads_total", "result" => "failed"),
             closed_revoked: metrics::counter!("mtls_connections_closed_revoked_total"),
         }
     }

@@ -46,7 +46,7 @@ const MAX_REQUEST_HEADER_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600
 /// [`close_revoked_connections`](Self::close_revoked_connections), open connections whose
 /// peer's certificate the new snapshot revokes are closed.
 ///
-/// Counters and the histogram are registered with the `metrics` recorder once, when the
+/// Counters are registered with the `metrics` recorder once, when the
 /// acceptor is built: install the recorder first (see [`new`](Self::new)).
 ///
 /// Cheap to clone: clones share the snapshot, the limits, the options and the counters.
@@ -81,7 +81,6 @@ impl Acceptor {
     /// [request header timeout](Self::with_request_header_timeout).
     ///
     /// Its metric handles (`mtls_connections_accepted_total`, `mtls_accept_failures_total`,
-    /// `mtls_client_cert_days_to_expiry`, `mtls_reloads_total`,
     /// `mtls_connections_closed_revoked_total`) are registered here, with the `metrics`
     /// recorder installed at this moment (the global one, or a local one in scope): install the
     /// recorder before building acceptors, or their events are not recorded.
@@ -101,6 +100,7 @@ impl Acceptor {
         max_in_flight: usize,
     ) -> Self {
         let max_in_flight = max_in_flight.max(1);
+        snapshot.publish_trust();
         let installed = Arc::new(Installed::new(0, Arc::new(snapshot)));
         Self {
             shared: Arc::new(Shared {
@@ -361,7 +361,11 @@ impl Acceptor {
     /// Swaps in a new configuration. New handshakes use it at once; established connections
     /// are not touched, unless [`close_revoked_connections`](Self::close_revoked_connections)
     /// is on. Returns the new generation number.
+    ///
+    /// A swap is part of a reload: count the reload of the whole configuration once, with
+    /// [`telemetry::count_reload`](crate::telemetry::count_reload).
     pub fn reload(&self, snapshot: TlsSnapshot) -> u64 {
+        snapshot.publish_trust();
         let snapshot = Arc::new(snapshot);
         let mut generation = 0;
         // Under the watch's lock: concurrent reloads install their generations in order.
@@ -371,23 +375,27 @@ impl Acceptor {
             self.shared.current.store(Arc::clone(&next));
             *installed = next;
         });
-        self.shared.metrics.reloads_ok.increment(1);
         tracing::info!(generation, "TLS configuration reloaded");
         generation
     }
 
     /// Builds a new configuration with `build` and swaps it in; when `build` fails, the current
-    /// configuration keeps serving, the failure is logged and counted
-    /// (`mtls_reloads_total{result="failed"}`), and the error is returned.
+    /// configuration keeps serving, the failure is logged, and the error is returned. Either
+    /// way the reload is counted once
+    /// ([`mtls_reloads_total{result, trigger="api"}`](crate::telemetry::RELOADS_TOTAL)).
     pub fn try_reload<E, F>(&self, build: F) -> Result<u64, E>
     where
         F: FnOnce() -> Result<TlsSnapshot, E>,
         E: std::fmt::Display,
     {
         match build() {
-            Ok(snapshot) => Ok(self.reload(snapshot)),
+            Ok(snapshot) => {
+                let generation = self.reload(snapshot);
+                crate::telemetry::count_reload(crate::telemetry::ReloadTrigger::Api, true);
+                Ok(generation)
+            }
             Err(e) => {
-                self.shared.metrics.reloads_failed.increment(1);
+                crate::telemetry::count_reload(crate::telemetry::ReloadTrigger::Api, false);
                 tracing::warn!(error = %e, "TLS configuration reload failed; the previous one keeps serving");
                 Err(e)
             }
@@ -422,18 +430,9 @@ impl Acceptor {
                 if let Some(readiness) = self.shared.readiness.get() {
                     readiness.record(info);
                 }
-                if let Some(peer) = info.peer() {
-                    // Days left on presented client certificates: an early warning of clients
-                    // about to fail. Negative for expired ones that a policy tolerated.
-                    let days = match peer
-                        .not_after()
-                        .duration_since(std::time::SystemTime::now())
-                    {
-                        Ok(left) => left.as_secs_f64() / 86_400.0,
-                        Err(past) => -(past.duration().as_secs_f64() / 86_400.0),
-                    };
-                    metrics.days_to_expiry.record(days);
-                }
+                // Time left on presented client certificates: an early warning of clients
+                // about to fail.
+                crate::telemetry::record_presented(info);
             }
             Err(e) => metrics.failure(e).increment(1),
         }

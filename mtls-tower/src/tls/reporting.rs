@@ -19,4 +19,8 @@ impl ReportingVerifier for PolicyVerifier {
         Self::trust_state(self, feed);
         true
     }
+
+    fn trust_domains(&self) -> &[std::sync::Arc<mtls_verify::LoadedTrustDomain>] {
+        Self::trust_domains(self)
+    }
 }

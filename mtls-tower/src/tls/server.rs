@@ -35,6 +35,12 @@ pub trait ReportingVerifier: ClientCertVerifier {
         let _ = feed;
         false
     }
+
+    /// The trust domains it verifies with, for the CA and CRL expiry gauges
+    /// ([`telemetry`](crate::telemetry)). The default has none.
+    fn trust_domains(&self) -> &[Arc<mtls_verify::LoadedTrustDomain>] {
+        &[]
+    }
 }
 
 /// The oldest TLS version a listener accepts.
@@ -239,6 +245,16 @@ impl TlsSnapshot {
             (None, _, _) => Some(self.default.unwrap_or(0)),
         };
         index.and_then(|i| self.hosts.get(i))
+    }
+
+    /// Sets the CA and CRL expiry gauges ([`telemetry`](crate::telemetry)) of the trust
+    /// domains its hosts verify clients with.
+    pub(crate) fn publish_trust(&self) {
+        for host in &self.hosts {
+            if let Some(verifier) = &host.verifier {
+                crate::telemetry::publish_trust(verifier.trust_domains());
+            }
+        }
     }
 
     /// How this snapshot judges a chain an open connection presented (SNI `sni`, chain leaf

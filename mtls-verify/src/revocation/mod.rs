@@ -281,6 +281,19 @@ impl RevocationIndex {
         self.crls.iter().map(|c| c.der.as_ref())
     }
 
+    /// Each indexed CRL's issuer (RFC 4514) and `nextUpdate`, in load order; CRLs without a
+    /// `nextUpdate` are left out.
+    pub fn next_updates(&self) -> impl Iterator<Item = (&str, SystemTime)> {
+        self.crls.iter().filter_map(|c| {
+            c.next_update.map(|t| {
+                (
+                    c.issuer.as_str(),
+                    UNIX_EPOCH + std::time::Duration::from_secs(t.as_secs()),
+                )
+            })
+        })
+    }
+
     /// How many revoked entries (serials, over all CRLs) are indexed.
     pub fn revoked_count(&self) -> usize {
         self.revoked_count
