@@ -6,7 +6,6 @@ use std::sync::Arc;
 use mtls_testkit::KeyAlg;
 use rustls::{ClientConfig, ServerConfig};
 
-use crate::cpu;
 use crate::fixtures::{
     ALLOW_LIST, ClientPki, Gateway, ServerResumption, allow_list_policy, server_config,
     server_config_prefer_aes128,
@@ -41,7 +40,7 @@ impl Case {
     /// time counted as the server's).
     pub fn run(&self, pipe: &mut Pipe) {
         let done = pipe.handshake(&self.client, &self.server);
-        let t = cpu::thread_time();
+        let t = pipe.now();
         if let Some(gateway) = &self.gateway {
             assert!(
                 gateway.after_handshake(&done.server),
@@ -51,7 +50,7 @@ impl Case {
         }
         assert_eq!(done.resumed(), self.resumed, "{}: resumption", self.name);
         drop(done.server);
-        pipe.add_server_time(cpu::thread_time().saturating_sub(t));
+        pipe.add_server_time(pipe.now().saturating_sub(t));
         drop(done.client);
     }
 }

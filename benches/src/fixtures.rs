@@ -83,8 +83,15 @@ impl SplitMix {
 /// A PEM bundle of `n` distinct self-signed CA certificates (RSA and ECDSA keys, a third of
 /// them ECDSA): the large bundles of the material and verification benches.
 pub fn ca_bundle_pem(n: usize) -> String {
+    ca_bundle_pem_of(n, false)
+}
+
+/// [`ca_bundle_pem`], all ECDSA P-256 when `ecdsa_only` (quicker to generate: the scale
+/// benches' 10,000-CA bundles).
+pub fn ca_bundle_pem_of(n: usize, ecdsa_only: bool) -> String {
     use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-    let rsa = KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("RSA key");
+    let rsa =
+        (!ecdsa_only).then(|| KeyPair::generate_for(&rcgen::PKCS_RSA_SHA256).expect("RSA key"));
     let ecdsa = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("ECDSA key");
     let mut pem = String::new();
     for i in 0..n {
@@ -98,7 +105,10 @@ pub fn ca_bundle_pem(n: usize) -> String {
             .push(DnType::OrganizationName, format!("mtls-benches {}", i % 37));
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        let key = if i % 3 == 2 { &ecdsa } else { &rsa };
+        let key = match &rsa {
+            Some(rsa) if i % 3 != 2 => rsa,
+            _ => &ecdsa,
+        };
         pem.push_str(&params.self_signed(key).expect("CA cert").pem());
     }
     pem
@@ -129,10 +139,15 @@ impl std::fmt::Debug for ClientPki {
 impl ClientPki {
     /// Generates the client material of `alg` (the PKI itself is shared per process).
     pub fn new(alg: KeyAlg) -> Self {
+        Self::with_revoked(alg, REVOKED)
+    }
+
+    /// [`ClientPki::new`] with `revoked` random serials in the intermediate's CRL.
+    pub fn with_revoked(alg: KeyAlg, revoked: usize) -> Self {
         let pki = Pki::shared_with(alg);
         let leaf = pki.client().uri(CLIENT_ID).issue();
         let mut rng = SplitMix::new(0x6d74_6c73);
-        let crls = (0..REVOKED)
+        let crls = (0..revoked)
             .fold(pki.crls(), |b, _| {
                 b.revoke_serial(IssuedBy::Intermediate, &rng.serial())
             })
@@ -272,15 +287,41 @@ pub fn server_config_prefer_aes128(verifier: Arc<dyn ClientCertVerifier>) -> Arc
 /// certificates of trust domain [`TRUST_DOMAIN`], one route whose allow-list has `n` SPIFFE
 /// principals, the last being [`CLIENT_ID`] (so the peer matches through the last entry).
 pub fn allow_list_json(n: usize) -> String {
-    let mut principals: Vec<String> = (1..n)
+    policy_json(1, 1, n)
+}
+
+/// The JSON of a policy of one listener on 443 with `hosts` hosts, the last being
+/// [`SERVER_NAME`] (the others `h<i>.bench.example`); that host requires client certificates
+/// of trust domain [`TRUST_DOMAIN`] and has `routes` routes, the last being the prefix
+/// `/orders` (the others `/r<i>`), whose allow-list has `principals` SPIFFE principals, the
+/// last being [`CLIENT_ID`]. A request to `/orders/1` with SNI [`SERVER_NAME`] from the bench
+/// client is therefore found through the last host, route and principal.
+pub fn policy_json(hosts: usize, routes: usize, principals: usize) -> String {
+    let mut ids: Vec<String> = (1..principals.max(1))
         .map(|i| format!("\"spiffe://bench.example/ns/n{i}/sa/s{i}\""))
         .collect();
-    principals.push(format!("\"{CLIENT_ID}\""));
-    format!(
-        r#"{{"listeners":[{{"name":"l","port":443,"hosts":[{{"hostnames":["{SERVER_NAME}"],
+    ids.push(format!("\"{CLIENT_ID}\""));
+    let mut paths: Vec<String> = (1..routes.max(1))
+        .map(|i| format!(r#"{{"path_prefix":"/r{i}"}}"#))
+        .collect();
+    paths.push(format!(
+        r#"{{"path_prefix":"/orders","authorization":{{"principals":[{}]}}}}"#,
+        ids.join(",")
+    ));
+    let mut all: Vec<String> = (1..hosts.max(1))
+        .map(|i| {
+            format!(r#"{{"hostnames":["h{i}.bench.example"],"routes":[{{"path_prefix":"/"}}]}}"#)
+        })
+        .collect();
+    all.push(format!(
+        r#"{{"hostnames":["{SERVER_NAME}"],
         "client_validation":{{"mode":"required","trust":[{{"name":"{TRUST_DOMAIN}","ca":[{{"file":"/ca.pem"}}]}}]}},
-        "routes":[{{"path_prefix":"/","authorization":{{"principals":[{}]}}}}]}}]}}]}}"#,
-        principals.join(",")
+        "routes":[{}]}}"#,
+        paths.join(",")
+    ));
+    format!(
+        r#"{{"listeners":[{{"name":"l","port":443,"hosts":[{}]}}]}}"#,
+        all.join(",")
     )
 }
 
@@ -306,7 +347,9 @@ impl std::fmt::Debug for Gateway {
 }
 
 impl Gateway {
-    /// Runs the post-handshake work on a completed server connection; true when allowed.
+    /// Runs the post-handshake work on a completed server connection; true when allowed. Not
+    /// inlined, for callgrind's `--toggle-collect` (`benches/scale.sh`).
+    #[inline(never)]
     pub fn after_handshake(&self, server: &ServerConnection) -> bool {
         let chain: Vec<CertificateDer<'static>> = server
             .peer_certificates()

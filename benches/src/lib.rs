@@ -9,6 +9,8 @@
 //!   `handshake` and `handshake_ratio` benches.
 //! - [`pipe`]: a tight in-memory handshake driver (one reused buffer, no sockets) that also
 //!   measures the CPU time spent in server-side calls.
+//! - [`scale`]: the cases of the scale curves (bundle size, CRL entries, hosts, routes,
+//!   principals).
 //! - [`cpu`]: the calling thread's CPU time, which the benches report instead of wall time (the
 //!   machine is shared: wall time would count the time other processes take).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
@@ -17,3 +19,4 @@ pub mod cases;
 pub mod cpu;
 pub mod fixtures;
 pub mod pipe;
+pub mod scale;
