@@ -6,6 +6,8 @@ use std::sync::Arc;
 use mtls_policy::VerifyError;
 use rustls::{CertificateError, OtherError};
 
+use super::veto::Unsupported;
+
 /// Why a chain failed in one domain.
 #[derive(Clone, Debug)]
 pub(crate) struct Failure {
@@ -16,6 +18,8 @@ pub(crate) struct Failure {
     /// Whether the chain builds to an anchor of this domain (so the domain is the one to
     /// report), as opposed to not belonging to it at all.
     pub(crate) anchored: bool,
+    /// The refusal is webpki's, in a case our own path validation may overrule.
+    pub(crate) unsupported: Option<Unsupported>,
 }
 
 /// A path whose anchor is not one of the domain's (webpki returns one of the anchors it was
@@ -32,6 +36,7 @@ pub(super) fn anchored(error: VerifyError, tls: CertificateError) -> Failure {
         error,
         tls: tls.into(),
         anchored: true,
+        unsupported: None,
     }
 }
 
@@ -89,6 +94,7 @@ pub(crate) fn from_webpki(e: &webpki::Error) -> Failure {
         error,
         tls: tls.into(),
         anchored: false,
+        unsupported: Unsupported::of(e),
     }
 }
 

@@ -9,23 +9,27 @@
 //! - [`policy`]: certificate policies, when the path requires an explicit one;
 //! - [`shortcut`](mod@shortcut): verification from a remembered intermediate.
 
+mod build;
+mod constraints;
 mod failure;
+mod links;
+mod names;
 mod policy;
+mod policy_tree;
+mod process;
 mod profile;
 mod shortcut;
 #[cfg(test)]
 mod tests;
+mod veto;
 
-use std::cell::RefCell;
-use std::sync::Arc;
-
-use mtls_policy::{CrlScope, Treatment, VerifyError};
+use mtls_policy::VerifyError;
+use rustls::CertificateError;
 use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::{CertificateError, OtherError};
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use std::cell::RefCell;
 use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter, KeyUsage, VerifiedPath};
 
-use crate::revocation::{Signer, Status, Subject};
 use crate::trust::LoadedTrustDomain;
 
 pub(crate) use failure::{Failure, from_webpki};
@@ -33,8 +37,8 @@ pub(crate) use policy::PolicyFacts;
 pub(crate) use profile::anchor_fault;
 pub(crate) use shortcut::VerifiedIssuer;
 
-use failure::{anchored, foreign_anchor, reason_name};
-use profile::{ProfileViolation, check_profile};
+use failure::foreign_anchor;
+use links::{Checked, Link, anchor_index, check_links};
 use shortcut::{remember_issuer, shortcut};
 
 /// A passed chain: clean, or passed only because time was relaxed (allow-expired).
@@ -90,9 +94,18 @@ pub(crate) fn verify(
     }
     let first = match attempt(domain, algs, &cert, intermediates, now, now, usage, false) {
         Ok(()) => return Ok(Pass::Clean),
-        Err(f) if f.anchored || !relaxable(&f) => return Err(f),
         Err(f) => f,
     };
+    if let (Some(why), false) = (first.unsupported, first.anchored) {
+        match veto::overrule(domain, algs, end_entity, intermediates, now, usage, why) {
+            Ok(()) => return Ok(Pass::Clean),
+            Err(Some(ours)) => return Err(ours),
+            Err(None) => {}
+        }
+    }
+    if first.anchored || !relaxable(&first) {
+        return Err(first);
+    }
     // webpki checks validity and EKU of each certificate before looking for its issuer, so an
     // expired certificate of another CA fails with "expired" in every domain. Relax time and
     // EKU to learn whether the chain belongs to this domain at all, and what else is wrong.
@@ -243,16 +256,6 @@ fn attempt(
     Ok(())
 }
 
-/// A CA certificate of a path, below its anchor, as the checks after path building read it.
-struct Link<'a> {
-    subject: &'a [u8],
-    issuer: &'a [u8],
-    serial: &'a [u8],
-    der: &'a [u8],
-    /// Full SPKI (with its SEQUENCE header).
-    spki: &'a [u8],
-}
-
 /// Depth, profile and revocation of a path webpki has verified up to an anchor of `domain`
 /// (`presented`: the intermediates the peer sent, where CRL-signing certificates are looked for).
 fn check_path(
@@ -281,175 +284,15 @@ fn check_path(
         links_profiled: false,
         presented,
     };
+    let end_entity = path.end_entity();
+    let (leaf_der, leaf_spki) = (end_entity.der(), end_entity.subject_public_key_info());
     check_links(
         domain,
         algs,
-        path.end_entity(),
+        &Link::of_end_entity(end_entity, &leaf_der, &leaf_spki),
         &links,
         anchor,
         &checked,
         now,
     )
-}
-
-/// What [`check_links`] may skip and use.
-struct Checked<'a> {
-    /// The links are known to pass the profile checks (a remembered intermediate).
-    links_profiled: bool,
-    /// The intermediates the peer sent (CRL-signing certificates outside the path).
-    presented: &'a [CertificateDer<'a>],
-}
-
-/// The index in `domain.anchors` of `anchor`, a reference into that slice (webpki returns the
-/// anchor of a verified path from the slice it was given): found by address, in constant time
-/// whatever the size of the bundle.
-fn anchor_index(
-    domain: &LoadedTrustDomain,
-    anchor: &rustls_pki_types::TrustAnchor<'_>,
-) -> Option<usize> {
-    let size = size_of::<rustls_pki_types::TrustAnchor<'_>>();
-    let offset = (anchor as *const rustls_pki_types::TrustAnchor<'_> as usize)
-        .checked_sub(domain.anchors.as_ptr() as usize)?;
-    let index = offset / size;
-    let found = domain.anchors.get(index)?;
-    std::ptr::eq(found, anchor).then_some(index)
-}
-
-/// [`check_path`] over its parts: the leaf, the CA certificates above it (nearest first) and
-/// the index of the anchor in `domain.anchors`; `checked` says what may be skipped.
-fn check_links(
-    domain: &LoadedTrustDomain,
-    algs: &WebPkiSupportedAlgorithms,
-    leaf: &EndEntityCert<'_>,
-    links: &[Link<'_>],
-    anchor: usize,
-    checked: &Checked<'_>,
-    now: UnixTime,
-) -> Result<(), Failure> {
-    let (Some(facts), Some(anchor)) = (domain.anchor_facts.get(anchor), domain.anchors.get(anchor))
-    else {
-        return Err(foreign_anchor());
-    };
-    let options = &domain.options;
-    let depth = links.len() + 1;
-    if options
-        .max_chain_depth
-        .is_some_and(|max| depth > usize::from(max))
-    {
-        return Err(anchored(
-            VerifyError::ChainTooLong { depth: Some(depth) },
-            CertificateError::ApplicationVerificationFailure,
-        ));
-    }
-    if now.as_secs() > facts.not_after.as_secs() {
-        return Err(anchored(
-            VerifyError::Expired,
-            CertificateError::ExpiredContext {
-                time: now,
-                not_after: facts.not_after,
-            },
-        ));
-    }
-    let links_to_check = if checked.links_profiled {
-        &[][..]
-    } else {
-        links
-    };
-    let violation = |message: String| {
-        anchored(
-            VerifyError::Other(message.clone()),
-            CertificateError::Other(OtherError(Arc::new(ProfileViolation(message)))),
-        )
-    };
-    check_profile(domain, &leaf.der(), links_to_check, facts).map_err(violation)?;
-    check_policies(domain, &leaf.der(), links).map_err(violation)?;
-    let Some(index) = &domain.revocation else {
-        return Ok(());
-    };
-    let anchor_spki = webpki::spki_for_anchor(anchor);
-    let crl_checked = match options.crl_scope {
-        CrlScope::LeafOnly => 1,
-        _ => depth,
-    };
-    let mut signers = Vec::with_capacity(depth);
-    signers.push(Signer {
-        name: anchor.subject.as_ref(),
-        spki: anchor_spki.as_ref(),
-        cert: None,
-    });
-    signers.extend(links.iter().map(|c| Signer {
-        name: c.subject,
-        spki: c.spki,
-        cert: Some(c.der),
-    }));
-    let leaf_der = leaf.der();
-    for k in 0..crl_checked {
-        let (issuer_name, serial, cert) = match k {
-            0 => (leaf.issuer(), leaf.serial(), leaf_der.as_ref()),
-            _ => match links.get(k - 1) {
-                Some(c) => (c.issuer, c.serial, c.der),
-                None => break,
-            },
-        };
-        let subject = Subject {
-            issuer_name,
-            serial,
-            is_leaf: k == 0,
-            cert,
-            signers: &signers,
-            presented: checked.presented,
-        };
-        match index.status(&subject, now, options.next_update, algs) {
-            Status::Good => {}
-            Status::Revoked(reason) => {
-                return Err(anchored(
-                    VerifyError::Revoked {
-                        reason: reason.map(reason_name),
-                    },
-                    CertificateError::Revoked,
-                ));
-            }
-            Status::Unknown if options.unknown_status == Treatment::Allow => {}
-            Status::Unknown => {
-                return Err(anchored(
-                    VerifyError::RevocationUnknown,
-                    CertificateError::UnknownRevocationStatus,
-                ));
-            }
-            Status::Expired(next_update) => {
-                return Err(anchored(
-                    VerifyError::CrlExpired,
-                    CertificateError::ExpiredRevocationListContext {
-                        time: now,
-                        next_update,
-                    },
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// The certificate policies of the path ([`policy`]): its certificates' facts, issued by the
-/// anchor first, read from the domain's cache.
-fn check_policies(
-    domain: &LoadedTrustDomain,
-    leaf_der: &[u8],
-    links: &[Link<'_>],
-) -> Result<(), String> {
-    let mut facts = Vec::with_capacity(links.len() + 1);
-    for (k, link) in links.iter().enumerate().rev() {
-        let f = domain
-            .policy_facts
-            .facts(link.der)
-            .map_err(|e| format!("intermediate CA certificate {} {e}", k + 1))?;
-        facts.push(f);
-    }
-    let leaf = domain
-        .policy_facts
-        .facts(leaf_der)
-        .map_err(|e| format!("the end-entity certificate {e}"))?;
-    facts.push(leaf);
-    let path: Vec<&PolicyFacts> = facts.iter().map(AsRef::as_ref).collect();
-    policy::check(&path)
 }

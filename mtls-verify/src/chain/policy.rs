@@ -1,14 +1,8 @@
-//! Certificate policies (RFC 5280 6.1.3 (d)-(f), 6.1.4 (h)-(j), 6.1.5 (a), (b), (g)) with the
-//! user-initial-policy-set anyPolicy and initial-explicit-policy false: a path is refused when
-//! a requireExplicitPolicy in it (critical or not) brings explicit_policy to 0 while no policy
-//! is valid for the whole path.
-//!
-//! Without policy mappings the valid_policy_tree reduces to the set of policies valid at the
-//! current depth (a policy OID keeps its name along the path), which is what is computed here.
-//! Policy mappings are not applied: when a path maps policies *and* requires an explicit
-//! policy, it is refused rather than judged on a tree that would be wrong. A path that does not
-//! require an explicit policy is valid whatever its policies (6.1.5 (g), step (f)), so nothing
-//! here refuses it.
+//! Certificate policies (RFC 5280 6.1.2 - 6.1.5): the valid_policy_tree ([`Tree`]) with
+//! policy mappings, requireExplicitPolicy, inhibitPolicyMapping and inhibitAnyPolicy, against a
+//! user-initial-policy-set and initial-explicit-policy ([`PolicyInput`]; by default anyPolicy and
+//! false, with which a path fails only when a certificate of it requires an explicit policy that
+//! no policy valid along the path satisfies).
 //!
 //! Each certificate's policy extensions are read once ([`PolicyFacts::of`]) and cached per
 //! trust domain by DER.
@@ -19,21 +13,26 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::FromDer as _;
 
+use super::names;
+use super::policy_tree::{Oid, Tree};
+
 /// anyPolicy (2.5.29.32.0), DER contents.
-const ANY_POLICY: &[u8] = &[0x55, 0x1d, 0x20, 0x00];
+pub(super) const ANY_POLICY: &[u8] = &[0x55, 0x1d, 0x20, 0x00];
 
 /// What one certificate says about policies.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(crate) struct PolicyFacts {
     /// certificatePolicies' OIDs (DER contents); `None`: no such extension.
-    policies: Option<BTreeSet<Vec<u8>>>,
+    policies: Option<BTreeSet<Oid>>,
     /// policyConstraints requireExplicitPolicy.
     require_explicit: Option<u32>,
+    /// policyConstraints inhibitPolicyMapping.
+    inhibit_mapping: Option<u32>,
     /// inhibitAnyPolicy skipCerts.
     inhibit_any: Option<u32>,
-    /// A policyMappings extension is present.
-    maps: bool,
-    /// Subject and issuer are the same name (byte for byte).
+    /// policyMappings (issuerDomainPolicy, subjectDomainPolicy).
+    mappings: Vec<(Oid, Oid)>,
+    /// Subject and issuer are the same name (RFC 5280 7.1).
     self_issued: bool,
 }
 
@@ -43,7 +42,7 @@ impl PolicyFacts {
         let (_, cert) =
             X509Certificate::from_der(der).map_err(|e| format!("certificate is malformed: {e}"))?;
         let mut facts = Self {
-            self_issued: cert.subject().as_raw() == cert.issuer().as_raw(),
+            self_issued: names::same(cert.subject(), cert.issuer()),
             ..Self::default()
         };
         for ext in cert.extensions() {
@@ -58,11 +57,23 @@ impl PolicyFacts {
                 }
                 ParsedExtension::PolicyConstraints(pc) => {
                     facts.require_explicit = pc.require_explicit_policy;
+                    facts.inhibit_mapping = pc.inhibit_policy_mapping;
                 }
                 ParsedExtension::InhibitAnyPolicy(inhibit) => {
                     facts.inhibit_any = Some(inhibit.skip_certs);
                 }
-                ParsedExtension::PolicyMappings(_) => facts.maps = true,
+                ParsedExtension::PolicyMappings(pm) => {
+                    facts.mappings = pm
+                        .mappings
+                        .iter()
+                        .map(|m| {
+                            (
+                                m.issuer_domain_policy.as_bytes().to_vec(),
+                                m.subject_domain_policy.as_bytes().to_vec(),
+                            )
+                        })
+                        .collect();
+                }
                 ParsedExtension::ParseError { error }
                     if is_policy_extension(ext.oid.as_bytes()) =>
                 {
@@ -79,93 +90,107 @@ impl PolicyFacts {
 }
 
 /// certificatePolicies, policyMappings, policyConstraints, inhibitAnyPolicy.
-fn is_policy_extension(oid: &[u8]) -> bool {
+pub(super) fn is_policy_extension(oid: &[u8]) -> bool {
     matches!(oid, [0x55, 0x1d, 32 | 33 | 36 | 54])
 }
 
+/// The relying party's inputs to policy processing (RFC 5280 6.1.1 (c), (f)).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct PolicyInput<'a> {
+    /// user-initial-policy-set; `None`: anyPolicy.
+    pub(crate) initial: Option<&'a BTreeSet<Oid>>,
+    /// initial-explicit-policy.
+    pub(crate) explicit: bool,
+}
+
+/// The policies valid for a path: `None` when the valid_policy_tree is NULL (a path that
+/// requires no explicit policy), else the policy OIDs valid for the end entity (anyPolicy
+/// included when it stands for all).
+pub(crate) type ValidPolicies = Option<BTreeSet<Oid>>;
+
 /// Whether a path whose certificates say `path` (issued by the anchor first, leaf last) is
-/// valid under the user-initial-policy-set anyPolicy; the error says why not.
-pub(crate) fn check(path: &[&PolicyFacts]) -> Result<(), String> {
-    // Nothing requires an explicit policy: explicit_policy starts at n + 1 and at most n
-    // decrements leave it above 0, so the path is valid (the common case, decided at once).
-    if path.iter().all(|f| f.require_explicit.is_none()) {
-        return Ok(());
+/// valid under `input`, with its valid policies; the error says why not.
+pub(crate) fn check(
+    path: &[&PolicyFacts],
+    input: PolicyInput<'_>,
+) -> Result<ValidPolicies, String> {
+    // Nothing can require an explicit policy: the path is valid whatever its tree (6.1.5 (g)),
+    // decided without building it (the common case, on every handshake).
+    if input.initial.is_none()
+        && !input.explicit
+        && path.iter().all(|f| f.require_explicit.is_none())
+    {
+        return Ok(None);
     }
     let n = u32::try_from(path.len()).unwrap_or(u32::MAX);
-    let mut explicit = n.saturating_add(1);
+    let start = |inhibited: bool| if inhibited { 0 } else { n.saturating_add(1) };
+    let mut explicit = start(input.explicit);
+    let mut mapping = n.saturating_add(1);
     let mut inhibit_any = n.saturating_add(1);
-    let any: Vec<u8> = ANY_POLICY.to_vec();
-    // `None`: the valid_policy_tree is NULL.
-    let mut valid: Option<BTreeSet<Vec<u8>>> = Some(BTreeSet::from([any.clone()]));
-    let mut mapped = false;
+    let mut tree = Some(Tree::new());
     for (i, facts) in path.iter().enumerate() {
         let last = i + 1 == path.len();
-        valid = match (&facts.policies, valid) {
-            (None, _) | (_, None) => None, // 6.1.3 (e)
-            (Some(asserted), Some(set)) => {
-                // 6.1.3 (d)
+        tree = match (&facts.policies, tree) {
+            (Some(asserted), Some(t)) => {
                 let any_allowed = inhibit_any > 0 || (!last && facts.self_issued);
-                let mut next: BTreeSet<Vec<u8>> = asserted
-                    .iter()
-                    .filter(|p| **p != any && (set.contains(*p) || set.contains(&any)))
-                    .cloned()
-                    .collect();
-                if any_allowed && asserted.contains(&any) {
-                    next.extend(set);
-                }
-                (!next.is_empty()).then_some(next)
+                t.add_level(asserted, any_allowed) // 6.1.3 (d)
             }
+            _ => None, // 6.1.3 (e)
         };
-        if explicit == 0 {
-            refuse_if_null(&valid, mapped, i + 1)?; // 6.1.3 (f)
+        if explicit == 0 && tree.is_none() {
+            return Err(no_policy(i + 1)); // 6.1.3 (f)
         }
         if last {
             break;
         }
-        mapped |= facts.maps;
+        if !facts.mappings.is_empty() {
+            let any = |p: &Oid| p.as_slice() == ANY_POLICY;
+            if facts.mappings.iter().any(|(a, b)| any(a) || any(b)) {
+                return Err(format!(
+                    "certificate {} of the path maps anyPolicy in its policyMappings (RFC 5280 \
+                     6.1.4 (a))",
+                    i + 1
+                ));
+            }
+            tree = tree.and_then(|t| t.map(&facts.mappings, mapping > 0)); // 6.1.4 (b)
+        }
         if !facts.self_issued {
             // 6.1.4 (h)
             explicit = explicit.saturating_sub(1);
+            mapping = mapping.saturating_sub(1);
             inhibit_any = inhibit_any.saturating_sub(1);
         }
         if let Some(r) = facts.require_explicit {
             explicit = explicit.min(r); // 6.1.4 (i)
         }
+        if let Some(m) = facts.inhibit_mapping {
+            mapping = mapping.min(m); // 6.1.4 (i)
+        }
         if let Some(s) = facts.inhibit_any {
             inhibit_any = inhibit_any.min(s); // 6.1.4 (j)
         }
     }
-    // 6.1.5 (a), (b)
+    // 6.1.5 (a), (b), (g)
     explicit = explicit.saturating_sub(1);
     if path.last().and_then(|f| f.require_explicit) == Some(0) {
         explicit = 0;
     }
-    if explicit > 0 {
-        return Ok(());
+    if let Some(initial) = input.initial {
+        tree = tree.and_then(|t| t.intersect(initial));
     }
-    refuse_if_null(&valid, mapped, path.len())
+    match tree {
+        Some(t) => Ok(Some(t.policies())),
+        None if explicit > 0 => Ok(None),
+        None => Err(no_policy(path.len())),
+    }
 }
 
-fn refuse_if_null(
-    valid: &Option<BTreeSet<Vec<u8>>>,
-    mapped: bool,
-    depth: usize,
-) -> Result<(), String> {
-    if mapped {
-        return Err(format!(
-            "the path requires an explicit certificate policy (policyConstraints \
-             requireExplicitPolicy) from certificate {depth} of the path on, and maps policies \
-             (policyMappings), which is not processed"
-        ));
-    }
-    match valid {
-        Some(_) => Ok(()),
-        None => Err(format!(
-            "no certificate policy is valid for the path down to certificate {depth}, and the \
-             path requires an explicit policy (policyConstraints requireExplicitPolicy; RFC \
-             5280 6.1.3 (f), 6.1.5)"
-        )),
-    }
+fn no_policy(depth: usize) -> String {
+    format!(
+        "no certificate policy is valid for the path down to certificate {depth}, and the path \
+         requires an explicit policy (policyConstraints requireExplicitPolicy, or the trust \
+         domain's initial policy set; RFC 5280 6.1.3 (f), 6.1.5)"
+    )
 }
 
 #[cfg(test)]
@@ -174,6 +199,10 @@ mod tests {
 
     const P1: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x02, 0x01, 0x30, 0x01];
     const P2: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x02, 0x01, 0x30, 0x02];
+
+    fn check_any(path: &[&PolicyFacts]) -> Result<ValidPolicies, String> {
+        check(path, PolicyInput::default())
+    }
 
     fn cert(policies: &[&[u8]], require_explicit: Option<u32>) -> PolicyFacts {
         PolicyFacts {
@@ -186,45 +215,68 @@ mod tests {
     #[test]
     fn without_require_explicit_policy_any_policies_pass() {
         let (ca, leaf) = (cert(&[P1], None), cert(&[P2], None));
-        assert_eq!(check(&[&ca, &leaf]), Ok(()));
+        assert!(check_any(&[&ca, &leaf]).is_ok());
     }
 
     #[test]
     fn require_explicit_policy_refuses_disjoint_policies() {
         // PKITS 4.8.4: Good CA (P1) -> Good subCA (P1, requireExplicitPolicy 0) -> EE (P2).
         let (ca, sub, leaf) = (cert(&[P1], None), cert(&[P1], Some(0)), cert(&[P2], None));
-        let err = check(&[&ca, &sub, &leaf]).unwrap_err();
+        let err = check_any(&[&ca, &sub, &leaf]).unwrap_err();
         assert!(err.contains("no certificate policy is valid"), "{err}");
         // The same path with the leaf in P1 is valid.
         let good = cert(&[P1], None);
-        assert_eq!(check(&[&ca, &sub, &good]), Ok(()));
+        assert!(check_any(&[&ca, &sub, &good]).is_ok());
     }
 
     #[test]
     fn require_explicit_policy_refuses_a_certificate_without_policies() {
         let sub = cert(&[P1], Some(0));
         let leaf = PolicyFacts::default();
-        assert!(check(&[&sub, &leaf]).is_err());
+        assert!(check_any(&[&sub, &leaf]).is_err());
     }
 
     #[test]
     fn any_policy_matches_every_policy_until_inhibited() {
         let ca = cert(&[ANY_POLICY], Some(0));
-        assert_eq!(check(&[&ca, &cert(&[P2], None)]), Ok(()));
+        assert!(check_any(&[&ca, &cert(&[P2], None)]).is_ok());
         let inhibiting = PolicyFacts {
             inhibit_any: Some(0),
             ..cert(&[P1], Some(0))
         };
-        assert!(check(&[&inhibiting, &cert(&[ANY_POLICY], None)]).is_err());
+        assert!(check_any(&[&inhibiting, &cert(&[ANY_POLICY], None)]).is_err());
     }
 
     #[test]
-    fn mapped_paths_that_require_a_policy_are_refused() {
+    fn mappings_carry_a_policy_into_the_subject_domain() {
         let ca = PolicyFacts {
-            maps: true,
+            mappings: vec![(P1.to_vec(), P2.to_vec())],
             ..cert(&[P1], Some(0))
         };
-        let err = check(&[&ca, &cert(&[P2], None)]).unwrap_err();
-        assert!(err.contains("policyMappings"), "{err}");
+        assert_eq!(
+            check_any(&[&ca, &cert(&[P2], None)]),
+            Ok(Some(BTreeSet::from([P2.to_vec()])))
+        );
+        // The issuer-domain policy no longer matches below the mapping.
+        assert!(check_any(&[&ca, &cert(&[P1], None)]).is_err());
+        // Mapping inhibited from above: the mapped policy is deleted.
+        let inhibiting = PolicyFacts {
+            inhibit_mapping: Some(0),
+            ..cert(&[P1], Some(0))
+        };
+        assert!(check_any(&[&inhibiting, &ca, &cert(&[P2], None)]).is_err());
+    }
+
+    #[test]
+    fn an_initial_policy_set_narrows_the_valid_policies() {
+        let (ca, leaf) = (cert(&[P1, P2], None), cert(&[P1, P2], None));
+        let initial = BTreeSet::from([P2.to_vec()]);
+        let input = PolicyInput {
+            initial: Some(&initial),
+            explicit: true,
+        };
+        assert_eq!(check(&[&ca, &leaf], input), Ok(Some(initial.clone())));
+        let other = cert(&[P1], None);
+        assert!(check(&[&other, &other], input).is_err());
     }
 }

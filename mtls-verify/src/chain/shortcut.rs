@@ -169,5 +169,7 @@ pub(super) fn shortcut(
         links_profiled: true,
         presented: &[],
     };
-    check_links(domain, algs, cert, &[link], issuer.root, &checked, now).map_err(drop)
+    let (leaf_der, leaf_spki) = (cert.der(), cert.subject_public_key_info());
+    let leaf = Link::of_end_entity(cert, &leaf_der, &leaf_spki);
+    check_links(domain, algs, &leaf, &[link], issuer.root, &checked, now).map_err(drop)
 }

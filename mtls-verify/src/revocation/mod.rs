@@ -57,7 +57,7 @@ use webpki::RevocationReason;
 use crl::{ALL_REASONS, DistributionPoint, Scope};
 
 pub use error::CrlError;
-use signature::verify_signature;
+pub(crate) use signature::verify_signature;
 
 /// How many signer keys a CRL remembers its signature result for.
 const KEY_CACHE: usize = 8;

@@ -1,0 +1,207 @@
+//! The checks after path building, over a path's leaf, CA certificates and anchor: depth, the
+//! anchor's `notAfter`, the RFC 5280 profile ([`profile`](super::profile)), certificate
+//! policies ([`policy`](super::policy)) and revocation from the domain's
+//! [`RevocationIndex`](crate::RevocationIndex). Both path builders (webpki's and
+//! [`build`](super::build)) end here.
+
+use std::sync::Arc;
+
+use mtls_policy::{CrlScope, Treatment, VerifyError};
+use rustls::crypto::WebPkiSupportedAlgorithms;
+use rustls::{CertificateError, OtherError};
+use rustls_pki_types::{CertificateDer, UnixTime};
+
+use super::failure::{Failure, anchored, foreign_anchor, reason_name};
+use super::policy::{self, PolicyFacts, PolicyInput};
+use super::profile::{ProfileViolation, check_profile};
+use crate::revocation::{Signer, Status, Subject};
+use crate::trust::LoadedTrustDomain;
+
+/// A CA certificate of a path, below its anchor, as the checks after path building read it.
+pub(super) struct Link<'a> {
+    pub(super) subject: &'a [u8],
+    pub(super) issuer: &'a [u8],
+    pub(super) serial: &'a [u8],
+    pub(super) der: &'a [u8],
+    /// Full SPKI (with its SEQUENCE header).
+    pub(super) spki: &'a [u8],
+}
+
+impl<'a> Link<'a> {
+    /// The end-entity certificate of a webpki path (`der` and `spki`: its encodings, which
+    /// webpki hands out by value).
+    pub(super) fn of_end_entity(
+        cert: &'a webpki::EndEntityCert<'_>,
+        der: &'a CertificateDer<'_>,
+        spki: &'a rustls_pki_types::SubjectPublicKeyInfoDer<'_>,
+    ) -> Self {
+        Self {
+            subject: cert.subject(),
+            issuer: cert.issuer(),
+            serial: cert.serial(),
+            der: der.as_ref(),
+            spki: spki.as_ref(),
+        }
+    }
+}
+
+/// What [`check_links`] may skip and use.
+pub(super) struct Checked<'a> {
+    /// The links are known to pass the profile checks (a remembered intermediate).
+    pub(super) links_profiled: bool,
+    /// The intermediates the peer sent (CRL-signing certificates outside the path).
+    pub(super) presented: &'a [CertificateDer<'a>],
+}
+
+/// The index in `domain.anchors` of `anchor`, a reference into that slice (webpki returns the
+/// anchor of a verified path from the slice it was given): found by address, in constant time
+/// whatever the size of the bundle.
+pub(super) fn anchor_index(
+    domain: &LoadedTrustDomain,
+    anchor: &rustls_pki_types::TrustAnchor<'_>,
+) -> Option<usize> {
+    let size = size_of::<rustls_pki_types::TrustAnchor<'_>>();
+    let offset = (anchor as *const rustls_pki_types::TrustAnchor<'_> as usize)
+        .checked_sub(domain.anchors.as_ptr() as usize)?;
+    let index = offset / size;
+    let found = domain.anchors.get(index)?;
+    std::ptr::eq(found, anchor).then_some(index)
+}
+
+/// [`check_path`] over its parts: the leaf, the CA certificates above it (nearest first) and
+/// the index of the anchor in `domain.anchors`; `checked` says what may be skipped.
+pub(super) fn check_links(
+    domain: &LoadedTrustDomain,
+    algs: &WebPkiSupportedAlgorithms,
+    leaf: &Link<'_>,
+    links: &[Link<'_>],
+    anchor: usize,
+    checked: &Checked<'_>,
+    now: UnixTime,
+) -> Result<(), Failure> {
+    let (Some(facts), Some(anchor)) = (domain.anchor_facts.get(anchor), domain.anchors.get(anchor))
+    else {
+        return Err(foreign_anchor());
+    };
+    let options = &domain.options;
+    let depth = links.len() + 1;
+    if options
+        .max_chain_depth
+        .is_some_and(|max| depth > usize::from(max))
+    {
+        return Err(anchored(
+            VerifyError::ChainTooLong { depth: Some(depth) },
+            CertificateError::ApplicationVerificationFailure,
+        ));
+    }
+    if now.as_secs() > facts.not_after.as_secs() {
+        return Err(anchored(
+            VerifyError::Expired,
+            CertificateError::ExpiredContext {
+                time: now,
+                not_after: facts.not_after,
+            },
+        ));
+    }
+    let links_to_check = if checked.links_profiled {
+        &[][..]
+    } else {
+        links
+    };
+    let violation = |message: String| {
+        anchored(
+            VerifyError::Other(message.clone()),
+            CertificateError::Other(OtherError(Arc::new(ProfileViolation(message)))),
+        )
+    };
+    check_profile(domain, leaf.der, links_to_check, facts).map_err(violation)?;
+    check_policies(domain, leaf.der, links).map_err(violation)?;
+    let Some(index) = &domain.revocation else {
+        return Ok(());
+    };
+    let anchor_spki = webpki::spki_for_anchor(anchor);
+    let crl_checked = match options.crl_scope {
+        CrlScope::LeafOnly => 1,
+        _ => depth,
+    };
+    let mut signers = Vec::with_capacity(depth);
+    signers.push(Signer {
+        name: anchor.subject.as_ref(),
+        spki: anchor_spki.as_ref(),
+        cert: None,
+    });
+    signers.extend(links.iter().map(|c| Signer {
+        name: c.subject,
+        spki: c.spki,
+        cert: Some(c.der),
+    }));
+    for k in 0..crl_checked {
+        let (issuer_name, serial, cert) = match k {
+            0 => (leaf.issuer, leaf.serial, leaf.der),
+            _ => match links.get(k - 1) {
+                Some(c) => (c.issuer, c.serial, c.der),
+                None => break,
+            },
+        };
+        let subject = Subject {
+            issuer_name,
+            serial,
+            is_leaf: k == 0,
+            cert,
+            signers: &signers,
+            presented: checked.presented,
+        };
+        match index.status(&subject, now, options.next_update, algs) {
+            Status::Good => {}
+            Status::Revoked(reason) => {
+                return Err(anchored(
+                    VerifyError::Revoked {
+                        reason: reason.map(reason_name),
+                    },
+                    CertificateError::Revoked,
+                ));
+            }
+            Status::Unknown if options.unknown_status == Treatment::Allow => {}
+            Status::Unknown => {
+                return Err(anchored(
+                    VerifyError::RevocationUnknown,
+                    CertificateError::UnknownRevocationStatus,
+                ));
+            }
+            Status::Expired(next_update) => {
+                return Err(anchored(
+                    VerifyError::CrlExpired,
+                    CertificateError::ExpiredRevocationListContext {
+                        time: now,
+                        next_update,
+                    },
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The certificate policies of the path ([`policy`]): its certificates' facts, issued by the
+/// anchor first, read from the domain's cache.
+fn check_policies(
+    domain: &LoadedTrustDomain,
+    leaf_der: &[u8],
+    links: &[Link<'_>],
+) -> Result<(), String> {
+    let mut facts = Vec::with_capacity(links.len() + 1);
+    for (k, link) in links.iter().enumerate().rev() {
+        let f = domain
+            .policy_facts
+            .facts(link.der)
+            .map_err(|e| format!("intermediate CA certificate {} {e}", k + 1))?;
+        facts.push(f);
+    }
+    let leaf = domain
+        .policy_facts
+        .facts(leaf_der)
+        .map_err(|e| format!("the end-entity certificate {e}"))?;
+    facts.push(leaf);
+    let path: Vec<&PolicyFacts> = facts.iter().map(AsRef::as_ref).collect();
+    policy::check(&path, PolicyInput::default()).map(drop)
+}
