@@ -5,11 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mtls_core::ServerCredential;
-use mtls_policy::{
-    Answer, ClientCertMode, Context, Decision, HostConfig, ListenerConfig, PeerVerification,
-    Policy, SecretRef, VerifyError,
-};
+use mtls_policy::{ClientCertMode, HostConfig, ListenerConfig, Policy, SecretRef};
 use rustls::crypto::CryptoProvider;
+
+mod answers;
 
 use crate::acceptor::Acceptor;
 use crate::credentials::{Secrets, load_certificate};
@@ -283,9 +282,10 @@ impl<'a> MtlsListenerBuilder<'a> {
 /// selected by SNI with the policy's own host lookup, each with its certificate (from
 /// `credentials`, else the host's `certificate`) and its own client verifier, and the
 /// listener's `session_tickets` keys read again (a rotated key file takes effect). Verifiers read
-/// `slot` (the live policy) to tell which verification failures the policy answers over HTTP:
-/// those let the handshake complete so the answer can be given; the others end it with their
-/// alert.
+/// `slot` (the live policy) to tell what each verification failure gets: a failure answered
+/// over HTTP lets the handshake complete so the layer can answer; one answered by a TLS alert
+/// ends it with that alert. A missing certificate ends the handshake only when its answer is
+/// an alert, and plaintext on a STRICT listener is let in when its answer is HTTP.
 pub fn snapshot_for(
     policy: &Policy,
     name: &str,
@@ -317,6 +317,7 @@ pub fn snapshot_for(
     };
     let mut builder = TlsSnapshot::builder(Arc::clone(provider))
         .peer_mode(listener.peer_mode.unwrap_or(mtls_policy::PeerMode::Strict))
+        .plaintext_answered(answers::plaintext_over_http(policy, listener))
         .unknown_sni(listener.unknown_sni.into())
         .min_tls_version(min_tls);
     if let Some(tickets) = &listener.session_tickets {
@@ -348,8 +349,6 @@ pub fn snapshot_for(
             let asks = validation.mode != ClientCertMode::None
                 || validation.danger.skip_client_cert_validation;
             if asks {
-                let slot = slot.clone();
-                let sni = host.hostnames.first().cloned();
                 let verifier = PolicyVerifier::from_client_validation(
                     validation,
                     Arc::clone(provider),
@@ -359,11 +358,10 @@ pub fn snapshot_for(
                     listener: name.to_string(),
                     host: label.clone(),
                     source: Box::new(source),
-                })?
-                .defer_failures_if(move |error| {
-                    answered_over_http(&slot.load(), port, sni.as_deref(), error)
-                })
-                .build()
+                })?;
+                let verifier = answers::HostAnswers::new(slot, port, host)
+                    .apply(verifier, policy, host)
+                    .build()
                 .map_err(|source| ListenerError::Verifier {
                     listener: name.to_string(),
                     host: label.clone(),
@@ -379,18 +377,4 @@ pub fn snapshot_for(
         source,
     })?;
     Ok((port, snapshot))
-}
-
-/// Whether the policy answers this failure over HTTP, or lets it through: either way the
-/// handshake must complete.
-fn answered_over_http(policy: &Policy, port: u16, sni: Option<&str>, error: &VerifyError) -> bool {
-    let verification = PeerVerification::failed(None, error.clone());
-    let mut ctx = Context::new(port, &verification);
-    if let Some(sni) = sni {
-        ctx = ctx.sni(sni).host(sni);
-    }
-    match policy.decide(&ctx) {
-        Decision::Deny { answer, .. } => matches!(answer, Answer::Http(_)),
-        _ => true,
-    }
 }

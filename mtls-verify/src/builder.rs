@@ -3,9 +3,11 @@
 use std::fmt;
 use std::sync::Arc;
 
-use mtls_policy::{ClientCertMode, ClientValidation, SecretRef, VerifyError};
+use mtls_policy::{ClientCertMode, ClientValidation, DenyCode, SecretRef, TlsAlert, VerifyError};
 use rustls::crypto::CryptoProvider;
+use rustls_pki_types::CertificateDer;
 
+use crate::answer::OnFailure;
 use crate::outcomes::Outcomes;
 use crate::trust::{LoadedTrustDomain, ResolveError, TrustError};
 use crate::verifier::PolicyVerifier;
@@ -32,7 +34,9 @@ pub enum VerifierError {
     DuplicateDomain(String),
 }
 
-pub(crate) type DeferPredicate = Arc<dyn Fn(&VerifyError) -> bool + Send + Sync>;
+pub(crate) type FailureRule = Arc<dyn Fn(&VerifyError) -> OnFailure + Send + Sync>;
+pub(crate) type VerifiedCheck =
+    Arc<dyn Fn(&CertificateDer<'_>, &str) -> Option<(DenyCode, TlsAlert)> + Send + Sync>;
 
 /// Builds a [`PolicyVerifier`]; start with [`PolicyVerifier::builder`].
 #[must_use = "a builder does nothing until .build()"]
@@ -42,7 +46,8 @@ pub struct PolicyVerifierBuilder {
     mode: ClientCertMode,
     accept_any: bool,
     allow_expired: bool,
-    defer: Option<DeferPredicate>,
+    defer: Option<FailureRule>,
+    check: Option<VerifiedCheck>,
     capacity: usize,
 }
 
@@ -129,7 +134,7 @@ impl PolicyVerifierBuilder {
     /// let builder = mtls_verify::PolicyVerifier::builder(provider).defer_failures(true);
     /// ```
     pub fn defer_failures(mut self, yes: bool) -> Self {
-        self.defer = yes.then(|| Arc::new(|_: &VerifyError| true) as DeferPredicate);
+        self.defer = yes.then(|| Arc::new(|_: &VerifyError| OnFailure::Defer) as FailureRule);
         self
     }
 
@@ -147,7 +152,64 @@ impl PolicyVerifierBuilder {
         mut self,
         defer: impl Fn(&VerifyError) -> bool + Send + Sync + 'static,
     ) -> Self {
-        self.defer = Some(Arc::new(defer));
+        self.defer = Some(Arc::new(move |e: &VerifyError| {
+            if defer(e) {
+                OnFailure::Defer
+            } else {
+                OnFailure::Reject
+            }
+        }));
+        self
+    }
+
+    /// What each verification failure gets: rustls' own alert ([`OnFailure::Reject`]), a
+    /// completed handshake ([`OnFailure::Defer`]), or the alert the policy configured
+    /// ([`OnFailure::Alert`], sent through [`alert_error`](crate::alert_error); an alert it does
+    /// not know falls back to rustls' own). Called on failures only.
+    ///
+    /// ```
+    /// # let provider = mtls_core::crypto::default_provider();
+    /// use mtls_policy::{TlsAlert, VerifyError};
+    /// use mtls_verify::OnFailure;
+    ///
+    /// // Revoked: `bad_certificate` (42) instead of rustls' `certificate_revoked` (44).
+    /// let builder = mtls_verify::PolicyVerifier::builder(provider).on_failure(|e| match e {
+    ///     VerifyError::Revoked { .. } => OnFailure::Alert(TlsAlert::BadCertificate),
+    ///     _ => OnFailure::Reject,
+    /// });
+    /// ```
+    pub fn on_failure(
+        mut self,
+        rule: impl Fn(&VerifyError) -> OnFailure + Send + Sync + 'static,
+    ) -> Self {
+        self.defer = Some(Arc::new(rule));
+        self
+    }
+
+    /// Runs `check` on each chain a trust domain verified (or whose failure is tolerated or
+    /// deferred), given the leaf and the domain's name: `Some((code, alert))` ends the
+    /// handshake with `alert`, the refusal reported under `code` (pins and issuer scopes that
+    /// the policy answers with an alert). It runs on every such handshake: set it only for
+    /// hosts that have those rules.
+    ///
+    /// ```
+    /// # let provider = mtls_core::crypto::default_provider();
+    /// use mtls_policy::{DenyCode, TlsAlert};
+    ///
+    /// let pinned: Vec<u8> = Vec::new(); // the DER of the one certificate let in
+    /// let builder = mtls_verify::PolicyVerifier::builder(provider).check_verified(move |leaf, _domain| {
+    ///     (leaf.as_ref() != pinned.as_slice())
+    ///         .then_some((DenyCode::PinMismatch, TlsAlert::AccessDenied))
+    /// });
+    /// ```
+    pub fn check_verified(
+        mut self,
+        check: impl Fn(&CertificateDer<'_>, &str) -> Option<(DenyCode, TlsAlert)>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        self.check = Some(Arc::new(check));
         self
     }
 
@@ -182,6 +244,7 @@ impl PolicyVerifierBuilder {
             accept_any: self.accept_any,
             allow_expired: self.allow_expired,
             defer: self.defer,
+            check: self.check,
             hints,
             outcomes: Outcomes::new(self.capacity),
         })
@@ -198,6 +261,7 @@ impl PolicyVerifier {
             accept_any: false,
             allow_expired: false,
             defer: None,
+            check: None,
             capacity: DEFAULT_OUTCOME_CAPACITY,
         }
     }

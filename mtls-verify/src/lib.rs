@@ -64,6 +64,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+mod answer;
 mod builder;
 mod chain;
 mod der;
@@ -73,6 +74,7 @@ mod revocation;
 mod trust;
 mod verifier;
 
+pub use answer::{OnFailure, alert_error, take_rejection};
 pub use builder::{DEFAULT_OUTCOME_CAPACITY, PolicyVerifierBuilder, VerifierError};
 pub use revocation::{CrlError, RevocationIndex};
 pub use trust::{DomainOptions, LoadedTrustDomain, ResolveError, TrustError};

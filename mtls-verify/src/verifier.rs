@@ -3,14 +3,15 @@
 use std::fmt;
 use std::sync::Arc;
 
-use mtls_policy::{ClientCertMode, PeerVerification, VerifyError};
+use mtls_policy::{ClientCertMode, DenyCode, PeerVerification, VerifyError};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{DigitallySignedStruct, DistinguishedName, SignatureScheme};
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-use crate::builder::DeferPredicate;
+use crate::answer::{OnFailure, alert_error, note_rejection};
+use crate::builder::{FailureRule, VerifiedCheck};
 use crate::chain::{self, Failure, Pass, Usage};
 use crate::outcomes::Outcomes;
 use crate::trust::LoadedTrustDomain;
@@ -67,7 +68,8 @@ pub struct PolicyVerifier {
     pub(crate) mode: ClientCertMode,
     pub(crate) accept_any: bool,
     pub(crate) allow_expired: bool,
-    pub(crate) defer: Option<DeferPredicate>,
+    pub(crate) defer: Option<FailureRule>,
+    pub(crate) check: Option<VerifiedCheck>,
     pub(crate) hints: Vec<DistinguishedName>,
     pub(crate) outcomes: Outcomes,
 }
@@ -83,14 +85,16 @@ impl fmt::Debug for PolicyVerifier {
             .field("accept_any", &self.accept_any)
             .field("allow_expired", &self.allow_expired)
             .field("defer", &self.defer.is_some())
+            .field("check", &self.check.is_some())
             .finish_non_exhaustive()
     }
 }
 
-/// The outcome of one chain: what to report, and whether the handshake goes on.
+/// The outcome of one chain: what to report, and whether the handshake goes on (else the
+/// error to end it with, and the reason).
 struct Evaluation {
     verification: PeerVerification,
-    verdict: Result<(), rustls::Error>,
+    verdict: Result<(), (rustls::Error, DenyCode)>,
 }
 
 impl PolicyVerifier {
@@ -229,10 +233,20 @@ impl PolicyVerifier {
             (None, Some(f)) => (None, f),
             (None, None) => (None, chain::from_webpki(&webpki::Error::UnknownIssuer)),
         };
-        let deferred = self.accept_any || self.defer.as_ref().is_some_and(|d| d(&failure.error));
+        let rule = match &self.defer {
+            _ if self.accept_any => OnFailure::Defer,
+            Some(rule) => rule(&failure.error),
+            None => OnFailure::Reject,
+        };
+        let code = failure.error.code();
+        let verdict = match rule {
+            OnFailure::Defer => Ok(()),
+            OnFailure::Alert(alert) => Err((alert_error(alert).unwrap_or(failure.tls), code)),
+            _ => Err((failure.tls, code)),
+        };
         Evaluation {
             verification: PeerVerification::failed(domain, failure.error),
-            verdict: if deferred { Ok(()) } else { Err(failure.tls) },
+            verdict,
         }
     }
 }
@@ -274,7 +288,28 @@ impl ClientCertVerifier for PolicyVerifier {
             }
             _ => {}
         }
-        evaluation.verdict?;
+        if let Err((error, code)) = evaluation.verdict {
+            note_rejection(code);
+            return Err(error);
+        }
+        if let Some(check) = &self.check {
+            let domain = match &evaluation.verification {
+                PeerVerification::Verified { trust_domain } => Some(trust_domain.as_str()),
+                PeerVerification::Failed { trust_domain, .. } => trust_domain.as_deref(),
+                _ => None,
+            };
+            if let Some((code, alert)) = domain.and_then(|d| check(end_entity, d)) {
+                tracing::debug!(
+                    code = code.as_str(),
+                    ?alert,
+                    "client certificate refused by the host's check"
+                );
+                if let Some(error) = alert_error(alert) {
+                    note_rejection(code);
+                    return Err(error);
+                }
+            }
+        }
         self.outcomes
             .record(end_entity.as_ref(), evaluation.verification);
         Ok(ClientCertVerified::assertion())

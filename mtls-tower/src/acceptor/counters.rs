@@ -5,6 +5,9 @@ use std::time::Duration;
 
 use metrics::Counter;
 
+use mtls_policy::DenyCode;
+use mtls_policy::enforce::is_certificate_reason;
+
 use super::AcceptError;
 use crate::sources::SourceLimited;
 
@@ -29,6 +32,8 @@ pub(super) struct Failures {
     pub(super) source_connections: Counter,
     pub(super) source_handshake_rate: Counter,
     pub(super) source_table_full: Counter,
+    /// One per certificate reason of [`DenyCode::ALL`], in its order.
+    pub(super) refused: Vec<Counter>,
 }
 
 impl Metrics {
@@ -54,6 +59,16 @@ impl Metrics {
                     SourceLimited::HandshakeRate(0),
                 )),
                 source_table_full: failure(AcceptError::SourceLimited(SourceLimited::TableFull(0))),
+                refused: DenyCode::ALL
+                    .into_iter()
+                    .filter(|&code| is_certificate_reason(code))
+                    .map(|reason| {
+                        failure(AcceptError::CertificateRefused {
+                            reason,
+                            source: io::ErrorKind::Other.into(),
+                        })
+                    })
+                    .collect(),
             },
             closed_revoked: metrics::counter!("mtls_connections_closed_revoked_total"),
         }
@@ -69,6 +84,13 @@ impl Metrics {
             AcceptError::UnknownSni(_) => &f.unknown_sni,
             AcceptError::Handshake(_) => &f.handshake,
             AcceptError::Io(_) => &f.io,
+            // A reason the verifier cannot give (none today) is counted as a handshake failure.
+            AcceptError::CertificateRefused { reason, .. } => DenyCode::ALL
+                .into_iter()
+                .filter(|&code| is_certificate_reason(code))
+                .position(|code| code == *reason)
+                .and_then(|i| f.refused.get(i))
+                .unwrap_or(&f.handshake),
             AcceptError::SourceLimited(SourceLimited::Connections(_)) => &f.source_connections,
             AcceptError::SourceLimited(SourceLimited::HandshakeRate(_)) => &f.source_handshake_rate,
             AcceptError::SourceLimited(SourceLimited::TableFull(_)) => &f.source_table_full,

@@ -3,6 +3,8 @@
 use std::io;
 use std::time::Duration;
 
+use mtls_policy::DenyCode;
+
 use crate::sources::SourceLimited;
 
 /// Why a connection was not accepted. Each carries what a log line needs; the acceptor also
@@ -29,6 +31,16 @@ pub enum AcceptError {
     /// rejected: the alert was sent to the client).
     #[error("TLS handshake failed: {0}")]
     Handshake(#[source] io::Error),
+    /// The client certificate ended the handshake: missing where required, or refused with
+    /// the alert the policy answers `reason` with (the alert was sent to the client).
+    #[error("client certificate refused ({reason}): {source}")]
+    CertificateRefused {
+        /// Why, in the vocabulary of the layer's denials.
+        reason: DenyCode,
+        /// The handshake's error.
+        #[source]
+        source: io::Error,
+    },
     /// A socket error.
     #[error("socket error: {0}")]
     Io(#[source] io::Error),
@@ -39,15 +51,19 @@ pub enum AcceptError {
 }
 
 impl AcceptError {
-    /// A stable snake_case code for logs and metric labels.
+    /// A stable snake_case code for logs and metric labels: a refused certificate and
+    /// plaintext on a STRICT listener by their [`DenyCode`] (`no_certificate`, `revoked`,
+    /// `plaintext_not_allowed`, ...), as the layer counts its denials; the other causes by
+    /// their own name (`handshake` for a handshake that failed for another cause).
     pub fn code(&self) -> &'static str {
         match self {
             Self::Overloaded(_) => "overloaded",
             Self::Timeout(_) => "timeout",
-            Self::PlaintextRefused => "plaintext_refused",
+            Self::PlaintextRefused => DenyCode::PlaintextNotAllowed.as_str(),
             Self::Closed => "closed",
             Self::UnknownSni(_) => "unknown_sni",
             Self::Handshake(_) => "handshake",
+            Self::CertificateRefused { reason, .. } => reason.as_str(),
             Self::Io(_) => "io",
             Self::SourceLimited(SourceLimited::Connections(_)) => "source_connections",
             Self::SourceLimited(SourceLimited::HandshakeRate(_)) => "source_handshake_rate",

@@ -485,7 +485,7 @@ impl Acceptor {
             return Err(AcceptError::Closed);
         }
         if first[0] != TLS_HANDSHAKE_RECORD {
-            if !snapshot.allows_plaintext() {
+            if !snapshot.admits_plaintext() {
                 tracing::debug!(?remote, "plaintext refused on a STRICT listener");
                 // Close with FIN, not a reset: the client sees an empty reply, not an error
                 // that looks like a network fault.
@@ -505,6 +505,9 @@ impl Acceptor {
             Err(HandshakeFailure::UnknownSni(sni)) => Err(AcceptError::UnknownSni(sni)),
             Err(HandshakeFailure::ClientHello(e) | HandshakeFailure::Handshake(e)) => {
                 Err(AcceptError::Handshake(e))
+            }
+            Err(HandshakeFailure::Refused { reason, source }) => {
+                Err(AcceptError::CertificateRefused { reason, source })
             }
         }
     }

@@ -10,8 +10,9 @@
 
 // Path validation, revocation and the client-certificate verifier live in mtls-verify.
 pub use mtls_verify::{
-    CrlError, DEFAULT_OUTCOME_CAPACITY, DomainOptions, LoadedTrustDomain, PolicyVerifier,
-    PolicyVerifierBuilder, ResolveError, RevocationIndex, TrustError, VerifierError,
+    CrlError, DEFAULT_OUTCOME_CAPACITY, DomainOptions, LoadedTrustDomain, OnFailure,
+    PolicyVerifier, PolicyVerifierBuilder, ResolveError, RevocationIndex, TrustError,
+    VerifierError,
 };
 
 mod reporting;

@@ -177,6 +177,7 @@ pub struct TlsSnapshot {
     default: Option<usize>,
     unknown_sni: UnknownSni,
     peer_mode: PeerMode,
+    plaintext_answered: bool,
 }
 
 impl fmt::Debug for TlsSnapshot {
@@ -199,6 +200,7 @@ pub struct TlsSnapshotBuilder {
     default: Option<usize>,
     unknown_sni: UnknownSni,
     peer_mode: PeerMode,
+    plaintext_answered: bool,
     min_version: MinTlsVersion,
     alpn: Vec<Vec<u8>>,
     server_cipher_order: bool,
@@ -214,6 +216,7 @@ impl TlsSnapshot {
             default: None,
             unknown_sni: UnknownSni::default(),
             peer_mode: PeerMode::Strict,
+            plaintext_answered: false,
             min_version: MinTlsVersion::default(),
             alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
             server_cipher_order: true,
@@ -230,6 +233,12 @@ impl TlsSnapshot {
     /// Whether plaintext connections are served.
     pub fn allows_plaintext(&self) -> bool {
         !matches!(self.peer_mode, PeerMode::Strict)
+    }
+
+    /// Whether plaintext connections are let in: served (PERMISSIVE, DISABLE), or answered by
+    /// the layer on a STRICT listener ([`plaintext_answered`](TlsSnapshotBuilder::plaintext_answered)).
+    pub fn admits_plaintext(&self) -> bool {
+        self.allows_plaintext() || self.plaintext_answered
     }
 
     /// The host serving a ClientHello with this SNI: by [`HostIndex::find`] on the name in
@@ -301,6 +310,14 @@ impl TlsSnapshotBuilder {
             PeerMode::Unset => PeerMode::Permissive,
             other => other,
         };
+        self
+    }
+
+    /// On a STRICT listener, lets plaintext connections in so that the layer answers each
+    /// request with the policy's `plaintext_not_allowed` answer (an HTTP status) instead of
+    /// closing them at the first byte (default: closed).
+    pub fn plaintext_answered(mut self, yes: bool) -> Self {
+        self.plaintext_answered = yes;
         self
     }
 
@@ -396,6 +413,7 @@ impl TlsSnapshotBuilder {
             default,
             unknown_sni: self.unknown_sni,
             peer_mode: self.peer_mode,
+            plaintext_answered: self.plaintext_answered,
         })
     }
 }
@@ -409,6 +427,26 @@ pub(crate) enum HandshakeFailure {
     ClientHello(#[source] std::io::Error),
     #[error("handshake: {0}")]
     Handshake(#[source] std::io::Error),
+    #[error("client certificate refused ({reason}): {source}")]
+    Refused {
+        reason: mtls_policy::DenyCode,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why the client's certificate ended the handshake, if it did: no certificate where one is
+/// required, or the reason the verifier noted ([`mtls_verify::take_rejection`]).
+fn refusal(error: &std::io::Error) -> Option<mtls_policy::DenyCode> {
+    let error = error.get_ref()?.downcast_ref::<rustls::Error>()?;
+    match error {
+        rustls::Error::NoCertificatesPresented => Some(mtls_policy::DenyCode::NoCertificate),
+        // A configured `handshake_failure` is a general error.
+        rustls::Error::InvalidCertificate(_) | rustls::Error::General(_) => {
+            mtls_verify::take_rejection()
+        }
+        _ => None,
+    }
 }
 
 /// Runs the server side of a handshake on `io`, choosing the host by SNI, and reads what the
@@ -429,6 +467,8 @@ where
     let Some(host) = snapshot.select(sni.as_deref()) else {
         return Err(HandshakeFailure::UnknownSni(sni));
     };
+    // Forget a reason another user of a verifier left on this thread.
+    let _ = mtls_verify::take_rejection();
     let stream = match start
         .into_stream(Arc::clone(&host.config))
         .into_fallible()
@@ -436,8 +476,16 @@ where
     {
         Ok(stream) => stream,
         Err((error, io)) => {
+            // Read at once: the verifier noted it in the poll that failed.
+            let reason = refusal(&error);
             linger_close(io).await;
-            return Err(HandshakeFailure::Handshake(error));
+            return Err(match reason {
+                Some(reason) => HandshakeFailure::Refused {
+                    reason,
+                    source: error,
+                },
+                None => HandshakeFailure::Handshake(error),
+            });
         }
     };
     let (_, conn) = stream.get_ref();
