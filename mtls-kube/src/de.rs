@@ -6,7 +6,7 @@ use std::fmt;
 
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
-use serde_norway::Value;
+use serde_json::Value;
 
 /// Reads `value` as `T`; returns it and the paths of the fields `T` does not read, or the path
 /// and message of the first error.
@@ -24,7 +24,7 @@ pub(crate) fn typed<T: DeserializeOwned>(
         Ok(v) => Ok((v, ignored)),
         Err(e) => {
             let path = track.path().to_string();
-            Err((bracketed(&path), strip_location(&e.to_string())))
+            Err((bracketed(&path), e.to_string()))
         }
     }
 }
@@ -54,13 +54,6 @@ fn bracketed(path: &str) -> String {
         String::new()
     } else {
         path.to_string()
-    }
-}
-
-fn strip_location(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
     }
 }
 

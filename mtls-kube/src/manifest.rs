@@ -3,8 +3,7 @@
 
 use std::fmt;
 
-use serde::Deserialize;
-use serde_norway::Value;
+use serde_json::Value;
 
 use crate::de::{Metadata, typed};
 use crate::model::ObjectRef;
@@ -65,18 +64,17 @@ impl Object {
     }
 
     /// Reads one object from a JSON value (as the Kubernetes API returns it).
-    pub fn from_json(value: &serde_json::Value) -> Result<Self, ParseError> {
-        let value = serde_norway::to_value(value)
-            .map_err(|e| ParseError::new("json", 0, None, "", e.to_string()))?;
-        Self::from_value(&value, "json", 0)
+    pub fn from_json(value: &Value) -> Result<Self, ParseError> {
+        Self::from_value(value, "json", 0)
     }
 
-    /// Reads one object from a YAML value; `source` and `document` name it in errors.
+    /// Reads one object from a value (a YAML document as JSON); `source` and `document` name it
+    /// in errors.
     pub fn from_value(value: &Value, source: &str, document: usize) -> Result<Self, ParseError> {
         let fail = |object: Option<ObjectRef>, field: &str, message: String| {
             ParseError::new(source, document, object, field, message)
         };
-        let Value::Mapping(map) = value else {
+        let Value::Object(map) = value else {
             return Err(fail(None, "", "not a mapping (a Kubernetes object)".into()));
         };
         let text = |key: &str| map.get(key).and_then(Value::as_str).map(str::to_string);
@@ -168,23 +166,22 @@ fn join(a: &str, b: &str) -> String {
 }
 
 /// Parses a YAML (or JSON) text of one or many documents (`---`), each an object or a
-/// `kind: List` of them. Empty documents are skipped.
+/// `kind: List` of them. Empty documents are skipped, and not counted in the document numbers
+/// errors give. The YAML is read as [`mtls_policy::yaml`] says (a key given twice and alias
+/// bombs are refused).
 pub fn parse_manifests(text: &str, source: &str) -> Result<Vec<Object>, ParseError> {
+    let documents = mtls_policy::yaml::documents(text)
+        .map_err(|e| ParseError::new(source, 0, None, "", e.to_string()))?;
     let mut out = Vec::new();
-    for (index, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
-        let value = Value::deserialize(doc)
-            .map_err(|e| ParseError::new(source, index + 1, None, "", e.to_string()))?;
-        if value.is_null() {
-            continue;
-        }
+    for (index, value) in documents.iter().enumerate() {
         let is_list = value.get("kind").and_then(Value::as_str) == Some("List");
         match (is_list, value.get("items")) {
-            (true, Some(Value::Sequence(items))) => {
+            (true, Some(Value::Array(items))) => {
                 for item in items {
                     out.push(Object::from_value(item, source, index + 1)?);
                 }
             }
-            _ => out.push(Object::from_value(&value, source, index + 1)?),
+            _ => out.push(Object::from_value(value, source, index + 1)?),
         }
     }
     Ok(out)
@@ -224,7 +221,8 @@ impl ParseError {
     pub fn file(&self) -> &str {
         &self.0.file
     }
-    /// The 1-based document index in the file (0 for a single value).
+    /// The 1-based index of the document among the file's non-empty ones (0 for a single value,
+    /// or a file that is not YAML: the message then gives the line and column).
     pub fn document(&self) -> usize {
         self.0.document
     }

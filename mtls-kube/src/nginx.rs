@@ -20,7 +20,7 @@ use mtls_policy::{
     TrustDomain,
 };
 use serde::Deserialize;
-use serde_norway::Value;
+use serde_json::Value;
 
 use crate::manifest::{Kind, Object};
 use crate::model::{ObjectRef, Purpose, RefState};

@@ -718,6 +718,39 @@ fn parse_errors_name_the_object_and_field() {
         err.to_string(),
         "x.yaml: document 1: metadata.name: missing"
     );
+    // Empty documents are skipped and not counted.
+    let err = mtls_kube::parse_manifests(
+        "---\n---\napiVersion: v1\nkind: ConfigMap\nmetadata: { name: a }\n---\nkind: Secret\n",
+        "x.yaml",
+    )
+    .unwrap_err();
+    assert_eq!(err.to_string(), "x.yaml: document 2: apiVersion: missing");
+    // Not YAML, a key given twice, an alias bomb: the file's line and column.
+    let err = mtls_kube::parse_manifests("kind: [\n", "x.yaml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "x.yaml: unclosed bracket '[' at line 1 column 7"
+    );
+    let err = mtls_kube::parse_manifests(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: { name: a }\n---\napiVersion: v1\nkind: ConfigMap\nkind: Secret\n",
+        "x.yaml",
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "x.yaml: `kind` is given twice at line 7 column 1"
+    );
+    let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..9 {
+        let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+        bomb.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+    }
+    bomb.push_str("kind: *a8\n");
+    let err = mtls_kube::parse_manifests(&bomb, "x.yaml").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "x.yaml: aliases expand into more than 100000 nodes: refused (an alias bomb?) at line 5 column 45"
+    );
 }
 
 #[test]

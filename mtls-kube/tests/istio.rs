@@ -229,11 +229,11 @@ fn virtual_service_fields_not_translated_are_named() {
         warnings(&t),
         [
             format!("{vs}: spec.http[1].match[0].headers: {not_read}"),
-            format!("{vs}: spec.http[1].rewrite: {not_read}"),
-            format!("{vs}: spec.http[1].timeout: {not_read}"),
             format!("{vs}: spec.http[1].retries: {not_read}"),
+            format!("{vs}: spec.http[1].rewrite: {not_read}"),
             format!("{vs}: spec.http[1].route[0].destination.subset: {not_read}"),
             format!("{vs}: spec.http[1].route[1].destination.subset: {not_read}"),
+            format!("{vs}: spec.http[1].timeout: {not_read}"),
             format!("{vs}: spec.http[3].corsPolicy: {not_read}"),
             format!("{vs}: spec.http[3].fault: {not_read}"),
             format!("{vs}: spec.http[3].mirror: {not_read}"),

@@ -59,11 +59,11 @@ const KEYS: [&str; 40] = [
     "data",
 ];
 
-fn value() -> impl Strategy<Value = serde_norway::Value> {
+fn value() -> impl Strategy<Value = serde_json::Value> {
     let leaf = prop_oneof![
-        Just(serde_norway::Value::Null),
-        any::<bool>().prop_map(serde_norway::Value::Bool),
-        any::<i64>().prop_map(|i| serde_norway::Value::Number(i.into())),
+        Just(serde_json::Value::Null),
+        any::<bool>().prop_map(serde_json::Value::Bool),
+        any::<i64>().prop_map(|i| serde_json::Value::Number(i.into())),
         prop_oneof![
             Just("MUTUAL".to_string()),
             Just("STRICT".to_string()),
@@ -72,17 +72,17 @@ fn value() -> impl Strategy<Value = serde_norway::Value> {
             Just("a/b".to_string()),
             ".{0,12}"
         ]
-        .prop_map(serde_norway::Value::String),
+        .prop_map(serde_json::Value::String),
     ];
     leaf.prop_recursive(5, 64, 6, |inner| {
         prop_oneof![
-            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_norway::Value::Sequence),
+            prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
             prop::collection::vec((prop::sample::select(&KEYS[..]), inner), 0..6).prop_map(|kv| {
-                let mut m = serde_norway::Mapping::new();
+                let mut m = serde_json::Map::new();
                 for (k, v) in kv {
-                    m.insert(k.into(), v);
+                    m.insert((*k).to_owned(), v);
                 }
-                serde_norway::Value::Mapping(m)
+                serde_json::Value::Object(m)
             }),
         ]
     })
@@ -103,15 +103,15 @@ proptest! {
     ) {
         let mut objects = Vec::new();
         for ((api, kind), spec, in_spec) in docs {
-            let mut m = serde_norway::Mapping::new();
-            m.insert("apiVersion".into(), api.into());
-            m.insert("kind".into(), kind.into());
-            let mut meta = serde_norway::Mapping::new();
+            let mut m = serde_json::Map::new();
+            m.insert("apiVersion".into(), (*api).into());
+            m.insert("kind".into(), (*kind).into());
+            let mut meta = serde_json::Map::new();
             meta.insert("name".into(), "x".into());
             meta.insert("namespace".into(), "ns".into());
-            m.insert("metadata".into(), serde_norway::Value::Mapping(meta));
+            m.insert("metadata".into(), serde_json::Value::Object(meta));
             m.insert(if in_spec { "spec" } else { "data" }.into(), spec);
-            let text = serde_norway::to_string(&serde_norway::Value::Mapping(m)).unwrap();
+            let text = mtls_policy::yaml::to_string(&serde_json::Value::Object(m)).unwrap();
             if let Ok(mut o) = mtls_kube::parse_manifests(&text, "random") {
                 objects.append(&mut o);
             }

@@ -369,7 +369,7 @@ mod tests {
 
     /// The `tls` value of backend `api` in a configuration's YAML, as a flow mapping.
     fn yaml_tls(yaml: &str) -> String {
-        let config: crate::PolicyConfig = serde_norway::from_str(yaml).unwrap();
+        let config: crate::PolicyConfig = crate::yaml::from_str(yaml).unwrap();
         serde_json::to_string(&config.backends["api"].tls).unwrap()
     }
 

@@ -115,6 +115,7 @@ pub mod settings;
 mod source_limits;
 pub mod trust;
 pub mod verification;
+pub mod yaml;
 
 pub use answer::{Answer, Answers, BodyFormat, HttpAnswer, HttpResponse, TlsAlert};
 pub use backend::{BackendConfig, BackendTls, ForwardIdentityConfig, XfccFields};

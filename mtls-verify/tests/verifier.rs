@@ -330,7 +330,7 @@ fn next_update_comes_from_the_policy_trust_domain() {
         )
     };
     let load = |text: &str| {
-        let domain: TrustDomain = serde_norway::from_str(text).unwrap();
+        let domain: TrustDomain = mtls_policy::yaml::from_str(text).unwrap();
         verifier(LoadedTrustDomain::load(&domain, &mtls_core::crypto::default_provider()).unwrap())
     };
     let client = pki().default_client();
@@ -350,7 +350,7 @@ fn next_update_comes_from_the_policy_trust_domain() {
         check(&load(&config("  next_update: ignore\n")), client),
         verified("mesh")
     );
-    let err = serde_norway::from_str::<TrustDomain>(&config("  next_update: sometimes\n"))
+    let err = mtls_policy::yaml::from_str::<TrustDomain>(&config("  next_update: sometimes\n"))
         .unwrap_err()
         .to_string();
     assert!(

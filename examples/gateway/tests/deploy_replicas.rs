@@ -11,16 +11,13 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use mtls_policy::{CertificateSource, Policy, TrustSource};
-use serde::Deserialize as _;
 use serde_json::Value;
 
 /// The documents of the file, each as JSON.
 fn documents() -> Vec<Value> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/replicas/gateway.yaml");
     let text = std::fs::read_to_string(&path).unwrap();
-    serde_norway::Deserializer::from_str(&text)
-        .map(|doc| serde_json::to_value(serde_norway::Value::deserialize(doc).unwrap()).unwrap())
-        .collect()
+    mtls_policy::yaml::documents(&text).unwrap()
 }
 
 /// The document of `kind` as its k8s-openapi type; re-serialized, it must be the document.

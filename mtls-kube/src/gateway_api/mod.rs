@@ -23,7 +23,7 @@ use mtls_policy::{
     TrustSource,
 };
 use serde::Deserialize;
-use serde_norway::Value;
+use serde_json::Value;
 
 use crate::istio::san_rule;
 use crate::manifest::{Kind, Object};

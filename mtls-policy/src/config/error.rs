@@ -1,4 +1,4 @@
-//! Reading a configuration from YAML or JSON (and writing it back), and its errors: the field
+//! A configuration's errors, and reading it from YAML or JSON (and writing it back): the field
 //! path, the line and column when the source has them, and what is wrong.
 
 use std::fmt;
@@ -42,21 +42,29 @@ impl ConfigError {
         }
     }
 
-    fn from_message(path: String, message: String, pos: Option<(usize, usize)>) -> Self {
-        let kind = if message.starts_with("conflicting settings") {
+    /// The kind of a message a deserializer (or our own `Deserialize`) wrote.
+    pub(crate) fn kind_of_message(message: &str) -> ConfigErrorKind {
+        if message.starts_with("conflicting settings") {
             ConfigErrorKind::Conflict
         } else if message.starts_with("unknown field")
             || message.starts_with("missing field")
             || message.starts_with("invalid type")
             || message.starts_with("unknown variant")
             || message.starts_with("unknown deny code")
-            || message.contains("while parsing")
         {
             ConfigErrorKind::Syntax
         } else {
             ConfigErrorKind::Invalid
-        };
-        let (line, column) = pos.unzip();
+        }
+    }
+
+    pub(crate) fn located(
+        kind: ConfigErrorKind,
+        path: String,
+        message: String,
+        position: Option<(usize, usize)>,
+    ) -> Self {
+        let (line, column) = position.unzip();
         Self {
             kind,
             path,
@@ -103,49 +111,25 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// Strips the location (" at line L column C") and the path prefix ("a.b: ") that the YAML
-/// crate adds to its messages, to keep only the cause.
-fn bare_message(text: &str, yaml_path: Option<&str>, pos: Option<(usize, usize)>) -> String {
-    // The location may end the message, or stand before a clause (", while parsing ...").
-    let located;
-    let mut t = text;
-    if let Some((l, c)) = pos {
-        let at = format!(" at line {l} column {c}");
-        t = match t.strip_suffix(&at) {
-            Some(rest) => rest,
-            None => {
-                located = t.replacen(&at, "", 1);
-                &located
-            }
-        };
-    }
-    if let Some(p) = yaml_path {
-        // The YAML crate's own path may stop short of ours (ours names an unknown key).
-        let cuts = p
-            .char_indices()
-            .filter(|(_, c)| matches!(c, '.' | '['))
-            .map(|(i, _)| i);
-        for end in std::iter::once(p.len()).chain(cuts.collect::<Vec<_>>().into_iter().rev()) {
-            if let Some(rest) = t.strip_prefix(&p[..end]).and_then(|r| r.strip_prefix(": ")) {
-                t = rest;
-                break;
+/// Strips the location (" at line L column C") that serde_json adds to its messages, to keep
+/// only the cause.
+fn bare_message(text: &str, pos: Option<(usize, usize)>) -> String {
+    match pos {
+        Some((l, c)) => {
+            let at = format!(" at line {l} column {c}");
+            match text.strip_suffix(&at) {
+                Some(rest) => rest.to_owned(),
+                None => text.replacen(&at, "", 1),
             }
         }
+        None => text.to_owned(),
     }
-    t.to_owned()
 }
 
 impl PolicyConfig {
-    /// Parses YAML.
+    /// Parses YAML (read as [`crate::yaml`] says).
     pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
-        let de = serde_norway::Deserializer::from_str(text);
-        serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner();
-            let pos = inner.location().map(|l| (l.line(), l.column()));
-            let msg = bare_message(&inner.to_string(), Some(&path), pos);
-            ConfigError::from_message(path, msg, pos)
-        })
+        crate::yaml::from_str(text)
     }
 
     /// Writes the configuration as YAML that [`from_yaml`](Self::from_yaml) reads back as the
@@ -163,8 +147,7 @@ impl PolicyConfig {
     /// # Ok::<(), mtls_policy::ConfigError>(())
     /// ```
     pub fn to_yaml(&self) -> Result<String, ConfigError> {
-        serde_norway::to_string(self)
-            .map_err(|e| ConfigError::new(ConfigErrorKind::Invalid, ".", e.to_string()))
+        crate::yaml::to_string(self)
     }
 
     /// Parses JSON.
@@ -174,8 +157,8 @@ impl PolicyConfig {
             let path = e.path().to_string();
             let inner = e.into_inner();
             let pos = (inner.line() > 0).then(|| (inner.line(), inner.column()));
-            let msg = bare_message(&inner.to_string(), None, pos);
-            ConfigError::from_message(path, msg, pos)
+            let msg = bare_message(&inner.to_string(), pos);
+            ConfigError::located(ConfigError::kind_of_message(&msg), path, msg, pos)
         })
     }
 }

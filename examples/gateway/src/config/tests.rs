@@ -138,7 +138,7 @@ fn syntax_errors_name_the_line_and_column() {
     let text = valid_but("handshake_timeout: 5s", "handshake_timeout: soon");
     assert_eq!(
         error(&text),
-        "gw.yaml:5:13: listeners[0].limits.handshake_timeout: \"soon\" is not a duration like \
+        "gw.yaml:5:34: listeners[0].limits.handshake_timeout: \"soon\" is not a duration like \
          250ms, 5s, 2m"
     );
     // A certificate with half of its files.
@@ -148,12 +148,12 @@ fn syntax_errors_name_the_line_and_column() {
     );
     assert_eq!(
         error(&text),
-        "gw.yaml:18:9: listeners[0].hosts[1].certificate: `chain` needs `key`"
+        "gw.yaml:18:22: listeners[0].hosts[1].certificate: `chain` needs `key`"
     );
     // Not YAML at all.
     assert_eq!(
         error("listeners: [\n"),
-        "gw.yaml:2:1: listeners: did not find expected node content, while parsing a flow node"
+        "gw.yaml:1:12: listeners: unclosed bracket '['"
     );
 }
 

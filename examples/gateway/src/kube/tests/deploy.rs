@@ -12,7 +12,6 @@ fn deploy_manifests_are_valid_kubernetes_objects() {
     use k8s_openapi::api::core::v1::{Namespace, Service, ServiceAccount};
     use k8s_openapi::api::policy::v1::PodDisruptionBudget;
     use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
-    use serde::Deserialize as _;
 
     fn check<T: serde::de::DeserializeOwned + serde::Serialize>(doc: &Value, file: &str) {
         let typed: T =
@@ -38,9 +37,7 @@ fn deploy_manifests_are_valid_kubernetes_objects() {
     {
         let file = path.file_name().unwrap().to_string_lossy().into_owned();
         let text = std::fs::read_to_string(path).unwrap();
-        for doc in serde_norway::Deserializer::from_str(&text) {
-            let doc: Value =
-                serde_json::to_value(serde_norway::Value::deserialize(doc).unwrap()).unwrap();
+        for doc in mtls_policy::yaml::documents(&text).unwrap() {
             let kind = doc["kind"].as_str().unwrap().to_string();
             match kind.as_str() {
                 "Deployment" => check::<Deployment>(&doc, &file),
