@@ -141,7 +141,10 @@ pub use route::{RespondConfig, Route, RouteAction, RouteId};
 pub use scope::{PeerAuthentication, PeerAuthentications, Resolved, Scope, ScopeError};
 pub use settings::{AdminConfig, ConnectionLimits, SessionTickets, Span, TlsVersion, UnknownSni};
 pub use source_limits::SourceLimits;
-pub use trust::{CrlOptions, CrlScope, NextUpdate, SecretRef, Treatment, TrustDomain, TrustSource};
+pub use trust::{
+    CrlOptions, CrlScope, DistributionPoints, NextUpdate, SecretRef, Treatment, TrustDomain,
+    TrustSource,
+};
 pub use verification::{PeerVerification, VerifyError};
 
 /// The README's example, compiled and run by `cargo test --doc`.

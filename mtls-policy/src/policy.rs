@@ -71,6 +71,10 @@ fn conflict(path: String, e: impl std::fmt::Display) -> ConfigError {
 
 fn compile_trust(t: &TrustDomain, path: &str) -> Result<Trust, ConfigError> {
     let unknown_status = t.crl.as_ref().map_or(Treatment::Deny, |c| c.unknown_status);
+    if let Some(dp) = t.crl.as_ref().and_then(|c| c.distribution_points.as_ref()) {
+        dp.validate()
+            .map_err(|(field, e)| invalid(format!("{path}.crl.distribution_points.{field}"), e))?;
+    }
     let may_vouch_for = match &t.may_vouch_for {
         Some(spec) => Some(
             IdentityMatcher::new(spec).map_err(|e| invalid(format!("{path}.may_vouch_for"), e))?,

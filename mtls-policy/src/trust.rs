@@ -127,7 +127,9 @@ pub enum CrlScope {
 #[serde(deny_unknown_fields)]
 #[non_exhaustive]
 pub struct CrlOptions {
-    /// The CRLs.
+    /// The CRLs read from files, inline PEM or secrets (may be empty when
+    /// [`distribution_points`](Self::distribution_points) is set).
+    #[serde(default)]
     pub sources: Vec<TrustSource>,
     /// Which certificates are checked.
     #[serde(default)]
@@ -139,6 +141,113 @@ pub struct CrlOptions {
     /// What a CRL past its `nextUpdate` is worth (default [`NextUpdate::Enforce`]).
     #[serde(default)]
     pub next_update: NextUpdate,
+    /// CRLs fetched over HTTP from distribution points, in the background, and merged with
+    /// `sources` (off when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub distribution_points: Option<DistributionPoints>,
+}
+
+/// CRLs fetched from distribution points: the `http://` URIs of the cRLDistributionPoints of
+/// the trust domain's CA certificates, and the `urls` listed (where a CA's leaves point: their
+/// issuing CA's CRL).
+///
+/// Each CRL is fetched in the background, bounded by `timeout` and `max_bytes`, checked once
+/// as a file CRL is (signed by the CA it names), and fetched again after `refresh` or before
+/// its `nextUpdate`, whichever comes first, with `If-None-Match` / `If-Modified-Since`. A fetch
+/// that fails keeps the last good CRL, which counts as the domain's
+/// [`next_update`](CrlOptions::next_update) says.
+///
+/// In YAML: `distribution_points: { urls: [http://pki.example.com/issuing.crl], refresh: 1h,
+/// timeout: 5s, max_bytes: 10485760 }`, every key optional (`distribution_points: {}`).
+///
+/// ```
+/// use std::time::Duration;
+/// use mtls_policy::trust::DistributionPoints;
+///
+/// let dp: DistributionPoints = serde_json::from_str(r#"{ "refresh": "10m" }"#).unwrap();
+/// assert_eq!(dp.refresh.0, Duration::from_secs(600));
+/// assert_eq!(dp.timeout.0, Duration::from_secs(5));
+/// assert_eq!(dp.max_bytes, 10 * 1024 * 1024);
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct DistributionPoints {
+    /// `http://` URLs of CRLs fetched besides those the CA certificates name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub urls: Vec<String>,
+    /// The longest time between two fetches of a CRL (default 1h, at least 1s).
+    #[serde(default = "default_refresh")]
+    pub refresh: Span,
+    /// How long one fetch may take, from resolving the host to the last byte (default 5s,
+    /// at most 5m).
+    #[serde(default = "default_fetch_timeout")]
+    pub timeout: Span,
+    /// The largest CRL accepted, in bytes (default 10 MiB, at most 256 MiB).
+    #[serde(default = "default_max_bytes")]
+    pub max_bytes: u64,
+}
+
+impl Default for DistributionPoints {
+    fn default() -> Self {
+        Self {
+            urls: Vec::new(),
+            refresh: default_refresh(),
+            timeout: default_fetch_timeout(),
+            max_bytes: default_max_bytes(),
+        }
+    }
+}
+
+impl DistributionPoints {
+    /// The largest `max_bytes`.
+    pub const MAX_BYTES: u64 = 256 * 1024 * 1024;
+
+    /// Checks the values; `Err((field, message))`, the field relative to
+    /// `distribution_points`.
+    pub(crate) fn validate(&self) -> Result<(), (String, String)> {
+        if self.refresh.0 < Duration::from_secs(1) {
+            return Err(("refresh".into(), "must be at least 1s".into()));
+        }
+        if self.timeout.0.is_zero() || self.timeout.0 > Duration::from_secs(300) {
+            return Err((
+                "timeout".into(),
+                "must be longer than 0 and at most 5m".into(),
+            ));
+        }
+        if self.max_bytes == 0 || self.max_bytes > Self::MAX_BYTES {
+            return Err((
+                "max_bytes".into(),
+                format!("must be between 1 and {}", Self::MAX_BYTES),
+            ));
+        }
+        for (i, url) in self.urls.iter().enumerate() {
+            if !url
+                .get(..7)
+                .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
+            {
+                return Err((
+                    format!("urls[{i}]"),
+                    format!(
+                        "{url:?} is not an http:// URL (CRLs are signed; https is not fetched)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn default_refresh() -> Span {
+    Span(Duration::from_secs(3600))
+}
+
+fn default_fetch_timeout() -> Span {
+    Span(Duration::from_secs(5))
+}
+
+fn default_max_bytes() -> u64 {
+    10 * 1024 * 1024
 }
 
 /// What a CRL past its `nextUpdate` is worth to a trust domain.
@@ -238,6 +347,7 @@ impl CrlOptions {
             check: CrlScope::default(),
             unknown_status: deny(),
             next_update: NextUpdate::default(),
+            distribution_points: None,
         }
     }
 }

@@ -10,7 +10,8 @@
 //! | [`MtlsListener`] | builds the acceptor and the layer of one policy listener |
 //! | [`serve`] | hyper-util HTTP/1.1 + HTTP/2 over the acceptor, graceful shutdown |
 //! | [`UpstreamConnector`] | the upstream leg: our client certificate, the upstream's CA and expected name |
-//! | [`telemetry`] | the reload counter, client-certificate lifetimes, CA and CRL expiry gauges |
+//! | [`fetch`] | CRLs fetched from distribution points in the background ([`CrlFetcher`](fetch::CrlFetcher)), and the bounded HTTP client it and OCSP use |
+//! | [`telemetry`] | the reload counter, client-certificate lifetimes, CA and CRL expiry gauges, CRL fetch metrics |
 //!
 //! rustls types stay in the [`tls`] module; every API that needs a crypto provider takes an
 //! explicit `Arc<CryptoProvider>`.
@@ -105,6 +106,7 @@ mod acceptor;
 mod connection;
 #[cfg(feature = "layer")]
 mod credentials;
+pub mod fetch;
 #[cfg(feature = "layer")]
 #[cfg_attr(docsrs, doc(cfg(feature = "layer")))]
 pub mod layer;
@@ -137,8 +139,8 @@ pub use readiness::{
 pub use serve::{DEFAULT_GRACE_PERIOD, serve, serve_with_grace};
 pub use sources::SourceLimited;
 pub use tls::{
-    DomainOptions, HostTls, LoadedTrustDomain, MinTlsVersion, PolicyVerifier, ReportingVerifier,
-    RevocationIndex, TlsSnapshot, TlsSnapshotBuilder, UnknownSni,
+    DomainOptions, FetchedCrls, HostTls, LoadedTrustDomain, MinTlsVersion, PolicyVerifier,
+    ReportingVerifier, RevocationIndex, TlsSnapshot, TlsSnapshotBuilder, UnknownSni,
 };
 #[cfg(feature = "upstream")]
 #[cfg_attr(docsrs, doc(cfg(feature = "upstream")))]

@@ -15,8 +15,8 @@ use crate::credentials::{Secrets, load_certificate};
 use crate::layer::ForwardIdentity;
 use crate::layer::{MtlsLayer, SharedPolicy};
 use crate::tls::{
-    HostTls, MinTlsVersion, PolicyVerifier, ResolveError, SnapshotError, TicketKeyError,
-    TicketKeys, TlsSnapshot, TrustError, VerifierError,
+    FetchedCrls, HostTls, MinTlsVersion, PolicyVerifier, ResolveError, SnapshotError,
+    TicketKeyError, TicketKeys, TlsSnapshot, TrustError, VerifierError,
 };
 
 /// Why a listener could not be built from a policy; the message names the field
@@ -176,6 +176,7 @@ impl MtlsListener {
             &self.provider,
             credentials,
             secrets,
+            &FetchedCrls::default(),
         )?;
         self.policy.store_arc(candidate.load());
         self.acceptor.reload(snapshot);
@@ -245,6 +246,7 @@ impl<'a> MtlsListenerBuilder<'a> {
             &self.provider,
             self.credentials.as_deref(),
             self.secrets.as_deref(),
+            &FetchedCrls::default(),
         )?;
         let mut limits = policy
             .listener(&self.name)
@@ -285,7 +287,9 @@ impl<'a> MtlsListenerBuilder<'a> {
 /// `slot` (the live policy) to tell what each verification failure gets: a failure answered
 /// over HTTP lets the handshake complete so the layer can answer; one answered by a TLS alert
 /// ends it with that alert. A missing certificate ends the handshake only when its answer is
-/// an alert, and plaintext on a STRICT listener is let in when its answer is HTTP.
+/// an alert, and plaintext on a STRICT listener is let in when its answer is HTTP. Trust
+/// domains that fetch CRLs from distribution points get those of `fetched`
+/// ([`CrlFetcher::fetched`](crate::fetch::CrlFetcher::fetched)).
 pub fn snapshot_for(
     policy: &Policy,
     name: &str,
@@ -293,6 +297,7 @@ pub fn snapshot_for(
     provider: &Arc<CryptoProvider>,
     credentials: Option<&Credentials<'_>>,
     secrets: Option<&Secrets<'_>>,
+    fetched: &FetchedCrls,
 ) -> Result<(u16, TlsSnapshot), ListenerError> {
     let listener: &ListenerConfig = policy
         .listener(name)
@@ -349,10 +354,11 @@ pub fn snapshot_for(
             let asks = validation.mode != ClientCertMode::None
                 || validation.danger.skip_client_cert_validation;
             if asks {
-                let verifier = PolicyVerifier::from_client_validation(
+                let verifier = PolicyVerifier::from_client_validation_fetched(
                     validation,
                     Arc::clone(provider),
                     secrets,
+                    fetched,
                 )
                 .map_err(|source| ListenerError::Trust {
                     listener: name.to_string(),

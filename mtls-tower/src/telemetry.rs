@@ -5,6 +5,11 @@
 //! | metric | kind | labels | set when |
 //! |---|---|---|---|
 //! | [`RELOADS_TOTAL`] | counter | `result` (`ok`, `failed`), `trigger` | [`count_reload`] |
+//! | [`CRL_FETCH_LAST_SUCCESS`] | gauge | `uri` | a CRL distribution point answered with a usable CRL or `304` ([`CrlFetcher`](crate::fetch::CrlFetcher)) |
+//! | [`CRL_FETCH_BYTES`] | gauge | `uri` | the same, with a CRL |
+//! | [`CRL_FETCH_ENTRIES`] | gauge | `uri` | the same, with a CRL |
+//! | [`CRL_FETCH_FAILURES_TOTAL`] | counter | `uri`, `reason` | a fetch failed (the last good CRL stays) |
+//! | [`CRL_FETCH_NOT_MODIFIED_TOTAL`] | counter | `uri` | a distribution point answered `304 Not Modified` |
 //! | [`CERT_REMAINING_LIFETIME`] | histogram, [`LIFETIME_BUCKETS`] | `trust_domain` | a connection with a client certificate is accepted |
 //! | [`CA_EARLIEST_NOT_AFTER`] | gauge, Unix seconds | `trust_domain` | an [`Acceptor`](crate::Acceptor) is built or reloaded |
 //! | [`CRL_NEXT_UPDATE`] | gauge, Unix seconds | `trust_domain`, `issuer` | as above, per CRL that has a `nextUpdate` |
@@ -59,6 +64,25 @@ pub const CA_EARLIEST_NOT_AFTER: &str = "mtls_ca_earliest_not_after_seconds";
 /// `mtls_crl_next_update_seconds{trust_domain, issuer}`: each loaded CRL's `nextUpdate` (Unix
 /// seconds), by trust domain and the CRL's issuer (RFC 4514).
 pub const CRL_NEXT_UPDATE: &str = "mtls_crl_next_update_seconds";
+
+/// `mtls_crl_fetch_last_success_timestamp_seconds{uri}`: when the distribution point `uri`
+/// last answered with a usable CRL or `304 Not Modified` (Unix time, seconds).
+pub const CRL_FETCH_LAST_SUCCESS: &str = "mtls_crl_fetch_last_success_timestamp_seconds";
+
+/// `mtls_crl_fetch_bytes{uri}`: the size of the last good CRL fetched from `uri`.
+pub const CRL_FETCH_BYTES: &str = "mtls_crl_fetch_bytes";
+
+/// `mtls_crl_fetch_entries{uri}`: the revoked certificates the last good CRL of `uri` lists.
+pub const CRL_FETCH_ENTRIES: &str = "mtls_crl_fetch_entries";
+
+/// `mtls_crl_fetch_failures_total{uri, reason}`: fetches of `uri` that kept the last good CRL;
+/// `reason` is `unreachable`, `timeout`, `http_status`, `too_large`, `malformed_http`,
+/// `bad_url`, `not_a_crl` (the body is no CRL) or `unusable` (a CRL the trust domain refuses,
+/// e.g. not signed by the CA it names).
+pub const CRL_FETCH_FAILURES_TOTAL: &str = "mtls_crl_fetch_failures_total";
+
+/// `mtls_crl_fetch_not_modified_total{uri}`: conditional fetches of `uri` answered `304`.
+pub const CRL_FETCH_NOT_MODIFIED_TOTAL: &str = "mtls_crl_fetch_not_modified_total";
 
 /// What caused a reload, for [`count_reload`]'s `trigger` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

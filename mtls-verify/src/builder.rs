@@ -9,7 +9,7 @@ use rustls_pki_types::CertificateDer;
 
 use crate::answer::OnFailure;
 use crate::outcomes::Outcomes;
-use crate::trust::{LoadedTrustDomain, ResolveError, TrustError};
+use crate::trust::{FetchedCrls, LoadedTrustDomain, ResolveError, TrustError};
 use crate::verifier::PolicyVerifier;
 
 /// Default number of handshake outcomes kept for [`PolicyVerifier::outcome_for_chain`].
@@ -278,10 +278,25 @@ impl PolicyVerifier {
         provider: Arc<CryptoProvider>,
         resolve: &dyn Fn(&SecretRef) -> Result<Vec<u8>, ResolveError>,
     ) -> Result<PolicyVerifierBuilder, TrustError> {
+        Self::from_client_validation_fetched(validation, provider, resolve, &FetchedCrls::default())
+    }
+
+    /// As [`from_client_validation`](Self::from_client_validation), with the CRLs fetched
+    /// from distribution points added to the trust domains that fetch them
+    /// ([`LoadedTrustDomain::load_with_fetched`]).
+    ///
+    /// # Errors
+    /// The first trust domain that fails to load.
+    pub fn from_client_validation_fetched(
+        validation: &ClientValidation,
+        provider: Arc<CryptoProvider>,
+        resolve: &dyn Fn(&SecretRef) -> Result<Vec<u8>, ResolveError>,
+        fetched: &FetchedCrls,
+    ) -> Result<PolicyVerifierBuilder, TrustError> {
         let domains = validation
             .trust
             .iter()
-            .map(|d| LoadedTrustDomain::load_with(d, &provider, resolve))
+            .map(|d| LoadedTrustDomain::load_with_fetched(d, &provider, resolve, fetched))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self::builder(provider)
             .trust_domains(domains)

@@ -77,7 +77,9 @@ mod verifier;
 pub use answer::{OnFailure, alert_error, take_rejection};
 pub use builder::{DEFAULT_OUTCOME_CAPACITY, PolicyVerifierBuilder, VerifierError};
 pub use revocation::{CrlError, RevocationIndex};
-pub use trust::{DomainOptions, LoadedTrustDomain, ResolveError, TrustError};
+pub use trust::{
+    DomainOptions, FetchedCrls, LoadedTrustDomain, ResolveError, TrustError, crl_distribution_uris,
+};
 pub use verifier::PolicyVerifier;
 
 /// The README's example, compiled by `cargo test --doc`.

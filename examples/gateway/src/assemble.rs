@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use mtls_policy::{ConnectionLimits, Policy, PolicyConfig, RouteAction, SecretRef};
 use mtls_tower::layer::ForwardIdentity;
-use mtls_tower::tls::ResolveError;
+use mtls_tower::tls::{FetchedCrls, ResolveError};
 use mtls_tower::{
     SharedPolicy, TlsSnapshot, UpstreamConnector, UpstreamTls, load_ca_bundle, load_certificate,
     snapshot_for,
@@ -76,12 +76,14 @@ type Resolve<'a> = &'a dyn Fn(&SecretRef) -> Result<Vec<u8>, ResolveError>;
 /// Builds every listener's TLS snapshot, the backends and the route targets. `policy_slot` is
 /// the slot the running gateway decides with: verifiers consult it to tell which failures the
 /// policy answers over HTTP (those let the handshake complete). `secrets` reads the `secret:`
-/// sources (without it they are an error).
+/// sources (without it they are an error). Trust domains that fetch CRLs from distribution
+/// points get those of `fetched`.
 pub(crate) fn assemble(
     mut policy: Policy,
     provider: &Arc<CryptoProvider>,
     policy_slot: &SharedPolicy,
     secrets: Option<&SecretResolver>,
+    fetched: &FetchedCrls,
 ) -> Result<Plan, AssembleError> {
     let config = policy.config();
     let resolve = secrets.map(|s| &**s as Resolve<'_>);
@@ -95,6 +97,7 @@ pub(crate) fn assemble(
             provider,
             None,
             resolve,
+            fetched,
         )
         .map_err(|e| fail("", e))?;
         listeners.push(ListenerPlan {

@@ -23,6 +23,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mtls_core::{CaBundle, CertificateChain, CrlSet, PeerIdentity};
 use mtls_policy::{Context, Decision, PeerVerification, Policy, VerifyError};
+use mtls_tower::fetch::HttpUrl;
 use mtls_tower::tls::{DomainOptions, LoadedTrustDomain, PolicyVerifier};
 use rustls_pki_types::UnixTime;
 use serde_json::json;
@@ -30,7 +31,6 @@ use serde_json::json;
 mod cdp;
 mod chain;
 mod explain;
-mod http;
 mod names;
 mod ocsp;
 
@@ -179,7 +179,7 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
     };
     let ocsp_url = match &args.ocsp_url {
         None => None,
-        Some(url) => Some(http::HttpUrl::parse(url).map_err(|e| format!("--ocsp-url: {e}"))?),
+        Some(url) => Some(HttpUrl::parse(url).map_err(|e| format!("--ocsp-url: {e}"))?),
     };
     let ocsp_options = ocsp::OcspOptions {
         url: ocsp_url.as_ref(),

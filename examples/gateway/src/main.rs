@@ -18,6 +18,7 @@ mod assemble;
 mod check;
 mod config;
 mod demo;
+mod distribution;
 mod echo;
 mod kube;
 mod proxy;

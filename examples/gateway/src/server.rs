@@ -6,10 +6,11 @@
 use std::collections::{BTreeMap, HashSet};
 use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use mtls_policy::{ConnectionLimits, PeerMode, Policy, PolicyConfig};
+use mtls_tower::fetch::CrlFetcher;
 use mtls_tower::layer::ForwardIdentity;
 use mtls_tower::telemetry::{ReloadTrigger, count_reload};
 use mtls_tower::{Acceptor, MtlsLayer, SharedPolicy, StrictReadiness};
@@ -21,6 +22,7 @@ use crate::access_log::AccessLog;
 use crate::admin::{AdminState, install_metrics, serve_admin};
 use crate::assemble::{Plan, SecretResolver, assemble};
 use crate::config;
+use crate::distribution::{self, Swapper};
 use crate::proxy::Proxy;
 
 /// A running listener: its acceptor (whose TLS snapshot a reload swaps) and what a reload
@@ -32,11 +34,12 @@ struct Running {
     acceptor: Acceptor,
 }
 
-/// What a running gateway is: its listeners' handles, the policy slot (the policy carries the
-/// route targets), and the settings fixed at start.
+/// What a running gateway is: its listeners' handles, the swapper (with the policy slot; the
+/// policy carries the route targets), and the settings fixed at start.
 pub(crate) struct Gateway {
+    /// Swaps configurations in, one at a time, with the CRLs fetched from distribution points.
+    swapper: Swapper,
     listeners: Vec<Running>,
-    policy: SharedPolicy,
     forward: ForwardIdentity,
     admin: Option<std::net::SocketAddr>,
     /// The entries `/strict-readiness` keeps per PERMISSIVE listener.
@@ -84,7 +87,10 @@ async fn launch(
         .clone();
     let provider = mtls_core::crypto::default_provider();
     let slot = SharedPolicy::new(loaded.clone());
-    let plan = assemble(loaded, &provider, &slot, secrets).map_err(|e| format!("{origin}: {e}"))?;
+    let fetcher = CrlFetcher::new(Arc::clone(&provider));
+    distribution::first_fetch(&fetcher, &loaded, secrets).await;
+    let plan = assemble(loaded, &provider, &slot, secrets, &fetcher.fetched())
+        .map_err(|e| format!("{origin}: {e}"))?;
     let Plan {
         listeners,
         policy,
@@ -156,9 +162,19 @@ async fn launch(
         }));
         tracing::info!(address = ?admin_address, "admin listening (/healthz /readyz /metrics /strict-readiness)");
     }
+    let swapper = Swapper {
+        acceptors: running.iter().map(|r| r.acceptor.clone()).collect(),
+        slot: policy.clone(),
+        fetcher,
+        swapping: Arc::new(Mutex::new(secrets.cloned())),
+    };
+    tasks.push(tokio::spawn(distribution::swap_on_change(
+        swapper.clone(),
+        stopped.clone(),
+    )));
     Ok(Gateway {
+        swapper,
         listeners: running,
-        policy,
         forward,
         admin,
         readiness_capacity,
@@ -197,18 +213,10 @@ impl Gateway {
         secrets: Option<&SecretResolver>,
         origin: &dyn std::fmt::Display,
     ) -> Result<(), String> {
-        let provider = mtls_core::crypto::default_provider();
-        self.restart_only(loaded.config())?;
-        let plan = assemble(loaded, &provider, &self.policy, secrets)
-            .map_err(|e| format!("{origin}: {e}"))?;
-        // The TLS snapshots, then the policy with its route targets in one store: a request
-        // is decided and forwarded by one snapshot.
-        for (new, running) in plan.listeners.into_iter().zip(&self.listeners) {
-            running.acceptor.reload(new.snapshot);
-            tracing::debug!(listener = %running.name, "listener reloaded");
-        }
-        self.policy.store(plan.policy);
-        Ok(())
+        self.swapper
+            .swap(loaded, secrets.cloned(), origin, |policy| {
+                self.restart_only(policy.config())
+            })
     }
 
     /// Refuses a configuration that changes what only a restart can change, naming the

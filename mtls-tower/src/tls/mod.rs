@@ -10,7 +10,7 @@
 
 // Path validation, revocation and the client-certificate verifier live in mtls-verify.
 pub use mtls_verify::{
-    CrlError, DEFAULT_OUTCOME_CAPACITY, DomainOptions, LoadedTrustDomain, OnFailure,
+    CrlError, DEFAULT_OUTCOME_CAPACITY, DomainOptions, FetchedCrls, LoadedTrustDomain, OnFailure,
     PolicyVerifier, PolicyVerifierBuilder, ResolveError, RevocationIndex, TrustError,
     VerifierError,
 };

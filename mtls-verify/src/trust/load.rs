@@ -5,7 +5,8 @@ use mtls_core::{CaBundle, CrlSet};
 use mtls_policy::{SecretRef, TrustDomain, TrustSource};
 use rustls::crypto::CryptoProvider;
 
-use super::{DomainOptions, LoadedTrustDomain, ResolveError, TrustError};
+use super::fetched::domain_uris;
+use super::{DomainOptions, FetchedCrls, LoadedTrustDomain, ResolveError, TrustError};
 
 impl LoadedTrustDomain {
     /// Loads a policy [`TrustDomain`] whose sources are files and inline PEM. A secret source
@@ -26,6 +27,22 @@ impl LoadedTrustDomain {
         domain: &TrustDomain,
         provider: &CryptoProvider,
         resolve: &dyn Fn(&SecretRef) -> Result<Vec<u8>, ResolveError>,
+    ) -> Result<Self, TrustError> {
+        Self::load_with_fetched(domain, provider, resolve, &FetchedCrls::default())
+    }
+
+    /// Loads a policy [`TrustDomain`] as [`load_with`](Self::load_with) does; when it fetches
+    /// CRLs from distribution points (`crl.distribution_points`), the CRLs `fetched` holds for
+    /// its [URIs](Self::distribution_points) are added to its CRL sources and indexed with
+    /// them. A URI not fetched yet adds nothing.
+    ///
+    /// # Errors
+    /// See [`TrustError`].
+    pub fn load_with_fetched(
+        domain: &TrustDomain,
+        provider: &CryptoProvider,
+        resolve: &dyn Fn(&SecretRef) -> Result<Vec<u8>, ResolveError>,
+        fetched: &FetchedCrls,
     ) -> Result<Self, TrustError> {
         let name = domain.name.as_str();
         let material = |source| TrustError::Material {
@@ -55,7 +72,9 @@ impl LoadedTrustDomain {
 
         let crls = match &domain.crl {
             None => None,
-            Some(options) if options.sources.is_empty() => {
+            Some(options)
+                if options.sources.is_empty() && options.distribution_points.is_none() =>
+            {
                 return Err(TrustError::NoCrlSource {
                     domain: name.to_owned(),
                 });
@@ -80,13 +99,25 @@ impl LoadedTrustDomain {
                 Some(set)
             }
         };
-        Self::new(
+        let uris = domain_uris(domain, &bundle);
+        let crls = match crls {
+            Some(mut set) if !uris.is_empty() => {
+                for crl in uris.iter().filter_map(|uri| fetched.get(uri)) {
+                    set.extend(crl.clone());
+                }
+                Some(set)
+            }
+            other => other,
+        };
+        let mut loaded = Self::new(
             name,
             bundle,
             crls.as_ref(),
             DomainOptions::from_policy(domain),
             provider,
-        )
+        )?;
+        loaded.distribution_points = uris;
+        Ok(loaded)
     }
 }
 

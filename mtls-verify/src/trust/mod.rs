@@ -3,6 +3,7 @@
 mod anchor;
 mod cache;
 mod error;
+mod fetched;
 mod load;
 mod options;
 
@@ -19,6 +20,7 @@ use crate::revocation::RevocationIndex;
 pub(crate) use anchor::{AnchorFacts, root_hints};
 use cache::{IssuerCache, PolicyCache, ProfileCache};
 pub use error::{ResolveError, TrustError};
+pub use fetched::{FetchedCrls, crl_distribution_uris};
 pub use options::DomainOptions;
 
 /// One isolated trust domain, loaded: its CA bundle as trust anchors, its CRLs as a
@@ -59,6 +61,8 @@ pub struct LoadedTrustDomain {
     pub(crate) verified_issuers: IssuerCache,
     pub(crate) revocation: Option<RevocationIndex>,
     pub(crate) options: DomainOptions,
+    /// The URIs CRLs are fetched from, when the domain fetches them.
+    distribution_points: Vec<String>,
 }
 
 impl fmt::Debug for LoadedTrustDomain {
@@ -118,6 +122,7 @@ impl LoadedTrustDomain {
             verified_issuers: IssuerCache::default(),
             revocation,
             options,
+            distribution_points: Vec::new(),
         })
     }
 

@@ -15,12 +15,11 @@ use std::time::Duration;
 
 use mtls_core::{CaBundle, CertificateChain, CrlSet, PeerIdentity};
 use mtls_tower::tls::{DomainOptions, LoadedTrustDomain};
+use mtls_verify::crl_distribution_uris;
 use rustls::crypto::CryptoProvider;
-use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
-use x509_parser::prelude::{FromDer as _, X509Certificate};
 
 use super::Outcome;
-use super::http::{self, HttpUrl};
+use mtls_tower::fetch::http::{self, HttpUrl};
 
 /// The largest CRL fetched, in bytes.
 pub(crate) const MAX_CRL: usize = 10 * 1024 * 1024;
@@ -79,7 +78,7 @@ fn fetch(chain: &CertificateChain, timeout: Duration) -> Result<CrlSet, String> 
     let mut any = false;
     let mut done: Vec<String> = Vec::new();
     for (i, cert) in chain.as_slice().iter().enumerate() {
-        let uris = http_uris(cert);
+        let uris = crl_distribution_uris(cert);
         if uris.is_empty() {
             continue;
         }
@@ -119,34 +118,4 @@ fn fetch_one(uri: &str, timeout: Duration) -> Result<CrlSet, String> {
     let body = http::get(&url, timeout, MAX_CRL).map_err(|e| format!("{uri}: {e}"))?;
     // The error of the CRL reader names its origin, the URI.
     CrlSet::from_bytes(&body, uri).map_err(|e| e.to_string())
-}
-
-/// The `http://` URIs of a certificate's cRLDistributionPoints (full names only), in order;
-/// none when it has none or cannot be read.
-fn http_uris(der: &[u8]) -> Vec<String> {
-    let Ok((_, cert)) = X509Certificate::from_der(der) else {
-        return Vec::new();
-    };
-    let mut uris = Vec::new();
-    for ext in cert.extensions() {
-        let ParsedExtension::CRLDistributionPoints(points) = ext.parsed_extension() else {
-            continue;
-        };
-        for point in points.iter() {
-            let Some(DistributionPointName::FullName(names)) = &point.distribution_point else {
-                continue;
-            };
-            for name in names {
-                if let GeneralName::URI(uri) = name
-                    && uri
-                        .get(..7)
-                        .is_some_and(|s| s.eq_ignore_ascii_case("http://"))
-                    && !uris.iter().any(|u| u == uri)
-                {
-                    uris.push((*uri).to_string());
-                }
-            }
-        }
-    }
-    uris
 }

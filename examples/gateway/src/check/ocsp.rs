@@ -16,7 +16,7 @@ use mtls_verify::ocsp::{
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::UnixTime;
 
-use super::http::{self, HttpUrl};
+use mtls_tower::fetch::http::{self, HttpUrl};
 
 /// What `--ocsp` asks with.
 pub(crate) struct OcspOptions<'a> {

@@ -20,6 +20,8 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use mtls_testkit::{Leaf, Pki};
 
+pub(crate) mod keep_alive;
+
 /// How long any one client command may take.
 pub(crate) const CLIENT_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long the gateway may take to become ready.

@@ -1,10 +1,12 @@
-//! A small blocking HTTP/1.0 client for `check --ocsp` (one POST) and `check --fetch-crls`
-//! (one GET) to an `http://` URL, bounded in time (one deadline for resolving, connecting,
-//! sending and reading) and in the size of the answer.
+//! A small blocking HTTP/1.0 client for OCSP responders (one POST) and CRL distribution points
+//! (one GET, conditional on the last answer's `ETag` / `Last-Modified`) at an `http://` URL,
+//! bounded in time (one deadline for resolving, connecting, sending and reading) and in the
+//! size of the answer. It blocks its thread: async code runs it with
+//! `tokio::task::spawn_blocking`.
 //!
-//! `https://` responders are refused: OCSP responders are almost always plain HTTP (the
-//! response is signed), and a TLS client here would have to decide whom to trust for the
-//! responder itself.
+//! `https://` responders are refused: OCSP responders and CRL distribution points are almost
+//! always plain HTTP (what they serve is signed), and a TLS client here would have to decide
+//! whom to trust for the responder itself.
 
 use std::io::{ErrorKind, Read as _, Write as _};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs as _};
@@ -13,44 +15,86 @@ use std::time::{Duration, Instant};
 /// The largest status line and headers read.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// Why a POST gave no body.
+/// Why a request gave no body.
 #[derive(Debug, thiserror::Error)]
-pub(crate) enum HttpError {
+#[non_exhaustive]
+pub enum HttpError {
     /// The URL is not one this client can ask.
     #[error("responder URL {url:?}: {why}")]
-    Url { url: String, why: &'static str },
+    Url {
+        /// The URL.
+        url: String,
+        /// What is wrong with it.
+        why: &'static str,
+    },
     /// The host name did not resolve.
     #[error("responder {authority}: cannot resolve: {detail}")]
-    Resolve { authority: String, detail: String },
+    Resolve {
+        /// `host:port` as the URL writes it.
+        authority: String,
+        /// The resolver's error.
+        detail: String,
+    },
     /// No address of the host accepted the connection.
     #[error("responder {authority}: cannot connect: {detail}")]
-    Connect { authority: String, detail: String },
+    Connect {
+        /// `host:port` as the URL writes it.
+        authority: String,
+        /// The last address's error.
+        detail: String,
+    },
     /// The deadline passed.
     #[error("responder {authority}: no answer within {}s", timeout.as_secs_f64())]
     Timeout {
+        /// `host:port` as the URL writes it.
         authority: String,
+        /// The deadline.
         timeout: Duration,
     },
     /// The connection failed while sending or reading.
     #[error("responder {authority}: {detail}")]
-    Io { authority: String, detail: String },
+    Io {
+        /// `host:port` as the URL writes it.
+        authority: String,
+        /// The socket's error.
+        detail: String,
+    },
     /// The answer is not an HTTP answer this client reads.
     #[error("responder {authority}: malformed HTTP answer: {what}")]
     Malformed {
+        /// `host:port` as the URL writes it.
         authority: String,
+        /// What is wrong with it.
         what: &'static str,
     },
     /// The responder answered with a status other than 200.
     #[error("responder {authority} answered {status:?}")]
-    Status { authority: String, status: String },
+    Status {
+        /// `host:port` as the URL writes it.
+        authority: String,
+        /// The status line.
+        status: String,
+    },
     /// The body is larger than allowed.
     #[error("responder {authority}: answer larger than {max} bytes")]
-    TooLarge { authority: String, max: usize },
+    TooLarge {
+        /// `host:port` as the URL writes it.
+        authority: String,
+        /// The limit, in bytes.
+        max: usize,
+    },
 }
 
 /// An `http://` URL, split.
+///
+/// ```
+/// use mtls_tower::fetch::HttpUrl;
+///
+/// assert!(HttpUrl::parse("http://pki.example.com/issuing.crl").is_ok());
+/// assert!(HttpUrl::parse("https://pki.example.com/issuing.crl").is_err());
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct HttpUrl {
+pub struct HttpUrl {
     /// `host:port` as written (the port may be absent).
     authority: String,
     host: String,
@@ -61,7 +105,7 @@ pub(crate) struct HttpUrl {
 
 impl HttpUrl {
     /// Parses `http://HOST[:PORT][/PATH]`; `https://` and other schemes are refused.
-    pub(crate) fn parse(url: &str) -> Result<Self, HttpError> {
+    pub fn parse(url: &str) -> Result<Self, HttpError> {
         let bad = |why| HttpError::Url {
             url: url.to_string(),
             why,
@@ -122,7 +166,10 @@ impl HttpUrl {
 
 /// POSTs `body` with `content_type` to `url` and returns the body of the `200` answer, all
 /// within `timeout`, reading no more than `max_body` bytes of body.
-pub(crate) fn post(
+///
+/// # Errors
+/// Every way the exchange can fail, naming the URL's authority ([`HttpError`]).
+pub fn post(
     url: &HttpUrl,
     content_type: &str,
     body: &[u8],
@@ -136,17 +183,80 @@ pub(crate) fn post(
         url.authority,
         body.len()
     );
-    exchange(url, &head, body, timeout, max_body)
+    ok_body(url, exchange(url, &head, body, timeout, max_body)?)
 }
 
 /// GETs `url` and returns the body of the `200` answer, all within `timeout`, reading no more
 /// than `max_body` bytes of body.
-pub(crate) fn get(url: &HttpUrl, timeout: Duration, max_body: usize) -> Result<Vec<u8>, HttpError> {
-    let head = format!(
-        "GET {} HTTP/1.0\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        url.path, url.authority
-    );
+///
+/// # Errors
+/// Every way the exchange can fail, naming the URL's authority ([`HttpError`]).
+pub fn get(url: &HttpUrl, timeout: Duration, max_body: usize) -> Result<Vec<u8>, HttpError> {
+    ok_body(
+        url,
+        get_if_changed(url, &Validators::default(), timeout, max_body)?,
+    )
+}
+
+/// What identifies the version of a resource a server sent: its `ETag` and `Last-Modified`,
+/// sent back as `If-None-Match` and `If-Modified-Since`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Validators {
+    /// The `ETag` header, as sent.
+    pub etag: Option<String>,
+    /// The `Last-Modified` header, as sent.
+    pub last_modified: Option<String>,
+}
+
+/// The answer to a conditional GET.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Fetched {
+    /// `304 Not Modified`: the version the validators name is current.
+    NotModified,
+    /// `200`: the body, and the validators of this version.
+    Body {
+        /// The body.
+        body: Vec<u8>,
+        /// Its `ETag` and `Last-Modified`.
+        validators: Validators,
+    },
+}
+
+/// GETs `url` unless the version `known` names is current (`If-None-Match`,
+/// `If-Modified-Since`): [`Fetched::NotModified`] on `304`, else the body of the `200` answer,
+/// all within `timeout`, reading no more than `max_body` bytes of body.
+///
+/// # Errors
+/// Every way the exchange can fail, naming the URL's authority ([`HttpError`]).
+pub fn get_if_changed(
+    url: &HttpUrl,
+    known: &Validators,
+    timeout: Duration,
+    max_body: usize,
+) -> Result<Fetched, HttpError> {
+    let mut head = format!("GET {} HTTP/1.0\r\nHost: {}\r\n", url.path, url.authority);
+    // Header values come from a server's answer: only visible ASCII is sent back.
+    let clean = |v: &String| v.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
+    if let Some(etag) = known.etag.as_ref().filter(|v| clean(v)) {
+        head.push_str(&format!("If-None-Match: {etag}\r\n"));
+    }
+    if let Some(date) = known.last_modified.as_ref().filter(|v| clean(v)) {
+        head.push_str(&format!("If-Modified-Since: {date}\r\n"));
+    }
+    head.push_str("Connection: close\r\n\r\n");
     exchange(url, &head, &[], timeout, max_body)
+}
+
+/// The body of a `200`; a `304` to a request that was not conditional is an error.
+fn ok_body(url: &HttpUrl, fetched: Fetched) -> Result<Vec<u8>, HttpError> {
+    match fetched {
+        Fetched::Body { body, .. } => Ok(body),
+        Fetched::NotModified => Err(HttpError::Status {
+            authority: url.authority.clone(),
+            status: "304 Not Modified to a request that was not conditional".into(),
+        }),
+    }
 }
 
 /// Sends `head` and `body` to `url` and reads the answer, all within `timeout`.
@@ -156,7 +266,7 @@ fn exchange(
     body: &[u8],
     timeout: Duration,
     max_body: usize,
-) -> Result<Vec<u8>, HttpError> {
+) -> Result<Fetched, HttpError> {
     let authority = || url.authority.clone();
     let deadline = Instant::now() + timeout;
     let timed_out = || HttpError::Timeout {
@@ -255,8 +365,9 @@ fn resolve(url: &HttpUrl, timeout: Duration) -> Result<Vec<SocketAddr>, Option<S
     }
 }
 
-/// The body of a complete HTTP/1.x answer, when its status is 200.
-fn body_of(mut answer: Vec<u8>, authority: &str, max_body: usize) -> Result<Vec<u8>, HttpError> {
+/// The body of a complete HTTP/1.x answer when its status is 200 (with its validators), or
+/// [`Fetched::NotModified`] when it is 304.
+fn body_of(mut answer: Vec<u8>, authority: &str, max_body: usize) -> Result<Fetched, HttpError> {
     let malformed = |what| HttpError::Malformed {
         authority: authority.to_string(),
         what,
@@ -275,13 +386,18 @@ fn body_of(mut answer: Vec<u8>, authority: &str, max_body: usize) -> Result<Vec<
     if !parts.next().is_some_and(|v| v.starts_with("HTTP/1.")) {
         return Err(malformed("no HTTP/1.x status line"));
     }
-    if parts.next() != Some("200") {
-        return Err(HttpError::Status {
-            authority: authority.to_string(),
-            status: status.to_string(),
-        });
+    match parts.next() {
+        Some("200") => {}
+        Some("304") => return Ok(Fetched::NotModified),
+        _ => {
+            return Err(HttpError::Status {
+                authority: authority.to_string(),
+                status: status.to_string(),
+            });
+        }
     }
     let mut length = None;
+    let mut validators = Validators::default();
     for line in lines {
         let Some((name, value)) = line.split_once(':') else {
             return Err(malformed("a header line without a colon"));
@@ -290,6 +406,12 @@ fn body_of(mut answer: Vec<u8>, authority: &str, max_body: usize) -> Result<Vec<
         if name.eq_ignore_ascii_case("transfer-encoding") && !value.eq_ignore_ascii_case("identity")
         {
             return Err(malformed("a transfer encoding on an HTTP/1.0 request"));
+        }
+        if name.eq_ignore_ascii_case("etag") {
+            validators.etag = Some(value.to_string());
+        }
+        if name.eq_ignore_ascii_case("last-modified") {
+            validators.last_modified = Some(value.to_string());
         }
         if name.eq_ignore_ascii_case("content-length") {
             length = Some(
@@ -310,7 +432,7 @@ fn body_of(mut answer: Vec<u8>, authority: &str, max_body: usize) -> Result<Vec<
         Some(l) if l != body.len() => {
             Err(malformed("a body shorter or longer than Content-Length"))
         }
-        _ => Ok(body),
+        _ => Ok(Fetched::Body { body, validators }),
     }
 }
 
@@ -355,8 +477,16 @@ mod tests {
 
     #[test]
     fn answers() {
-        let ok = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi".to_vec();
-        assert_eq!(body_of(ok, "h", 10).unwrap(), b"hi");
+        let ok = b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\nETag: \"v1\"\r\n\r\nhi".to_vec();
+        let Fetched::Body { body, validators } = body_of(ok, "h", 10).unwrap() else {
+            panic!("a body");
+        };
+        assert_eq!(
+            (body.as_slice(), validators.etag.as_deref()),
+            (&b"hi"[..], Some("\"v1\""))
+        );
+        let same = b"HTTP/1.1 304 Not Modified\r\n\r\n".to_vec();
+        assert_eq!(body_of(same, "h", 10).unwrap(), Fetched::NotModified);
         let not_found = b"HTTP/1.0 404 Not Found\r\n\r\n".to_vec();
         assert_eq!(
             body_of(not_found, "h", 10).unwrap_err().to_string(),

@@ -1,0 +1,124 @@
+//! CRLs from distribution points in the running gateway: a [`CrlFetcher`] follows the trust
+//! domains that fetch them (`crl.distribution_points`), and each time a fetched CRL changes
+//! the running configuration is assembled again with it and swapped in, as a reload of the
+//! configuration file is (so open connections whose certificate it revokes are rechecked and
+//! closed under `limits.close_revoked_connections`).
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use mtls_policy::{Policy, SecretRef};
+use mtls_tower::fetch::CrlFetcher;
+use mtls_tower::telemetry::ReloadTrigger;
+use mtls_tower::tls::ResolveError;
+use mtls_tower::{Acceptor, SharedPolicy};
+use tokio::sync::watch;
+
+use crate::assemble::{SecretResolver, assemble};
+
+/// The longest the gateway waits at start for the first fetch of every distribution point
+/// (each fetch is bounded by its own `timeout`, at most 5 minutes).
+const FIRST_FETCH_BOUND: Duration = Duration::from_secs(300);
+
+/// Starts following the distribution points of `policy` and waits until each was fetched
+/// once (bounded), so the first configuration served has their CRLs.
+pub(crate) async fn first_fetch(
+    fetcher: &CrlFetcher,
+    policy: &Policy,
+    secrets: Option<&SecretResolver>,
+) {
+    follow(fetcher, policy, secrets);
+    if tokio::time::timeout(FIRST_FETCH_BOUND, fetcher.settled())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "CRL distribution points: not every first fetch ended; serving without them"
+        );
+    }
+}
+
+/// Follows the distribution points of `policy`, its secrets read through `secrets`.
+pub(crate) fn follow(fetcher: &CrlFetcher, policy: &Policy, secrets: Option<&SecretResolver>) {
+    let no_secrets = |secret: &SecretRef| -> Result<Vec<u8>, ResolveError> {
+        Err(format!("secret {:?}: no secret resolver is configured", secret.name).into())
+    };
+    match secrets {
+        Some(resolve) => fetcher.follow(policy, &**resolve),
+        None => fetcher.follow(policy, &no_secrets),
+    }
+}
+
+/// What swapping a configuration in needs, shared by reloads and fetched CRLs.
+#[derive(Clone)]
+pub(crate) struct Swapper {
+    /// The listeners' acceptors, in the configuration's order.
+    pub(crate) acceptors: Vec<Acceptor>,
+    /// The policy slot requests are decided with.
+    pub(crate) slot: SharedPolicy,
+    pub(crate) fetcher: CrlFetcher,
+    /// Held while a configuration is assembled and swapped in (one swap at a time, so a CRL
+    /// never swaps an older configuration over a newer one), with the secret resolver of the
+    /// configuration serving.
+    pub(crate) swapping: Arc<Mutex<Option<SecretResolver>>>,
+}
+
+impl Swapper {
+    /// Assembles `policy` (its secrets read through `secrets`, with the CRLs fetched so far)
+    /// and swaps it in: the TLS snapshots, then the policy with its route targets in one
+    /// store, so a request is decided and forwarded by one snapshot. On error nothing changes.
+    pub(crate) fn swap(
+        &self,
+        policy: Policy,
+        secrets: Option<SecretResolver>,
+        origin: &dyn std::fmt::Display,
+        check: impl FnOnce(&Policy) -> Result<(), String>,
+    ) -> Result<(), String> {
+        let mut serving = self.swapping.lock().unwrap_or_else(PoisonError::into_inner);
+        check(&policy)?;
+        follow(&self.fetcher, &policy, secrets.as_ref());
+        let provider = mtls_core::crypto::default_provider();
+        let plan = assemble(
+            policy,
+            &provider,
+            &self.slot,
+            secrets.as_ref(),
+            &self.fetcher.fetched(),
+        )
+        .map_err(|e| format!("{origin}: {e}"))?;
+        for (new, acceptor) in plan.listeners.into_iter().zip(&self.acceptors) {
+            acceptor.reload(new.snapshot);
+            tracing::debug!(listener = %new.name, "listener reloaded");
+        }
+        self.slot.store(plan.policy);
+        *serving = secrets;
+        Ok(())
+    }
+
+    /// The configuration serving, compiled again: what a fetched CRL is swapped in with.
+    fn serving(&self) -> Result<(Policy, Option<SecretResolver>), String> {
+        let secrets = self
+            .swapping
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let policy = Policy::new(self.slot.load().config().clone()).map_err(|e| e.to_string())?;
+        Ok((policy, secrets))
+    }
+}
+
+/// Swaps the serving configuration in again each time a fetched CRL changes, until `stopped`.
+pub(crate) async fn swap_on_change(swapper: Swapper, mut stopped: watch::Receiver<bool>) {
+    let mut changes = swapper.fetcher.changes();
+    loop {
+        tokio::select! {
+            changed = changes.changed() => if changed.is_err() { return },
+            _ = stopped.wait_for(|s| *s) => return,
+        }
+        let origin = "configuration with fetched CRLs";
+        let result = swapper
+            .serving()
+            .and_then(|(policy, secrets)| swapper.swap(policy, secrets, &origin, |_| Ok(())));
+        crate::server::counted(result, ReloadTrigger::Revocation, &origin).ok();
+    }
+}
