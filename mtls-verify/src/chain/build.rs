@@ -111,7 +111,7 @@ impl<'a> Anchor<'a> {
 }
 
 /// `contents` as a DER SEQUENCE.
-fn sequence(contents: &[u8]) -> Vec<u8> {
+pub(super) fn sequence(contents: &[u8]) -> Vec<u8> {
     let len = contents.len();
     let mut out = Vec::with_capacity(len + 6);
     out.push(0x30);

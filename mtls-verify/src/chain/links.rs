@@ -11,9 +11,12 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::{CertificateError, OtherError};
 use rustls_pki_types::{CertificateDer, UnixTime};
 
+use super::build::{Cert, sequence};
 use super::failure::{Failure, anchored, foreign_anchor, reason_name};
 use super::policy::{self, PolicyFacts, PolicyInput};
+use super::process::name_constraints;
 use super::profile::{ProfileViolation, check_profile};
+use crate::der;
 use crate::revocation::{Signer, Status, Subject};
 use crate::trust::LoadedTrustDomain;
 
@@ -116,6 +119,7 @@ pub(super) fn check_links(
     };
     check_profile(domain, leaf.der, links_to_check, facts).map_err(violation)?;
     check_policies(domain, leaf.der, links).map_err(violation)?;
+    check_name_constraints(leaf, links, anchor).map_err(violation)?;
     let Some(index) = &domain.revocation else {
         return Ok(());
     };
@@ -180,6 +184,32 @@ pub(super) fn check_links(
         }
     }
     Ok(())
+}
+
+/// Our name constraints over a path (webpki leaves some names unchecked: the emailAddress of a
+/// subject without subjectAltName), when a certificate of it carries nameConstraints: the
+/// common path, without any, costs one extension lookup per CA.
+fn check_name_constraints(
+    leaf: &Link<'_>,
+    links: &[Link<'_>],
+    anchor: &rustls_pki_types::TrustAnchor<'_>,
+) -> Result<(), String> {
+    const NAME_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x1e];
+    if anchor.name_constraints.is_none()
+        && links
+            .iter()
+            .all(|l| der::cert_extension(l.der, NAME_CONSTRAINTS).is_none())
+    {
+        return Ok(());
+    }
+    let certs = std::iter::once(leaf)
+        .chain(links)
+        .map(|l| Cert::parse(l.der))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("a certificate of the path {e}"))?;
+    let path: Vec<&Cert<'_>> = certs.iter().collect();
+    let anchor_nc = anchor.name_constraints.as_ref().map(|nc| sequence(nc.as_ref()));
+    name_constraints(&path, anchor_nc.as_deref())
 }
 
 /// The certificate policies of the path ([`policy`]): its certificates' facts, issued by the

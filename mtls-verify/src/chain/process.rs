@@ -1,18 +1,19 @@
 //! The basic path processing of RFC 5280 6.1.3 - 6.1.5 over a path [`build`](super::build)
 //! found (signatures and name chaining are checked while building): validity at the time of
-//! verification, name constraints of every form ([`constraints`](super::constraints); a
-//! self-issued intermediate is exempt, 6.1.3 (b)), basicConstraints cA and pathLenConstraint on
+//! verification, basicConstraints cA and pathLenConstraint on
 //! every CA (self-issued intermediates do not count, 6.1.4 (l)), keyCertSign when a CA has a
 //! keyUsage, no critical extension this module does not process, and the extended key usage
 //! of the purpose on the leaf (and on an intermediate that restricts its usages, as
-//! rustls-webpki does). Certificate policies, the depth limit, the anchor's expiry and
-//! revocation are checked after, for every path, by [`links`](super::links).
+//! rustls-webpki does). Name constraints of every form ([`name_constraints`], over
+//! [`constraints`](super::constraints); a self-issued intermediate is exempt, 6.1.3 (b)),
+//! certificate policies, the depth limit, the anchor's expiry and revocation are checked after,
+//! for every path (webpki's too), by [`links`](super::links).
 
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;
 
 use super::Usage;
-use super::build::{Anchor, Cert};
+use super::build::Cert;
 use super::constraints::Constraints;
 
 /// Why a path fails processing.
@@ -37,20 +38,14 @@ fn processed(oid: &[u8]) -> bool {
     ) || oid == SCT_LIST
 }
 
-/// Processes `path` (the leaf first, then its intermediates) below `anchor` at `now`.
+/// Processes `path` (the leaf first, then its intermediates, the last issued by a trust
+/// anchor) at `now`.
 pub(super) fn process(
     path: &[&Cert<'_>],
-    anchor: &Anchor<'_>,
     now: u64,
     usage: Usage,
 ) -> Result<(), Fault> {
     let n = path.len();
-    let mut constraints = Constraints::default();
-    if let Some(nc) = &anchor.name_constraints {
-        constraints
-            .add_encoded(nc)
-            .map_err(|e| Fault::Rule(format!("the trust anchor {e}")))?;
-    }
     let mut max_path_length = n;
     // From the certificate the anchor issued down to the leaf.
     for (i, cert) in path.iter().rev().enumerate() {
@@ -86,9 +81,6 @@ pub(super) fn process(
                     ext.oid.to_id_string()
                 )));
             }
-        }
-        if !cert.self_issued || last {
-            constraints.check(&cert.x509).map_err(rule)?;
         }
         eku(&cert.x509, usage).map_err(rule)?;
         let bc = cert
@@ -135,10 +127,49 @@ pub(super) fn process(
                     .into(),
             ));
         }
-        // 6.1.4 (g)
-        constraints.add(&cert.x509).map_err(rule)?;
     }
     Ok(())
+}
+
+/// The name constraints of a path (6.1.3 (b), (c), 6.1.4 (g)): those of the anchor
+/// (`anchor`: its nameConstraints SEQUENCE, encoded) and of each CA apply to every certificate
+/// below it, self-issued intermediates excepted. `path`: the leaf first.
+pub(super) fn name_constraints(path: &[&Cert<'_>], anchor: Option<&[u8]>) -> Result<(), String> {
+    let mut constraints = Constraints::default();
+    if let Some(nc) = anchor {
+        constraints
+            .add_encoded(nc)
+            .map_err(|e| format!("the trust anchor {e}"))?;
+    }
+    let n = path.len();
+    for (i, cert) in path.iter().rev().enumerate() {
+        let last = i + 1 == n;
+        let who = || describe(cert, last, n - 1 - i);
+        if !cert.self_issued || last {
+            constraints
+                .check(&cert.x509)
+                .map_err(|e| format!("{} {e}", who()))?;
+        }
+        if !last {
+            constraints
+                .add(&cert.x509)
+                .map_err(|e| format!("{} {e}", who()))?;
+        }
+    }
+    Ok(())
+}
+
+/// How messages name a certificate of a path (`k`: an intermediate's position, 1 nearest the
+/// leaf).
+fn describe(cert: &Cert<'_>, leaf: bool, k: usize) -> String {
+    if leaf {
+        format!("the end-entity certificate (subject \"{}\")", cert.x509.subject())
+    } else {
+        format!(
+            "intermediate CA certificate {k} (subject \"{}\")",
+            cert.x509.subject()
+        )
+    }
 }
 
 fn validity(cert: &X509Certificate<'_>, now: u64) -> Result<(), Fault> {

@@ -138,7 +138,7 @@ pub(super) fn overrule(
         if !why.covers(&path, anchor) {
             return Err(None);
         }
-        process(&path, anchor, now.as_secs(), usage).map_err(|f| Some(failure(f, now)))?;
+        process(&path, now.as_secs(), usage).map_err(|f| Some(failure(f, now)))?;
         let link = |k: usize| {
             let cert = path[k];
             let issuer = path
