@@ -30,10 +30,13 @@ use crate::trust::LoadedTrustDomain;
 /// [`outcome_for_chain`](Self::outcome_for_chain) the peer's chain. A failure the policy answers over HTTP
 /// (e.g. revoked → 400) is *deferred* when the verifier is built with
 /// [`defer_failures`](crate::PolicyVerifierBuilder::defer_failures): the handshake completes and the
-/// failure is reported. Otherwise a failure ends the handshake with the TLS alert rustls sends
-/// for it (`unknown_ca`, `certificate_expired`, `certificate_revoked`, `access_denied` for our own
+/// failure is reported. A failure the policy answers with a TLS alert ends the handshake with
+/// that alert ([`on_failure`](crate::PolicyVerifierBuilder::on_failure),
+/// [`alert_error`](crate::alert_error)); otherwise with the alert rustls sends for it
+/// (`unknown_ca`, `certificate_expired`, `certificate_revoked`, `access_denied` for our own
 /// policy denials such as chain depth), and a missing certificate under
-/// [`ClientCertMode::Required`] with `certificate_required`.
+/// [`ClientCertMode::Required`] with `certificate_required`. Why the last refusal on a thread
+/// happened is kept for the acceptor's counters ([`take_rejection`](crate::take_rejection)).
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
