@@ -16,7 +16,7 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::FromDer as _;
 
-use super::names::Name;
+use super::names::{AnchorNames, Name, sequence};
 use crate::der;
 use crate::revocation::verify_signature;
 
@@ -96,10 +96,9 @@ pub(super) struct Anchor<'a> {
 impl<'a> Anchor<'a> {
     /// The anchor `index` of the domain; `None` when its subject does not parse.
     pub(super) fn of(index: usize, anchor: &'a TrustAnchor<'_>) -> Option<Self> {
-        let subject = Name::from_der(&sequence(anchor.subject.as_ref()))?;
         Some(Self {
             index,
-            subject,
+            subject: AnchorNames::name(anchor)?,
             subject_contents: anchor.subject.as_ref(),
             spki: webpki::spki_for_anchor(anchor).as_ref().to_vec(),
             name_constraints: anchor
@@ -108,23 +107,6 @@ impl<'a> Anchor<'a> {
                 .map(|nc| sequence(nc.as_ref())),
         })
     }
-}
-
-/// `contents` as a DER SEQUENCE.
-pub(super) fn sequence(contents: &[u8]) -> Vec<u8> {
-    let len = contents.len();
-    let mut out = Vec::with_capacity(len + 6);
-    out.push(0x30);
-    if len < 0x80 {
-        out.push(len as u8); // < 0x80
-    } else {
-        let bytes = len.to_be_bytes();
-        let skip = bytes.iter().take_while(|b| **b == 0).count();
-        out.push(0x80 | (bytes.len() - skip) as u8); // at most 8
-        out.extend(&bytes[skip..]);
-    }
-    out.extend(contents);
-    out
 }
 
 /// Whether a certificate whose issuer is (`issuer`, `issuer_contents`) may have been issued by

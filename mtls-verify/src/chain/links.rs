@@ -11,8 +11,9 @@ use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::{CertificateError, OtherError};
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-use super::build::{Cert, sequence};
+use super::build::Cert;
 use super::failure::{Failure, anchored, foreign_anchor, reason_name};
+use super::names::sequence;
 use super::policy::{self, PolicyFacts, PolicyInput};
 use super::process::name_constraints;
 use super::profile::{ProfileViolation, check_profile};
@@ -208,7 +209,10 @@ fn check_name_constraints(
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| format!("a certificate of the path {e}"))?;
     let path: Vec<&Cert<'_>> = certs.iter().collect();
-    let anchor_nc = anchor.name_constraints.as_ref().map(|nc| sequence(nc.as_ref()));
+    let anchor_nc = anchor
+        .name_constraints
+        .as_ref()
+        .map(|nc| sequence(nc.as_ref()));
     name_constraints(&path, anchor_nc.as_deref())
 }
 

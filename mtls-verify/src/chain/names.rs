@@ -7,18 +7,21 @@
 //! attributes of a multi-valued RDN as a set. Names with the same encoding are the same name
 //! without any of that work.
 
+use std::collections::HashMap;
+
+use rustls_pki_types::TrustAnchor;
 use x509_parser::prelude::FromDer as _;
 use x509_parser::x509::X509Name;
 
 /// A distinguished name prepared for comparison.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub(crate) struct Name {
     /// Each RDN's attributes (type OID contents, prepared value), sorted.
     rdns: Vec<Vec<(Vec<u8>, Value)>>,
 }
 
 /// An attribute value prepared for comparison.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 enum Value {
     /// A string type, prepared.
     Text(String),
@@ -67,6 +70,54 @@ impl Name {
     pub(crate) fn within(&self, base: &Self) -> bool {
         base.rdns.len() <= self.rdns.len() && self.rdns.iter().zip(&base.rdns).all(|(a, b)| a == b)
     }
+}
+
+/// A trust domain's anchors by subject compared per RFC 5280 7.1, built at load: our own path
+/// building finds the anchors a chain may end at in constant time, whatever the size of the
+/// bundle.
+#[derive(Debug, Default)]
+pub(crate) struct AnchorNames(HashMap<Name, Vec<usize>>);
+
+impl AnchorNames {
+    /// Indexes `anchors` (an anchor whose subject does not parse is left out).
+    pub(crate) fn new(anchors: &[TrustAnchor<'_>]) -> Self {
+        let mut index: HashMap<Name, Vec<usize>> = HashMap::new();
+        for (k, anchor) in anchors.iter().enumerate() {
+            if let Some(name) = Self::name(anchor) {
+                index.entry(name).or_default().push(k);
+            }
+        }
+        Self(index)
+    }
+
+    /// The subject of `anchor`, prepared.
+    pub(crate) fn name(anchor: &TrustAnchor<'_>) -> Option<Name> {
+        Name::from_der(&sequence(anchor.subject.as_ref()))
+    }
+
+    /// The indices of the anchors named `name`.
+    pub(crate) fn get(&self, name: &Name) -> &[usize] {
+        self.0.get(name).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// `contents` as a DER SEQUENCE.
+pub(super) fn sequence(contents: &[u8]) -> Vec<u8> {
+    let len = contents.len();
+    let mut out = Vec::with_capacity(len + 6);
+    out.push(0x30);
+    let bytes = len.to_be_bytes();
+    match u8::try_from(len) {
+        Ok(short) if short < 0x80 => out.push(short),
+        _ => {
+            let skip = bytes.iter().take_while(|b| **b == 0).count();
+            let count = bytes.len() - skip; // at most 8
+            out.push(0x80 | u8::try_from(count).unwrap_or(8));
+            out.extend(bytes.iter().skip(skip));
+        }
+    }
+    out.extend(contents);
+    out
 }
 
 /// Whether two encoded names are the same name per RFC 5280 7.1.

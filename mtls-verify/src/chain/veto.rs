@@ -110,17 +110,17 @@ pub(super) fn overrule(
         .iter()
         .filter_map(|c| Cert::parse(c.as_ref()).ok())
         .collect();
-    // The anchors named as the issuer of a certificate of the chain, per RFC 5280 7.1.
-    let anchors: Vec<Anchor<'_>> = domain
-        .anchors
-        .iter()
-        .enumerate()
-        .filter_map(|(k, a)| Anchor::of(k, a))
-        .filter(|a| {
-            std::iter::once(&leaf)
-                .chain(&presented)
-                .any(|c| c.issuer == a.subject)
-        })
+    // The anchors named as the issuer of a certificate of the chain, per RFC 5280 7.1, from
+    // the index built at load.
+    let mut indices: Vec<usize> = std::iter::once(&leaf)
+        .chain(&presented)
+        .flat_map(|c| domain.anchor_names.get(&c.issuer).iter().copied())
+        .collect();
+    indices.sort_unstable();
+    indices.dedup();
+    let anchors: Vec<Anchor<'_>> = indices
+        .into_iter()
+        .filter_map(|k| Anchor::of(k, domain.anchors.get(k)?))
         .collect();
     if anchors.is_empty() {
         return Err(None);

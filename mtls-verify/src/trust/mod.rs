@@ -51,6 +51,8 @@ pub struct LoadedTrustDomain {
     /// Per anchor (as `anchors`): its validity end and profile fault, resolved at load over
     /// the bundle certificates of the same name and key, so a handshake reads them by index.
     pub(crate) anchor_facts: Vec<AnchorFacts>,
+    /// The anchors by subject compared per RFC 5280 7.1 (for our own path building).
+    pub(crate) anchor_names: chain::AnchorNames,
     /// Leaves and intermediates that passed the per-certificate profile checks, so that a
     /// returning client (or every client under the same intermediate) is not parsed again.
     pub(crate) profile_passed: ProfileCache,
@@ -112,11 +114,13 @@ impl LoadedTrustDomain {
                 source,
             })?;
         let (anchors, anchor_facts) = anchor::by_subject(anchors, anchor_facts);
+        let anchor_names = chain::AnchorNames::new(&anchors);
         Ok(Self {
             name,
             bundle,
             anchors,
             anchor_facts,
+            anchor_names,
             profile_passed: ProfileCache::default(),
             policy_facts: PolicyCache::default(),
             verified_issuers: IssuerCache::default(),
