@@ -3,7 +3,7 @@
 //! | piece | what it does |
 //! |---|---|
 //! | [`PolicyVerifier`] | a rustls `ClientCertVerifier` per host: isolated trust domains, CRL signatures checked once at load and revocation answered from an index, max depth, required / optional / accept-any, failures deferred to HTTP when the policy says so |
-//! | [`Acceptor`] | peeks the first byte (plaintext and TLS on one port under PERMISSIVE; plaintext closed under STRICT), picks the host by SNI, bounds handshake time and handshakes in flight, swaps its [`TlsSnapshot`] on [`reload`](Acceptor::reload) |
+//! | [`Acceptor`] | peeks the first byte (plaintext and TLS on one port under PERMISSIVE; plaintext closed under STRICT), picks the host by SNI, bounds handshake time and handshakes in flight, swaps its [`TlsSnapshot`] on [`reload`](Acceptor::reload); over TCP or any stream ([`accept_io`](Acceptor::accept_io): a Unix socket, a PROXY-protocol stream) |
 //! | [`MtlsLayer`] | per request: decides with the shared [`Policy`](mtls_policy::Policy) on the host and the path in normal form (inside axum's `Router::nest`, on the original path), answers denials (400 with the reason, 403, 421, problem+json), forwards the path in normal form, puts the [`PeerIdentity`](mtls_core::PeerIdentity) and the [`MatchedRoute`](layer::MatchedRoute) into request extensions, strips forged identity headers and forwards the verified one (Envoy XFCC, RFC 9440) |
 //! | [`RequireIdentityLayer`](layer::RequireIdentityLayer) | route-level authorization attached to a route of the application's router (`get(h).layer(RequireIdentityLayer::principals([..]))`): 403 with the reason unless the identity `MtlsLayer` verified is in the allow-list |
 //! | [`StrictReadiness`] | on a PERMISSIVE listener, connections counted per source, SNI and identity as plaintext, TLS without a certificate, or mTLS (bounded): who would break under STRICT |
@@ -119,7 +119,7 @@ mod sources;
 pub mod telemetry;
 pub mod tls;
 
-pub use acceptor::{AcceptError, Acceptor, MaybeTlsStream};
+pub use acceptor::{AcceptError, Acceptor, MaybeTlsStream, Peeked};
 pub use connection::{ConnectionInfo, RevocationWatch, TlsInfo};
 #[cfg(feature = "layer")]
 #[cfg_attr(docsrs, doc(cfg(feature = "layer")))]

@@ -1,11 +1,13 @@
 //! The acceptor: plaintext or TLS detection, bounded handshakes, SNI, and hot reload.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use mtls_policy::{ConnectionLimits, PeerVerification, SourceLimits, VerifyError};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, watch};
 
@@ -16,10 +18,13 @@ use crate::tls::{self, HandshakeFailure, TlsSnapshot};
 
 mod counters;
 mod error;
+mod peeked;
 mod stream;
 
 use counters::Metrics;
 pub use error::AcceptError;
+use peeked::FirstByte;
+pub use peeked::Peeked;
 pub use stream::MaybeTlsStream;
 use stream::Stream;
 
@@ -418,7 +423,64 @@ impl Acceptor {
         &self,
         stream: TcpStream,
     ) -> Result<(MaybeTlsStream, ConnectionInfo), AcceptError> {
-        let result = self.accept_inner(stream).await;
+        let local = stream.local_addr().ok();
+        let result = match stream.peer_addr() {
+            Ok(remote) => self.accept_inner(stream, Some(remote), local).await,
+            // Per-source limits need the address.
+            Err(e) if self.shared.sources.get().is_some() => Err(AcceptError::Io(e)),
+            Err(_) => self.accept_inner(stream, None, local).await,
+        };
+        self.count(result)
+    }
+
+    /// Accepts one connection over any byte stream: a Unix socket, a stream whose PROXY
+    /// protocol header was already read, an in-memory pipe. The same as
+    /// [`accept`](Self::accept): the first byte tells TLS from plaintext, the host is chosen by
+    /// SNI, the handshake is bounded in time and in number, and the [`ConnectionInfo`] carries
+    /// the peer's identity.
+    ///
+    /// `remote` is the client's address as the application knows it (from a PROXY protocol
+    /// header, say): it goes into the [`ConnectionInfo`], and per-source limits
+    /// ([`with_source_limits`](Self::with_source_limits)) apply to it; without one, they do
+    /// not apply.
+    ///
+    /// The acceptor reads the first byte to look at it; the [`Peeked`] stream returned gives it
+    /// back to the next read.
+    ///
+    /// ```no_run
+    /// # async fn run(acceptor: mtls_tower::Acceptor) -> std::io::Result<()> {
+    /// // `acceptor` serves the listener's hosts (see `TlsSnapshot::builder`).
+    /// let listener = tokio::net::UnixListener::bind("/run/gateway.sock")?;
+    /// loop {
+    ///     let (stream, _) = listener.accept().await?;
+    ///     let acceptor = acceptor.clone();
+    ///     tokio::spawn(async move {
+    ///         match acceptor.accept_io(stream, None).await {
+    ///             Ok((_io, info)) => println!("{:?} over a Unix socket", info.peer()),
+    ///             Err(e) => eprintln!("refused: {e}"),
+    ///         }
+    ///     });
+    /// }
+    /// # }
+    /// ```
+    pub async fn accept_io<S>(
+        &self,
+        stream: S,
+        remote: Option<SocketAddr>,
+    ) -> Result<(MaybeTlsStream<Peeked<S>>, ConnectionInfo), AcceptError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send,
+    {
+        let result = self.accept_inner(Peeked::new(stream), remote, None).await;
+        self.count(result)
+    }
+
+    /// Counts an accept's outcome (and records it for STRICT readiness and certificate
+    /// lifetimes).
+    fn count<S>(
+        &self,
+        result: Result<(MaybeTlsStream<S>, ConnectionInfo), AcceptError>,
+    ) -> Result<(MaybeTlsStream<S>, ConnectionInfo), AcceptError> {
         let metrics = &self.shared.metrics;
         match &result {
             Ok((_, info)) => {
@@ -439,26 +501,25 @@ impl Acceptor {
         result
     }
 
-    async fn accept_inner(
+    async fn accept_inner<S: FirstByte>(
         &self,
-        stream: TcpStream,
-    ) -> Result<(MaybeTlsStream, ConnectionInfo), AcceptError> {
+        stream: S,
+        remote: Option<SocketAddr>,
+        local: Option<SocketAddr>,
+    ) -> Result<(MaybeTlsStream<S>, ConnectionInfo), AcceptError> {
         // Per source first: a flooding client is turned away before it can take a handshake
         // slot from the others.
-        let source = match self.shared.sources.get() {
-            Some(sources) => match stream.peer_addr() {
-                Ok(remote) => sources
-                    .admit(remote.ip(), std::time::Instant::now())
-                    .map_err(AcceptError::SourceLimited)?,
-                Err(e) => return Err(AcceptError::Io(e)),
-            },
-            None => None,
+        let source = match (self.shared.sources.get(), remote) {
+            (Some(sources), Some(remote)) => sources
+                .admit(remote.ip(), std::time::Instant::now())
+                .map_err(AcceptError::SourceLimited)?,
+            _ => None,
         };
         let Ok(_permit) = Arc::clone(&self.shared.in_flight).try_acquire_owned() else {
             return Err(AcceptError::Overloaded(self.shared.max_in_flight));
         };
         let timeout = self.shared.handshake_timeout;
-        match tokio::time::timeout(timeout, self.handshake(stream)).await {
+        match tokio::time::timeout(timeout, self.handshake(stream, remote, local)).await {
             Ok(Ok((mut stream, info))) => {
                 stream.source = source;
                 Ok((stream, info))
@@ -468,23 +529,21 @@ impl Acceptor {
         }
     }
 
-    async fn handshake(
+    async fn handshake<S: FirstByte>(
         &self,
-        stream: TcpStream,
-    ) -> Result<(MaybeTlsStream, ConnectionInfo), AcceptError> {
-        let remote = stream.peer_addr().ok();
-        let local = stream.local_addr().ok();
+        mut stream: S,
+        remote: Option<SocketAddr>,
+        local: Option<SocketAddr>,
+    ) -> Result<(MaybeTlsStream<S>, ConnectionInfo), AcceptError> {
         let installed = self.shared.current.load_full();
         let snapshot = &installed.snapshot;
-        let mut first = [0u8; 1];
         // One byte tells: every TLS connection starts with a handshake record (0x16), which no
         // HTTP/1 method or HTTP/2 preface does. A ClientHello split across segments or records
         // still starts with it.
-        let n = stream.peek(&mut first).await.map_err(AcceptError::Io)?;
-        if n == 0 {
+        let Some(first) = stream.first_byte().await.map_err(AcceptError::Io)? else {
             return Err(AcceptError::Closed);
-        }
-        if first[0] != TLS_HANDSHAKE_RECORD {
+        };
+        if first != TLS_HANDSHAKE_RECORD {
             if !snapshot.admits_plaintext() {
                 tracing::debug!(?remote, "plaintext refused on a STRICT listener");
                 // Close with FIN, not a reset: the client sees an empty reply, not an error

@@ -9,22 +9,24 @@ use tokio::net::TcpStream;
 
 use crate::sources::SourceGuard;
 
-/// An accepted connection, plaintext or TLS: read and write it like a socket.
+/// An accepted connection, plaintext or TLS, over a TCP socket (`S`, the default) or the
+/// stream given to [`Acceptor::accept_io`](super::Acceptor::accept_io): read and write it like
+/// a socket.
 #[derive(Debug)]
-pub struct MaybeTlsStream {
-    stream: Stream,
+pub struct MaybeTlsStream<S = TcpStream> {
+    stream: Stream<S>,
     /// The per-source connection it holds, given back when it is dropped.
     pub(super) source: Option<SourceGuard>,
 }
 
 #[derive(Debug)]
-pub(super) enum Stream {
-    Plain(TcpStream),
-    Tls(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+pub(super) enum Stream<S> {
+    Plain(S),
+    Tls(Box<tokio_rustls::server::TlsStream<S>>),
 }
 
-impl MaybeTlsStream {
-    pub(super) fn new(stream: Stream) -> Self {
+impl<S> MaybeTlsStream<S> {
+    pub(super) fn new(stream: Stream<S>) -> Self {
         Self {
             stream,
             source: None,
@@ -37,7 +39,7 @@ impl MaybeTlsStream {
     }
 }
 
-impl AsyncRead for MaybeTlsStream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for MaybeTlsStream<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -50,7 +52,7 @@ impl AsyncRead for MaybeTlsStream {
     }
 }
 
-impl AsyncWrite for MaybeTlsStream {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for MaybeTlsStream<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
