@@ -68,12 +68,15 @@ impl General {
     }
 
     /// Whether `self`, a certificate's name, can be compared with subtrees of its form: an
-    /// rfc822Name must be a mailbox, a URI must have a host. A name that cannot be is within
+    /// rfc822Name must be a mailbox, a URI must have a host, a dNSName must be a host name
+    /// (a leading `*.` label allowed), an iPAddress 4 or 16 bytes. A name that cannot be is within
     /// no subtree, and refused under any excluded subtree of its form.
     fn comparable(&self) -> bool {
         match self {
             Self::Email(s) => mailbox(s).is_some(),
             Self::Uri(s) => uri_host(s).is_some(),
+            Self::Dns(s) => dns_name(s),
+            Self::Ip(b) => b.len() == 4 || b.len() == 16,
             Self::Other(_) => false,
             _ => true,
         }
@@ -265,6 +268,22 @@ fn names(cert: &X509Certificate<'_>) -> Result<Vec<General>, String> {
     Ok(names)
 }
 
+/// A host name (letters, digits, `-`, `_`; a wildcard `*` first label), as a dNSName must be
+/// to be compared with constraints.
+fn dns_name(name: &str) -> bool {
+    let name = name.strip_prefix("*.").unwrap_or(name);
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.is_empty()
+        && name.len() <= 253
+        && name.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 /// `name` is `base` or below it; `.base`: strictly below it. Both lower case.
 fn dns_within(name: &str, base: &str) -> bool {
     let name = name.trim_end_matches('.');
@@ -353,6 +372,8 @@ mod tests {
         assert!(!dns_within("example.com", ".example.com"));
         assert!(dns_within("a.example.com", ".example.com"));
         assert!(dns_within("anything", ""));
+        assert!(dns_name("*.example.com") && dns_name("a_b.example."));
+        assert!(!dns_name("exa mple.com") && !dns_name("a..b") && !dns_name(".a") && !dns_name(""));
     }
 
     #[test]

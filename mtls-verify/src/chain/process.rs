@@ -40,11 +40,7 @@ fn processed(oid: &[u8]) -> bool {
 
 /// Processes `path` (the leaf first, then its intermediates, the last issued by a trust
 /// anchor) at `now`.
-pub(super) fn process(
-    path: &[&Cert<'_>],
-    now: u64,
-    usage: Usage,
-) -> Result<(), Fault> {
+pub(super) fn process(path: &[&Cert<'_>], now: u64, usage: Usage) -> Result<(), Fault> {
     let n = path.len();
     let mut max_path_length = n;
     // From the certificate the anchor issued down to the leaf.
@@ -66,6 +62,20 @@ pub(super) fn process(
         };
         let rule = |what: String| Fault::Rule(format!("{} {what}", who()));
         validity(&cert.x509, now)?;
+        let (inner, outer) = (
+            &cert.x509.tbs_certificate.signature,
+            &cert.x509.signature_algorithm,
+        );
+        if inner.algorithm != outer.algorithm
+            || inner.parameters.as_ref().map(|p| p.data)
+                != outer.parameters.as_ref().map(|p| p.data)
+        {
+            return Err(rule(
+                "has a signature algorithm in its tbsCertificate that differs from its \
+                 signatureAlgorithm (RFC 5280 4.1.1.2)"
+                    .into(),
+            ));
+        }
         for ext in cert.x509.extensions() {
             if ext.critical && !processed(ext.oid.as_bytes()) {
                 return Err(rule(format!(
@@ -163,7 +173,10 @@ pub(super) fn name_constraints(path: &[&Cert<'_>], anchor: Option<&[u8]>) -> Res
 /// leaf).
 fn describe(cert: &Cert<'_>, leaf: bool, k: usize) -> String {
     if leaf {
-        format!("the end-entity certificate (subject \"{}\")", cert.x509.subject())
+        format!(
+            "the end-entity certificate (subject \"{}\")",
+            cert.x509.subject()
+        )
     } else {
         format!(
             "intermediate CA certificate {k} (subject \"{}\")",
