@@ -11,10 +11,12 @@
 //!
 //! With a gateway configuration instead of `--ca`:
 //! `mtls-gateway check --config gateway.yaml [--listener L] [--host H] [--path P] --chain
-//! CHAIN.pem [--time ...] [--ocsp ...] [--json]` checks the chain for that request through the
-//! same model, verifier and decision as the running gateway, and prints the trace: listener,
-//! host, route (its match, target and allow-list), certificate verification, OCSP status (the
-//! issuer found among the anchors of the trust domain that verified the chain), decision.
+//! CHAIN.pem [--time ...] [--ocsp ...] [--fetch-crls ...] [--json]` checks the chain for that
+//! request through the same model, verifier and decision as the running gateway, and prints the
+//! trace: listener, host, route (its match, target and allow-list), the CRLs fetched from the
+//! chain's distribution points (added to the host's trust domains), certificate verification,
+//! OCSP status (the issuer found among the anchors of the trust domain that verified the
+//! chain), decision.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -194,6 +196,7 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
                 host: args.host.as_deref(),
                 path: &args.path,
                 ocsp: args.ocsp.then_some(&ocsp_options),
+                fetch: &args.fetch,
             };
             let mut outcome = explain::explain(config, &request, &chain, now)?;
             outcome.chain = built_chain(&chain, None);

@@ -346,3 +346,85 @@ fn usage_errors_exit_2() {
     let run = ca.check(&["--crl-timeout", "0"]);
     assert_eq!(run.code, 2, "{run}");
 }
+
+/// `--fetch-crls` with `--config`: the CRLs of the chain's distribution points join the host's
+/// trust domain, and the request is decided with them (revoked, accepted, or no usable CRL,
+/// including one of the trust domain's CA that it did not sign).
+#[test]
+fn with_a_configuration_the_fetched_crls_join_the_hosts_trust_domain() {
+    let ca = Ca::new();
+    std::fs::write(
+        ca.dir.path().join("gateway.yaml"),
+        r#"
+listeners:
+  - name: edge
+    port: 8443
+    hosts:
+      - certificate: { chain: server.pem, key: server.key }
+        client_validation:
+          mode: required
+          trust: [{ name: clients, ca: [{ file: root.pem }] }]
+        routes:
+          - { path_prefix: /, respond: { status: 200, body: "ok\n" } }
+"#,
+    )
+    .unwrap();
+    let check_config = |ca: &Ca| {
+        check(
+            ca.dir.path(),
+            &[
+                "--config",
+                "gateway.yaml",
+                "--chain",
+                "leaf.pem",
+                "--time",
+                TIME,
+                "--fetch-crls",
+                "--crl-timeout",
+                "2",
+            ],
+        )
+    };
+
+    let (url, server) = serve_once(Serve::Body(ca.crl(&[0x10], None)));
+    ca.leaf(0x10, Some(&url));
+    let run = check_config(&ca);
+    server.join().unwrap();
+    assert_eq!(run.code, 1, "{run}");
+    assert!(run.stdout.starts_with("REJECTED (revoked)"), "{run}");
+    assert!(
+        run.stdout.contains(&format!("crls: fetched from {url}")),
+        "{run}"
+    );
+
+    let (url, server) = serve_once(Serve::Body(ca.crl(&[0x99], None)));
+    ca.leaf(0x10, Some(&url));
+    let run = check_config(&ca);
+    server.join().unwrap();
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stdout.starts_with("ACCEPTED"), "{run}");
+
+    let other = KeyPair::generate().unwrap();
+    let (url, server) = serve_once(Serve::Body(ca.crl(&[], Some(&other))));
+    ca.leaf(0x10, Some(&url));
+    let run = check_config(&ca);
+    server.join().unwrap();
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stdout.starts_with(
+            "REJECTED (revocation_unknown): no usable CRL: trust domain \"clients\": CRL 0 \
+             (issuer CN=CDP Root CA): signature does not verify"
+        ),
+        "{run}"
+    );
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    let url = format!("http://{addr}/ca.crl");
+    ca.leaf(0x10, Some(&url));
+    let run = check_config(&ca);
+    assert_eq!(run.code, 1, "{run}");
+    let line = unusable(&url, &format!("responder {addr}: cannot connect: {addr}: "));
+    assert!(run.stdout.starts_with(&line), "{run}");
+}

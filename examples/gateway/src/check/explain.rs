@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use mtls_core::{CaBundle, CertificateChain, PeerIdentity};
 use mtls_policy::{
-    ClientCertMode, Context, Decision, HostConfig, PeerVerification, Policy, RouteAction,
-    SecretRef, VerifyError,
+    ClientCertMode, ClientValidation, Context, Decision, HostConfig, PeerVerification, Policy,
+    RouteAction, SecretRef, VerifyError,
 };
-use mtls_tower::tls::{LoadedTrustDomain, PolicyVerifier, ResolveError};
+use mtls_tower::tls::{FetchedCrls, LoadedTrustDomain, PolicyVerifier, ResolveError};
 use rustls_pki_types::UnixTime;
 
 use super::Outcome;
+use super::cdp::{self, FetchArgs};
 use super::ocsp::{self, OcspOptions};
 
 /// What to explain: the request's listener (default: the first), host and path.
@@ -23,6 +24,9 @@ pub(super) struct Request<'a> {
     pub(super) path: &'a str,
     /// `--ocsp`: ask the leaf's responder once the chain verifies.
     pub(super) ocsp: Option<&'a OcspOptions<'a>>,
+    /// `--fetch-crls`: the CRLs of the chain's distribution points join the host's trust
+    /// domains.
+    pub(super) fetch: &'a FetchArgs,
 }
 
 pub(super) fn explain(
@@ -66,13 +70,33 @@ pub(super) fn explain(
     let host = &listener.hosts[location.host];
     trace.push(("host".into(), describe_host(location.host, host)));
     trace.push(("route".into(), describe_route(&policy, location.route)));
-    let mut verification = verify(host, chain, now)?;
+    let provider = mtls_core::crypto::default_provider();
+    let fetched = match &host.client_validation {
+        Some(validation) => match cdp::fetching(request.fetch, validation, chain, &provider) {
+            Ok(fetched) => fetched,
+            Err(why) => {
+                trace.push(("crls".into(), why.clone()));
+                let identity = PeerIdentity::from_der(chain.leaf()).ok();
+                return Ok(Outcome::rejected(
+                    "revocation_unknown",
+                    why,
+                    identity,
+                    trace,
+                ));
+            }
+        },
+        None => None,
+    };
+    if let Some((_, _, line)) = &fetched {
+        trace.push(("crls".into(), line.clone()));
+    }
+    let fetched = fetched.as_ref().map(|(v, f, _)| (v, f));
+    let mut verification = verify(host, fetched, chain, now)?;
     trace.push(("certificate".into(), describe_verification(&verification)));
     if let (Some(options), PeerVerification::Verified { trust_domain }) =
         (request.ocsp, &verification)
     {
         let domain = trust_domain.clone();
-        let provider = mtls_core::crypto::default_provider();
         let bundle = domain_bundle(host, &domain)?;
         match ocsp::status(chain, &bundle, options, &provider, now) {
             Ok(good) => trace.push(("ocsp".into(), good)),
@@ -117,26 +141,35 @@ pub(super) fn explain(
     })
 }
 
-/// The host's verifier, as the gateway builds it for the host's handshakes. Secrets are not
-/// read here: a `secret:` trust source is an error naming it.
+/// The host's verifier, as the gateway builds it for the host's handshakes (with `fetched`:
+/// the host's validation with the chain's distribution points, and the CRLs fetched from
+/// them). Secrets are not read here: a `secret:` trust source is an error naming it.
 fn verify(
     host: &HostConfig,
+    fetched: Option<(&ClientValidation, &FetchedCrls)>,
     chain: &CertificateChain,
     now: UnixTime,
 ) -> Result<PeerVerification, String> {
-    let Some(validation) = host
-        .client_validation
-        .as_ref()
+    let none = FetchedCrls::default();
+    let (validation, crls) = match fetched {
+        Some((validation, crls)) => (Some(validation), crls),
+        None => (host.client_validation.as_ref(), &none),
+    };
+    let Some(validation) = validation
         .filter(|v| v.mode != ClientCertMode::None || v.danger.skip_client_cert_validation)
     else {
         return Ok(PeerVerification::NoCertificate);
     };
     let provider = mtls_core::crypto::default_provider();
-    let verifier =
-        PolicyVerifier::from_client_validation(validation, Arc::clone(&provider), &no_secrets)
-            .map_err(|e| e.to_string())?
-            .build()
-            .map_err(|e| e.to_string())?;
+    let verifier = PolicyVerifier::from_client_validation_fetched(
+        validation,
+        Arc::clone(&provider),
+        &no_secrets,
+        crls,
+    )
+    .map_err(|e| e.to_string())?
+    .build()
+    .map_err(|e| e.to_string())?;
     Ok(verifier.verify_chain(chain.leaf(), chain.intermediates(), now))
 }
 
