@@ -44,10 +44,14 @@ impl HostAnswers {
         let Some(validation) = &host.client_validation else {
             return builder;
         };
-        let mut builder = match self.answer(policy, &PeerVerification::NoCertificate, None) {
-            Some(Answer::TlsAlert(_)) => builder.mode(ClientCertMode::Required),
-            Some(_) => builder.mode(ClientCertMode::Optional),
-            None => builder,
+        // A missing certificate ends the handshake only when the policy answers it with an
+        // alert; answered over HTTP, or let through (audit, a peer mode that needs none), the
+        // handshake completes.
+        let no_certificate = self.answer(policy, &PeerVerification::NoCertificate, None);
+        let mut builder = match (validation.mode, no_certificate) {
+            (ClientCertMode::None, _) => builder,
+            (_, Some(Answer::TlsAlert(_))) => builder.mode(ClientCertMode::Required),
+            _ => builder.mode(ClientCertMode::Optional),
         };
         let scoped = validation.trust.iter().any(|t| t.may_vouch_for.is_some());
         let checks = validation.enforce_at == EnforceAt::Handshake
@@ -112,4 +116,51 @@ pub(super) fn plaintext_over_http(policy: &Policy, listener: &ListenerConfig) ->
         .answers
         .get(DenyCode::PlaintextNotAllowed, &policy.config().answers);
     matches!(answer, Answer::Http(_))
+}
+
+#[cfg(test)]
+mod tests {
+    use mtls_policy::{TrustDomain, TrustSource};
+    use rustls::server::danger::ClientCertVerifier;
+
+    use super::*;
+    use crate::tls::{LoadedTrustDomain, PolicyVerifier};
+
+    /// Whether the verifier the policy's answers set up for its only host makes a client
+    /// certificate mandatory in the handshake.
+    fn mandatory(listener: &str, answers: &str) -> bool {
+        let yaml = format!(
+            "answers: {answers}\nlisteners:\n  - {{ name: edge, port: 8443, {listener} hosts: [{{ \
+             client_validation: {{ mode: required, trust: [{{ name: c, ca: [{{ pem: x }}] }}] }} }}] }}\n"
+        );
+        let policy = Policy::from_yaml(&yaml).unwrap();
+        let host = &policy.config().listeners[0].hosts[0];
+        let provider = mtls_core::crypto::default_provider();
+        let pem = mtls_testkit::Pki::shared().root().cert_pem();
+        let domain =
+            LoadedTrustDomain::load(&TrustDomain::new("c", TrustSource::Pem(pem)), &provider)
+                .unwrap();
+        let builder = PolicyVerifier::builder(provider).trust_domain(domain);
+        let slot = SharedPolicy::new(policy.clone());
+        let verifier = HostAnswers::new(&slot, 8443, host)
+            .apply(builder, &policy, host)
+            .build()
+            .unwrap();
+        verifier.client_auth_mandatory()
+    }
+
+    #[test]
+    fn a_missing_certificate_ends_the_handshake_only_when_its_answer_is_an_alert() {
+        assert!(mandatory("", "{}"));
+        assert!(mandatory(
+            "",
+            "{ no_certificate: { tls_alert: certificate_required } }"
+        ));
+        assert!(!mandatory(
+            "",
+            "{ no_certificate: { http: { status: 496 } } }"
+        ));
+        // An audit listener lets the client through: its handshake must complete.
+        assert!(!mandatory("audit: true,", "{}"));
+    }
 }
