@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use support::keep_alive::{get_on, keep_alive_client};
+use support::keep_alive::{closed_by_server, get_on, keep_alive_client};
 use support::{CLIENT_ID, Workdir, curl_status, eventually, free_port};
 
 const CLIENT: [&str; 4] = ["--cert", "client.pem", "--key", "client.key"];
@@ -256,16 +256,8 @@ fn a_fetched_crl_refuses_a_revoked_client_and_a_refresh_cuts_its_connection() {
         body: revoking.into_bytes(),
         etag: "\"v2\"".into(),
     });
-    let mut rest = Vec::new();
-    let read = doomed.read_to_end(&mut rest);
-    let closed = match &read {
-        Ok(_) => true,
-        Err(e) => !matches!(
-            e.kind(),
-            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-        ),
-    };
-    assert!(closed, "the connection was not closed: {read:?}");
+    let closed = closed_by_server(&mut doomed);
+    assert!(closed.is_ok(), "the connection was not closed: {closed:?}");
     let (status, body) = get(dir, https, &["--cert", "victim.pem", "--key", "victim.key"]);
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("revoked"), "{body}");

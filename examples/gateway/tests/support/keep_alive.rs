@@ -66,3 +66,23 @@ pub(crate) fn get_on(
         }
     }
 }
+
+/// Reads `stream` until the server ends it: `Ok` when it closed the connection (EOF or a
+/// reset), the error when the read timed out instead.
+pub(crate) fn closed_by_server(
+    stream: &mut rustls::StreamOwned<rustls::ClientConnection, std::net::TcpStream>,
+) -> Result<(), std::io::Error> {
+    use std::io::Read as _;
+    let mut rest = Vec::new();
+    match stream.read_to_end(&mut rest) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) =>
+        {
+            Err(e)
+        }
+        _ => Ok(()),
+    }
+}
