@@ -4,6 +4,7 @@
   python3 benches/plot.py loopback            # benches/results/loopback-runs.jsonl -> benches/loopback.svg
   python3 benches/plot.py policy              # benches/results/policy-decision.json -> benches/policy-decision.svg
   python3 benches/plot.py policy --criterion target/criterion   # from a fresh `cargo bench` first
+  python3 benches/plot.py scale               # benches/results/scale.jsonl -> benches/scale.svg
   python3 benches/plot.py all                 # both, from the committed result files
 
 loopback: one JSON line per `loadgen run` (written by benches/compare.sh). Top row: the median
@@ -325,18 +326,30 @@ def read_criterion(criterion: Path, group: str) -> dict:
 
 
 def plot_policy(data: dict, note: str, target_ns: float | None) -> str:
+    return plot_curves(
+        data, note, target_ns,
+        title="Policy decision cost vs allow-list size",
+        lines=[f"{data.get('bench', 'policy_decision')}: criterion's estimate (slope, or mean), "
+               "bars: its 95 % confidence interval;",
+               "one Policy::decide for a peer that matches the last entry (every structure is consulted)"],
+        xlabel="allow-list entries (log scale)", ylabel="ns per decision", unit=" ns",
+        fmt=lambda v: f"{v:,.0f}")
+
+
+def plot_curves(data: dict, note: str, target: float | None, title: str, lines: list[str],
+                xlabel: str, ylabel: str, unit: str, fmt) -> str:
+    """Curves of a value against a size (log scale), one per kind: data["kinds"][kind] is a
+    list of {"size", "ns", "ci_low_ns", "ci_high_ns"} (the value and its interval)."""
     kinds = data["kinds"]
-    sizes = sorted({p["size"] for pts in kinds.values() for p in pts})
+    sizes = sorted({max(p["size"], 1) for pts in kinds.values() for p in pts})
     hi = max(p["ci_high_ns"] for pts in kinds.values() for p in pts)
-    ymax, ticks = nice_axis(max(hi * 1.1, (target_ns or 0) * 1.08))
+    ymax, ticks = nice_axis(max(hi * 1.1, (target or 0) * 1.08))
     left, top, pw, ph = 90.0, 92.0, 560.0, 330.0
     width, height = left + pw + 340, top + ph + 80
     svg = Svg(width, height)
-    svg.text(left, 26, "Policy decision cost vs allow-list size", size=16, weight="bold")
-    svg.text(left, 44, f"{data.get('bench', 'policy_decision')}: criterion's estimate (slope, or mean), "
-             "bars: its 95 % confidence interval;", fill="#444", size=11)
-    svg.text(left, 58, "one Policy::decide for a peer that matches the last entry (every structure is consulted)",
-             fill="#444", size=11)
+    svg.text(left, 26, title, size=16, weight="bold")
+    for i, line in enumerate(lines[:2]):
+        svg.text(left, 44 + 14 * i, line, fill="#444", size=11)
     if note:
         svg.text(left, 72, note, fill="#444", size=11)
 
@@ -347,7 +360,7 @@ def plot_policy(data: dict, note: str, target_ns: float | None) -> str:
     pad = 0.25
 
     def x_of(n: float) -> float:
-        return left + pw * (math.log10(n) - lo_exp + pad) / (hi_exp - lo_exp + 2 * pad)
+        return left + pw * (math.log10(max(n, 1)) - lo_exp + pad) / (hi_exp - lo_exp + 2 * pad)
 
     def y_of(v: float) -> float:
         return top + ph - ph * v / ymax
@@ -356,7 +369,7 @@ def plot_policy(data: dict, note: str, target_ns: float | None) -> str:
         y = y_of(v)
         svg.line(left, y, left + pw, y, stroke="#e2e2e2")
         svg.line(left - 4, y, left, y)
-        svg.text(left - 7, y + 4, f"{v:,.0f}", anchor="end", size=11)
+        svg.text(left - 7, y + 4, fmt(v), anchor="end", size=11)
     for e in range(lo_exp, hi_exp + 1):
         x = x_of(10**e)
         svg.line(x, top, x, top + ph, stroke="#f0f0f0")
@@ -368,12 +381,12 @@ def plot_policy(data: dict, note: str, target_ns: float | None) -> str:
                 svg.line(xm, top + ph, xm, top + ph + 2.5, stroke="#888")
     svg.line(left, top, left, top + ph)
     svg.line(left, top + ph, left + pw, top + ph)
-    svg.text(left + pw / 2, top + ph + 40, "allow-list entries (log scale)", anchor="middle")
-    svg.text(left - 58, top + ph / 2, "ns per decision", anchor="middle", rotate=-90)
-    if target_ns:
-        y = y_of(target_ns)
+    svg.text(left + pw / 2, top + ph + 40, xlabel, anchor="middle")
+    svg.text(left - 58, top + ph / 2, ylabel, anchor="middle", rotate=-90)
+    if target:
+        y = y_of(target)
         svg.line(left, y, left + pw, y, stroke="#e53e3e", width=1.2, dash="6 4")
-        svg.text(left + 6, y - 6, f"target: ≤ {target_ns:,.0f} ns", size=11, fill="#e53e3e")
+        svg.text(left + 6, y - 6, f"target: ≤ {fmt(target)}{unit}", size=11, fill="#e53e3e")
 
     for i, (kind, pts) in enumerate(kinds.items()):
         label, colour, shape = KIND_STYLE.get(kind, (kind, FALLBACK_COLOURS[i % len(FALLBACK_COLOURS)], "circle"))
@@ -383,8 +396,8 @@ def plot_policy(data: dict, note: str, target_ns: float | None) -> str:
             x = x_of(p["size"])
             svg.line(x, y_of(p["ci_low_ns"]), x, y_of(p["ci_high_ns"]), stroke=colour, width=1.2)
             svg.marker(shape, x, y_of(p["ns"]), colour,
-                       title=f"{kind}, {p['size']:,} entries: {p['ns']:.1f} ns "
-                             f"({p['ci_low_ns']:.1f}–{p['ci_high_ns']:.1f})")
+                       title=f"{kind}, {p['size']:,}: {fmt(p['ns'])}{unit} "
+                             f"({fmt(p['ci_low_ns'])}–{fmt(p['ci_high_ns'])})")
         # legend entry with the values
         ly = top + 10 + i * 64
         lx = left + pw + 24
@@ -392,7 +405,7 @@ def plot_policy(data: dict, note: str, target_ns: float | None) -> str:
         svg.marker(shape, lx + 11, ly, colour)
         svg.text(lx + 30, ly + 4, kind, weight="bold", size=11)
         svg.text(lx + 30, ly + 19, label, size=10, fill="#444")
-        svg.text(lx + 30, ly + 34, " · ".join(f"{p['size']:,}: {p['ns']:.0f}" for p in pts) + " ns",
+        svg.text(lx + 30, ly + 34, " · ".join(f"{p['size']:,}: {fmt(p['ns'])}" for p in pts) + unit,
                  size=10, fill="#444")
     return svg.render()
 
@@ -422,6 +435,25 @@ def cmd_policy(args) -> None:
     write(args.out, plot_policy(data, args.note or data.get("note", ""), target))
 
 
+def cmd_scale(args) -> None:
+    kinds: dict = {}
+    for line in args.data.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        point = json.loads(line)
+        r = point["ratio"]
+        kinds.setdefault(point["dimension"], []).append(
+            {"size": point["size"], "ns": r, "ci_low_ns": r, "ci_high_ns": r})
+    data = {"kinds": kinds}
+    write(args.out, plot_curves(
+        data, args.note, 1.1,
+        title="Handshake cost vs the size of the configuration",
+        lines=["instructions of the server per full mTLS handshake and decision (callgrind, benches/scale.sh),",
+               "as a ratio to the smallest size of each dimension (0 CRL entries drawn at 1)"],
+        xlabel="size (log scale)", ylabel="ratio to the smallest size", unit="×",
+        fmt=lambda v: f"{v:.2f}"))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         description="Draw the SVG plots of BENCHMARKS.md (standard library only).",
@@ -448,6 +480,13 @@ def main(argv: list[str] | None = None) -> None:
                     help="draw a target line at this many ns; 0: none (default: %(default)s)")
     pp.add_argument("--note", default="", help="a caption line (machine, commit, ...)")
     pp.set_defaults(func=cmd_policy)
+
+    sp = sub.add_parser("scale", help="handshake instructions vs configuration size (benches/scale.sh)")
+    sp.add_argument("--data", type=Path, default=RESULTS / "scale.jsonl",
+                    help="scale.jsonl of a benches/scale.sh run (default: %(default)s)")
+    sp.add_argument("--out", type=Path, default=HERE / "scale.svg", help="default: %(default)s")
+    sp.add_argument("--note", default="", help="a caption line (machine, commit, ...)")
+    sp.set_defaults(func=cmd_scale)
 
     sub.add_parser("all", help="both plots from the committed result files").set_defaults(func=None)
 
