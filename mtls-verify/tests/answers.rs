@@ -68,6 +68,7 @@ fn each_configured_alert_is_the_one_the_client_receives() {
             .build()
             .unwrap();
         let (peer, reason) = alert_seen(verifier, stranger);
+        assert_eq!(u8::from(received), alert.code(), "{alert:?}");
         assert_eq!(
             peer,
             Some(rustls::Error::AlertReceived(received)),
