@@ -363,6 +363,114 @@ fn yes() -> bool {
     true
 }
 
+/// The certificate policies a trust domain requires of its chains: RFC 5280's
+/// user-initial-policy-set (`initial`) and initial-explicit-policy (`require_explicit`). With
+/// `initial: [2.16.840.1.101.3.2.1.3.13]` (PIV authentication) a chain is accepted only when
+/// that policy (or one its CAs map to it) is valid along the whole path.
+///
+/// ```
+/// use mtls_policy::trust::CertificatePolicies;
+///
+/// let p: CertificatePolicies =
+///     mtls_policy::yaml::from_str("initial: [\"2.16.840.1.101.3.2.1.3.13\"]").unwrap();
+/// assert!(p.require_explicit);
+/// assert_eq!(p.initial[0].to_string(), "2.16.840.1.101.3.2.1.3.13");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[non_exhaustive]
+pub struct CertificatePolicies {
+    /// The acceptable policies (dotted OIDs); empty: any policy (anyPolicy).
+    #[serde(default)]
+    pub initial: Vec<PolicyOid>,
+    /// Whether a chain must be valid for one of them (default true); false only narrows the
+    /// policies reported valid, as RFC 5280 does.
+    #[serde(default = "yes")]
+    pub require_explicit: bool,
+}
+
+impl CertificatePolicies {
+    /// `initial` required explicitly.
+    pub fn new(initial: Vec<PolicyOid>) -> Self {
+        Self {
+            initial,
+            require_explicit: true,
+        }
+    }
+}
+
+/// A certificate policy OID in dotted form (`2.16.840.1.101.3.2.1.3.13`), checked when read.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PolicyOid {
+    text: String,
+    arcs: Vec<u64>,
+}
+
+impl PolicyOid {
+    /// The DER contents of the OBJECT IDENTIFIER (what certificates carry).
+    pub fn der_contents(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        let (first, rest) = match self.arcs.as_slice() {
+            [a, b, rest @ ..] => (a * 40 + b, rest),
+            _ => return out, // parsing guarantees two arcs
+        };
+        for arc in std::iter::once(&first).chain(rest) {
+            let mut groups = vec![(arc & 0x7f) as u8];
+            let mut v = arc >> 7;
+            while v > 0 {
+                groups.push((v & 0x7f) as u8 | 0x80);
+                v >>= 7;
+            }
+            out.extend(groups.iter().rev());
+        }
+        out
+    }
+}
+
+impl TryFrom<String> for PolicyOid {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "{text:?} is not an object identifier (dotted decimal arcs, e.g. \
+                 2.16.840.1.101.3.2.1.3.13)"
+            )
+        };
+        let arcs: Vec<u64> = text
+            .split('.')
+            .map(|a| {
+                (!a.is_empty() && a.bytes().all(|b| b.is_ascii_digit()))
+                    .then(|| a.parse::<u64>().ok())
+                    .flatten()
+            })
+            .collect::<Option<_>>()
+            .ok_or_else(bad)?;
+        let valid = match arcs.as_slice() {
+            [0 | 1, second, ..] => *second < 40,
+            [2, second, ..] => *second <= u64::MAX - 80,
+            _ => false,
+        };
+        if !valid {
+            return Err(bad());
+        }
+        Ok(Self { text, arcs })
+    }
+}
+
+impl From<PolicyOid> for String {
+    fn from(oid: PolicyOid) -> Self {
+        oid.text
+    }
+}
+
+impl fmt::Display for PolicyOid {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
 /// One isolated trust domain: a CA bundle of its own, so a client of domain A is never vouched
 /// for by the CA of domain B, and what this domain may vouch for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -388,6 +496,10 @@ pub struct TrustDomain {
     /// verifier checks the peer's identity with an [`IdentityMatcher`](crate::IdentityMatcher).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub may_vouch_for: Option<IdentityMatchSpec>,
+    /// Certificate policies every chain of this domain must be valid for (RFC 5280 6.1.1 (c),
+    /// (f)); absent: any policy, none required (the RFC's defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate_policies: Option<CertificatePolicies>,
 }
 
 impl TrustDomain {
@@ -400,6 +512,35 @@ impl TrustDomain {
             max_chain_depth: None,
             require_client_auth_eku: true,
             may_vouch_for: None,
+            certificate_policies: None,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn policy_oids_encode_as_certificates_carry_them() {
+        let oid = PolicyOid::try_from("2.16.840.1.101.3.2.1.48.1".to_owned()).unwrap();
+        assert_eq!(
+            oid.der_contents(),
+            [0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x02, 0x01, 0x30, 0x01]
+        );
+        let any = PolicyOid::try_from("2.5.29.32.0".to_owned()).unwrap();
+        assert_eq!(any.der_contents(), [0x55, 0x1d, 0x20, 0x00]);
+    }
+
+    #[test]
+    fn malformed_policy_oids_are_refused_with_the_value() {
+        for bad in ["", "2", "1.40", "3.1", "2..1", "2.16.x", "-1.2"] {
+            let e = PolicyOid::try_from(bad.to_owned()).unwrap_err();
+            assert!(e.contains("not an object identifier"), "{bad}: {e}");
+        }
+        let e = crate::yaml::from_str::<CertificatePolicies>("initial: [\"1.2.three\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1.2.three"), "{e}");
     }
 }

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use mtls_policy::{PeerVerification, VerifyError};
+use mtls_verify::LoadedTrustDomain;
 use rcgen::{BasicConstraints, DistinguishedName, DnType, DnValue, IsCa, SanType};
 
 mod support;
@@ -248,4 +249,57 @@ fn other_refusals_of_webpki_stand() {
         &[int.der().clone()],
     ));
     assert!(why.contains("UnsupportedCriticalExtension"), "{why}");
+}
+
+/// A trust domain's initial policy set: the policy of the anchor's domain a CA maps into the
+/// leaf's is valid; another is not, and a chain without policies is refused.
+#[test]
+fn a_trust_domain_requires_its_initial_policies() {
+    use mtls_policy::trust::{CertificatePolicies, PolicyOid};
+    let requiring = |oid: &str, root: &TestCa| {
+        let oid = PolicyOid::try_from(oid.to_owned()).unwrap();
+        domain_of(&[root], None)
+            .unwrap()
+            .with_certificate_policies(&CertificatePolicies::new(vec![oid]))
+    };
+    let root = TestCa::root("Root", |_| {});
+    let mapping = tlv(0x30, &tlv(0x30, &[P1, P2].concat()));
+    let int = root.intermediate("Policy CA", |p| {
+        p.custom_extensions = vec![
+            extension(CERTIFICATE_POLICIES, policies(&[P1]), false),
+            extension(POLICY_MAPPINGS, mapping, false),
+        ];
+    });
+    let leaf = int.leaf(|p| {
+        p.custom_extensions = vec![extension(CERTIFICATE_POLICIES, policies(&[P2]), false)];
+    });
+    let chain = [int.der().clone()];
+    let p1 = "2.16.840.1.101.3.2.1.48.1";
+    assert_eq!(
+        verify_client(requiring(p1, &root), &leaf, &chain),
+        verified()
+    );
+    let why = refusal(&verify_client(
+        requiring("2.16.840.1.101.3.2.1.48.3", &root),
+        &leaf,
+        &chain,
+    ));
+    assert!(why.contains("no certificate policy is valid"), "{why}");
+    // The same requirement from a policy trust domain's `certificate_policies`.
+    let mut configured =
+        mtls_policy::TrustDomain::new(DOMAIN, mtls_policy::TrustSource::Pem(root.cert.pem()));
+    configured.certificate_policies =
+        Some(mtls_policy::yaml::from_str("initial: [\"2.16.840.1.101.3.2.1.48.3\"]").unwrap());
+    let loaded =
+        LoadedTrustDomain::load(&configured, &mtls_core::crypto::default_provider()).unwrap();
+    let why = refusal(&verify_client(loaded, &leaf, &chain));
+    assert!(why.contains("no certificate policy is valid"), "{why}");
+    let plain = root.intermediate("Plain CA", |_| {});
+    let leaf = plain.leaf(|_| {});
+    let why = refusal(&verify_client(
+        requiring(p1, &root),
+        &leaf,
+        &[plain.der().clone()],
+    ));
+    assert!(why.contains("no certificate policy is valid"), "{why}");
 }

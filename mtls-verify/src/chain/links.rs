@@ -14,7 +14,7 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use super::build::Cert;
 use super::failure::{Failure, anchored, foreign_anchor, reason_name};
 use super::names::sequence;
-use super::policy::{self, PolicyFacts, PolicyInput};
+use super::policy::{self, PolicyFacts};
 use super::process::name_constraints;
 use super::profile::{ProfileViolation, check_profile};
 use crate::der;
@@ -237,5 +237,5 @@ fn check_policies(
         .map_err(|e| format!("the end-entity certificate {e}"))?;
     facts.push(leaf);
     let path: Vec<&PolicyFacts> = facts.iter().map(AsRef::as_ref).collect();
-    policy::check(&path, PolicyInput::default()).map(drop)
+    policy::check(&path, domain.initial_policies.input()).map(drop)
 }

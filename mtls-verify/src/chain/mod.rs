@@ -34,7 +34,7 @@ use crate::trust::LoadedTrustDomain;
 
 pub(crate) use failure::{Failure, from_webpki};
 pub(crate) use names::AnchorNames;
-pub(crate) use policy::PolicyFacts;
+pub(crate) use policy::{InitialPolicies, PolicyFacts};
 pub(crate) use profile::anchor_fault;
 pub(crate) use shortcut::VerifiedIssuer;
 

@@ -103,6 +103,32 @@ pub(crate) struct PolicyInput<'a> {
     pub(crate) explicit: bool,
 }
 
+/// A trust domain's policy inputs ([`mtls_policy::trust::CertificatePolicies`]), as
+/// [`check`] reads them; by default anyPolicy, none required.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct InitialPolicies {
+    initial: Option<BTreeSet<Oid>>,
+    explicit: bool,
+}
+
+impl InitialPolicies {
+    /// The inputs a trust domain's configuration sets (an empty `initial`: anyPolicy).
+    pub(crate) fn new(config: &mtls_policy::trust::CertificatePolicies) -> Self {
+        let initial: BTreeSet<Oid> = config.initial.iter().map(|p| p.der_contents()).collect();
+        Self {
+            initial: (!initial.is_empty() && !initial.contains(ANY_POLICY)).then_some(initial),
+            explicit: config.require_explicit,
+        }
+    }
+
+    pub(crate) fn input(&self) -> PolicyInput<'_> {
+        PolicyInput {
+            initial: self.initial.as_ref(),
+            explicit: self.explicit,
+        }
+    }
+}
+
 /// The policies valid for a path: `None` when the valid_policy_tree is NULL (a path that
 /// requires no explicit policy), else the policy OIDs valid for the end entity (anyPolicy
 /// included when it stands for all).

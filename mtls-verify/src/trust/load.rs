@@ -117,6 +117,9 @@ impl LoadedTrustDomain {
             provider,
         )?;
         loaded.distribution_points = uris;
+        if let Some(policies) = &domain.certificate_policies {
+            loaded = loaded.with_certificate_policies(policies);
+        }
         Ok(loaded)
     }
 }

@@ -63,6 +63,8 @@ pub struct LoadedTrustDomain {
     pub(crate) verified_issuers: IssuerCache,
     pub(crate) revocation: Option<RevocationIndex>,
     pub(crate) options: DomainOptions,
+    /// The certificate policies every chain must be valid for (default: any, none required).
+    pub(crate) initial_policies: chain::InitialPolicies,
     /// The URIs CRLs are fetched from, when the domain fetches them.
     distribution_points: Vec<String>,
 }
@@ -126,8 +128,23 @@ impl LoadedTrustDomain {
             verified_issuers: IssuerCache::default(),
             revocation,
             options,
+            initial_policies: chain::InitialPolicies::default(),
             distribution_points: Vec::new(),
         })
+    }
+
+    /// Requires of every chain a certificate policy of `policies` valid along its path (RFC
+    /// 5280 6.1: `initial` is the user-initial-policy-set, `require_explicit` the
+    /// initial-explicit-policy), as the `certificate_policies` of a policy
+    /// [`TrustDomain`](mtls_policy::TrustDomain) does. A chain that fails it is refused with a
+    /// reason naming the policies.
+    #[must_use]
+    pub fn with_certificate_policies(
+        mut self,
+        policies: &mtls_policy::trust::CertificatePolicies,
+    ) -> Self {
+        self.initial_policies = chain::InitialPolicies::new(policies);
+        self
     }
 
     /// The domain's name, reported in [`mtls_policy::PeerVerification::Verified`].
