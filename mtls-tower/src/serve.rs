@@ -17,12 +17,12 @@ use hyper::server::conn::{http1, http2};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use mtls_policy::VerifyError;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
+use tokio::io::AsyncRead;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_service::Service;
 
-use crate::acceptor::Acceptor;
+use crate::acceptor::{Acceptor, LOOKAHEAD, Peeked};
 use crate::connection::{ConnectionInfo, RevocationWatch};
 use idle::IdleTimer;
 
@@ -37,9 +37,9 @@ const H2_KEEP_ALIVE_INTERVAL: Duration = Duration::from_secs(20);
 /// How long [`serve`] waits for the answer to that PING before closing the connection.
 const H2_KEEP_ALIVE_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The HTTP/2 connection preface: the bytes [`Replay::read_protocol`] reads to tell HTTP/2
-/// from HTTP/1.
-const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+/// The HTTP/2 connection preface: the bytes [`read_protocol`] reads to tell HTTP/2 from
+/// HTTP/1.
+const H2_PREFACE: &[u8; LOOKAHEAD] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 
 /// Serves `service` on every connection `listener` accepts, through `acceptor` (plaintext or
 /// TLS, client certificates, SNI), over HTTP/1.1 and HTTP/2 (ALPN or prior knowledge), until
@@ -187,7 +187,7 @@ where
             // first request head, are due within one timeout.
             let mut idle = idle::timer(acceptor.request_header_timeout());
             let detected = tokio::select! {
-                read = Replay::read_protocol(io) => read,
+                read = read_protocol(io) => read,
                 () = idle.elapsed() => {
                     tracing::debug!(
                         %remote,
@@ -489,94 +489,29 @@ enum Protocol {
     Http2,
 }
 
-/// A connection's IO with the first bytes, read to tell HTTP/2 from HTTP/1, put back in front.
+/// Reads until the protocol is known: a byte that is not the HTTP/2 preface's (HTTP/1), the
+/// whole preface (HTTP/2), or end of file (HTTP/1: hyper ends the connection); the bytes read
+/// are given back to the connection in front of the rest.
 ///
 /// hyper-util's auto builder does the same inside its connection future; reading first lets
 /// `serve` bound the wait for these bytes with the connection's own idle timer, and drive each
-/// protocol's connection with what it needs when idle (close, or GOAWAY).
-struct Replay<I> {
-    io: I,
-    head: [u8; H2_PREFACE.len()],
-    /// `head[start..end]` is still to be read.
-    start: usize,
-    end: usize,
-}
-
-impl<I: AsyncRead + Unpin> Replay<I> {
-    /// Reads until the protocol is known: a byte that is not the HTTP/2 preface's (HTTP/1), the
-    /// whole preface (HTTP/2), or end of file (HTTP/1: hyper ends the connection). The caller
-    /// bounds the wait with the connection's idle timer, which keeps running after it: a
-    /// client that sends nothing, or part of the preface, would otherwise hold the connection
-    /// forever.
-    async fn read_protocol(mut io: I) -> io::Result<(Protocol, Self)> {
-        let mut head = [0u8; H2_PREFACE.len()];
-        let mut end = 0;
-        let protocol = loop {
-            let n = io.read(&mut head[end..]).await?;
-            let read = end..end + n;
-            end += n;
-            if n == 0 || head[read.clone()] != H2_PREFACE[read] {
-                break Protocol::Http1;
-            }
-            if end == H2_PREFACE.len() {
-                break Protocol::Http2;
-            }
-        };
-        let replay = Self {
-            io,
-            head,
-            start: 0,
-            end,
-        };
-        Ok((protocol, replay))
-    }
-}
-
-impl<I: AsyncRead + Unpin> AsyncRead for Replay<I> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.start < this.end {
-            let n = (this.end - this.start).min(buf.remaining());
-            buf.put_slice(&this.head[this.start..this.start + n]);
-            this.start += n;
-            return Poll::Ready(Ok(()));
+/// protocol's connection with what it needs when idle (close, or GOAWAY). The caller bounds the
+/// wait with that timer, which keeps running after it: a client that sends nothing, or part of
+/// the preface, would otherwise hold the connection forever.
+async fn read_protocol<I: AsyncRead + Unpin>(io: I) -> io::Result<(Protocol, Peeked<I>)> {
+    let mut replay = Peeked::new(io);
+    let protocol = loop {
+        let before = replay.ahead().len();
+        let n = replay.read_ahead().await?;
+        let ahead = replay.ahead();
+        if n == 0 || ahead[before..] != H2_PREFACE[before..ahead.len()] {
+            break Protocol::Http1;
         }
-        Pin::new(&mut this.io).poll_read(cx, buf)
-    }
-}
-
-impl<I: AsyncWrite + Unpin> AsyncWrite for Replay<I> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
+        if ahead.len() == H2_PREFACE.len() {
+            break Protocol::Http2;
+        }
+    };
+    Ok((protocol, replay))
 }
 
 /// Inserts the connection's [`ConnectionInfo`] into each request, then calls the inner service.

@@ -24,6 +24,8 @@ mod stream;
 use counters::Metrics;
 pub use error::AcceptError;
 use peeked::FirstByte;
+#[cfg(feature = "serve")]
+pub(crate) use peeked::LOOKAHEAD;
 pub use peeked::Peeked;
 pub use stream::MaybeTlsStream;
 use stream::Stream;

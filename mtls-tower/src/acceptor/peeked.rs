@@ -1,5 +1,5 @@
-//! Telling TLS from plaintext by the first byte: `peek` on a TCP socket, read-and-give-back on
-//! any other stream.
+//! Looking at a stream's first bytes without taking them from its reader: `peek` on a TCP
+//! socket, read-ahead-and-give-back on any other stream (and for `serve`'s HTTP/2 preface).
 
 use std::io;
 use std::pin::Pin;
@@ -22,37 +22,59 @@ impl FirstByte for TcpStream {
     }
 }
 
+/// The most bytes read ahead: the HTTP/2 connection preface, the longest look (by
+/// [`serve`](crate::serve), to tell HTTP/2 from HTTP/1).
+pub(crate) const LOOKAHEAD: usize = 24;
+
 /// A stream handed to [`Acceptor::accept_io`](super::Acceptor::accept_io): the acceptor read
 /// its first byte to tell TLS from plaintext, and gives it back to the next read. Read and
 /// write it like the stream it wraps.
 #[derive(Debug)]
 pub struct Peeked<S> {
     inner: S,
-    /// The byte read ahead, until it is read again.
-    first: Option<u8>,
+    head: [u8; LOOKAHEAD],
+    /// `head[start..end]` was read ahead and is still to be read.
+    start: usize,
+    end: usize,
 }
 
 impl<S> Peeked<S> {
-    pub(super) fn new(inner: S) -> Self {
-        Self { inner, first: None }
+    pub(crate) fn new(inner: S) -> Self {
+        Self {
+            inner,
+            head: [0; LOOKAHEAD],
+            start: 0,
+            end: 0,
+        }
     }
 
     /// The stream it wraps.
     pub fn get_ref(&self) -> &S {
         &self.inner
     }
+
+    /// The bytes read ahead and not read again yet.
+    pub(crate) fn ahead(&self) -> &[u8] {
+        &self.head[self.start..self.end]
+    }
+}
+
+impl<S: AsyncRead + Unpin> Peeked<S> {
+    /// Reads more ahead, before anything is read again: how many bytes came (0 at the end of
+    /// the stream, or when [`LOOKAHEAD`] bytes are ahead).
+    pub(crate) async fn read_ahead(&mut self) -> io::Result<usize> {
+        let n = self.inner.read(&mut self.head[self.end..]).await?;
+        self.end += n;
+        Ok(n)
+    }
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin + Send> FirstByte for Peeked<S> {
     async fn first_byte(&mut self) -> io::Result<Option<u8>> {
-        if self.first.is_none() {
-            let mut first = [0u8; 1];
-            if self.inner.read(&mut first).await? == 0 {
-                return Ok(None);
-            }
-            self.first = Some(first[0]);
+        if self.ahead().is_empty() && self.read_ahead().await? == 0 {
+            return Ok(None);
         }
-        Ok(self.first)
+        Ok(self.ahead().first().copied())
     }
 }
 
@@ -63,10 +85,10 @@ impl<S: AsyncRead + Unpin> AsyncRead for Peeked<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if buf.remaining() > 0
-            && let Some(first) = this.first.take()
-        {
-            buf.put_slice(&[first]);
+        if this.start < this.end {
+            let n = (this.end - this.start).min(buf.remaining());
+            buf.put_slice(&this.head[this.start..this.start + n]);
+            this.start += n;
             return Poll::Ready(Ok(()));
         }
         Pin::new(&mut this.inner).poll_read(cx, buf)
