@@ -13,6 +13,7 @@ mod build;
 mod constraints;
 mod failure;
 mod links;
+mod name_forms;
 mod names;
 mod policy;
 mod policy_tree;
