@@ -151,7 +151,9 @@ impl Answer {
     /// The default answer for a code, following the seeds: missing certificate under
     /// `required` → alert `certificate_required` (AGC); revoked → HTTP 400 with the reason
     /// (AGC); identity not allowed → HTTP 403 (osm-edge); SNI/Host mismatch → HTTP 421;
-    /// plaintext under STRICT → close.
+    /// plaintext under STRICT → close. A host with
+    /// [`EnforceAt::Request`](crate::EnforceAt::Request) answers the certificate reasons whose
+    /// default is an alert with [`default_at_request`](Self::default_at_request) instead.
     pub fn default_for(code: DenyCode) -> Self {
         use DenyCode as C;
         let alert = Self::TlsAlert;
@@ -221,7 +223,9 @@ pub struct HttpResponse {
     pub body: String,
 }
 
-/// Answers chosen per code: overrides on top of [`Answer::default_for`].
+/// Answers chosen per code: overrides on top of [`Answer::default_for`]. An answer the TLS
+/// layer or the layer could not give is refused when the policy is compiled
+/// ([`crate::enforce`]).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Answers(pub BTreeMap<DenyCode, Answer>);
