@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::access_log::AccessLogConfig;
 use crate::answer::Answers;
 use crate::backend::{BackendConfig, ForwardIdentityConfig};
 use crate::certificate::CertificateSource;
@@ -74,6 +75,9 @@ pub struct PolicyConfig {
     /// The admin endpoint of the process serving this configuration (the gateway's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin: Option<AdminConfig>,
+    /// The access log of the process serving this configuration; absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_log: Option<AccessLogConfig>,
     /// Istio's root namespace: its selector-less `PeerAuthentication` is mesh-wide.
     #[serde(default = "istio_system", skip_serializing_if = "is_istio_system")]
     pub root_namespace: String,
@@ -104,6 +108,7 @@ impl PolicyConfig {
     pub fn new() -> Self {
         Self {
             admin: None,
+            access_log: None,
             root_namespace: istio_system(),
             peer_authentication: Vec::new(),
             answers: Answers::default(),
@@ -166,6 +171,10 @@ pub struct ListenerConfig {
     /// Answers per deny code, over the policy-wide ones.
     #[serde(default, skip_serializing_if = "Answers::is_empty")]
     pub answers: Answers,
+    /// A candidate client validation evaluated beside the active one of each host that has
+    /// none of its own (see [`HostConfig::shadow_client_validation`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_client_validation: Option<ClientValidation>,
     /// Hosts by SNI / Host; one with no `hostnames` is the default.
     pub hosts: Vec<HostConfig>,
 }
@@ -184,6 +193,7 @@ impl ListenerConfig {
             limits: ConnectionLimits::default(),
             session_tickets: None,
             answers: Answers::default(),
+            shadow_client_validation: None,
             hosts: Vec::new(),
         }
     }
@@ -237,6 +247,14 @@ pub struct HostConfig {
     /// Client-certificate validation; absent: no client certificate is requested.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_validation: Option<ClientValidation>,
+    /// Shadow trust: a candidate client validation (its own trust domains, CRLs, issuer
+    /// scopes, pins, mode) evaluated beside `client_validation` on every handshake and
+    /// request, by the same verifier and decision, and never enforced. Where the two
+    /// disagree, the gateway counts and logs it (`mtls_shadow_disagreements_total`).
+    /// Promoting the candidate is a reload: move it to `client_validation`. Overrides the
+    /// listener's `shadow_client_validation`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shadow_client_validation: Option<ClientValidation>,
     /// Routes: an exact path wins, then the longest prefix (on segment boundaries).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routes: Vec<RouteConfig>,
@@ -253,6 +271,7 @@ impl HostConfig {
             hostnames: hostnames.into_iter().map(Into::into).collect(),
             certificate: None,
             client_validation: None,
+            shadow_client_validation: None,
             routes: Vec::new(),
         }
     }
@@ -266,6 +285,13 @@ impl HostConfig {
     /// Sets the client validation.
     pub fn client_validation(mut self, validation: ClientValidation) -> Self {
         self.client_validation = Some(validation);
+        self
+    }
+
+    /// Sets the candidate client validation of shadow trust, evaluated beside the active one
+    /// and never enforced.
+    pub fn shadow_client_validation(mut self, validation: ClientValidation) -> Self {
+        self.shadow_client_validation = Some(validation);
         self
     }
 

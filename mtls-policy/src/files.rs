@@ -18,15 +18,22 @@ pub struct ConfigFiles {
 
 impl PolicyConfig {
     /// Makes every relative path of the configuration (certificates, keys, secret
-    /// directories, CA bundles, CRLs, session-ticket keys, upstream TLS files) relative to
-    /// `base`, the directory of the configuration file. Call it once, when loading: relative
-    /// paths then mean the same whatever the process's working directory.
+    /// directories, CA bundles, CRLs, session-ticket keys, upstream TLS files, the access
+    /// log's file) relative to `base`, the directory of the configuration file. Call it once,
+    /// when loading: relative paths then mean the same whatever the process's working
+    /// directory.
     pub fn resolve_paths(&mut self, base: &Path) {
         self.visit_paths(&mut |p: &mut PathBuf, _| {
             if p.is_relative() {
                 *p = base.join(&*p);
             }
         });
+        // Written, not read: resolved like the others, never watched.
+        if let Some(path) = self.access_log.as_mut().and_then(|a| a.path.as_mut())
+            && path.is_relative()
+        {
+            *path = base.join(&*path);
+        }
     }
 
     /// The files and directories the configuration reads.
@@ -66,12 +73,18 @@ impl PolicyConfig {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn sources_mut(&mut self, f: &mut dyn FnMut(SourceMut<'_>)) {
-        for host in self.listeners.iter_mut().flat_map(|l| &mut l.hosts) {
-            if let Some(source) = &mut host.certificate {
-                f(SourceMut::Certificate(source));
+        for listener in &mut self.listeners {
+            // The candidate trust of shadow evaluation is loaded (and watched) like the active.
+            let mut validations = Vec::new();
+            for host in &mut listener.hosts {
+                if let Some(source) = &mut host.certificate {
+                    f(SourceMut::Certificate(source));
+                }
+                validations.extend(host.client_validation.iter_mut());
+                validations.extend(host.shadow_client_validation.iter_mut());
             }
-            let domains = host.client_validation.iter_mut().flat_map(|v| &mut v.trust);
-            for domain in domains {
+            validations.extend(listener.shadow_client_validation.iter_mut());
+            for domain in validations.into_iter().flat_map(|v| &mut v.trust) {
                 let crls = domain.crl.iter_mut().flat_map(|c| c.sources.iter_mut());
                 for source in domain.ca.iter_mut().chain(crls) {
                     f(SourceMut::Trust(source));

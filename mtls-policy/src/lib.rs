@@ -85,6 +85,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod access_log;
 pub mod answer;
 pub mod backend;
 pub mod certificate;
@@ -112,6 +113,7 @@ pub mod reason;
 pub mod route;
 pub mod scope;
 pub mod settings;
+pub mod shadow;
 mod source_limits;
 pub mod trust;
 pub mod verification;

@@ -29,6 +29,8 @@ pub struct Policy {
     pub(crate) by_port: FastMap<u16, usize>,
     pub(crate) listeners: Vec<Listener>,
     pub(crate) routes: Vec<Route>,
+    /// The candidate of shadow trust ([`crate::shadow`]).
+    pub(crate) candidate: Option<Arc<Self>>,
     attachment: Option<Arc<dyn Any + Send + Sync>>,
 }
 
@@ -100,6 +102,10 @@ impl Policy {
                     let (path, msg) = msg.split_once(": ").unwrap_or((".", &msg));
                     ConfigError::new(ConfigErrorKind::Conflict, path, msg)
                 })?;
+        if let Some(log) = &config.access_log {
+            log.validate()
+                .map_err(|(field, e)| invalid(format!("access_log.{field}"), e))?;
+        }
         for (name, backend) in &config.backends {
             backend
                 .validate()
@@ -140,12 +146,14 @@ impl Policy {
                 .map_err(|(field, e)| invalid(format!("{at}.limits.{field}"), e))?;
             listeners.push(compile_listener(&config, l, li, &mut routes)?);
         }
+        let candidate = crate::shadow::compile(&config)?.map(Arc::new);
         Ok(Self {
             config,
             mesh,
             by_port,
             listeners,
             routes,
+            candidate,
             attachment: None,
         })
     }

@@ -64,7 +64,7 @@ fn bad_configs() {
         ("listeners:\n  - { name: a, port: 443, hosts: [], answers: { revokd: { close: true } } }\n".to_owned(), Syntax, "listeners[0].answers: unknown deny code `revokd`, expected one of `no_certificate`, `unknown_issuer`, `untrusted_trust_domain`, `expired`, `not_yet_valid`, `revoked`, `revocation_unknown`, `crl_expired`, `bad_eku`, `chain_too_long`, `bad_signature`, `invalid_certificate`, `pin_mismatch`, `identity_not_allowed`, `issuer_not_allowed_for_identity`, `plaintext_not_allowed`, `sni_host_mismatch`, `no_listener`, `bad_request` at line 2 column 47"),
         ("listeners:\n  - { name: a, port: 443, hosts: [], answers: { revoked: { close: true, http: { status: 400 } } } }\n".to_owned(), Conflict, "listeners[0].answers.revoked: conflicting settings: `close` and `http` (set only one) at line 2 column 58"),
         ("listeners:\n  - { name: a, port: 70000, hosts: [] }\n".to_owned(), Invalid, "listeners[0].port: invalid value: `70000`, expected u16 at line 2 column 22"),
-        ("listener: []\n".to_owned(), Syntax, "listener: unknown field `listener`, expected one of `admin`, `root_namespace`, `peer_authentication`, `answers`, `forward_identity`, `listeners`, `backends` at line 1 column 1"),
+        ("listener: []\n".to_owned(), Syntax, "listener: unknown field `listener`, expected one of `admin`, `access_log`, `root_namespace`, `peer_authentication`, `answers`, `forward_identity`, `listeners`, `backends` at line 1 column 1"),
         ("listeners: [\n".to_owned(), Syntax, "listeners: unclosed bracket '[' at line 1 column 12"),
     ];
     for (text, kind, want) in cases {

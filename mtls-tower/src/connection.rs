@@ -31,6 +31,8 @@ struct Inner {
     peer: Option<PeerIdentity>,
     chain: Vec<CertificateDer<'static>>,
     verification: PeerVerification,
+    /// How the host's candidate trust (shadow trust) judged the same chain, when it has one.
+    candidate: Option<PeerVerification>,
     /// The acceptor's configuration generation the handshake used (0 when unknown).
     generation: u64,
     /// The XFCC value of this connection's peer, as the first layer to forward it formatted
@@ -86,6 +88,7 @@ impl ConnectionInfo {
             peer: None,
             chain: Vec::new(),
             verification: PeerVerification::Plaintext,
+            candidate: None,
             generation: 0,
             #[cfg(feature = "layer")]
             xfcc: OnceLock::new(),
@@ -109,10 +112,20 @@ impl ConnectionInfo {
             peer,
             chain,
             verification,
+            candidate: None,
             generation: 0,
             #[cfg(feature = "layer")]
             xfcc: OnceLock::new(),
         }))
+    }
+
+    /// Records how the host's candidate trust judged the peer's chain (shadow trust); only
+    /// before the info is shared.
+    pub(crate) fn with_candidate(mut self, candidate: PeerVerification) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.candidate = Some(candidate);
+        }
+        self
     }
 
     /// Records the configuration generation the handshake used; only before the info is shared.
@@ -170,6 +183,13 @@ impl ConnectionInfo {
     /// How the peer's certificate was verified.
     pub fn verification(&self) -> &PeerVerification {
         &self.0.verification
+    }
+
+    /// How the host's candidate trust ([`mtls_policy::shadow`]) judged the same certificate;
+    /// `None` when the host has no candidate. Never enforced: the layer decides the candidate
+    /// beside the active trust and reports where they disagree.
+    pub fn candidate_verification(&self) -> Option<&PeerVerification> {
+        self.0.candidate.as_ref()
     }
 }
 

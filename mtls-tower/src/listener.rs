@@ -19,6 +19,8 @@ use crate::tls::{
     TicketKeyError, TicketKeys, TlsSnapshot, TrustError, VerifierError,
 };
 
+mod shadow;
+
 /// Why a listener could not be built from a policy; the message names the field
 /// (`listeners[0].hosts[1].certificate`) and the cause.
 #[derive(Debug, thiserror::Error)]
@@ -375,6 +377,15 @@ pub fn snapshot_for(
                 })?;
                 tls_host = tls_host.client_verifier(Arc::new(verifier));
             }
+        }
+        if let Some(candidate) = listener.candidate_for(host) {
+            let at = shadow::Host {
+                listener: name,
+                label: &label,
+                port,
+                sni: host.hostnames.first().cloned(),
+            };
+            tls_host = shadow::with_candidate(tls_host, candidate, at, slot, provider, secrets)?;
         }
         builder = builder.host(tls_host);
     }

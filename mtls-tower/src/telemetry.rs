@@ -13,6 +13,7 @@
 //! | [`CERT_REMAINING_LIFETIME`] | histogram, [`LIFETIME_BUCKETS`] | `trust_domain` | a connection with a client certificate is accepted |
 //! | [`CA_EARLIEST_NOT_AFTER`] | gauge, Unix seconds | `trust_domain` | an [`Acceptor`](crate::Acceptor) is built or reloaded |
 //! | [`CRL_NEXT_UPDATE`] | gauge, Unix seconds | `trust_domain`, `issuer` | as above, per CRL that has a `nextUpdate` |
+//! | [`SHADOW_DISAGREEMENTS_TOTAL`] | counter | `listener`, `stage`, `active`, `candidate` | shadow trust and the active trust disagree |
 //!
 //! The histogram's buckets are the recorder's to set: a Prometheus exporter renders a
 //! histogram without buckets as a summary. With `metrics-exporter-prometheus`:
@@ -28,7 +29,9 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use mtls_core::PeerIdentity;
 use mtls_policy::PeerVerification;
+use mtls_policy::identity::identity_label;
 use mtls_verify::LoadedTrustDomain;
 
 use crate::ConnectionInfo;
@@ -183,4 +186,61 @@ fn unix_seconds(t: SystemTime) -> f64 {
         Ok(d) => d.as_secs_f64(),
         Err(e) => -e.duration().as_secs_f64(),
     }
+}
+
+/// `mtls_shadow_disagreements_total{listener, stage, active, candidate}`: handshakes and
+/// requests that shadow trust ([`mtls_policy::shadow`]) decided otherwise than the active
+/// trust; `active` and `candidate` are `allow` or `deny`, `stage` is `handshake` (the active
+/// verifier refused the chain) or `request` (the layer decided both). Each is also logged
+/// (target `mtls::shadow`, WARN) with the identity and both reasons.
+pub const SHADOW_DISAGREEMENTS_TOTAL: &str = "mtls_shadow_disagreements_total";
+
+/// Where shadow trust was compared with the active trust.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ShadowStage {
+    /// The active verifier refused the handshake.
+    Handshake,
+    /// The layer decided a request.
+    Request,
+}
+
+/// One comparison of the active and the candidate decision: a deny code each, `None` for
+/// allow.
+pub(crate) struct Disagreement<'a> {
+    pub(crate) listener: &'a str,
+    pub(crate) stage: ShadowStage,
+    pub(crate) active: Option<&'static str>,
+    pub(crate) candidate: Option<&'static str>,
+    pub(crate) identity: Option<&'a PeerIdentity>,
+}
+
+/// Counts and logs `d` when the two decisions differ (one allows, the other denies).
+pub(crate) fn record_disagreement(d: &Disagreement<'_>) {
+    if d.active.is_some() == d.candidate.is_some() {
+        return;
+    }
+    let verdict = |reason: Option<&str>| if reason.is_some() { "deny" } else { "allow" };
+    let stage = match d.stage {
+        ShadowStage::Handshake => "handshake",
+        ShadowStage::Request => "request",
+    };
+    metrics::counter!(
+        SHADOW_DISAGREEMENTS_TOTAL,
+        "listener" => d.listener.to_owned(),
+        "stage" => stage,
+        "active" => verdict(d.active),
+        "candidate" => verdict(d.candidate)
+    )
+    .increment(1);
+    tracing::warn!(
+        target: "mtls::shadow",
+        listener = d.listener,
+        stage,
+        identity = %d.identity.map_or_else(|| "anonymous".to_owned(), identity_label),
+        active = verdict(d.active),
+        active_reason = d.active.unwrap_or("-"),
+        candidate = verdict(d.candidate),
+        candidate_reason = d.candidate.unwrap_or("-"),
+        "shadow trust disagrees with the active trust"
+    );
 }

@@ -55,6 +55,10 @@ pub(crate) fn install_metrics() -> Result<PrometheusHandle, BuildError> {
         "nextUpdate (Unix seconds) of each loaded CRL, by trust domain and issuer"
     );
     metrics::describe_counter!(
+        t::SHADOW_DISAGREEMENTS_TOTAL,
+        "Handshakes and requests shadow trust decided otherwise than the active trust"
+    );
+    metrics::describe_counter!(
         crate::proxy::UPSTREAM_REQUESTS_TOTAL,
         "Requests sent upstream, by backend and status class of the answer"
     );

@@ -79,11 +79,17 @@ static HOP_BY_HOP: [HeaderName; 9] = [
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct RouteName(pub(crate) Arc<str>);
 
-/// Whether the access log (target `access`) logs answers (INFO): the per-request work of the
-/// log (its boxed future, the route name on the response) is done only then.
+/// Whether the access log logs answers (INFO on the target `access`, or the JSON access
+/// log): the per-request work of the log (its boxed future, the route name on the response)
+/// is done only then.
 pub(crate) fn logs_answers() -> bool {
-    tracing::enabled!(target: "access", tracing::Level::INFO)
+    JSON_ACCESS_LOG.load(std::sync::atomic::Ordering::Relaxed)
+        || tracing::enabled!(target: "access", tracing::Level::INFO)
 }
+
+/// Set once the JSON access log is opened (see `access_log::JsonSink`).
+pub(crate) static JSON_ACCESS_LOG: std::sync::atomic::AtomicBool =
+    std::sync::atomic::AtomicBool::new(false);
 
 impl RouteName {
     /// Puts `self` on `response` if the access log (target `access`) logs answers (INFO).

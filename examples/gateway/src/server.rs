@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
+use mtls_policy::access_log::AccessLogConfig;
 use mtls_policy::{ConnectionLimits, PeerMode, Policy, PolicyConfig};
 use mtls_tower::fetch::CrlFetcher;
 use mtls_tower::layer::ForwardIdentity;
@@ -18,7 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower_layer::Layer as _;
 
-use crate::access_log::AccessLog;
+use crate::access_log::{AccessLog, JsonSink};
 use crate::admin::{AdminState, install_metrics, serve_admin};
 use crate::assemble::{Plan, SecretResolver, assemble};
 use crate::config;
@@ -44,6 +45,8 @@ pub(crate) struct Gateway {
     admin: Option<std::net::SocketAddr>,
     /// The entries `/strict-readiness` keeps per PERMISSIVE listener.
     readiness_capacity: usize,
+    /// The access log as started.
+    access_log: Option<AccessLogConfig>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
@@ -85,6 +88,9 @@ async fn launch(
             }
         })
         .clone();
+    // The JSON access log's writer, shared by every listener.
+    let access_log = loaded.config().access_log.clone();
+    let json = access_log.as_ref().map(JsonSink::open).transpose()?;
     let provider = mtls_core::crypto::default_provider();
     let slot = SharedPolicy::new(loaded.clone());
     let fetcher = CrlFetcher::new(Arc::clone(&provider));
@@ -126,6 +132,7 @@ async fn launch(
                 .forward(forward.clone())
                 .layer(Proxy),
             &listener.name,
+            json.clone(),
         );
         let mut stopped = stopped.clone();
         let serve_acceptor = acceptor.clone();
@@ -178,6 +185,7 @@ async fn launch(
         forward,
         admin,
         readiness_capacity,
+        access_log,
         stop,
         tasks,
     })
@@ -221,7 +229,7 @@ impl Gateway {
 
     /// Refuses a configuration that changes what only a restart can change, naming the
     /// field: the listeners (added, removed, renamed, moved), their `limits`,
-    /// `forward_identity` and `admin`.
+    /// `forward_identity`, `admin` and `access_log`.
     pub(crate) fn restart_only(&self, new: &PolicyConfig) -> Result<(), String> {
         let needs_restart = |field: String| {
             Err(format!(
@@ -253,6 +261,9 @@ impl Gateway {
         }
         if crate::assemble::readiness_capacity(new) != self.readiness_capacity {
             return needs_restart("admin.strict_readiness_capacity".into());
+        }
+        if new.access_log != self.access_log {
+            return needs_restart("access_log".into());
         }
         Ok(())
     }

@@ -387,9 +387,9 @@ fn istio_credential_rotation_without_restart() {
 
     // 3. SIGHUP reloads too.
     let reloads = gw.log_count("configuration reloaded");
-    let hups = gw.log_count("trigger=\"SIGHUP\"");
+    let hups = gw.log_count("trigger=\"signal\"");
     gw.hup();
-    gw.wait_for_log("trigger=\"SIGHUP\"", hups);
+    gw.wait_for_log("trigger=\"signal\"", hups);
     gw.wait_for_log("configuration reloaded", reloads);
     assert_eq!(get("httpbin.example.com", https, "new-ca.pem", &[]).1, 418);
 }
@@ -684,7 +684,7 @@ fn a_bad_configuration_at_start_exits_2_with_the_field_path() {
                        # leaf first, then intermediates\n";
     let allowed = "expected one of `name`, `address`, `port`, `peer_mode`, `audit`, \
                    `sni_host_match`, `unknown_sni`, `min_tls_version`, `limits`, \
-                   `session_tickets`, `answers`, `hosts`";
+                   `session_tickets`, `answers`, `shadow_client_validation`, `hosts`";
     // (what the example has, what replaces it, where the error points when it knows the line,
     // the error after the file and position)
     let cases = [
@@ -742,7 +742,7 @@ fn a_bad_configuration_at_start_exits_2_with_the_field_path() {
             "admin:\n",
             "policy: {}\nadmin:\n",
             Some("policy: {}"),
-            "policy: unknown field `policy`, expected one of `admin`, `root_namespace`, \
+            "policy: unknown field `policy`, expected one of `admin`, `access_log`, `root_namespace`, \
              `peer_authentication`, `answers`, `forward_identity`, `listeners`, `backends`"
                 .to_owned(),
         ),

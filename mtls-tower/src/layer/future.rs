@@ -17,6 +17,8 @@ pin_project! {
     pub struct ResponseFuture<F> {
         #[pin]
         kind: Kind<F>,
+        // The request's span, entered while the inner service runs.
+        span: tracing::Span,
     }
 }
 
@@ -31,8 +33,14 @@ pin_project! {
 
 impl<F> ResponseFuture<F> {
     pub(crate) fn inner(future: F) -> Self {
+        Self::in_span(future, tracing::Span::none())
+    }
+
+    /// The inner service's future, polled inside `span`.
+    pub(crate) fn in_span(future: F, span: tracing::Span) -> Self {
         Self {
             kind: Kind::Inner { future },
+            span,
         }
     }
 
@@ -41,6 +49,7 @@ impl<F> ResponseFuture<F> {
             kind: Kind::Denied {
                 response: Some(response),
             },
+            span: tracing::Span::none(),
         }
     }
 }
@@ -52,7 +61,9 @@ where
     type Output = Result<Response<ResponseBody<B>>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
+        let this = self.project();
+        let _entered = this.span.enter();
+        match this.kind.project() {
             KindProj::Inner { future } => future.poll(cx).map_ok(|r| r.map(ResponseBody::inner)),
             KindProj::Denied { response } => match response.take() {
                 Some(r) => Poll::Ready(Ok(r.map(ResponseBody::denied))),

@@ -58,6 +58,8 @@ mod future;
 mod layer;
 mod require;
 mod service;
+mod shadow;
+mod span;
 mod target;
 mod xfcc;
 

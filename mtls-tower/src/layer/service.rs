@@ -8,7 +8,10 @@ use bytes::Bytes;
 use http::{HeaderValue, Request, Response, StatusCode, header};
 use mtls_core::PeerIdentity;
 use mtls_policy::identity::identity_label;
-use mtls_policy::{Answer, AuditNote, Context, Decision, DenyCode, DenyReason, HttpAnswer, Policy};
+use mtls_policy::{
+    Answer, AuditNote, Context, Decision, DenyCode, DenyReason, HttpAnswer, PeerVerification,
+    Policy,
+};
 use tower_service::Service;
 
 use super::body::ResponseBody;
@@ -17,6 +20,7 @@ use super::future::ResponseFuture;
 use super::layer::{Config, SharedPolicy};
 use super::target::{self, MatchedRoute};
 use super::{DENIALS_TOTAL, REQUESTS_TOTAL};
+use super::{shadow, span};
 use crate::ConnectionInfo;
 
 /// The audit notes of an allowed request (what was tolerated, what audit mode would have
@@ -132,8 +136,13 @@ where
     }
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
-        match authorize(&self.config, &mut req) {
-            Ok(()) => ResponseFuture::inner(self.inner.call(req)),
+        let span = span::request();
+        let decided = span.in_scope(|| authorize(&self.config, &mut req, &span));
+        match decided {
+            Ok(()) => {
+                let future = span.in_scope(|| self.inner.call(req));
+                ResponseFuture::in_span(future, span)
+            }
             Err(denial) => ResponseFuture::denied(*denial),
         }
     }
@@ -199,8 +208,13 @@ pub(super) fn text(status: StatusCode, body: String) -> Response<Bytes> {
     res
 }
 
-/// `Err`: the denial to answer (boxed: it is the rare path).
-fn authorize<B>(config: &Config, req: &mut Request<B>) -> Result<(), Box<Response<Bytes>>> {
+/// `Err`: the denial to answer (boxed: it is the rare path). The decision is recorded in
+/// `span`.
+fn authorize<B>(
+    config: &Config,
+    req: &mut Request<B>,
+    span: &tracing::Span,
+) -> Result<(), Box<Response<Bytes>>> {
     let Some(conn) = req.extensions().get::<ConnectionInfo>().cloned() else {
         tracing::error!(
             code = "missing_connection_info",
@@ -231,7 +245,27 @@ fn authorize<B>(config: &Config, req: &mut Request<B>) -> Result<(), Box<Respons
             }
         };
         let path = normal.as_deref().unwrap_or(raw_path);
-        decide(&policy, port, &conn, host.as_deref(), path)
+        let decision = decide(
+            &policy,
+            port,
+            &conn,
+            conn.verification(),
+            host.as_deref(),
+            path,
+        );
+        if let Some(candidate) = conn.candidate_verification() {
+            // Shadow trust: the candidate decided by the same decision, never enforced.
+            let decided = shadow::Decided {
+                port,
+                active: &decision,
+                peer: conn.peer(),
+            };
+            shadow::compare(&policy, &decided, candidate, |p, v| {
+                decide(p, port, &conn, v, host.as_deref(), path)
+            });
+        }
+        span::record(span, &policy, &decision, conn.peer());
+        decision
     };
     // What is forwarded is what was decided: the path in normal form. Inside a router that
     // stripped a prefix the path cannot be rewritten consistently: a path not in normal form
@@ -400,10 +434,11 @@ fn decide(
     policy: &Policy,
     port: u16,
     conn: &ConnectionInfo,
+    verification: &PeerVerification,
     host: Option<&str>,
     path: &str,
 ) -> Decision {
-    let mut ctx = Context::new(port, conn.verification()).path(path);
+    let mut ctx = Context::new(port, verification).path(path);
     if let Some(id) = conn.peer() {
         ctx = ctx.identity(id);
     }

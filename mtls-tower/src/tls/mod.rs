@@ -16,6 +16,7 @@ pub use mtls_verify::{
 };
 
 mod reporting;
+mod shadow;
 
 // The listener side (SNI, handshake) and the upstream side (client connector): lead's modules.
 mod server;
@@ -28,6 +29,7 @@ pub use server::{
     HostTls, MinTlsVersion, ReportingVerifier, SnapshotError, TlsSnapshot, TlsSnapshotBuilder,
     UnknownSni,
 };
+pub use shadow::RefusedHandshake;
 pub use tickets::{MIN_KEY_LEN, TicketKeyError, TicketKeys};
 #[cfg(feature = "upstream")]
 #[cfg_attr(docsrs, doc(cfg(feature = "upstream")))]

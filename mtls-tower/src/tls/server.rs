@@ -17,6 +17,7 @@ use tokio_rustls::LazyConfigAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use crate::connection::{ConnectionInfo, TlsInfo};
+use crate::tls::shadow::{RefusedHandshake, Shadowed};
 use crate::tls::tickets::{TicketKeyError, TicketKeys, host_binding};
 
 /// A client-certificate verifier that also tells, after the handshake, how the certificate the
@@ -60,6 +61,7 @@ pub struct HostTls {
     names: Vec<String>,
     credential: ServerCredential,
     verifier: Option<Arc<dyn ReportingVerifier>>,
+    candidate: Option<(Arc<dyn ReportingVerifier>, RefusedHandshake)>,
 }
 
 impl HostTls {
@@ -74,6 +76,7 @@ impl HostTls {
             names: names.into_iter().map(Into::into).collect(),
             credential,
             verifier: None,
+            candidate: None,
         }
     }
 
@@ -81,6 +84,20 @@ impl HostTls {
     /// for no client certificate (Istio `SIMPLE`).
     pub fn client_verifier(mut self, verifier: Arc<dyn ReportingVerifier>) -> Self {
         self.verifier = Some(verifier);
+        self
+    }
+
+    /// Shadow trust: `candidate` judges every chain a client presents, beside the
+    /// [`client_verifier`](Self::client_verifier), and is never enforced. An accepted
+    /// connection carries its judgement
+    /// ([`ConnectionInfo::candidate_verification`]); a chain the active verifier refuses is
+    /// handed to `refused` with both judgements. Without a client verifier it does nothing.
+    pub fn candidate_verifier(
+        mut self,
+        candidate: Arc<dyn ReportingVerifier>,
+        refused: RefusedHandshake,
+    ) -> Self {
+        self.candidate = Some((candidate, refused));
         self
     }
 }
@@ -123,6 +140,8 @@ struct BuiltHost {
     label: String,
     config: Arc<ServerConfig>,
     verifier: Option<Arc<dyn ReportingVerifier>>,
+    /// The candidate verifier of shadow trust.
+    candidate: Option<Arc<dyn ReportingVerifier>>,
 }
 
 /// Errors building a [`TlsSnapshot`].
@@ -383,9 +402,20 @@ impl TlsSnapshotBuilder {
             let builder = ServerConfig::builder_with_provider(Arc::clone(&self.provider))
                 .with_protocol_versions(versions)
                 .map_err(rustls_err)?;
-            let builder = match &host.verifier {
-                Some(v) => builder.with_client_cert_verifier(Arc::clone(v) as _),
-                None => builder.with_no_client_auth(),
+            let candidate = match (&host.verifier, host.candidate) {
+                (Some(_), Some((candidate, refused))) => Some((candidate, refused)),
+                _ => None,
+            };
+            let builder = match (&host.verifier, &candidate) {
+                (Some(active), Some((candidate, refused))) => {
+                    builder.with_client_cert_verifier(Arc::new(Shadowed {
+                        active: Arc::clone(active),
+                        candidate: Arc::clone(candidate),
+                        refused: Arc::clone(refused),
+                    }))
+                }
+                (Some(v), None) => builder.with_client_cert_verifier(Arc::clone(v) as _),
+                (None, _) => builder.with_no_client_auth(),
             };
             let mut config = builder.with_cert_resolver(Arc::new(
                 rustls::sign::SingleCertAndKey::from(host.credential.certified_key()),
@@ -404,6 +434,7 @@ impl TlsSnapshotBuilder {
                 label,
                 config: Arc::new(config),
                 verifier: host.verifier,
+                candidate: candidate.map(|(c, _)| c),
             });
         }
         Ok(TlsSnapshot {
@@ -514,7 +545,15 @@ where
             .and_then(|s| s.suite().as_str())
             .unwrap_or("unknown"),
     };
-    let info = ConnectionInfo::tls(remote_addr, local_addr, tls, chain, peer, verification);
+    // Shadow trust: the candidate judges the same chain (no cost without one).
+    let candidate = host.candidate.as_ref().map(|candidate| match chain.first() {
+        Some(_) => candidate.outcome_for(&chain),
+        None => PeerVerification::NoCertificate,
+    });
+    let mut info = ConnectionInfo::tls(remote_addr, local_addr, tls, chain, peer, verification);
+    if let Some(candidate) = candidate {
+        info = info.with_candidate(candidate);
+    }
     Ok((stream, info))
 }
 

@@ -132,7 +132,8 @@ fn syntax_errors_name_the_line_and_column() {
         error(&text),
         "gw.yaml:5:5: listeners[0].handshake_timeout: unknown field `handshake_timeout`, \
          expected one of `name`, `address`, `port`, `peer_mode`, `audit`, `sni_host_match`, \
-         `unknown_sni`, `min_tls_version`, `limits`, `session_tickets`, `answers`, `hosts`"
+         `unknown_sni`, `min_tls_version`, `limits`, `session_tickets`, `answers`, \
+         `shadow_client_validation`, `hosts`"
     );
     // A duration without a unit.
     let text = valid_but("handshake_timeout: 5s", "handshake_timeout: soon");
