@@ -13,7 +13,7 @@ use std::io::{Read as _, Write as _};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use support::keep_alive::{closed_by_server, get_on, keep_alive_client};
 use support::{CLIENT_ID, Workdir, curl_status, eventually, free_port};
@@ -270,13 +270,14 @@ fn a_fetched_crl_refuses_a_revoked_client_and_a_refresh_cuts_its_connection() {
 }
 
 /// Before the first good fetch the client's status is unknown (refused at the handshake, the
-/// default answer to `revocation_unknown`); after it, each failed refresh (an error status, not a CRL, larger
-/// than `max_bytes`, too slow, nobody listening) keeps the last good CRL and is counted by its
-/// reason.
+/// default answer to `revocation_unknown`); after it, each failed refresh (an error status, not
+/// a CRL, larger than `max_bytes`, too slow, an older CRL, nobody listening) keeps the last good
+/// CRL and is counted by its reason.
 #[test]
 fn a_failed_fetch_keeps_the_last_good_crl_and_counts_its_reason() {
     let w = Workdir::new();
     let dir = &w.etc;
+    let pki = mtls_testkit::Pki::shared();
     let crl = std::fs::read(dir.join("crl.pem")).unwrap();
     let server = CrlServer::start(Serve::Status("503 Service Unavailable"));
     let (https, admin) = (free_port(), free_port());
@@ -322,11 +323,19 @@ fn a_failed_fetch_keeps_the_last_good_crl_and_counts_its_reason() {
         big.extend(std::iter::repeat_n(b'\n', 200));
         big
     };
+    let older = pki
+        .crls()
+        .this_update(SystemTime::now() - Duration::from_secs(3 * 3600))
+        .build()
+        .pem()
+        .into_bytes();
     for (serve, reason) in [
         (Serve::Body(b"<html>not a CRL</html>".to_vec()), "not_a_crl"),
         (Serve::Body(oversized), "too_large"),
         (Serve::Status("500 Internal Server Error"), "http_status"),
         (Serve::Stall(Duration::from_secs(3)), "timeout"),
+        // An older CRL of the same CA that does not list `revoked.pem`: no rollback.
+        (Serve::Body(older), "older"),
     ] {
         let before = failures(reason);
         server.set(serve);

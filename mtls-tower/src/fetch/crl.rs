@@ -12,6 +12,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::http::{self, Fetched, HttpError, HttpUrl, Validators};
+use super::rollback::rolls_back;
 use crate::telemetry;
 
 /// The shortest wait between two fetches of a URI.
@@ -318,6 +319,17 @@ async fn fetch_once(
                 reason: "unusable",
                 detail: e.to_string(),
             })?;
+    }
+    if let Some(why) = shared
+        .lock()
+        .fetched
+        .get(uri)
+        .and_then(|kept| rolls_back(&crls, kept))
+    {
+        return Err(Failure {
+            reason: "older",
+            detail: why,
+        });
     }
     let entries: usize = crls.crls().iter().map(|c| c.revoked_serials().len()).sum();
     let next_update = crls.earliest_next_update();

@@ -15,7 +15,8 @@
 //!    and `Last-Modified`;
 //! 2. reads the body as a CRL file (DER or PEM) and checks it once as the loader checks file
 //!    CRLs ([`LoadedTrustDomain::check_crls`](crate::LoadedTrustDomain::check_crls)); a CRL
-//!    that fails either is a failed fetch;
+//!    that fails either, or one older (thisUpdate) than the CRL kept for its issuer, is a
+//!    failed fetch;
 //! 3. keeps it as the URI's last good CRL when it differs from the one kept, and tells the
 //!    owner through [`CrlFetcher::changes`]; the owner rebuilds its TLS snapshot with
 //!    [`CrlFetcher::fetched`] (through
@@ -36,6 +37,7 @@
 
 mod crl;
 pub mod http;
+mod rollback;
 
 pub use crl::CrlFetcher;
 pub use http::{Fetched, HttpError, HttpUrl, Validators};
