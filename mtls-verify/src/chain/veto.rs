@@ -139,27 +139,47 @@ pub(super) fn overrule(
             return Err(None);
         }
         process(&path, now.as_secs(), usage).map_err(|f| Some(failure(f, now)))?;
-        let link = |k: usize| {
+        // A certificate's issuer and its CA's subject are the same name per RFC 5280 7.1, but
+        // CRLs are found and matched to their signer by a name's bytes: each CA is named as
+        // it names itself, then (the status left unknown) as the certificate below it names
+        // it.
+        let link = |k: usize, as_below: bool| {
             let cert = path[k];
-            let issuer = path
-                .get(k + 1)
-                .map_or(anchor.subject_contents, |c| c.subject_contents);
+            let issuer = match path.get(k + 1) {
+                _ if as_below => cert.issuer_contents,
+                Some(ca) => ca.subject_contents,
+                None => anchor.subject_contents,
+            };
+            let subject = match k.checked_sub(1).and_then(|below| path.get(below)) {
+                Some(below) if as_below => below.issuer_contents,
+                _ => cert.subject_contents,
+            };
             Link {
-                subject: cert.subject_contents,
-                // The issuing CA's own name: the same name per RFC 5280 7.1, in the form the
-                // CRLs of that CA name it.
+                subject,
                 issuer,
                 serial: cert.x509.raw_serial(),
                 der: cert.der,
                 spki: cert.spki(),
             }
         };
-        let links: Vec<Link<'_>> = (1..path.len()).map(link).collect();
         let checked = Checked {
             links_profiled: false,
             presented: intermediates,
         };
-        check_links(domain, algs, &link(0), &links, anchor.index, &checked, now).map_err(Some)
+        let check = |as_below: bool| {
+            let links: Vec<Link<'_>> = (1..path.len()).map(|k| link(k, as_below)).collect();
+            let leaf = link(0, as_below);
+            check_links(domain, algs, &leaf, &links, anchor.index, &checked, now)
+        };
+        match check(false) {
+            Err(f)
+                if f.error == VerifyError::RevocationUnknown
+                    && why == Unsupported::PathBuilding =>
+            {
+                check(true).map_err(Some)
+            }
+            other => other.map_err(Some),
+        }
     };
     match search.run(&leaf, &mut accept) {
         Ok(()) => Ok(()),
