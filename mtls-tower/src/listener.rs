@@ -385,7 +385,8 @@ pub fn snapshot_for(
                 port,
                 sni: host.hostnames.first().cloned(),
             };
-            tls_host = shadow::with_candidate(tls_host, candidate, at, slot, provider, secrets)?;
+            tls_host =
+                shadow::with_candidate(tls_host, candidate, at, slot, provider, secrets, fetched)?;
         }
         builder = builder.host(tls_host);
     }

@@ -11,7 +11,7 @@ use super::ListenerError;
 use crate::credentials::Secrets;
 use crate::layer::SharedPolicy;
 use crate::telemetry::{Disagreement, ShadowStage};
-use crate::tls::{HostTls, PolicyVerifier};
+use crate::tls::{FetchedCrls, HostTls, PolicyVerifier};
 
 /// What shadow trust needs to know of a host.
 pub(super) struct Host<'a> {
@@ -32,20 +32,27 @@ pub(super) fn with_candidate(
     slot: &SharedPolicy,
     provider: &Arc<CryptoProvider>,
     secrets: &Secrets<'_>,
+    fetched: &FetchedCrls,
 ) -> Result<HostTls, ListenerError> {
     let at = format!("{}.shadow_client_validation", host.label);
-    let verifier = PolicyVerifier::from_client_validation(candidate, Arc::clone(provider), secrets)
-        .map_err(|source| ListenerError::Trust {
-            listener: host.listener.to_owned(),
-            host: at.clone(),
-            source: Box::new(source),
-        })?
-        .build()
-        .map_err(|source| ListenerError::Verifier {
-            listener: host.listener.to_owned(),
-            host: at,
-            source: Box::new(source),
-        })?;
+    // The loader of the active trust, with the CRLs fetched from distribution points.
+    let verifier = PolicyVerifier::from_client_validation_fetched(
+        candidate,
+        Arc::clone(provider),
+        secrets,
+        fetched,
+    )
+    .map_err(|source| ListenerError::Trust {
+        listener: host.listener.to_owned(),
+        host: at.clone(),
+        source: Box::new(source),
+    })?
+    .build()
+    .map_err(|source| ListenerError::Verifier {
+        listener: host.listener.to_owned(),
+        host: at,
+        source: Box::new(source),
+    })?;
     let slot = slot.clone();
     let listener: Arc<str> = host.listener.into();
     let (port, sni) = (host.port, host.sni);
