@@ -76,7 +76,6 @@ impl Swapper {
     ) -> Result<(), String> {
         let mut serving = self.swapping.lock().unwrap_or_else(PoisonError::into_inner);
         check(&policy)?;
-        follow(&self.fetcher, &policy, secrets.as_ref());
         let provider = mtls_core::crypto::default_provider();
         let plan = assemble(
             policy,
@@ -90,6 +89,9 @@ impl Swapper {
             acceptor.reload(new.snapshot);
             tracing::debug!(listener = %new.name, "listener reloaded");
         }
+        // The distribution points of what now serves (a configuration that fails to build
+        // leaves them as they were); CRLs of new ones swap it in again as they arrive.
+        follow(&self.fetcher, &plan.policy, secrets.as_ref());
         self.slot.store(plan.policy);
         *serving = secrets;
         Ok(())

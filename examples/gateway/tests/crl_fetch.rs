@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use support::keep_alive::{closed_by_server, get_on, keep_alive_client};
-use support::{CLIENT_ID, Workdir, curl_status, eventually, free_port};
+use support::{CLIENT_ID, Workdir, curl_status, eventually, free_port, write_atomic};
 
 const CLIENT: [&str; 4] = ["--cert", "client.pem", "--key", "client.key"];
 const REVOKED: [&str; 4] = ["--cert", "revoked.pem", "--key", "revoked.key"];
@@ -352,5 +352,42 @@ fn a_failed_fetch_keeps_the_last_good_crl_and_counts_its_reason() {
         failures("unreachable") > before
     });
     assert_eq!(get(dir, https, &CLIENT).0, 200);
+    assert_eq!(get(dir, https, &REVOKED).0, 400);
+}
+
+/// A reload that turns distribution points on starts fetching them, and the CRL they give is
+/// swapped in when it arrives; a reload that fails leaves them fetched as before.
+#[test]
+fn a_reload_that_adds_distribution_points_starts_fetching_them() {
+    let w = Workdir::new();
+    let dir = &w.etc;
+    let crl = std::fs::read(dir.join("crl.pem")).unwrap();
+    let server = CrlServer::start(Serve::Crl {
+        body: crl,
+        etag: "\"v1\"".into(),
+    });
+    let (https, admin) = (free_port(), free_port());
+    let fetching = config(https, admin, &server.url(), 1 << 20);
+    // The same listener without the `crl` block: nothing revokes `revoked.pem`.
+    let start = fetching.find("              crl:").unwrap();
+    let end = fetching.find("        routes:").unwrap();
+    let plain = format!("{}{}", &fetching[..start], &fetching[end..]);
+    let gw = w.start("fetch.yaml", &plain, admin);
+    assert_eq!(get(dir, https, &REVOKED).0, 200);
+    assert!(server.conditional().is_empty());
+
+    write_atomic(&gw.config, &fetching);
+    eventually("the fetched CRL refuses revoked.pem", || {
+        get(dir, https, &REVOKED).0 == 400
+    });
+    assert_eq!(get(dir, https, &CLIENT).0, 200);
+
+    let reloads = gw.log_count("reload failed");
+    write_atomic(&gw.config, "listeners: [");
+    gw.wait_for_log("reload failed", reloads);
+    let seen = server.conditional().len();
+    eventually("the distribution point is still fetched", || {
+        server.conditional().len() > seen
+    });
     assert_eq!(get(dir, https, &REVOKED).0, 400);
 }
