@@ -277,6 +277,31 @@ fn traffic_moves_every_metric_and_shadow_trust_never_enforces() {
 }
 
 #[test]
+fn a_candidate_that_does_not_load_is_refused_with_its_field() {
+    let w = Workdir::new();
+    let (https, admin) = (free_port(), free_port());
+    let text = config(https, admin).replace(
+        "trust: [{ name: clients, ca: [{ file: ca.pem }] }]",
+        "trust: [{ name: clients, ca: [{ file: missing-ca.pem }] }]",
+    );
+    let file = w.etc.join("bad.yaml");
+    std::fs::write(&file, text).unwrap();
+    let out = support::run(
+        std::process::Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
+            .args(["run", "--config"])
+            .arg(&file),
+        b"",
+    );
+    assert_ne!(out.code, 0, "{out:?}");
+    let all = out.all();
+    assert!(
+        all.contains("listeners[0].hosts[0].shadow_client_validation")
+            && all.contains("missing-ca.pem"),
+        "{all}"
+    );
+}
+
+#[test]
 fn a_bad_access_log_is_refused_with_the_field() {
     let w = Workdir::new();
     let (https, admin) = (free_port(), free_port());
