@@ -245,3 +245,80 @@ impl<'s, 'a> Search<'s, 'a> {
         false
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
+
+    use super::*;
+
+    fn mesh_ca() -> CertificateParams {
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "Mesh CA");
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+    }
+
+    /// 30 CA certificates of one name and key, each verifying every other's signature: without
+    /// bounds, 30^8 paths. No anchor ends any of them.
+    #[test]
+    fn the_search_stops_when_its_signature_budget_is_spent() {
+        let key = KeyPair::generate().unwrap();
+        let issuer = Issuer::new(mesh_ca(), &key);
+        let cas: Vec<_> = (0..30)
+            .map(|_| mesh_ca().signed_by(&key, &issuer).unwrap().der().clone())
+            .collect();
+        let leaf_params = CertificateParams::new(vec!["leaf.test".to_owned()]).unwrap();
+        let leaf_key = KeyPair::generate().unwrap();
+        let leaf_der = leaf_params
+            .signed_by(&leaf_key, &issuer)
+            .unwrap()
+            .der()
+            .clone();
+        let certs: Vec<Cert<'_>> = cas.iter().map(|d| Cert::parse(d).unwrap()).collect();
+        let leaf = Cert::parse(&leaf_der).unwrap();
+        let provider = mtls_core::crypto::default_provider();
+        let mut search = Search::new(&provider.signature_verification_algorithms, &certs, &[]);
+        let mut complete = 0;
+        let result = search.run(&leaf, &mut |_| -> Result<(), ()> {
+            complete += 1;
+            Err(())
+        });
+        assert!(matches!(result, Err(NoPath::NotFound)));
+        assert_eq!(complete, 0);
+        assert_eq!(
+            search.signatures, 0,
+            "the budget is spent and the search ended"
+        );
+    }
+
+    /// The same certificates under an anchor of their name and key: the first complete path
+    /// the caller accepts ends the search.
+    #[test]
+    fn the_first_accepted_path_ends_the_search() {
+        let key = KeyPair::generate().unwrap();
+        let issuer = Issuer::new(mesh_ca(), &key);
+        let root = mesh_ca().self_signed(&key).unwrap().der().clone();
+        let anchor = webpki::anchor_from_trusted_cert(&root).unwrap();
+        let anchors = [Anchor::of(0, &anchor).unwrap()];
+        let leaf_params = CertificateParams::new(vec!["leaf.test".to_owned()]).unwrap();
+        let leaf_der = leaf_params
+            .signed_by(&KeyPair::generate().unwrap(), &issuer)
+            .unwrap()
+            .der()
+            .clone();
+        let leaf = Cert::parse(&leaf_der).unwrap();
+        let provider = mtls_core::crypto::default_provider();
+        let mut search = Search::new(&provider.signature_verification_algorithms, &[], &anchors);
+        let mut seen = Vec::new();
+        let result = search.run(&leaf, &mut |c| -> Result<(), ()> {
+            seen.push((c.intermediates.len(), c.anchor));
+            Ok(())
+        });
+        assert!(result.is_ok());
+        assert_eq!(seen, [(0, 0)]);
+        assert_eq!(search.signatures, MAX_SIGNATURES - 1);
+    }
+}
