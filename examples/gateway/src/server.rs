@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use mtls_policy::access_log::AccessLogConfig;
 use mtls_policy::{ConnectionLimits, PeerMode, Policy, PolicyConfig};
-use mtls_tower::fetch::CrlFetcher;
+use mtls_tower::fetch::{CrlFetcher, OcspFetcher};
 use mtls_tower::layer::ForwardIdentity;
 use mtls_tower::telemetry::{ReloadTrigger, count_reload};
 use mtls_tower::{Acceptor, MtlsLayer, SharedPolicy, StrictReadiness};
@@ -94,8 +94,10 @@ async fn launch(
     let provider = mtls_core::crypto::default_provider();
     let slot = SharedPolicy::new(loaded.clone());
     let fetcher = CrlFetcher::new(Arc::clone(&provider));
+    let ocsp = OcspFetcher::new(&provider);
     distribution::first_fetch(&fetcher, &loaded, secrets).await;
-    let plan = assemble(loaded, &provider, &slot, secrets, &fetcher.fetched())
+    let fetched = distribution::material(&fetcher, &ocsp, &loaded, origin)?;
+    let plan = assemble(loaded, &provider, &slot, secrets, &fetched)
         .map_err(|e| format!("{origin}: {e}"))?;
     let Plan {
         listeners,
@@ -173,6 +175,7 @@ async fn launch(
         acceptors: running.iter().map(|r| r.acceptor.clone()).collect(),
         slot: policy.clone(),
         fetcher,
+        ocsp,
         swapping: Arc::new(Mutex::new(secrets.cloned())),
     };
     tasks.push(tokio::spawn(distribution::swap_on_change(
@@ -300,7 +303,8 @@ pub(crate) async fn run(config_file: PathBuf) -> Result<(), String> {
     // Absolute once: the watcher compares the paths of file events with the configuration's
     // resolved paths, which must not depend on the working directory.
     let config_file = std::path::absolute(&config_file).unwrap_or(config_file);
-    let gateway = start(&config_file).await?;
+    // Shared with the blocking thread each reload is built on.
+    let gateway = Arc::new(start(&config_file).await?);
     let (changes, mut changed) = tokio::sync::mpsc::channel::<ReloadTrigger>(16);
     let watched = Arc::new(RwLock::new(Watched::of(&config_file)));
     let _watcher = watch_files(&config_file, Arc::clone(&watched), changes.clone());
@@ -315,15 +319,30 @@ pub(crate) async fn run(config_file: PathBuf) -> Result<(), String> {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 while changed.try_recv().is_ok() {}
                 tracing::info!(trigger = why.as_str(), "reloading");
-                if gateway.reload(&config_file, why).is_ok() {
-                    let now = Watched::of(&config_file);
-                    *watched.write().unwrap_or_else(PoisonError::into_inner) = now;
+                // On a blocking thread: reading the files, parsing the CA bundles and indexing
+                // the CRLs takes seconds with large trust material (a 1,000,000-entry CRL), and
+                // the runtime keeps accepting and serving meanwhile. The swap at its end is a
+                // pointer store per listener.
+                let (gateway, file, watched) =
+                    (Arc::clone(&gateway), config_file.clone(), Arc::clone(&watched));
+                let reload = tokio::task::spawn_blocking(move || {
+                    if gateway.reload(&file, why).is_ok() {
+                        let now = Watched::of(&file);
+                        *watched.write().unwrap_or_else(PoisonError::into_inner) = now;
+                    }
+                });
+                if let Err(e) = reload.await {
+                    tracing::error!(error = %e, "reload failed; the previous configuration keeps serving");
                 }
             }
         }
     }
     tracing::info!("shutting down: draining in-flight requests");
-    gateway.shutdown().await;
+    // Every reload was awaited: this is the last reference.
+    match Arc::try_unwrap(gateway) {
+        Ok(gateway) => gateway.shutdown().await,
+        Err(_) => tracing::warn!("a reload is still running; stopping without draining"),
+    }
     Ok(())
 }
 
