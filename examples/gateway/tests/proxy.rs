@@ -7,7 +7,7 @@
 #[path = "../src/admin.rs"]
 mod admin;
 #[allow(dead_code)]
-#[path = "../src/proxy.rs"]
+#[path = "../src/proxy/mod.rs"]
 mod proxy;
 #[allow(dead_code)]
 #[path = "../src/upstream.rs"]

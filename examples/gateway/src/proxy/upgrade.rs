@@ -46,7 +46,9 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use mtls_tower::layer::MatchedRoute;
 
-use super::{Backend, BoxError, ProxyBody, strip_hop_by_hop, text};
+use super::answer::text;
+use super::headers::strip_hop_by_hop;
+use super::{Backend, BoxError, ProxyBody};
 use crate::upstream::PooledBody;
 
 /// `websocket`, the `Upgrade` value forwarded.
