@@ -10,7 +10,7 @@ mod admin;
 #[path = "../src/proxy/mod.rs"]
 mod proxy;
 #[allow(dead_code)]
-#[path = "../src/upstream.rs"]
+#[path = "../src/upstream/mod.rs"]
 mod upstream;
 
 use std::convert::Infallible;
