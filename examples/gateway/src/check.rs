@@ -4,8 +4,12 @@
 //! `mtls-gateway check --ca ROOTS.pem --chain CHAIN.pem [--crl CRLS.pem]... [--time RFC3339|@UNIX]
 //! [--purpose client|server] [--name dns:NAME|ip:ADDR|email:ADDR]... [--max-depth N]
 //! [--policy FILE] [--ocsp [--ocsp-url URL] [--ocsp-timeout SECS]] [--fetch-crls
-//! [--crl-timeout SECS]] [--json]`; exit 0 accepted, 1 rejected, 2 usage or configuration
-//! error. `--purpose server` without `--name` verifies the chain without a name check. `--ocsp`
+//! [--crl-timeout SECS]] [--json]`; exit 0 accepted, 1 rejected (with the reason), 77 a case
+//! `check` cannot express (a `--name` of a form it does not match, such as `uri:`), 2 usage or
+//! configuration error. A CRL the trust domain cannot use (its signature does not verify, its
+//! issuer may not sign CRLs) is left out and named in the reason: the status it would have given
+//! stays unknown, a rejection. `--purpose server` without `--name` verifies the chain without a
+//! name check, and its reasons speak of serverAuth. `--ocsp`
 //! asks the leaf's OCSP responder once the chain verifies, and accepts only a good status (see
 //! the `ocsp` module); `--fetch-crls` adds the CRLs of the chain's distribution points (`cdp`).
 //!
@@ -26,19 +30,21 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use mtls_core::{CaBundle, CertificateChain, CrlSet, PeerIdentity};
 use mtls_policy::{Context, Decision, PeerVerification, Policy, VerifyError};
 use mtls_tower::fetch::HttpUrl;
-use mtls_tower::tls::{DomainOptions, LoadedTrustDomain, PolicyVerifier};
+use mtls_tower::tls::{DomainOptions, PolicyVerifier};
 use rustls_pki_types::UnixTime;
 use serde_json::json;
 
 mod cdp;
 mod chain;
 mod explain;
+mod load;
 mod names;
 mod ocsp;
 
 use chain::built_chain;
 
-use names::{Name, name_problem, parse_name};
+use load::{load_domain, with_unusable};
+use names::{Name, name_problem, parse_name, unsupported_name};
 
 /// Arguments of `check`.
 #[derive(clap::Args, Debug)]
@@ -151,6 +157,23 @@ impl Outcome {
     }
 }
 
+/// Why `check` gives no decision.
+enum Stop {
+    /// A usage or configuration error (exit 2).
+    Usage(String),
+    /// A case `check` cannot express (exit 77).
+    Unsupported(String),
+}
+
+impl From<String> for Stop {
+    fn from(message: String) -> Self {
+        Self::Usage(message)
+    }
+}
+
+/// Exit status of a case `check` cannot express (as test harnesses read 77: skipped).
+const EXIT_UNSUPPORTED: u8 = 77;
+
 pub(crate) fn run(args: &CheckArgs) -> ExitCode {
     match check(args) {
         Ok(outcome) => {
@@ -161,7 +184,7 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
                 ExitCode::from(1)
             }
         }
-        Err(e) => {
+        Err(Stop::Usage(e)) => {
             if args.json {
                 println!("{}", json!({ "decision": "error", "error": e }));
             } else {
@@ -169,10 +192,18 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
             }
             ExitCode::from(2)
         }
+        Err(Stop::Unsupported(e)) => {
+            if args.json {
+                println!("{}", json!({ "decision": "unsupported", "error": e }));
+            } else {
+                eprintln!("mtls-gateway check: unsupported: {e}");
+            }
+            ExitCode::from(EXIT_UNSUPPORTED)
+        }
     }
 }
 
-fn check(args: &CheckArgs) -> Result<Outcome, String> {
+fn check(args: &CheckArgs) -> Result<Outcome, Stop> {
     let provider = mtls_core::crypto::default_provider();
     let chain = CertificateChain::from_file(&args.chain).map_err(|e| e.to_string())?;
     let now = match &args.time {
@@ -203,7 +234,7 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
             return Ok(outcome);
         }
         (Some(ca), None) => ca,
-        (None, None) => return Err("give --ca ROOTS.pem or --config FILE".into()),
+        (None, None) => return Err(Stop::Usage("give --ca ROOTS.pem or --config FILE".into())),
     };
     let bundle = CaBundle::from_file(ca).map_err(|e| e.to_string())?;
     let mut crls = CrlSet::default();
@@ -217,6 +248,9 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
     }
     if let Err(rejected) = cdp::add_fetched(&args.fetch, &chain, &bundle, &provider, &mut crls) {
         return Ok(rejected);
+    }
+    if let Some(why) = args.name.iter().find_map(|n| unsupported_name(n)) {
+        return Err(Stop::Unsupported(why));
     }
     let names = args
         .name
@@ -242,9 +276,9 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
     // Ours counts intermediates; the domain's depth counts the leaf too.
     options.max_chain_depth = args.max_depth.map(|n| n.saturating_add(1));
     options.require_client_auth_eku = args.purpose == Purpose::Client;
-    let crls = (!crls.is_empty()).then_some(&crls);
-    let domain = LoadedTrustDomain::new(&domain_name, bundle.clone(), crls, options, &provider)
-        .map_err(|e| e.to_string())?;
+    let crls = (!crls.is_empty()).then_some(crls);
+    let load::Loaded { domain, unusable } =
+        load_domain(&domain_name, &bundle, crls, options, &provider)?;
     let leaf = chain.leaf();
     let intermediates = chain.intermediates();
     let mut ocsp_failure = None;
@@ -293,7 +327,11 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
         ),
         PeerVerification::Failed { error, .. } => match &ocsp_failure {
             Some(no) => (false, no.code.to_string(), no.reason.clone()),
-            None => (false, error.code().as_str().to_string(), error.to_string()),
+            None => (
+                false,
+                error.code().as_str().to_string(),
+                with_unusable(error, describe(error, args.purpose), &unusable),
+            ),
         },
         other => (
             false,
@@ -325,6 +363,16 @@ fn check(args: &CheckArgs) -> Result<Outcome, String> {
         chain: chain_subjects,
         trace,
     })
+}
+
+/// A verification error as `purpose` reads it: a server's extended key usage lacks serverAuth.
+fn describe(error: &VerifyError, purpose: Purpose) -> String {
+    match (error, purpose) {
+        (VerifyError::BadEku, Purpose::Server) => {
+            "extended key usage does not allow server auth (no serverAuth)".to_string()
+        }
+        _ => error.to_string(),
+    }
 }
 
 fn parse_time(text: &str) -> Result<UnixTime, String> {

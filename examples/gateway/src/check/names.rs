@@ -19,6 +19,18 @@ impl Name {
     }
 }
 
+/// The GeneralName forms (RFC 5280 4.2.1.6) a `--name` may be given in that `check` does not
+/// match a leaf against: such a name makes the case unsupported (exit 77), not a usage error.
+const UNSUPPORTED_FORMS: &[&str] = &["uri", "dirname", "othername", "rid"];
+
+/// Why `text` is a name of a form `check` cannot check, if it is one.
+pub(super) fn unsupported_name(text: &str) -> Option<String> {
+    let (kind, _) = text.split_once(':')?;
+    UNSUPPORTED_FORMS
+        .contains(&kind.to_ascii_lowercase().as_str())
+        .then(|| format!("--name {text:?}: a {kind}: name is not checked (dns, ip and email are)"))
+}
+
 pub(super) fn parse_name(text: &str) -> Result<Name, String> {
     let bad = || format!("--name {text:?}: expected dns:NAME, ip:ADDR or email:ADDR");
     let (kind, value) = text.split_once(':').ok_or_else(bad)?;
