@@ -98,6 +98,7 @@ pub mod host;
 pub mod identity;
 pub mod matcher;
 pub mod mode;
+pub mod ocsp;
 mod one_of;
 pub mod path;
 

@@ -77,6 +77,10 @@ fn compile_trust(t: &TrustDomain, path: &str) -> Result<Trust, ConfigError> {
         dp.validate()
             .map_err(|(field, e)| invalid(format!("{path}.crl.distribution_points.{field}"), e))?;
     }
+    if let Some(ocsp) = &t.ocsp {
+        ocsp.validate()
+            .map_err(|(field, e)| invalid(format!("{path}.ocsp.{field}"), e))?;
+    }
     let may_vouch_for = match &t.may_vouch_for {
         Some(spec) => Some(
             IdentityMatcher::new(spec).map_err(|e| invalid(format!("{path}.may_vouch_for"), e))?,

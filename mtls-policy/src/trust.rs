@@ -500,6 +500,10 @@ pub struct TrustDomain {
     /// (f)); absent: any policy, none required (the RFC's defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_policies: Option<CertificatePolicies>,
+    /// OCSP for the leaves of this domain ([`OcspOptions`](crate::ocsp::OcspOptions)); off
+    /// when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ocsp: Option<crate::ocsp::OcspOptions>,
 }
 
 impl TrustDomain {
@@ -513,6 +517,7 @@ impl TrustDomain {
             require_client_auth_eku: true,
             may_vouch_for: None,
             certificate_policies: None,
+            ocsp: None,
         }
     }
 }

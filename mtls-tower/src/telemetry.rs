@@ -10,6 +10,8 @@
 //! | [`CRL_FETCH_ENTRIES`] | gauge | `uri` | the same, with a CRL |
 //! | [`CRL_FETCH_FAILURES_TOTAL`] | counter | `uri`, `reason` | a fetch failed (the last good CRL stays) |
 //! | [`CRL_FETCH_NOT_MODIFIED_TOTAL`] | counter | `uri` | a distribution point answered `304 Not Modified` |
+//! | [`OCSP_LOOKUPS_TOTAL`] | counter | `trust_domain`, `result` | a handshake read a leaf's OCSP status ([`OcspFetcher`](crate::fetch::OcspFetcher)) |
+//! | [`OCSP_REQUESTS_TOTAL`] | counter | `trust_domain`, `result` | an OCSP responder was asked (or the question dropped) |
 //! | [`CERT_REMAINING_LIFETIME`] | histogram, [`LIFETIME_BUCKETS`] | `trust_domain` | a connection with a client certificate is accepted |
 //! | [`CA_EARLIEST_NOT_AFTER`] | gauge, Unix seconds | `trust_domain` | an [`Acceptor`](crate::Acceptor) is built or reloaded |
 //! | [`CRL_NEXT_UPDATE`] | gauge, Unix seconds | `trust_domain`, `issuer` | as above, per CRL that has a `nextUpdate` |
@@ -86,6 +88,17 @@ pub const CRL_FETCH_FAILURES_TOTAL: &str = "mtls_crl_fetch_failures_total";
 
 /// `mtls_crl_fetch_not_modified_total{uri}`: conditional fetches of `uri` answered `304`.
 pub const CRL_FETCH_NOT_MODIFIED_TOTAL: &str = "mtls_crl_fetch_not_modified_total";
+
+/// `mtls_ocsp_lookups_total{trust_domain, result}`: handshakes that read a leaf's OCSP status
+/// from the cache; `result` is `good`, `revoked`, `unknown` (cache hits) or `not_cached` (the
+/// status was not known yet: the handshake went on and the status was queued for a fetch).
+pub const OCSP_LOOKUPS_TOTAL: &str = "mtls_ocsp_lookups_total";
+
+/// `mtls_ocsp_requests_total{trust_domain, result}`: questions to OCSP responders; `result` is
+/// the status cached (`good`, `revoked`, `unknown`), `dropped` (the queue was full), or why no
+/// status was cached: `no_responder`, `timeout`, `unreachable`, `http_status`, `too_large`,
+/// `malformed_http`, `bad_url` or `rejected` (an answer that does not verify).
+pub const OCSP_REQUESTS_TOTAL: &str = "mtls_ocsp_requests_total";
 
 /// What caused a reload, for [`count_reload`]'s `trigger` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -204,6 +204,10 @@ impl PolicyVerifier {
                 self.allow_expired,
             ) {
                 Ok(Pass::Clean) => {
+                    if let Some(f) = domain.ocsp_refusal(end_entity, intermediates, now) {
+                        failed = Some((domain.name(), f));
+                        break;
+                    }
                     return Evaluation {
                         verification: PeerVerification::verified(domain.name()),
                         verdict: Ok(()),

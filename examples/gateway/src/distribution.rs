@@ -3,13 +3,18 @@
 //! the running configuration is assembled again with it and swapped in, as a reload of the
 //! configuration file is (so open connections whose certificate it revokes are rechecked and
 //! closed under `limits.close_revoked_connections`).
+//!
+//! OCSP statuses of client certificates: an [`OcspFetcher`] keeps one status cache per trust
+//! domain that reads them (`ocsp`), kept across reloads, and every configuration is assembled
+//! with the checks it gives ([`material`]).
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use mtls_policy::{Policy, SecretRef};
-use mtls_tower::fetch::CrlFetcher;
+use mtls_tower::fetch::{CrlFetcher, OcspFetcher};
 use mtls_tower::telemetry::ReloadTrigger;
+use mtls_tower::tls::FetchedCrls;
 use mtls_tower::tls::ResolveError;
 use mtls_tower::{Acceptor, SharedPolicy};
 use tokio::sync::watch;
@@ -49,6 +54,21 @@ pub(crate) fn follow(fetcher: &CrlFetcher, policy: &Policy, secrets: Option<&Sec
     }
 }
 
+/// What `policy` is assembled with from the background: the CRLs fetched so far, and the
+/// OCSP check of each of its trust domains that reads OCSP statuses. `origin` names the
+/// configuration in errors.
+pub(crate) fn material(
+    crls: &CrlFetcher,
+    ocsp: &OcspFetcher,
+    policy: &Policy,
+    origin: &dyn std::fmt::Display,
+) -> Result<FetchedCrls, String> {
+    let mut fetched = crls.fetched();
+    ocsp.checks_for(policy, &mut fetched)
+        .map_err(|(domain, e)| format!("{origin}: trust domain {domain:?}: ocsp.responder: {e}"))?;
+    Ok(fetched)
+}
+
 /// What swapping a configuration in needs, shared by reloads and fetched CRLs.
 #[derive(Clone)]
 pub(crate) struct Swapper {
@@ -57,6 +77,8 @@ pub(crate) struct Swapper {
     /// The policy slot requests are decided with.
     pub(crate) slot: SharedPolicy,
     pub(crate) fetcher: CrlFetcher,
+    /// The OCSP status caches of the trust domains that read them.
+    pub(crate) ocsp: OcspFetcher,
     /// Held while a configuration is assembled and swapped in (one swap at a time, so a CRL
     /// never swaps an older configuration over a newer one), with the secret resolver of the
     /// configuration serving.
@@ -77,14 +99,9 @@ impl Swapper {
         let mut serving = self.swapping.lock().unwrap_or_else(PoisonError::into_inner);
         check(&policy)?;
         let provider = mtls_core::crypto::default_provider();
-        let plan = assemble(
-            policy,
-            &provider,
-            &self.slot,
-            secrets.as_ref(),
-            &self.fetcher.fetched(),
-        )
-        .map_err(|e| format!("{origin}: {e}"))?;
+        let fetched = material(&self.fetcher, &self.ocsp, &policy, origin)?;
+        let plan = assemble(policy, &provider, &self.slot, secrets.as_ref(), &fetched)
+            .map_err(|e| format!("{origin}: {e}"))?;
         for (new, acceptor) in plan.listeners.into_iter().zip(&self.acceptors) {
             acceptor.reload(new.snapshot);
             tracing::debug!(listener = %new.name, "listener reloaded");

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use mtls_policy::access_log::AccessLogConfig;
 use mtls_policy::{ConnectionLimits, PeerMode, Policy, PolicyConfig};
-use mtls_tower::fetch::CrlFetcher;
+use mtls_tower::fetch::{CrlFetcher, OcspFetcher};
 use mtls_tower::layer::ForwardIdentity;
 use mtls_tower::telemetry::{ReloadTrigger, count_reload};
 use mtls_tower::{Acceptor, MtlsLayer, SharedPolicy, StrictReadiness};
@@ -94,8 +94,10 @@ async fn launch(
     let provider = mtls_core::crypto::default_provider();
     let slot = SharedPolicy::new(loaded.clone());
     let fetcher = CrlFetcher::new(Arc::clone(&provider));
+    let ocsp = OcspFetcher::new(&provider);
     distribution::first_fetch(&fetcher, &loaded, secrets).await;
-    let plan = assemble(loaded, &provider, &slot, secrets, &fetcher.fetched())
+    let fetched = distribution::material(&fetcher, &ocsp, &loaded, origin)?;
+    let plan = assemble(loaded, &provider, &slot, secrets, &fetched)
         .map_err(|e| format!("{origin}: {e}"))?;
     let Plan {
         listeners,
@@ -173,6 +175,7 @@ async fn launch(
         acceptors: running.iter().map(|r| r.acceptor.clone()).collect(),
         slot: policy.clone(),
         fetcher,
+        ocsp,
         swapping: Arc::new(Mutex::new(secrets.cloned())),
     };
     tasks.push(tokio::spawn(distribution::swap_on_change(

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use support::keep_alive::{closed_by_server, get_on, keep_alive_client};
-use support::{CLIENT_ID, Workdir, curl_status, eventually, free_port, write_atomic};
+use support::{CLIENT_ID, Workdir, curl_status, eventually, free_port, metric, write_atomic};
 
 const CLIENT: [&str; 4] = ["--cert", "client.pem", "--key", "client.key"];
 const REVOKED: [&str; 4] = ["--cert", "revoked.pem", "--key", "revoked.key"];
@@ -178,18 +178,6 @@ fn get(dir: &std::path::Path, port: u16, cert: &[&str]) -> (u16, String) {
     args.extend_from_slice(cert);
     let (_, status, body, _) = curl_status(dir, &args);
     (status, body)
-}
-
-/// The value of the metric line that starts with `name{` and holds every label of `labels`.
-fn metric(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
-    metrics.lines().find_map(|l| {
-        let rest = l.strip_prefix(name)?.strip_prefix('{')?;
-        let (set, value) = rest.split_once("} ")?;
-        labels
-            .iter()
-            .all(|label| set.contains(label))
-            .then(|| value.trim().parse().ok())?
-    })
 }
 
 /// The CRL of the distribution point refuses the revoked client and lets the other in; the

@@ -219,7 +219,7 @@ impl CrlFetcher {
 }
 
 /// The trust domains of every host of every listener.
-fn trust_domains(policy: &Policy) -> impl Iterator<Item = &TrustDomain> {
+pub(super) fn trust_domains(policy: &Policy) -> impl Iterator<Item = &TrustDomain> {
     policy
         .config()
         .listeners
@@ -360,15 +360,10 @@ async fn fetch_once(
 
 /// The metric label of an HTTP failure.
 fn failure(e: &HttpError, detail: String) -> Failure {
-    let reason = match e {
-        HttpError::Timeout { .. } => "timeout",
-        HttpError::Status { .. } => "http_status",
-        HttpError::TooLarge { .. } => "too_large",
-        HttpError::Malformed { .. } => "malformed_http",
-        HttpError::Url { .. } => "bad_url",
-        _ => "unreachable",
-    };
-    Failure { reason, detail }
+    Failure {
+        reason: e.reason(),
+        detail,
+    }
 }
 
 /// `refresh`, or half the time left to `next_update` when that is sooner (a minute when it is

@@ -85,6 +85,21 @@ pub enum HttpError {
     },
 }
 
+impl HttpError {
+    /// A metric label for the failure: `timeout`, `http_status`, `too_large`,
+    /// `malformed_http`, `bad_url` or `unreachable`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::Timeout { .. } => "timeout",
+            Self::Status { .. } => "http_status",
+            Self::TooLarge { .. } => "too_large",
+            Self::Malformed { .. } => "malformed_http",
+            Self::Url { .. } => "bad_url",
+            Self::Resolve { .. } | Self::Connect { .. } | Self::Io { .. } => "unreachable",
+        }
+    }
+}
+
 /// An `http://` URL, split.
 ///
 /// ```

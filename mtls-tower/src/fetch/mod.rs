@@ -1,7 +1,9 @@
 //! Revocation material fetched over HTTP, outside the handshake: the bounded blocking
-//! [`http`] client (OCSP responders, CRL distribution points), and the [`CrlFetcher`] that keeps
+//! [`http`] client (OCSP responders, CRL distribution points), the [`CrlFetcher`] that keeps
 //! the CRLs of the trust domains that fetch them (`crl.distribution_points`) fresh in the
-//! background.
+//! background, and the [`OcspFetcher`] that asks OCSP responders about the client
+//! certificates of the trust domains that read OCSP statuses (`ocsp`; the design is in
+//! [`mtls_verify::ocsp`]).
 //!
 //! # CRLs from distribution points
 //!
@@ -37,7 +39,9 @@
 
 mod crl;
 pub mod http;
+mod ocsp;
 mod rollback;
 
 pub use crl::CrlFetcher;
+pub use ocsp::{CACHE_CAPACITY, CONCURRENCY, OcspFetcher, QUEUE};
 pub use http::{Fetched, HttpError, HttpUrl, Validators};

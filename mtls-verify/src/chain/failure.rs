@@ -98,7 +98,7 @@ pub(crate) fn from_webpki(e: &webpki::Error) -> Failure {
     }
 }
 
-pub(super) fn reason_name(reason: webpki::RevocationReason) -> String {
+pub(crate) fn reason_name(reason: webpki::RevocationReason) -> String {
     use webpki::RevocationReason as R;
     match reason {
         R::Unspecified => "unspecified",

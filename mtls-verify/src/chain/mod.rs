@@ -33,7 +33,7 @@ use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter, KeyUsag
 
 use crate::trust::LoadedTrustDomain;
 
-pub(crate) use failure::{Failure, from_webpki};
+pub(crate) use failure::{Failure, from_webpki, reason_name};
 pub(crate) use names::AnchorNames;
 pub(crate) use policy::{InitialPolicies, PolicyFacts};
 pub(crate) use profile::anchor_fault;

@@ -38,6 +38,9 @@ pub enum OcspRequestError {
     /// The crypto provider gave no random bytes for a nonce.
     #[error("the crypto provider gave no random bytes for the OCSP nonce")]
     Random,
+    /// No certificate was given to take as the certificate's issuer.
+    #[error("no issuer certificate to build the OCSP request with")]
+    NoIssuer,
 }
 
 /// The responseStatus of an OCSP response that carries no certificate status (RFC 6960 4.2.1).

@@ -1,5 +1,6 @@
 //! OCSP (RFC 6960) for client certificates, synchronous and without I/O: build the request
-//! for a certificate and its issuer, and verify the responder's answer.
+//! for a certificate and its issuer, verify the responder's answer, and read cached statuses
+//! in the handshake ([`OcspCheck`]).
 //!
 //! Fetching is the caller's: POST [`OcspRequest::der`] with content type
 //! `application/ocsp-request` to the responder (the certificate's AIA `id-ad-ocsp` URI,
@@ -26,36 +27,33 @@
 //! # How a status reaches the decision
 //!
 //! A rustls client-certificate verifier is synchronous and runs inside the handshake, so it
-//! must never wait for a responder. The status therefore travels through an [`OcspCache`]:
+//! never waits for a responder. The status travels through an [`OcspCache`], one per trust
+//! domain, shared by the verifier and a background fetcher:
 //!
-//! 1. **Prefetch and cache.** A background task (in `mtls-tower`, the only crate with
-//!    sockets) asks the responder of each client certificate it sees (the AIA `id-ad-ocsp`
-//!    URI, or the one the trust domain configures), bounded in time, size and concurrency,
-//!    verifies the answer with [`OcspVerifier`] and inserts the status under the certificate's
-//!    [`OcspKey`]. A status counts until its nextUpdate, or for the configured TTL when the
-//!    responder gives none; [`OcspCache::expiring_before`] names what to refresh before it
-//!    expires, so a client that keeps connecting is answered from the cache. A fetch or
-//!    verification that fails leaves the entry to expire and is counted by its
-//!    [`OcspError`].
-//! 2. **In the handshake**, the verifier reads the cache: `Revoked` refuses the certificate
-//!    like a CRL entry (reason `revoked`); `Good` accepts; `Unknown` from the responder is
-//!    treated as the trust domain treats an unknown CRL status; no entry means "not yet known",
-//!    and the handshake completes with that recorded in the peer's verification, and a fetch
-//!    is queued.
-//! 3. **In the layer**, per trust domain:
-//!    - `hard`: a request from a client whose status is not yet known waits before it is
-//!      forwarded, up to a bound, for the queued fetch; if a status arrives it decides as in
-//!      the handshake, otherwise the request is answered with the policy's answer for
-//!      "revocation unknown". Nothing waits in the handshake loop.
-//!    - `soft`: the request is allowed, and counted (a metric per trust domain and outcome),
-//!      so operators see how often status was missing before turning `hard` on.
-//! 4. When a refreshed status turns to `Revoked`, the open connections of that client are
-//!    rechecked and closed, as a CRL reload does.
+//! 1. **In the handshake**, a trust domain given an [`OcspCheck`]
+//!    ([`LoadedTrustDomain::with_ocsp`](crate::LoadedTrustDomain::with_ocsp); the loader gives
+//!    it the check [`FetchedCrls`](crate::FetchedCrls) holds for a domain with `ocsp`) looks
+//!    the leaf up by its [`OcspKey`] once the chain is verified: `Revoked` refuses the chain
+//!    with reason `revoked` (the host's answer for it, as a CRL entry); `Good` and `Unknown`
+//!    accept; no entry accepts and hands the leaf's [`OcspRequest`] to the check's fetcher,
+//!    which must not block. A domain without a check costs one branch.
+//! 2. **The fetcher** (`mtls_tower::fetch::OcspFetcher`, the only crate with sockets) takes
+//!    requests off one bounded queue (a leaf already queued is not queued again; a full queue
+//!    drops the request, asked again at the leaf's next handshake), asks at most a few
+//!    responders at once (the configured one, else the leaf's AIA `id-ad-ocsp` URI) with a
+//!    bounded blocking HTTP client, verifies each answer with one [`OcspVerifier`] and caches
+//!    the status: until its nextUpdate, or for the domain's `cache_ttl`. A fetch or
+//!    verification that fails caches nothing and is counted by its reason.
+//! 3. **`soft` mode** (the trust domain's `ocsp.mode`): a request from a client whose status
+//!    was not known at its handshake is forwarded; the missing status is counted per trust
+//!    domain, so operators see how often status was missing.
 //!
-//! This module holds the synchronous pieces: request, verification, cache. The fetcher, the
-//! handshake lookup and the `hard` / `soft` modes belong in `mtls-tower` and the gateway, which
-//! do not have them yet; `mtls-gateway check --ocsp` asks a certificate's responder once, with
-//! [`OcspRequest`] and [`OcspVerifier`].
+//! The caches live as long as the fetcher, across configuration reloads while a domain's
+//! settings stay the same. Not built: a `hard` mode, where the layer would hold such a request
+//! up to a bound for the fetch and answer `revocation_unknown` without it; and closing the
+//! open connections of a client whose cached status turns to `Revoked` (a CRL reload does
+//! this; an OCSP status refuses the client's next handshake). `mtls-gateway check --ocsp` asks
+//! a certificate's responder once, with [`OcspRequest`] and [`OcspVerifier`].
 //!
 //! # Example
 //!
@@ -79,6 +77,7 @@
 //! ```
 
 mod cache;
+mod check;
 mod error;
 mod request;
 mod response;
@@ -86,6 +85,7 @@ mod time;
 mod verify;
 
 pub use cache::{OcspCache, OcspKey};
+pub use check::{OcspCheck, OcspLookup, request_for};
 pub use error::{Delegation, OcspError, OcspRequestError, ResponderStatus};
 pub use request::{CertIdHash, MAX_RESPONDER_URIS, OcspRequest, OcspRequestBuilder, random_nonce};
 pub use verify::{

@@ -11,12 +11,16 @@ use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtensio
 use x509_parser::prelude::{FromDer as _, X509Certificate};
 
 use super::{LoadedTrustDomain, TrustError, check_crl_signers};
+use crate::ocsp::OcspCheck;
 use crate::revocation::RevocationIndex;
 
-/// The last good CRL fetched from each distribution point, by URI: what
+/// Revocation material kept fresh in the background, handed to the loader: the last good CRL
+/// fetched from each distribution point, by URI, which
 /// [`LoadedTrustDomain::load_with_fetched`] adds to the CRLs of a trust domain that fetches
 /// (`crl.distribution_points`), for the URIs it fetches
-/// ([`LoadedTrustDomain::distribution_points`]).
+/// ([`LoadedTrustDomain::distribution_points`]); and the [`OcspCheck`] of each trust domain
+/// that reads OCSP statuses (`ocsp`), by name, which the loader gives to that domain
+/// ([`LoadedTrustDomain::with_ocsp`]).
 ///
 /// ```
 /// # let pem = mtls_testkit::Pki::shared().crls().build().pem();
@@ -32,6 +36,7 @@ use crate::revocation::RevocationIndex;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FetchedCrls {
     by_uri: BTreeMap<String, CrlSet>,
+    ocsp: BTreeMap<String, OcspCheck>,
 }
 
 impl FetchedCrls {
@@ -63,6 +68,17 @@ impl FetchedCrls {
     /// Whether no URI has a CRL.
     pub fn is_empty(&self) -> bool {
         self.by_uri.is_empty()
+    }
+
+    /// Keeps `check` as the OCSP check of the trust domain named `domain` (one whose
+    /// configuration has `ocsp`), replacing the one kept before.
+    pub fn insert_ocsp(&mut self, domain: impl Into<String>, check: OcspCheck) {
+        self.ocsp.insert(domain.into(), check);
+    }
+
+    /// The OCSP check of the trust domain named `domain`.
+    pub fn ocsp(&self, domain: &str) -> Option<&OcspCheck> {
+        self.ocsp.get(domain)
     }
 }
 

@@ -34,7 +34,9 @@ impl LoadedTrustDomain {
     /// Loads a policy [`TrustDomain`] as [`load_with`](Self::load_with) does; when it fetches
     /// CRLs from distribution points (`crl.distribution_points`), the CRLs `fetched` holds for
     /// its [URIs](Self::distribution_points) are added to its CRL sources and indexed with
-    /// them. A URI not fetched yet adds nothing.
+    /// them. A URI not fetched yet adds nothing. When it reads OCSP statuses (`ocsp`), it
+    /// reads them through the [`OcspCheck`](crate::ocsp::OcspCheck) `fetched` holds for its
+    /// name ([`with_ocsp`](Self::with_ocsp)); without one it reads none.
     ///
     /// # Errors
     /// See [`TrustError`].
@@ -119,6 +121,9 @@ impl LoadedTrustDomain {
         loaded.distribution_points = uris;
         if let Some(policies) = &domain.certificate_policies {
             loaded = loaded.with_certificate_policies(policies);
+        }
+        if let Some(check) = domain.ocsp.as_ref().and(fetched.ocsp(name)) {
+            loaded = loaded.with_ocsp(check.clone());
         }
         Ok(loaded)
     }

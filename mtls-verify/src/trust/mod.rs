@@ -5,6 +5,7 @@ mod cache;
 mod error;
 mod fetched;
 mod load;
+mod ocsp;
 mod options;
 
 use std::fmt;
@@ -67,6 +68,8 @@ pub struct LoadedTrustDomain {
     pub(crate) initial_policies: chain::InitialPolicies,
     /// The URIs CRLs are fetched from, when the domain fetches them.
     distribution_points: Vec<String>,
+    /// OCSP statuses of its leaves, when the domain asks responders.
+    pub(crate) ocsp: Option<crate::ocsp::OcspCheck>,
 }
 
 impl fmt::Debug for LoadedTrustDomain {
@@ -130,6 +133,7 @@ impl LoadedTrustDomain {
             options,
             initial_policies: chain::InitialPolicies::default(),
             distribution_points: Vec::new(),
+            ocsp: None,
         })
     }
 

@@ -11,7 +11,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use mtls_core::{CaBundle, CertificateChain};
 use mtls_verify::ocsp::{
-    DEFAULT_MAX_RESPONSE_LEN, OcspRequest, OcspStatus, OcspVerifier, RevocationReason,
+    self, DEFAULT_MAX_RESPONSE_LEN, OcspRequest, OcspRequestError, OcspStatus, OcspVerifier,
+    RevocationReason,
 };
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::UnixTime;
@@ -94,20 +95,14 @@ pub(crate) fn status(
 /// The request for the leaf, with its issuer: the first certificate presented after it whose
 /// subject is the leaf's issuer, else the first such trust anchor.
 fn request_for(chain: &CertificateChain, bundle: &CaBundle) -> Result<OcspRequest, NoGoodStatus> {
-    let leaf = chain.leaf().as_ref();
     let presented = chain.as_slice().iter().skip(1).map(AsRef::as_ref);
     let anchors = bundle.certificates().iter().map(|a| a.der().as_ref());
-    let mut last = None;
-    for issuer in presented.chain(anchors) {
-        match OcspRequest::new(leaf, issuer) {
-            Ok(request) => return Ok(request),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(NoGoodStatus::unknown(match last {
-        Some(e) => format!("no certificate presented or trusted issued the leaf: {e}"),
-        None => "no issuer certificate to build the request with".into(),
-    }))
+    ocsp::request_for(chain.leaf().as_ref(), presented.chain(anchors)).map_err(|e| {
+        NoGoodStatus::unknown(match e {
+            OcspRequestError::NoIssuer => "no issuer certificate to build the request with".into(),
+            e => format!("no certificate presented or trusted issued the leaf: {e}"),
+        })
+    })
 }
 
 /// The first `http://` responder the certificate names.

@@ -1,12 +1,16 @@
 //! `mtls-gateway check --ocsp`: the real binary asks a real responder (`openssl ocsp`, started
 //! by each test on a loopback port from an `openssl ca` index over a PKI generated at test
-//! time), and the exit code and message are asserted for each status and failure.
+//! time), and the exit code and message are asserted for each status and failure. The
+//! running gateway asks the same responder in `running`.
 
 mod answers;
 #[path = "../check_run/mod.rs"]
 mod check_run;
 mod config;
 mod responder;
+mod running;
+#[path = "../support/mod.rs"]
+mod support;
 
 use std::net::TcpListener;
 use std::path::Path;

@@ -48,6 +48,16 @@ impl TestCa {
     /// A client certificate with serial `serial`, naming `ocsp` as its responder in its
     /// authorityInfoAccess when given.
     pub(crate) fn client(&self, cn: &str, serial: u64, ocsp: Option<&str>) -> rcgen::Certificate {
+        self.client_with_key(cn, serial, ocsp).0
+    }
+
+    /// [`client`](Self::client), with its key.
+    pub(crate) fn client_with_key(
+        &self,
+        cn: &str,
+        serial: u64,
+        ocsp: Option<&str>,
+    ) -> (rcgen::Certificate, KeyPair) {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::default();
         params.distinguished_name = DistinguishedName::new();
@@ -66,7 +76,8 @@ impl TestCa {
             params.custom_extensions = vec![aia_ocsp(url)];
         }
         let issuer = Issuer::new(self.params.clone(), &self.key);
-        params.signed_by(&key, &issuer).unwrap()
+        let cert = params.signed_by(&key, &issuer).unwrap();
+        (cert, key)
     }
 
     /// Writes `NAME.pem` and `NAME.key` in `dir`.

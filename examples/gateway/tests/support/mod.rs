@@ -558,6 +558,18 @@ pub(crate) fn intermediates_of(chain: &Path, out: &Path) {
     std::fs::write(out, &text[start..]).unwrap();
 }
 
+/// The value of the metric line that starts with `name{` and holds every label of `labels`.
+pub(crate) fn metric(metrics: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    metrics.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?.strip_prefix('{')?;
+        let (set, value) = rest.split_once("} ")?;
+        labels
+            .iter()
+            .all(|label| set.contains(label))
+            .then(|| value.trim().parse().ok())?
+    })
+}
+
 /// Retries `probe` until it returns true (bounded by `RELOAD_TIMEOUT`).
 pub(crate) fn eventually(what: &str, mut probe: impl FnMut() -> bool) {
     let started = Instant::now();
