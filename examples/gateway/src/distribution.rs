@@ -6,7 +6,9 @@
 //!
 //! OCSP statuses of client certificates: an [`OcspFetcher`] keeps one status cache per trust
 //! domain that reads them (`ocsp`), kept across reloads, and every configuration is assembled
-//! with the checks it gives ([`material`]).
+//! with the checks it gives ([`material`]); a status fetched as revoked swaps the configuration
+//! in again, so open connections of that certificate are rechecked and closed as at a CRL
+//! reload.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -126,15 +128,24 @@ impl Swapper {
     }
 }
 
-/// Swaps the serving configuration in again each time a fetched CRL changes, until `stopped`.
+/// Swaps the serving configuration in again each time a fetched CRL changes, or an OCSP
+/// responder says a certificate is revoked (so open connections are rechecked against the
+/// cached status), until `stopped`.
 pub(crate) async fn swap_on_change(swapper: Swapper, mut stopped: watch::Receiver<bool>) {
     let mut changes = swapper.fetcher.changes();
+    let mut revocations = swapper.ocsp.revocations();
     loop {
-        tokio::select! {
-            changed = changes.changed() => if changed.is_err() { return },
+        let origin = tokio::select! {
+            changed = changes.changed() => match changed {
+                Ok(()) => "configuration with fetched CRLs",
+                Err(_) => return,
+            },
+            changed = revocations.changed() => match changed {
+                Ok(()) => "configuration with a certificate revoked by OCSP",
+                Err(_) => return,
+            },
             _ = stopped.wait_for(|s| *s) => return,
-        }
-        let origin = "configuration with fetched CRLs";
+        };
         let result = swapper
             .serving()
             .and_then(|(policy, secrets)| swapper.swap(policy, secrets, &origin, |_| Ok(())));

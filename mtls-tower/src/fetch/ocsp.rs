@@ -12,7 +12,7 @@ use mtls_verify::ocsp::{
 };
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::UnixTime;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{Semaphore, mpsc, watch};
 use tokio::task::JoinHandle;
 
 use super::http::{self, HttpUrl};
@@ -63,6 +63,8 @@ struct Shared {
     domains: Mutex<HashMap<String, Domain>>,
     in_flight: Mutex<HashSet<OcspKey>>,
     queue: mpsc::Sender<Job>,
+    /// Bumped each time a responder's answer caches a revoked status.
+    revocations: watch::Sender<u64>,
 }
 
 impl Shared {
@@ -111,6 +113,7 @@ impl OcspFetcher {
             domains: Mutex::new(HashMap::new()),
             in_flight: Mutex::new(HashSet::new()),
             queue,
+            revocations: watch::Sender::new(0),
         });
         let verifier = Arc::new(OcspVerifier::new(provider));
         let worker = tokio::spawn(work(Arc::clone(&shared), verifier, jobs));
@@ -172,6 +175,14 @@ impl OcspFetcher {
             },
         );
         Ok(check)
+    }
+
+    /// Changes each time a responder's answer caches a revoked status: the owner installs its
+    /// configuration again, so open connections of that certificate are rechecked (and closed
+    /// under [`close_revoked_connections`](crate::Acceptor::close_revoked_connections)), as at
+    /// a CRL reload.
+    pub fn revocations(&self) -> watch::Receiver<u64> {
+        self.shared.revocations.subscribe()
     }
 
     /// Adds to `fetched` the check of every trust domain of `policy` that reads OCSP
@@ -237,6 +248,9 @@ async fn work(shared: Arc<Shared>, verifier: Arc<OcspVerifier>, mut jobs: mpsc::
             let label = match result {
                 Ok(status) => {
                     job.cache.insert(key.clone(), status, UnixTime::now());
+                    if matches!(status, OcspStatus::Revoked { .. }) {
+                        shared.revocations.send_modify(|n| *n += 1);
+                    }
                     status_label(&status)
                 }
                 Err((reason, detail)) => {

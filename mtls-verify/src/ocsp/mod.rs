@@ -48,12 +48,16 @@
 //!    was not known at its handshake is forwarded; the missing status is counted per trust
 //!    domain, so operators see how often status was missing.
 //!
+//! 4. **A status fetched as revoked** is announced by the fetcher
+//!    (`OcspFetcher::revocations`); the gateway installs its configuration again, and open
+//!    connections are rechecked against the new verifier, which reads the cached `Revoked`:
+//!    they are closed as at a CRL reload (`limits.close_revoked_connections`).
+//!
 //! The caches live as long as the fetcher, across configuration reloads while a domain's
-//! settings stay the same. Not built: a `hard` mode, where the layer would hold such a request
-//! up to a bound for the fetch and answer `revocation_unknown` without it; and closing the
-//! open connections of a client whose cached status turns to `Revoked` (a CRL reload does
-//! this; an OCSP status refuses the client's next handshake). `mtls-gateway check --ocsp` asks
-//! a certificate's responder once, with [`OcspRequest`] and [`OcspVerifier`].
+//! settings stay the same. Not built: a `hard` mode, where the layer would hold a request of a
+//! client whose status was not known at its handshake up to a bound for the fetch, and answer
+//! `revocation_unknown` without it. `mtls-gateway check --ocsp` asks a certificate's responder
+//! once, with [`OcspRequest`] and [`OcspVerifier`].
 //!
 //! # Example
 //!

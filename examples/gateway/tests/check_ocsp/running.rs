@@ -1,12 +1,13 @@
 //! OCSP in the running gateway (`ocsp` of a trust domain, `mode: soft`): the real
 //! `mtls-gateway run` binary, `openssl ocsp` as the responder, the real `curl` as the client.
 //! A client whose status is not known yet is let in while its status is fetched; once the
-//! responder says revoked, it is refused with the host's answer for `revoked`; a responder
-//! that is down lets clients in, and is counted.
+//! responder says revoked, it is refused with the host's answer for `revoked`, and its open
+//! connection is closed; a responder that is down lets clients in, and is counted.
 
 use std::path::Path;
 
 use crate::responder::{Responder, TestCa, index_line, write};
+use crate::support::keep_alive::{closed_by_server, get_on, keep_alive_client};
 use crate::support::{Workdir, curl_status, eventually, free_port, metric};
 
 /// Root → intermediate → `good` and `revoked` clients (chain and key files in `dir`) naming
@@ -49,6 +50,7 @@ admin:
 listeners:
   - name: edge
     address: 127.0.0.1:{https}
+    limits: {{ close_revoked_connections: 2s }}
     hosts:
       - certificate: {{ chain: server.pem, key: server.key }}
         client_validation:
@@ -143,4 +145,28 @@ fn a_responder_that_is_down_lets_clients_in_and_is_counted() {
         Some(2.0),
         "{m}"
     );
+}
+
+#[test]
+fn a_status_fetched_as_revoked_closes_the_open_connection_of_that_client() {
+    let w = Workdir::new();
+    let dir = &w.etc;
+    let _responder = pki(dir);
+    let (https, admin) = (free_port(), free_port());
+    let gw = w.start("close.yaml", &config(https, admin, "{}"), admin);
+
+    // Let in while its status is not known; the fetch that follows says revoked.
+    let mut doomed = keep_alive_client(dir, https, "revoked");
+    let (status, _) = get_on(&mut doomed).unwrap();
+    assert!(status.contains(" 200 "), "{status}");
+    let closed = closed_by_server(&mut doomed);
+    assert!(closed.is_ok(), "the connection was not closed: {closed:?}");
+    let m = gw.admin_get("/metrics");
+    assert!(m.contains("mtls_connections_closed_revoked_total 1"), "{m}");
+    assert!(
+        m.contains("mtls_reloads_total{result=\"ok\",trigger=\"revocation\"} 1"),
+        "{m}"
+    );
+    // Its next connection is refused from the cache.
+    assert_eq!(get(dir, https, "revoked").0, 400);
 }
