@@ -2,7 +2,8 @@
 //! `mtls-gateway run` binary, `openssl ocsp` as the responder, the real `curl` as the client.
 //! A client whose status is not known yet is let in while its status is fetched; once the
 //! responder says revoked, it is refused with the host's answer for `revoked`, and its open
-//! connection is closed; a responder that is down lets clients in, and is counted.
+//! connection is closed; a responder that is down or slower than `timeout` lets clients in,
+//! and is counted by its reason; a bad `ocsp` value stops the gateway with the field named.
 
 use std::path::Path;
 
@@ -169,4 +170,62 @@ fn a_status_fetched_as_revoked_closes_the_open_connection_of_that_client() {
     );
     // Its next connection is refused from the cache.
     assert_eq!(get(dir, https, "revoked").0, 400);
+}
+
+#[test]
+fn a_responder_slower_than_the_timeout_lets_clients_in_and_is_counted() {
+    let w = Workdir::new();
+    let dir = &w.etc;
+    let _responder = pki(dir);
+    // Accepts connections (the kernel's backlog) and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/", silent.local_addr().unwrap());
+    let (https, admin) = (free_port(), free_port());
+    let ocsp = format!("{{ responder: \"{url}\", timeout: 500ms }}");
+    let gw = w.start("slow.yaml", &config(https, admin, &ocsp), admin);
+    let domain = "trust_domain=\"ocsp-clients\"";
+
+    assert_eq!(get(dir, https, "revoked"), (200, "ok\n".into()));
+    eventually("the timed-out request counted", || {
+        metric(
+            &gw.admin_get("/metrics"),
+            "mtls_ocsp_requests_total",
+            &[domain, "result=\"timeout\""],
+        )
+        .is_some_and(|n| n >= 1.0)
+    });
+    assert_eq!(get(dir, https, "revoked"), (200, "ok\n".into()));
+}
+
+#[test]
+fn a_bad_ocsp_value_stops_the_gateway_at_start_with_the_field_named() {
+    let w = Workdir::new();
+    let dir = &w.etc;
+    write(dir, "root.pem", &TestCa::root("OCSP Root CA").cert.pem());
+    let (https, admin) = (free_port(), free_port());
+    for (ocsp, field, message) in [
+        (
+            "{ timeout: 0s }",
+            "ocsp.timeout",
+            "must be longer than 0 and at most 1m",
+        ),
+        (
+            "{ responder: \"https://ocsp.example.com/\" }",
+            "ocsp.responder",
+            "is not an http:// URL",
+        ),
+        ("{ mode: hard }", "ocsp", "hard"),
+    ] {
+        write(dir, "bad.yaml", &config(https, admin, ocsp));
+        let out = crate::support::run(
+            std::process::Command::new(env!("CARGO_BIN_EXE_mtls-gateway"))
+                .current_dir(dir)
+                .args(["run", "--config", "bad.yaml"]),
+            b"",
+        );
+        assert_ne!(out.code, 0, "{ocsp}: {}", out.stderr);
+        let at = format!("listeners[0].hosts[0].client_validation.trust[0].{field}");
+        assert!(out.stderr.contains(&at), "{ocsp}: {}", out.stderr);
+        assert!(out.stderr.contains(message), "{ocsp}: {}", out.stderr);
+    }
 }
