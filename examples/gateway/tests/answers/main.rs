@@ -140,7 +140,33 @@ fn check(answers: &str, enforce_at: &str, tls: Tls, table: &[(&str, Expect)]) ->
             }
         }
     }
-    gateway.admin_get("/metrics")
+    // The gateway counts a refusal after the client has seen it: scrape until every refusal
+    // of the table is counted (an alert is met by curl and s_client, a close by curl), bounded.
+    let refusals: f64 = table
+        .iter()
+        .map(|(_, expect)| match expect {
+            Expect::Alert(_) => 2.0,
+            Expect::Closed => 1.0,
+            Expect::Http(..) => 0.0,
+        })
+        .sum();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let metrics = gateway.admin_get("/metrics");
+        if counted_failures(&metrics) >= refusals || std::time::Instant::now() > deadline {
+            return metrics;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// The sum of `mtls_accept_failures_total` over its reasons.
+fn counted_failures(metrics: &str) -> f64 {
+    metrics
+        .lines()
+        .filter(|l| l.starts_with("mtls_accept_failures_total{"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
 }
 
 /// `curl` to the probe's URL, printing the body, then the content type and the status.
