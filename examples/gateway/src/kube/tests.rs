@@ -264,7 +264,7 @@ async fn serves_the_cluster_from_memory_rotates_keeps_a_deleted_ca_revokes_and_r
     assert_eq!(health, "HTTP/1.1 200 OK");
 
     // What was served: Secrets by reference, read from memory; no file named, none written.
-    let update = following.last();
+    let update = following.next_after(0).await;
     let config = &update.translation.config;
     assert_eq!(config.admin, Some(AdminConfig::new(admin)));
     let listener = &config.listeners[0];
@@ -299,6 +299,7 @@ async fn serves_the_cluster_from_memory_rotates_keeps_a_deleted_ca_revokes_and_r
 
     // The Secret is renewed: new handshakes get the new certificate, without a restart.
     api.apply(credential(&two));
+    let rotated = following.next_after(update.generation).await;
     let (p, want) = (Arc::clone(&pki), two.cert_der().clone());
     eventually("the rotated certificate", move || {
         handshake(port, &p).ok().filter(|c| *c == want)
@@ -306,7 +307,7 @@ async fn serves_the_cluster_from_memory_rotates_keeps_a_deleted_ca_revokes_and_r
     .await;
 
     // The CA Secret is deleted: its last good keys stay in memory, clients still verify.
-    let generation = following.last().generation;
+    let generation = rotated.generation;
     assert!(api.delete("v1", "Secret", "web", "web-ca"));
     let kept = following.next_after(generation).await;
     assert!(
@@ -334,6 +335,7 @@ async fn serves_the_cluster_from_memory_rotates_keeps_a_deleted_ca_revokes_and_r
         "web-ca",
         &[("ca.crt", pki.root().cert_pem()), ("ca.crl", crl.pem())],
     ));
+    let restored = following.next_after(kept.generation).await;
     let p = Arc::clone(&pki);
     eventually("the revoked client denied", move || {
         as_revoked(&p).ok().filter(|(_, status)| status == "400")
@@ -344,9 +346,8 @@ async fn serves_the_cluster_from_memory_rotates_keeps_a_deleted_ca_revokes_and_r
 
     // Deleted again: the last good version, CRL included, stays in use; the revoked client
     // is still denied, the others still verify.
-    let generation = following.last().generation;
     assert!(api.delete("v1", "Secret", "web", "web-ca"));
-    let kept = following.next_after(generation).await;
+    let kept = following.next_after(restored.generation).await;
     let p = Arc::clone(&pki);
     let (after, other) = tokio::task::spawn_blocking(move || {
         let after = handshake_as(port, &p, &revoked).map(|(_, status)| status);
@@ -393,14 +394,14 @@ async fn with_a_state_dir_the_secrets_and_the_configuration_are_files() {
     let api = FakeApiServer::start().await.unwrap();
     cluster(&api, &pki, &one, port);
     let dir = tempfile::tempdir().unwrap();
-    let following = start_following(&api, args(Some(dir.path().to_path_buf()), None));
+    let mut following = start_following(&api, args(Some(dir.path().to_path_buf()), None));
 
     let p = Arc::clone(&pki);
     let served = eventually("a handshake", move || handshake(port, &p).ok()).await;
     assert_eq!(&served, one.cert_der());
     let written = std::fs::read_to_string(dir.path().join("gateway.yaml")).unwrap();
     let written = PolicyConfig::from_yaml(&written).unwrap();
-    assert_eq!(written, following.last().translation.config);
+    assert_eq!(written, following.next_after(0).await.translation.config);
     let host = &written.listeners[0].hosts[0];
     let mount = dir.path().join("secrets/web/web-cred");
     assert_eq!(
