@@ -89,6 +89,21 @@ pub use trust::{
 };
 pub use verifier::PolicyVerifier;
 
+/// Whether rustls-webpki's refusal `error` is one of the cases this crate's own path validation
+/// may overrule: those webpki documents as unsupported and our engine implements and tests (no
+/// path, as webpki chains names byte for byte and not through self-issued certificates;
+/// directoryName, rfc822Name and URI name constraints; critical policy extensions). Every other
+/// refusal of webpki stands: a chain is accepted only when webpki accepts it or refuses it for
+/// one of these reasons and a path of that case validates.
+///
+/// ```
+/// assert!(mtls_verify::webpki_refusal_overrulable(&webpki::Error::NameConstraintViolation));
+/// assert!(!mtls_verify::webpki_refusal_overrulable(&webpki::Error::BadDer));
+/// ```
+pub fn webpki_refusal_overrulable(error: &webpki::Error) -> bool {
+    chain::from_webpki(error).unsupported.is_some()
+}
+
 /// The README's example, compiled by `cargo test --doc`.
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]

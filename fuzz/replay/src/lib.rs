@@ -20,6 +20,7 @@
 //! | `client_hello` | the PERMISSIVE first-byte sniff, rustls' `Acceptor` and a server connection using our verifier, fed in fuzzed segment sizes |
 //! | `plaintext_http` | the PERMISSIVE plaintext path: hyper's HTTP/1 and HTTP/2 server with the `MtlsLayer` |
 //! | `kube_manifests` | [`mtls_kube::parse_manifests`] and [`mtls_kube::translate`] |
+//! | `chain_veto` | a chain built from the input (CA flags, keyUsage, name constraints, policy extensions, validity, self-issued and 7.1-equal names) through our verifier and rustls-webpki alone; ours accepts what webpki refuses only for a refusal [`mtls_verify::webpki_refusal_overrulable`] lists |
 //! | `ocsp_response` | [`OcspVerifier::verify`](mtls_verify::ocsp::OcspVerifier::verify): the OCSP response parser and every check after it |
 
 use std::collections::BTreeMap;
@@ -32,9 +33,11 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 
 mod net;
 mod ocsp;
+mod veto;
 
 pub use net::{PLAINTEXT_POLICY, TLS_HANDSHAKE_RECORD, client_hello, plaintext_http};
 pub use ocsp::{OCSP_SEED_NONCE, join_ocsp_input, ocsp_response, split_ocsp_input};
+pub use veto::{CHAIN_VETO_SEEDS, Verdict, chain_veto, chain_veto_verdict};
 
 /// A fuzz target body.
 pub type Target = fn(&[u8]);
@@ -55,6 +58,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("plaintext_http", plaintext_http),
     ("kube_manifests", kube_manifests),
     ("ocsp_response", ocsp_response),
+    ("chain_veto", chain_veto),
 ];
 
 /// The PKI the targets that need one share (generated once per process).

@@ -359,6 +359,12 @@ fn regenerate_corpus() {
     );
     manifests.push(("secret.yaml", secret_manifest.into_bytes()));
     write("kube_manifests", &manifests);
+
+    let chain_veto: Vec<(&str, Vec<u8>)> = mtls_fuzz_replay::CHAIN_VETO_SEEDS
+        .iter()
+        .map(|(name, data)| (*name, data.to_vec()))
+        .collect();
+    write("chain_veto", &chain_veto);
 }
 
 /// Many listeners, answers, audit, routes (from mtls-tower's layer tests).
