@@ -14,9 +14,9 @@ use mtls_core::CaBundle;
 use mtls_policy::PeerVerification;
 use mtls_tower::{DomainOptions, LoadedTrustDomain, PolicyVerifier};
 use rcgen::{
-    BasicConstraints, CertificateParams, CidrSubnet, CustomExtension, DistinguishedName, DnType,
-    DnValue, ExtendedKeyUsagePurpose, GeneralSubtree, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    NameConstraints, SanType, SerialNumber, date_time_ymd,
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    date_time_ymd,
 };
 use rustls_pki_types::{CertificateDer, UnixTime};
 
@@ -28,6 +28,8 @@ pub const CHAIN_VETO_SEEDS: &[(&str, &[u8])] = &[
     ("two-intermediates-reversed", &[0x06]),
     ("email-constraint-permits", &[0, 0x08, 0, 0, 1, 0, 0, 2]),
     ("email-constraint-refuses", &[0, 0x08, 0, 0, 1, 0, 0, 3]),
+    ("dirname-constraint-permits", &[0, 0x08, 0, 0, 2, 0, 0, 0x08]),
+    ("dirname-constraint-refuses", &[0, 0x08, 0, 0, 2, 0, 0, 0]),
     (
         "critical-policies-on-intermediate",
         &[1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x03],
@@ -234,36 +236,43 @@ fn ca_params(
         .map(|(_, usage)| usage)
         .collect();
     }
-    if flags & 0x08 != 0 {
-        params.name_constraints = Some(name_constraints(nc));
-    }
     validity(&mut params, flags >> 4);
     params.custom_extensions = extensions(ext);
+    if flags & 0x08 != 0 {
+        params.custom_extensions.push(name_constraints(nc));
+    }
     (params, flags & 0x80 != 0)
 }
 
 /// Name constraints from one byte: bits 0-1 the form (DNS, e-mail, directoryName, IP), bit 2
-/// excluded instead of permitted, bit 3 a second subtree of the next form.
-fn name_constraints(nc: u8) -> NameConstraints {
-    let subtree = |form: u8| match form % 4 {
-        0 => GeneralSubtree::DnsName("example.com".into()),
-        1 => GeneralSubtree::Rfc822Name("example.com".into()),
-        2 => GeneralSubtree::DirectoryName(dn("leaf", false)),
-        _ => GeneralSubtree::IpAddress(CidrSubnet::V4([10, 0, 0, 0], [255, 0, 0, 0])),
+/// excluded instead of permitted, bit 3 a second subtree of the next form. Encoded here, not by
+/// rcgen, whose directoryName subtree is tagged implicitly: RFC 5280's `[4] Name` is explicit
+/// (Name is a CHOICE), and parsers read rcgen's as no directoryName at all.
+fn name_constraints(nc: u8) -> CustomExtension {
+    let subtree = |form: u8| {
+        let base = match form % 4 {
+            0 => der(0x82, b"example.com"),
+            1 => der(0x81, b"example.com"),
+            2 => {
+                let rdn = |oid: u8, value: &[u8]| {
+                    let attribute = [der(0x06, &[0x55, 0x04, oid]), der(0x0c, value)].concat();
+                    der(0x31, &der(0x30, &attribute))
+                };
+                let name = der(0x30, &[rdn(0x0a, b"fuzz"), rdn(0x03, b"leaf")].concat());
+                der(0xa4, &name)
+            }
+            _ => der(0x87, &[10, 0, 0, 0, 255, 0, 0, 0]),
+        };
+        der(0x30, &base)
     };
-    let mut trees = vec![subtree(nc)];
+    let mut trees = subtree(nc);
     if nc & 0x08 != 0 {
-        trees.push(subtree(nc.wrapping_add(1)));
+        trees.extend(subtree(nc.wrapping_add(1)));
     }
-    let (permitted_subtrees, excluded_subtrees) = if nc & 0x04 != 0 {
-        (Vec::new(), trees)
-    } else {
-        (trees, Vec::new())
-    };
-    NameConstraints {
-        permitted_subtrees,
-        excluded_subtrees,
-    }
+    let tag = if nc & 0x04 != 0 { 0xa1 } else { 0xa0 };
+    let mut e = CustomExtension::from_oid_content(&[2, 5, 29, 30], der(0x30, &der(tag, &trees)));
+    e.set_criticality(true);
+    e
 }
 
 /// Extensions from one byte: bit 0 certificatePolicies (anyPolicy or, bit 4, 1.3.6.1.4.1.99999.1),

@@ -27,6 +27,16 @@ const VERDICTS: &[(&str, bool, Option<&str>)] = &[
         Some("NameConstraintViolation"),
     ),
     (
+        "dirname-constraint-permits",
+        true,
+        Some("NameConstraintViolation"),
+    ),
+    (
+        "dirname-constraint-refuses",
+        false,
+        Some("NameConstraintViolation"),
+    ),
+    (
         "critical-policies-on-intermediate",
         true,
         Some("UnsupportedCriticalExtension"),
