@@ -110,7 +110,10 @@ fn write_pki(dir: &Path) -> std::io::Result<()> {
         dir.join("crl.pem"),
         pki.crls().revoke(&revoked).build().pem(),
     )?;
-    Pki::new()
+    // A partner's CA, not trusted yet: the candidate trust (shadow) would let its client in.
+    let partner = Pki::new();
+    std::fs::write(dir.join("partner-ca.pem"), partner.root().cert_pem())?;
+    partner
         .client()
         .common_name("stranger")
         .uri("spiffe://elsewhere.example/ns/x/sa/y")
@@ -137,6 +140,14 @@ listeners:
             - name: demo
               ca: [{{ file: ca.pem }}]
               crl: {{ sources: [{{ file: crl.pem }}] }}   # revoked: HTTP 400 with the reason
+        shadow_client_validation:     # a candidate trust adding a partner's CA, judged beside
+          mode: required              # the active one on every handshake and request, never
+          trust:                      # enforced; disagreements are counted and logged
+            - name: demo
+              ca: [{{ file: ca.pem }}]
+              crl: {{ sources: [{{ file: crl.pem }}] }}
+            - name: partner
+              ca: [{{ file: partner-ca.pem }}]
         routes:
           - path_prefix: /admin       # only the admin identity; others: 403
             authorization:
@@ -229,7 +240,7 @@ fn commands(dir: &Path, https: u16, permissive: u16, admin: u16) -> Vec<DemoComm
             shows: "400",
         },
         DemoCommand {
-            what: "a certificate from an unknown CA: TLS alert unknown_ca",
+            what: "a certificate from a partner's CA, not trusted: TLS alert unknown_ca",
             args: with("untrusted", format!("https://localhost:{https}/")),
             exit: 56,
             shows: "unknown ca",
@@ -263,10 +274,12 @@ fn commands(dir: &Path, https: u16, permissive: u16, admin: u16) -> Vec<DemoComm
             shows: r#""would_break": 1"#,
         },
         DemoCommand {
-            what: "metrics: handshakes, decisions and reasons",
+            what: "metrics: handshakes, decisions and reasons, reloads, client-certificate \
+                   lifetimes, CA and CRL expiry; the partner's client above is a shadow-trust \
+                   disagreement (active deny, candidate allow)",
             args: vec!["-sS".into(), format!("http://127.0.0.1:{admin}/metrics")],
             exit: 0,
-            shows: "mtls_",
+            shows: r#"mtls_shadow_disagreements_total{listener="strict",stage="handshake",active="deny",candidate="allow"} 1"#,
         },
     ]
 }
