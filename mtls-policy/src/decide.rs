@@ -208,7 +208,9 @@ impl Policy {
         let mut notes = Vec::new();
         let located = self.locate_in(listener, ctx);
         let route = located.as_ref().ok().and_then(|l| l.route).map(Route::id);
-        let enforce_at = located.as_ref().map_or(EnforceAt::Handshake, |l| l.host.enforce_at);
+        let enforce_at = located
+            .as_ref()
+            .map_or(EnforceAt::Handshake, |l| l.host.enforce_at);
         let decided = located.and_then(|at| self.decide_in(listener, &at, ctx, &mut notes));
         match decided {
             Ok(identity) => Decision::Allow {

@@ -56,9 +56,21 @@ fn every_bad_value_names_its_field() {
     let at = "listeners[0].hosts[0].client_validation.trust[0].crl.distribution_points";
     for (value, field, message) in [
         ("{ refresh: 500ms }", "refresh", "must be at least 1s"),
-        ("{ timeout: 0s }", "timeout", "must be longer than 0 and at most 5m"),
-        ("{ timeout: 6m }", "timeout", "must be longer than 0 and at most 5m"),
-        ("{ max_bytes: 0 }", "max_bytes", "must be between 1 and 268435456"),
+        (
+            "{ timeout: 0s }",
+            "timeout",
+            "must be longer than 0 and at most 5m",
+        ),
+        (
+            "{ timeout: 6m }",
+            "timeout",
+            "must be longer than 0 and at most 5m",
+        ),
+        (
+            "{ max_bytes: 0 }",
+            "max_bytes",
+            "must be between 1 and 268435456",
+        ),
         (
             "{ urls: [https://pki.example.com/a.crl] }",
             "urls[0]",

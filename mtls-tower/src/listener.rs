@@ -370,11 +370,11 @@ pub fn snapshot_for(
                 let verifier = answers::HostAnswers::new(slot, port, host)
                     .apply(verifier, policy, host)
                     .build()
-                .map_err(|source| ListenerError::Verifier {
-                    listener: name.to_string(),
-                    host: label.clone(),
-                    source: Box::new(source),
-                })?;
+                    .map_err(|source| ListenerError::Verifier {
+                        listener: name.to_string(),
+                        host: label.clone(),
+                        source: Box::new(source),
+                    })?;
                 tls_host = tls_host.client_verifier(Arc::new(verifier));
             }
         }

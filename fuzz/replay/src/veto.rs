@@ -28,7 +28,10 @@ pub const CHAIN_VETO_SEEDS: &[(&str, &[u8])] = &[
     ("two-intermediates-reversed", &[0x06]),
     ("email-constraint-permits", &[0, 0x08, 0, 0, 1, 0, 0, 2]),
     ("email-constraint-refuses", &[0, 0x08, 0, 0, 1, 0, 0, 3]),
-    ("dirname-constraint-permits", &[0, 0x08, 0, 0, 2, 0, 0, 0x08]),
+    (
+        "dirname-constraint-permits",
+        &[0, 0x08, 0, 0, 2, 0, 0, 0x08],
+    ),
     ("dirname-constraint-refuses", &[0, 0x08, 0, 0, 2, 0, 0, 0]),
     (
         "critical-policies-on-intermediate",

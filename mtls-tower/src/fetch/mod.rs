@@ -43,5 +43,5 @@ mod ocsp;
 mod rollback;
 
 pub use crl::CrlFetcher;
-pub use ocsp::{CACHE_CAPACITY, CONCURRENCY, OcspFetcher, QUEUE};
 pub use http::{Fetched, HttpError, HttpUrl, Validators};
+pub use ocsp::{CACHE_CAPACITY, CONCURRENCY, OcspFetcher, QUEUE};

@@ -546,10 +546,13 @@ where
             .unwrap_or("unknown"),
     };
     // Shadow trust: the candidate judges the same chain (no cost without one).
-    let candidate = host.candidate.as_ref().map(|candidate| match chain.first() {
-        Some(_) => candidate.outcome_for(&chain),
-        None => PeerVerification::NoCertificate,
-    });
+    let candidate = host
+        .candidate
+        .as_ref()
+        .map(|candidate| match chain.first() {
+            Some(_) => candidate.outcome_for(&chain),
+            None => PeerVerification::NoCertificate,
+        });
     let mut info = ConnectionInfo::tls(remote_addr, local_addr, tls, chain, peer, verification);
     if let Some(candidate) = candidate {
         info = info.with_candidate(candidate);

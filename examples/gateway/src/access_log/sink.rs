@@ -11,7 +11,6 @@ use mtls_policy::access_log::{AccessLogConfig, AccessLogFormat};
 /// `mtls_access_log_dropped_total`: access-log lines dropped because the buffer was full.
 pub(crate) const DROPPED_TOTAL: &str = "mtls_access_log_dropped_total";
 
-
 /// Hands lines to the writer thread; cheap to clone. The thread writes until every clone is
 /// dropped, then flushes and ends.
 #[derive(Clone)]
