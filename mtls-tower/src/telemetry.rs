@@ -82,8 +82,8 @@ pub const CRL_FETCH_ENTRIES: &str = "mtls_crl_fetch_entries";
 
 /// `mtls_crl_fetch_failures_total{uri, reason}`: fetches of `uri` that kept the last good CRL;
 /// `reason` is `unreachable`, `timeout`, `http_status`, `too_large`, `malformed_http`,
-/// `bad_url`, `not_a_crl` (the body is no CRL) or `unusable` (a CRL the trust domain refuses,
-/// e.g. not signed by the CA it names).
+/// `bad_url`, `not_a_crl` (the body is no CRL), `unusable` (a CRL the trust domain refuses,
+/// e.g. not signed by the CA it names) or `older` (thisUpdate before that of the CRL kept).
 pub const CRL_FETCH_FAILURES_TOTAL: &str = "mtls_crl_fetch_failures_total";
 
 /// `mtls_crl_fetch_not_modified_total{uri}`: conditional fetches of `uri` answered `304`.
