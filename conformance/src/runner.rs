@@ -11,7 +11,9 @@
 //! - CLIENT: [`PolicyVerifier::verify_chain`] (clientAuth EKU required, as the gateway's
 //!   default); then each `expected_peer_names` entry must be a name of the leaf (e-mail:
 //!   rfc822Name SAN, domain part case-insensitive; DNS / IP: as webpki matches them).
-//! - SERVER: [`LoadedTrustDomain::verify_server`] with `expected_peer_name` (serverAuth EKU).
+//! - SERVER: [`LoadedTrustDomain::verify_server`] with `expected_peer_name` (serverAuth EKU);
+//!   without one, [`LoadedTrustDomain::verify_server_chain`] (the path only, as
+//!   `mtls-gateway check --purpose server` without `--name`).
 //! - Then the handshake's CertificateVerify is emulated: a leaf key of a type or size no
 //!   signature scheme of the provider verifies fails the handshake ([`Stage::Handshake`]); when
 //!   the testcase gives the leaf's private key, a signature made with it must verify.
@@ -205,10 +207,12 @@ impl Runner {
                 .build()
                 .map_err(|e| (Stage::Anchors, e.to_string()))?
                 .verify_chain(leaf, intermediates, time),
-            Kind::Server => {
-                let name = server_name(case, leaf, notes)?;
-                domain.verify_server(&self.provider, leaf, intermediates, &name, time)
-            }
+            Kind::Server => match server_name(case, notes)? {
+                Some(name) => {
+                    domain.verify_server(&self.provider, leaf, intermediates, &name, time)
+                }
+                None => domain.verify_server_chain(&self.provider, leaf, intermediates, time),
+            },
         };
         match verification {
             PeerVerification::Verified { .. } => {}
@@ -275,9 +279,10 @@ impl Runner {
         cert.verify_for_usage(algs, &anchors, intermediates, time, usage, revocation, None)
             .map_err(|e| (Stage::Verify, e.to_string()))?;
         if case.validation_kind == Kind::Server {
-            let name = server_name(case, leaf, notes)?;
-            cert.verify_is_valid_for_subject_name(&name)
-                .map_err(|e| (Stage::Name, e.to_string()))?;
+            if let Some(name) = server_name(case, notes)? {
+                cert.verify_is_valid_for_subject_name(&name)
+                    .map_err(|e| (Stage::Name, e.to_string()))?;
+            }
         }
         if case.expected_peer_names.iter().any(|n| n.kind == "RFC822") {
             notes.push("raw webpki: e-mail names not checked (webpki has no API for them)".into());
@@ -324,33 +329,17 @@ fn joined(pems: &[String]) -> String {
     all
 }
 
-/// The name a SERVER testcase connects to. Without `expected_peer_name`, the leaf's first DNS
-/// or IP SAN (so only the path is judged), else a name no certificate holds.
+/// The name a SERVER testcase connects to; `None` without `expected_peer_name`: limbo then
+/// judges the path alone, and no name is checked.
 fn server_name(
     case: &Testcase,
-    leaf: &CertificateDer<'_>,
     notes: &mut Vec<String>,
-) -> Result<ServerName<'static>, (Stage, String)> {
+) -> Result<Option<ServerName<'static>>, (Stage, String)> {
     let Some(name) = &case.expected_peer_name else {
-        let identity = PeerIdentity::from_der(leaf).ok();
-        let own = identity.as_ref().and_then(|id| {
-            id.dns_names()
-                .iter()
-                .find_map(|n| ServerName::try_from(n.clone()).ok())
-                .or_else(|| id.ip_addresses().first().map(|ip| ServerName::from(*ip)))
-        });
-        notes.push(match &own {
-            Some(n) => format!("no expected_peer_name: connected to the leaf's own SAN {n:?}"),
-            None => "no expected_peer_name and no DNS/IP SAN: connected to limbo.invalid".into(),
-        });
-        return match own {
-            Some(n) => Ok(n),
-            None => {
-                ServerName::try_from("limbo.invalid").map_err(|e| (Stage::Testcase, e.to_string()))
-            }
-        };
+        notes.push("no expected_peer_name: the path is verified without a name check".into());
+        return Ok(None);
     };
-    to_server_name(name).map_err(|e| (Stage::Name, e))
+    to_server_name(name).map(Some).map_err(|e| (Stage::Name, e))
 }
 
 fn to_server_name(name: &PeerName) -> Result<ServerName<'static>, String> {
