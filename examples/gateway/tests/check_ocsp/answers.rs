@@ -15,7 +15,7 @@ const SERVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves `answer` (a whole HTTP answer) to the first connection on a loopback port, after
 /// reading its request; gives up after [`SERVE_TIMEOUT`]. Returns the URL and the thread.
-fn serve_once(answer: Vec<u8>) -> (String, JoinHandle<()>) {
+pub(super) fn serve_once(answer: Vec<u8>) -> (String, JoinHandle<()>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let url = format!("http://{}/", listener.local_addr().unwrap());
     listener.set_nonblocking(true).unwrap();
@@ -60,7 +60,8 @@ fn complete(request: &[u8]) -> bool {
     request.len() >= end + 4 + length
 }
 
-fn http_answer(status: &str, body: &[u8]) -> Vec<u8> {
+/// A whole HTTP/1.0 answer carrying `body` as an OCSP response.
+pub(super) fn http_answer(status: &str, body: &[u8]) -> Vec<u8> {
     let mut answer = format!(
         "HTTP/1.0 {status}\r\nContent-Type: application/ocsp-response\r\nContent-Length: {}\r\n\r\n",
         body.len()
@@ -68,6 +69,32 @@ fn http_answer(status: &str, body: &[u8]) -> Vec<u8> {
     .into_bytes();
     answer.extend_from_slice(body);
     answer
+}
+
+/// A genuine response of the responder at `url` about the certificate `serial` issued by
+/// `inter.pem` in `dir`, asked with the `openssl ocsp` client.
+pub(super) fn response_about(dir: &Path, url: &str, serial: &str) -> Vec<u8> {
+    let respout = dir.join(format!("{serial}.der"));
+    let out = Command::new("openssl")
+        .args([
+            "ocsp",
+            "-issuer",
+            "inter.pem",
+            "-serial",
+            serial,
+            "-noverify",
+        ])
+        .args(["-timeout", "10", "-url", url, "-respout"])
+        .arg(&respout)
+        .current_dir(dir)
+        .output()
+        .expect("the openssl CLI runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::read(&respout).unwrap()
 }
 
 #[test]
@@ -93,27 +120,7 @@ fn a_response_for_another_certificate_is_refused() {
     let setup = Setup::new();
     let d = setup.path();
     // A genuine response, signed by the issuer, about the revoked client (serial 0x1002).
-    let respout = d.join("revoked.der");
-    let out = Command::new("openssl")
-        .args([
-            "ocsp",
-            "-issuer",
-            "inter.pem",
-            "-serial",
-            "0x1002",
-            "-noverify",
-        ])
-        .args(["-timeout", "10", "-url", &setup.responder.url(), "-respout"])
-        .arg(&respout)
-        .current_dir(d)
-        .output()
-        .expect("the openssl CLI runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let response = std::fs::read(&respout).unwrap();
+    let response = response_about(d, &setup.responder.url(), "0x1002");
     let (url, server) = serve_once(http_answer("200 OK", &response));
     // Asked about the good client (serial 0x1001), it answers for the revoked one.
     let run = setup.check("good", &["--ocsp-url", &url]);

@@ -11,6 +11,7 @@ mod responder;
 mod running;
 #[path = "../support/mod.rs"]
 mod support;
+mod unusable;
 
 use std::net::TcpListener;
 use std::path::Path;

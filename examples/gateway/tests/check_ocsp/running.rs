@@ -13,7 +13,7 @@ use crate::support::{Workdir, curl_status, eventually, free_port, metric};
 
 /// Root → intermediate → `good` and `revoked` clients (chain and key files in `dir`) naming
 /// the intermediate's responder; `root.pem` is the trust domain's CA.
-fn pki(dir: &Path) -> Responder {
+pub(super) fn pki(dir: &Path) -> Responder {
     let root = TestCa::root("OCSP Root CA");
     let inter = root.intermediate("OCSP Intermediate CA");
     let index = write(
@@ -43,7 +43,8 @@ fn pki(dir: &Path) -> Responder {
     responder
 }
 
-fn config(https: u16, admin: u16, ocsp: &str) -> String {
+/// A listener whose one host trusts `root.pem` as the domain `ocsp-clients` with `ocsp`.
+pub(super) fn config(https: u16, admin: u16, ocsp: &str) -> String {
     format!(
         r#"
 admin:
@@ -68,7 +69,7 @@ listeners:
 }
 
 /// `(status, body)` of `GET /` as the client `name`.
-fn get(dir: &Path, port: u16, name: &str) -> (u16, String) {
+pub(super) fn get(dir: &Path, port: u16, name: &str) -> (u16, String) {
     let url = format!("https://localhost:{port}/");
     let (cert, key) = (format!("{name}.pem"), format!("{name}.key"));
     let (_, status, body, _) = curl_status(
