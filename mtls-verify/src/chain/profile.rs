@@ -14,7 +14,12 @@
 //!   nameConstraints, cRLDistributionPoints, extKeyUsage, SCT list): a critical extension a
 //!   verifier does not process MUST make it reject the certificate (4.2). rustls-webpki
 //!   already applies that rule to intermediates and leaves, but never reads an anchor's
-//!   extensions. Computed once per trust domain ([`anchor_fault`]).
+//!   extensions. Computed once per trust domain ([`anchor_fault`]);
+//! - a self-issued trust anchor with an authorityKeyIdentifier identifies its own key there:
+//!   the keyIdentifier is present (4.2.1.1: it MUST be; a self-signed certificate may omit the
+//!   whole extension instead) and equal to its subjectKeyIdentifier, and neither
+//!   authorityCertIssuer nor authorityCertSerialNumber is present (CA/Browser Forum Baseline
+//!   Requirements 7.1.2.1.3, the root CA profile).
 
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{ParsedExtension, X509Extension};
@@ -270,5 +275,82 @@ pub(crate) fn anchor_fault(der: &[u8]) -> Option<String> {
             ));
         }
     }
+    if let Some(problem) = self_issued_aki_problem(&cert) {
+        return Some(format!("{} {problem}", what()));
+    }
     check_common(&cert, &what).err()
+}
+
+/// Whether `value` is an AuthorityKeyIdentifier SEQUENCE of keyIdentifier [0],
+/// authorityCertIssuer [1] and authorityCertSerialNumber [2], each optional, in that order and
+/// nothing else (read from the DER: x509-parser skips what it does not know).
+fn aki_well_formed(value: &[u8]) -> bool {
+    let Some((seq, [])) = der::read(value) else {
+        return false;
+    };
+    if seq.tag != der::SEQUENCE {
+        return false;
+    }
+    let mut fields = seq.contents;
+    let mut allowed: &[u8] = &[0x80, 0xa1, 0x82];
+    while !fields.is_empty() {
+        let Some((field, rest)) = der::read(fields) else {
+            return false;
+        };
+        let Some(at) = allowed.iter().position(|&tag| tag == field.tag) else {
+            return false;
+        };
+        allowed = &allowed[at + 1..];
+        fields = rest;
+    }
+    true
+}
+
+/// What is wrong with the authorityKeyIdentifier of `cert` when it is self-issued (its issuer
+/// is itself, so the extension can only identify its own key).
+fn self_issued_aki_problem(cert: &X509Certificate<'_>) -> Option<String> {
+    if cert.subject().as_raw() != cert.issuer().as_raw() {
+        return None;
+    }
+    let mut aki = None;
+    let mut ski = None;
+    for ext in cert.extensions() {
+        match (ext.oid.as_bytes(), ext.parsed_extension()) {
+            (_, ParsedExtension::AuthorityKeyIdentifier(a)) if aki_well_formed(ext.value) => {
+                aki = Some(a);
+            }
+            (_, ParsedExtension::SubjectKeyIdentifier(k)) => ski = Some(k.0),
+            ([0x55, 0x1d, 35], _) => {
+                return Some(
+                    "has a malformed authorityKeyIdentifier extension (RFC 5280 4.2.1.1)".into(),
+                );
+            }
+            _ => {}
+        }
+    }
+    let aki = aki?;
+    let Some(key_id) = &aki.key_identifier else {
+        return Some(
+            "has an authorityKeyIdentifier without keyIdentifier; the keyIdentifier MUST be \
+             present (RFC 5280 4.2.1.1; a self-signed certificate may omit the whole extension)"
+                .into(),
+        );
+    };
+    if ski.is_some_and(|ski| ski != key_id.0) {
+        return Some(
+            "is self-issued but the keyIdentifier of its authorityKeyIdentifier differs from \
+             its subjectKeyIdentifier: it MUST identify the certificate's own key (RFC 5280 \
+             4.2.1.1, CA/Browser Forum Baseline Requirements 7.1.2.1.3)"
+                .into(),
+        );
+    }
+    if aki.authority_cert_issuer.is_some() || aki.authority_cert_serial.is_some() {
+        return Some(
+            "is a root CA certificate whose authorityKeyIdentifier has an authorityCertIssuer \
+             or authorityCertSerialNumber, which MUST NOT be present (CA/Browser Forum Baseline \
+             Requirements 7.1.2.1.3)"
+                .into(),
+        );
+    }
+    None
 }
