@@ -1,7 +1,8 @@
 //! The RFC 5280 profile checks rustls-webpki does not make, on the certificates of a verified
 //! path. Each fails the path closed with a message naming the certificate and the rule:
-//! - the end-entity certificate has no nameConstraints (4.2.1.10: CA certificates only) and
-//!   does not assert keyCertSign without cA=TRUE (4.2.1.3, 4.2.1.9);
+//! - the end-entity certificate has no nameConstraints (4.2.1.10: CA certificates only),
+//!   does not assert keyCertSign without cA=TRUE (4.2.1.3, 4.2.1.9), and with an empty subject
+//!   carries its names in a critical subjectAltName (4.1.2.6, 4.2.1.6);
 //! - no certificate of the path (trust anchor included) has a nameConstraints extension with
 //!   neither permittedSubtrees nor excludedSubtrees, or one that does not parse (4.2.1.10);
 //! - no CA of the path (trust anchor included) has an empty subject (4.1.2.6);
@@ -75,6 +76,19 @@ fn check_leaf_profile(leaf_der: &[u8]) -> Result<(), String> {
             leaf.subject()
         )
     };
+    if leaf.subject().iter().next().is_none() {
+        let san = leaf
+            .extensions()
+            .iter()
+            .find(|e| e.oid.as_bytes() == SUBJECT_ALT_NAME);
+        if !san.is_some_and(|e| e.critical) {
+            return Err(format!(
+                "{} has an empty subject without a critical subjectAltName; its names MUST then \
+                 be in a subjectAltName marked critical (RFC 5280 4.1.2.6, 4.2.1.6)",
+                what()
+            ));
+        }
+    }
     for ext in leaf.extensions() {
         if ext.oid.as_bytes() == NAME_CONSTRAINTS {
             return Err(format!(
@@ -212,6 +226,8 @@ fn parse<'a>(der: &'a [u8], label: &str) -> Result<X509Certificate<'a>, String> 
 
 /// id-ce-keyUsage (2.5.29.15), DER contents.
 const KEY_USAGE: &[u8] = &[0x55, 0x1d, 0x0f];
+/// id-ce-subjectAltName (2.5.29.17), DER contents.
+const SUBJECT_ALT_NAME: &[u8] = &[0x55, 0x1d, 0x11];
 /// id-ce-nameConstraints (2.5.29.30), DER contents.
 const NAME_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x1e];
 /// id-pe-authorityInfoAccess (1.3.6.1.5.5.7.1.1).
