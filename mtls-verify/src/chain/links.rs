@@ -4,11 +4,9 @@
 //! [`RevocationIndex`](crate::RevocationIndex). Both path builders (webpki's and
 //! [`build`](super::build)) end here.
 
-use std::sync::Arc;
-
 use mtls_policy::{CrlScope, Treatment, VerifyError};
+use rustls::CertificateError;
 use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::{CertificateError, OtherError};
 use rustls_pki_types::{CertificateDer, UnixTime};
 
 use super::build::Cert;
@@ -16,7 +14,7 @@ use super::failure::{Failure, anchored, foreign_anchor, reason_name};
 use super::names::sequence;
 use super::policy::{self, PolicyFacts};
 use super::process::name_constraints;
-use super::profile::{ProfileViolation, check_profile};
+use super::profile::{check_profile, violation};
 use crate::der;
 use crate::revocation::{Signer, Status, Subject};
 use crate::trust::LoadedTrustDomain;
@@ -111,12 +109,6 @@ pub(super) fn check_links(
         &[][..]
     } else {
         links
-    };
-    let violation = |message: String| {
-        anchored(
-            VerifyError::Other(message.clone()),
-            CertificateError::Other(OtherError(Arc::new(ProfileViolation(message)))),
-        )
     };
     check_profile(domain, leaf.der, links_to_check, facts).map_err(violation)?;
     check_policies(domain, leaf.der, links).map_err(violation)?;

@@ -160,7 +160,7 @@ pub(crate) fn verify(
     Err(last)
 }
 
-/// Verifies a server chain and its name.
+/// Verifies a server chain, the server profile of its leaf and its name.
 pub(crate) fn verify_server(
     domain: &LoadedTrustDomain,
     algs: &WebPkiSupportedAlgorithms,
@@ -181,6 +181,7 @@ pub(crate) fn verify_server(
         Pass::Clean => {}
         Pass::Tolerated(f) => return Err(f),
     }
+    profile::check_server_leaf(end_entity.as_ref()).map_err(profile::violation)?;
     let Some(server_name) = server_name else {
         return Ok(());
     };

@@ -10,6 +10,9 @@
 //!   the trust anchors' keyUsage is checked when the CA bundle is loaded;
 //! - no certificate of the path has an authorityInfoAccess / subjectInfoAccess extension whose
 //!   value is not the DER of its syntax (4.2.2.1, 4.2.2.2);
+//! - a server's end-entity certificate (verified for serverAuth) with a non-empty subject does
+//!   not mark its subjectAltName critical (CA/Browser Forum Baseline Requirements 7.1.2.7.12,
+//!   the TLS server certificate profile; [`check_server_leaf`]);
 //! - the trust anchor's bundle certificate has no critical extension other than those
 //!   rustls-webpki processes in a CA certificate (keyUsage, subjectAltName, basicConstraints,
 //!   nameConstraints, cRLDistributionPoints, extKeyUsage, SCT list): a critical extension a
@@ -26,7 +29,13 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{ParsedExtension, X509Extension};
 use x509_parser::prelude::FromDer as _;
 
+use std::sync::Arc;
+
+use mtls_policy::VerifyError;
+use rustls::{CertificateError, OtherError};
+
 use super::Link;
+use super::failure::{Failure, anchored};
 use crate::der;
 use crate::trust::{AnchorFacts, LoadedTrustDomain};
 
@@ -65,6 +74,37 @@ pub(super) fn check_profile(
         Some(fault) => Err(fault.clone()),
         None => Ok(()),
     }
+}
+
+/// A profile violation as the failure of a path that reached an anchor of the domain.
+pub(super) fn violation(message: String) -> Failure {
+    anchored(
+        VerifyError::Other(message.clone()),
+        CertificateError::Other(OtherError(Arc::new(ProfileViolation(message)))),
+    )
+}
+
+/// The profile check of a server's end-entity certificate beyond those of every leaf: with a
+/// non-empty subject, its subjectAltName is not critical (CABF BR 7.1.2.7.12; RFC 5280 4.2.1.6
+/// SHOULDs it).
+pub(super) fn check_server_leaf(leaf_der: &[u8]) -> Result<(), String> {
+    let leaf = parse(leaf_der, "the end-entity certificate")?;
+    if leaf.subject().iter().next().is_none() {
+        return Ok(());
+    }
+    let critical_san = leaf
+        .extensions()
+        .iter()
+        .any(|e| e.oid.as_bytes() == SUBJECT_ALT_NAME && e.critical);
+    if critical_san {
+        return Err(format!(
+            "the server's end-entity certificate (subject \"{}\") has a non-empty subject and a \
+             critical subjectAltName, which MUST NOT then be critical (CA/Browser Forum Baseline \
+             Requirements 7.1.2.7.12)",
+            leaf.subject()
+        ));
+    }
+    Ok(())
 }
 
 /// The profile checks of the end-entity certificate.
