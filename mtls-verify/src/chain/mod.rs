@@ -9,6 +9,7 @@
 //! - [`policy`]: certificate policies, when the path requires an explicit one;
 //! - [`shortcut`](mod@shortcut): verification from a remembered intermediate.
 
+mod anchor_profile;
 mod build;
 mod constraints;
 mod failure;
@@ -36,7 +37,7 @@ use crate::trust::LoadedTrustDomain;
 pub(crate) use failure::{Failure, from_webpki, reason_name};
 pub(crate) use names::AnchorNames;
 pub(crate) use policy::{InitialPolicies, PolicyFacts};
-pub(crate) use profile::anchor_fault;
+pub(crate) use anchor_profile::anchor_fault;
 pub(crate) use shortcut::VerifiedIssuer;
 
 use failure::foreign_anchor;
