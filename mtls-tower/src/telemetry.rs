@@ -31,8 +31,10 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+#[cfg(feature = "layer")]
 use mtls_core::PeerIdentity;
 use mtls_policy::PeerVerification;
+#[cfg(feature = "layer")]
 use mtls_policy::identity::identity_label;
 use mtls_verify::LoadedTrustDomain;
 
@@ -209,6 +211,7 @@ fn unix_seconds(t: SystemTime) -> f64 {
 pub const SHADOW_DISAGREEMENTS_TOTAL: &str = "mtls_shadow_disagreements_total";
 
 /// Where shadow trust was compared with the active trust.
+#[cfg(feature = "layer")]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum ShadowStage {
     /// The active verifier refused the handshake.
@@ -219,6 +222,7 @@ pub(crate) enum ShadowStage {
 
 /// One comparison of the active and the candidate decision: a deny code each, `None` for
 /// allow.
+#[cfg(feature = "layer")]
 pub(crate) struct Disagreement<'a> {
     pub(crate) listener: &'a str,
     pub(crate) stage: ShadowStage,
@@ -228,6 +232,7 @@ pub(crate) struct Disagreement<'a> {
 }
 
 /// Counts and logs `d` when the two decisions differ (one allows, the other denies).
+#[cfg(feature = "layer")]
 pub(crate) fn record_disagreement(d: &Disagreement<'_>) {
     if d.active.is_some() == d.candidate.is_some() {
         return;
