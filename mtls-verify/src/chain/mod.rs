@@ -34,10 +34,10 @@ use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter, KeyUsag
 
 use crate::trust::LoadedTrustDomain;
 
+pub(crate) use anchor_profile::anchor_fault;
 pub(crate) use failure::{Failure, from_webpki, reason_name};
 pub(crate) use names::AnchorNames;
 pub(crate) use policy::{InitialPolicies, PolicyFacts};
-pub(crate) use anchor_profile::anchor_fault;
 pub(crate) use shortcut::VerifiedIssuer;
 
 use failure::foreign_anchor;
