@@ -16,13 +16,21 @@ pub enum OcspMode {
     /// background, and a certificate the responder says is revoked is refused from then on.
     #[default]
     Soft,
+    /// The handshake completes, and the first request of a connection whose status was not
+    /// cached at its handshake waits (up to `timeout`) for the fetch: a good status forwards
+    /// it, a revoked one answers the host's answer for `revoked`, and no status (unknown,
+    /// failed, too slow) the host's answer for `revocation_unknown`. Later requests on the
+    /// connection read the settled status without waiting. Both answers must be HTTP (an
+    /// alert cannot be sent after the handshake): a configured alert or close, or the default
+    /// alert of `revocation_unknown`, is a load error.
+    Hard,
 }
 
 /// OCSP for the client certificates of a trust domain: the status of each leaf is asked of
 /// its responder in the background, cached, and read by the handshake, which refuses a leaf
 /// cached as revoked (reason `revoked`, answered as the host answers it).
 ///
-/// In YAML: `ocsp: { mode: soft, responder: http://ocsp.example.com/, timeout: 2s,
+/// In YAML: `ocsp: { mode: hard, responder: http://ocsp.example.com/, timeout: 2s,
 /// cache_ttl: 1h }`, every key optional (`ocsp: {}`).
 ///
 /// ```
@@ -95,6 +103,58 @@ impl OcspOptions {
     }
 }
 
+/// Why a listener cannot run a `hard` trust domain of one of its hosts: `(field, message)`
+/// for the first of `revoked` and `revocation_unknown` whose answer on that host is not HTTP.
+/// `answer_of(code)` is the configured answer and the field that sets it, if any.
+pub(crate) fn hard_mode_refusal<'a>(
+    listener: &str,
+    li: usize,
+    hosts: impl Iterator<Item = (&'a crate::config::HostConfig, crate::EnforceAt)>,
+    answer_of: impl Fn(crate::DenyCode) -> Option<(String, crate::Answer)>,
+) -> Option<(String, String)> {
+    use crate::{Answer, DenyCode, EnforceAt};
+    for (hi, (host, enforce_at)) in hosts.enumerate() {
+        let trust = host.client_validation.iter().flat_map(|cv| cv.trust.iter());
+        let Some(ti) = trust
+            .clone()
+            .position(|t| t.ocsp.as_ref().is_some_and(|o| o.mode == OcspMode::Hard))
+        else {
+            continue;
+        };
+        for code in [DenyCode::Revoked, DenyCode::RevocationUnknown] {
+            let (field, answer, set) = match answer_of(code) {
+                Some((field, answer)) => (field, answer, true),
+                None => (
+                    format!("listeners[{li}].answers.{code}"),
+                    Answer::default_for(code),
+                    false,
+                ),
+            };
+            // A host answering at the request turns the alerts of its defaults into HTTP.
+            let http =
+                matches!(answer, Answer::Http(_)) || (!set && enforce_at == EnforceAt::Request);
+            if http {
+                continue;
+            }
+            let given = if set {
+                format!("{answer}")
+            } else {
+                format!("not set, and the default is {answer}")
+            };
+            return Some((
+                field,
+                format!(
+                    "must be an `http` answer ({given}): listener {listener:?}, hosts[{hi}] \
+                     waits for OCSP statuses after the handshake \
+                     (client_validation.trust[{ti}].ocsp.mode: hard), when no alert can be \
+                     sent; answer with `{{ http: {{ status: 503 }} }}` or use `mode: soft`"
+                ),
+            ));
+        }
+    }
+    None
+}
+
 fn default_timeout() -> Span {
     Span(Duration::from_secs(2))
 }
@@ -130,8 +190,10 @@ mod tests {
 
     #[test]
     fn unknown_modes_and_keys_are_refused() {
-        let e = crate::yaml::from_str::<OcspOptions>("mode: hard").unwrap_err();
-        assert!(e.to_string().contains("hard"), "{e}");
+        let e = crate::yaml::from_str::<OcspOptions>("mode: strict").unwrap_err();
+        assert!(e.to_string().contains("strict"), "{e}");
+        let o = crate::yaml::from_str::<OcspOptions>("mode: hard").unwrap();
+        assert_eq!(o.mode, OcspMode::Hard);
         let e = crate::yaml::from_str::<OcspOptions>("ttl: 1h").unwrap_err();
         assert!(e.to_string().contains("ttl"), "{e}");
     }

@@ -254,6 +254,20 @@ fn compile_listener(
         hosts.push(compile_host(config, h, li, hi, routes)?);
     }
     check_answers(config, l, li, &hosts)?;
+    let answer_of = |code| {
+        l.answers
+            .0
+            .get(&code)
+            .map(|a| (format!("listeners[{li}].answers.{code}"), a.clone()))
+            .or_else(|| {
+                let a = config.answers.0.get(&code)?;
+                Some((format!("answers.{code}"), a.clone()))
+            })
+    };
+    let enforced = l.hosts.iter().zip(hosts.iter().map(|h| h.enforce_at));
+    if let Some((field, why)) = crate::ocsp::hard_mode_refusal(&l.name, li, enforced, answer_of) {
+        return Err(invalid(field, why));
+    }
     Ok(Listener {
         name: l.name.clone(),
         peer_mode: l.peer_mode.filter(|m| *m != PeerMode::Unset),

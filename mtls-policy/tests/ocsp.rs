@@ -86,8 +86,54 @@ fn every_bad_value_names_its_field() {
             "{value}"
         );
     }
-    for (value, word) in [("{ mode: hard }", "hard"), ("{ ttl: 1h }", "ttl")] {
+    for (value, word) in [("{ mode: strict }", "strict"), ("{ ttl: 1h }", "ttl")] {
         let err = Policy::from_yaml(&config(value)).unwrap_err();
         assert!(err.message().contains(word), "{value}: {err}");
     }
+}
+
+#[test]
+fn hard_mode_needs_http_answers_for_revoked_and_revocation_unknown() {
+    let with = |answers: &str| {
+        config("{ mode: hard }").replacen(
+            "    hosts:",
+            &format!("    answers: {answers}\n    hosts:"),
+            1,
+        )
+    };
+    let ok = with("{ revocation_unknown: { http: { status: 503 } } }");
+    let policy = Policy::from_yaml(&ok);
+    assert!(policy.is_ok(), "{policy:?}");
+    for (answers, path, given) in [
+        (
+            "{}",
+            "listeners[0].answers.revocation_unknown",
+            "(not set, and the default is TLS alert",
+        ),
+        (
+            "{ revocation_unknown: { http: { status: 503 } }, revoked: { tls_alert: certificate_revoked } }",
+            "listeners[0].answers.revoked",
+            "(TLS alert",
+        ),
+    ] {
+        let err = Policy::from_yaml(&with(answers)).unwrap_err();
+        assert_eq!(err.path(), path, "{answers}: {err}");
+        let message = err.message();
+        assert!(
+            message.starts_with("must be an `http` answer "),
+            "{message}"
+        );
+        assert!(message.contains(given), "{message}");
+        assert!(
+            message.contains("hosts[0] waits for OCSP statuses after the handshake (client_validation.trust[0].ocsp.mode: hard)"),
+            "{message}"
+        );
+    }
+    // A host answering at the request turns the default alert into HTTP.
+    let at_request = with("{}").replace(
+        "mode: required",
+        "mode: required\n          enforce_at: request",
+    );
+    let policy = Policy::from_yaml(&at_request);
+    assert!(policy.is_ok(), "{policy:?}");
 }

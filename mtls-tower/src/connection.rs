@@ -3,13 +3,12 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-#[cfg(feature = "layer")]
-use std::sync::OnceLock;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use metrics::Counter;
 use mtls_core::PeerIdentity;
 use mtls_policy::{PeerVerification, VerifyError};
+use mtls_verify::ocsp::{OcspPending, OcspSettled};
 use rustls_pki_types::CertificateDer;
 use tokio::sync::watch;
 
@@ -35,10 +34,20 @@ struct Inner {
     candidate: Option<PeerVerification>,
     /// The acceptor's configuration generation the handshake used (0 when unknown).
     generation: u64,
+    /// Under OCSP `hard` mode, the leaf's status the connection's requests wait for.
+    ocsp: Option<OcspWait>,
     /// The XFCC value of this connection's peer, as the first layer to forward it formatted
     /// it (see [`XfccMemo`](crate::layer::forward::XfccMemo)).
     #[cfg(feature = "layer")]
     xfcc: OnceLock<CachedXfcc>,
+}
+
+/// The OCSP status a connection of a `hard` trust domain waits for, and what it settled on
+/// for this connection (a wait that timed out settles the connection as not fetched).
+#[derive(Debug)]
+pub(crate) struct OcspWait {
+    pub(crate) pending: OcspPending,
+    pub(crate) settled: OnceLock<OcspSettled>,
 }
 
 /// An XFCC value kept with the connection it describes: which memo (which layer
@@ -90,6 +99,7 @@ impl ConnectionInfo {
             verification: PeerVerification::Plaintext,
             candidate: None,
             generation: 0,
+            ocsp: None,
             #[cfg(feature = "layer")]
             xfcc: OnceLock::new(),
         }))
@@ -114,6 +124,7 @@ impl ConnectionInfo {
             verification,
             candidate: None,
             generation: 0,
+            ocsp: None,
             #[cfg(feature = "layer")]
             xfcc: OnceLock::new(),
         }))
@@ -134,6 +145,30 @@ impl ConnectionInfo {
             inner.generation = generation;
         }
         self
+    }
+
+    /// Records the OCSP status the connection's requests wait for (`hard` mode); only before
+    /// the info is shared.
+    pub(crate) fn with_ocsp_pending(mut self, pending: OcspPending) -> Self {
+        if let Some(inner) = Arc::get_mut(&mut self.0) {
+            inner.ocsp = Some(OcspWait {
+                pending,
+                settled: OnceLock::new(),
+            });
+        }
+        self
+    }
+
+    /// The OCSP status the connection waits for, under a `hard` trust domain.
+    pub(crate) fn ocsp_wait(&self) -> Option<&OcspWait> {
+        self.0.ocsp.as_ref()
+    }
+
+    /// Under OCSP `hard` mode, the leaf's status as this connection settled on it: `None`
+    /// outside `hard` mode or before its first request settled it; `Some(None)` when no
+    /// status came (failed or slower than the trust domain's `ocsp.timeout`).
+    pub fn ocsp_settled(&self) -> Option<OcspSettled> {
+        self.0.ocsp.as_ref()?.settled.get().copied()
     }
 
     /// Where a layer keeps the XFCC value of this connection's peer.

@@ -4,11 +4,11 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use mtls_policy::ocsp::OcspOptions;
+use mtls_policy::ocsp::{OcspMode, OcspOptions};
 use mtls_verify::FetchedCrls;
 use mtls_verify::ocsp::{
     DEFAULT_MAX_RESPONSE_LEN, OcspCache, OcspCheck, OcspKey, OcspLookup, OcspRequest, OcspStatus,
-    OcspVerifier,
+    OcspVerifier, OcspWaiting,
 };
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::UnixTime;
@@ -93,6 +93,8 @@ struct Job {
     responder: Option<HttpUrl>,
     timeout: Duration,
     request: OcspRequest,
+    /// `hard` mode: the connections waiting for this certificate's status.
+    waiting: Option<OcspWaiting>,
 }
 
 /// Stops the worker when the last clone of the fetcher is dropped.
@@ -143,6 +145,8 @@ impl OcspFetcher {
         let cache = Arc::new(OcspCache::new(CACHE_CAPACITY, options.cache_ttl.0));
         let shared = Arc::downgrade(&self.shared);
         let (name, job_cache, timeout) = (domain.to_owned(), Arc::clone(&cache), options.timeout.0);
+        let waiting = (options.mode == OcspMode::Hard).then(|| OcspWaiting::new(timeout));
+        let job_waiting = waiting.clone();
         let check = OcspCheck::new(cache, move |request| {
             let Some(shared) = shared.upgrade() else {
                 return;
@@ -155,9 +159,14 @@ impl OcspFetcher {
                     responder: responder.clone(),
                     timeout,
                     request,
+                    waiting: job_waiting.clone(),
                 },
             );
         });
+        let check = match waiting {
+            Some(waiting) => check.with_waiting(waiting),
+            None => check,
+        };
         let label = domain.to_owned();
         let check = check.observe(move |lookup| {
             let result = match lookup {
@@ -227,8 +236,11 @@ fn enqueue(shared: &Shared, job: Job) {
         return;
     }
     let domain = job.domain.clone();
-    if shared.queue.try_send(job).is_err() {
+    if let Err(refused) = shared.queue.try_send(job) {
         shared.in_flight().remove(&key);
+        if let Some(waiting) = &refused.into_inner().waiting {
+            waiting.settle(&key, None);
+        }
         metrics::counter!(telemetry::OCSP_REQUESTS_TOTAL, "trust_domain" => domain, "result" => "dropped")
             .increment(1);
     }
@@ -245,22 +257,27 @@ async fn work(shared: Arc<Shared>, verifier: Arc<OcspVerifier>, mut jobs: mpsc::
         tokio::spawn(async move {
             let key = OcspKey::from(&job.request);
             let result = ask(&verifier, &job).await;
-            let label = match result {
+            let (label, settled) = match result {
                 Ok(status) => {
                     job.cache.insert(key.clone(), status, UnixTime::now());
                     if matches!(status, OcspStatus::Revoked { .. }) {
                         shared.revocations.send_modify(|n| *n += 1);
                     }
-                    status_label(&status)
+                    (status_label(&status), Some(status))
                 }
                 Err((reason, detail)) => {
                     tracing::warn!(trust_domain = %job.domain, reason, %detail, "OCSP status not fetched");
-                    reason
+                    (reason, None)
                 }
             };
             metrics::counter!(telemetry::OCSP_REQUESTS_TOTAL, "trust_domain" => job.domain.clone(), "result" => label)
                 .increment(1);
+            // Out of flight before settling: a handshake registering the certificate after
+            // this settle queues it again instead of waiting for a fetch that is over.
             shared.in_flight().remove(&key);
+            if let Some(waiting) = &job.waiting {
+                waiting.settle(&key, settled);
+            }
             drop(permit);
         });
     }

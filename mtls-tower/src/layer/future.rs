@@ -28,6 +28,21 @@ pin_project! {
     enum Kind<F> {
         Inner { #[pin] future: F },
         Denied { response: Option<Response<Bytes>> },
+        // OCSP `hard` mode: waits for the connection's status, then decides: the inner
+        // service's future (and the request's span), or a denial.
+        Waiting { decide: Deciding<F> },
+    }
+}
+
+/// The decision of a request that waits for its connection's OCSP status.
+pub(crate) struct Deciding<F>(pub(crate) Pin<Box<dyn Future<Output = Decided<F>> + Send>>);
+
+/// The inner service's future and the request's span, or the denial to answer.
+pub(crate) type Decided<F> = Result<(F, tracing::Span), Response<Bytes>>;
+
+impl<F> std::fmt::Debug for Deciding<F> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Deciding")
     }
 }
 
@@ -41,6 +56,14 @@ impl<F> ResponseFuture<F> {
         Self {
             kind: Kind::Inner { future },
             span,
+        }
+    }
+
+    /// A request that waits for its connection's OCSP status before it is decided.
+    pub(crate) fn waiting(decide: Deciding<F>) -> Self {
+        Self {
+            kind: Kind::Waiting { decide },
+            span: tracing::Span::none(),
         }
     }
 
@@ -60,16 +83,40 @@ where
 {
     type Output = Result<Response<ResponseBody<B>>, E>;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
-        let _entered = this.span.enter();
-        match this.kind.project() {
-            KindProj::Inner { future } => future.poll(cx).map_ok(|r| r.map(ResponseBody::inner)),
-            KindProj::Denied { response } => match response.take() {
-                Some(r) => Poll::Ready(Ok(r.map(ResponseBody::denied))),
-                // Polled again after completion: a contract violation, but never a panic.
-                None => Poll::Pending,
-            },
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        loop {
+            let mut this = self.as_mut().project();
+            let next = {
+                let _entered = this.span.enter();
+                match this.kind.as_mut().project() {
+                    KindProj::Inner { future } => {
+                        return future.poll(cx).map_ok(|r| r.map(ResponseBody::inner));
+                    }
+                    KindProj::Denied { response } => {
+                        return match response.take() {
+                            Some(r) => Poll::Ready(Ok(r.map(ResponseBody::denied))),
+                            // Polled again after completion: a contract violation, but never
+                            // a panic.
+                            None => Poll::Pending,
+                        };
+                    }
+                    KindProj::Waiting { decide } => match decide.0.as_mut().poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok((future, span))) => (Kind::Inner { future }, Some(span)),
+                        Poll::Ready(Err(response)) => (
+                            Kind::Denied {
+                                response: Some(response),
+                            },
+                            None,
+                        ),
+                    },
+                }
+            };
+            let (kind, span) = next;
+            if let Some(span) = span {
+                *this.span = span;
+            }
+            this.kind.set(kind);
         }
     }
 }

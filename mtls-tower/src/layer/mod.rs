@@ -56,6 +56,7 @@ pub mod forward;
 mod future;
 #[allow(clippy::module_inception)]
 mod layer;
+mod ocsp;
 mod require;
 mod service;
 mod shadow;

@@ -16,8 +16,9 @@ use tower_service::Service;
 
 use super::body::ResponseBody;
 use super::forward::ForwardIdentity;
-use super::future::ResponseFuture;
+use super::future::{Deciding, ResponseFuture};
 use super::layer::{Config, SharedPolicy};
+use super::ocsp;
 use super::target::{self, MatchedRoute};
 use super::{DENIALS_TOTAL, REQUESTS_TOTAL};
 use super::{shadow, span};
@@ -125,7 +126,9 @@ impl<S> MtlsService<S> {
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for MtlsService<S>
 where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
@@ -137,7 +140,25 @@ where
 
     fn call(&mut self, mut req: Request<ReqBody>) -> Self::Future {
         let span = span::request();
-        let decided = span.in_scope(|| authorize(&self.config, &mut req, &span));
+        let conn = req.extensions().get::<ConnectionInfo>().cloned();
+        if let Some(conn) = conn.as_ref().filter(|c| !ocsp::ready(c)) {
+            // OCSP `hard` mode: wait for the status, then decide and call a clone of the
+            // inner service (the one polled ready goes with the request).
+            let ready = self.inner.clone();
+            let mut inner = std::mem::replace(&mut self.inner, ready);
+            let (config, conn) = (Arc::clone(&self.config), conn.clone());
+            return ResponseFuture::waiting(Deciding(Box::pin(async move {
+                if let Some(wait) = conn.ocsp_wait() {
+                    ocsp::settle(wait).await;
+                }
+                let decided = span.in_scope(|| authorize(&config, &mut req, &span, Some(conn)));
+                match decided {
+                    Ok(()) => Ok((span.in_scope(|| inner.call(req)), span)),
+                    Err(denial) => Err(*denial),
+                }
+            })));
+        }
+        let decided = span.in_scope(|| authorize(&self.config, &mut req, &span, conn));
         match decided {
             Ok(()) => {
                 let future = span.in_scope(|| self.inner.call(req));
@@ -214,8 +235,9 @@ fn authorize<B>(
     config: &Config,
     req: &mut Request<B>,
     span: &tracing::Span,
+    conn: Option<ConnectionInfo>,
 ) -> Result<(), Box<Response<Bytes>>> {
-    let Some(conn) = req.extensions().get::<ConnectionInfo>().cloned() else {
+    let Some(conn) = conn else {
         tracing::error!(
             code = "missing_connection_info",
             "request without ConnectionInfo in its extensions: MtlsLayer must run behind the \
@@ -245,11 +267,13 @@ fn authorize<B>(
             }
         };
         let path = normal.as_deref().unwrap_or(raw_path);
+        // OCSP `hard` mode: the status the connection settled on refuses it, or not.
+        let refused = ocsp::verification(&conn);
         let decision = decide(
             &policy,
             port,
             &conn,
-            conn.verification(),
+            refused.as_ref().unwrap_or(conn.verification()),
             host.as_deref(),
             path,
         );

@@ -553,7 +553,21 @@ where
             Some(_) => candidate.outcome_for(&chain),
             None => PeerVerification::NoCertificate,
         });
+    // OCSP `hard` mode: the status the connection's requests wait for.
+    let ocsp = match (&verification, &host.verifier, chain.split_first()) {
+        (PeerVerification::Verified { trust_domain }, Some(verifier), Some((leaf, rest))) => {
+            verifier
+                .trust_domains()
+                .iter()
+                .find(|d| d.name() == trust_domain)
+                .and_then(|d| d.ocsp_pending(leaf, rest, rustls_pki_types::UnixTime::now()))
+        }
+        _ => None,
+    };
     let mut info = ConnectionInfo::tls(remote_addr, local_addr, tls, chain, peer, verification);
+    if let Some(pending) = ocsp {
+        info = info.with_ocsp_pending(pending);
+    }
     if let Some(candidate) = candidate {
         info = info.with_candidate(candidate);
     }

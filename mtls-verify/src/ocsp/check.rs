@@ -8,6 +8,7 @@ use rustls_pki_types::UnixTime;
 
 use super::cache::{OcspCache, OcspKey};
 use super::error::OcspRequestError;
+use super::pending::{OcspPending, OcspWaiting};
 use super::request::OcspRequest;
 use super::verify::OcspStatus;
 
@@ -55,6 +56,7 @@ pub struct OcspCheck {
     cache: Arc<OcspCache>,
     on_miss: Arc<dyn Fn(OcspRequest) + Send + Sync>,
     observe: Option<Arc<dyn Fn(OcspLookup) + Send + Sync>>,
+    waiting: Option<OcspWaiting>,
 }
 
 impl fmt::Debug for OcspCheck {
@@ -84,7 +86,21 @@ impl OcspCheck {
             cache,
             on_miss: Arc::new(on_miss),
             observe: None,
+            waiting: None,
         }
+    }
+
+    /// `hard` mode: a certificate handed to the fetcher is registered in `waiting` first, so a
+    /// connection can wait for its status ([`pending`](Self::pending)); the fetcher settles it.
+    #[must_use]
+    pub fn with_waiting(mut self, waiting: OcspWaiting) -> Self {
+        self.waiting = Some(waiting);
+        self
+    }
+
+    /// Whether connections wait for statuses not cached at their handshake (`hard` mode).
+    pub fn waits(&self) -> bool {
+        self.waiting.is_some()
     }
 
     /// Also tells `observe` what each lookup found (for metrics).
@@ -115,6 +131,9 @@ impl OcspCheck {
             Ok(request) => match self.cache.get(&OcspKey::from(&request), now) {
                 Some(status) => OcspLookup::Cached(status),
                 None => {
+                    if let Some(waiting) = &self.waiting {
+                        let _ = waiting.register(&OcspKey::from(&request));
+                    }
                     (self.on_miss)(request);
                     OcspLookup::NotYetKnown
                 }
@@ -124,6 +143,39 @@ impl OcspCheck {
             observe(lookup);
         }
         lookup
+    }
+}
+
+impl OcspCheck {
+    /// In `hard` mode ([`with_waiting`](Self::with_waiting)), the status a connection of
+    /// `leaf` waits for (arguments as [`lookup`](Self::lookup), which ran at its handshake):
+    /// the one being fetched; else the one cached at `now`, settled; else (a resumed session,
+    /// or a fetch that ended without a status before the connection took it) the leaf is
+    /// handed to the fetcher again and the connection waits for that. A leaf that cannot be
+    /// asked about (no issuer at hand) is settled as not fetched. `None` outside `hard` mode.
+    /// Counts no lookup.
+    pub fn pending<'a>(
+        &self,
+        leaf: &[u8],
+        intermediates: &'a [rustls_pki_types::CertificateDer<'a>],
+        anchors: impl Iterator<Item = &'a [u8]>,
+        now: UnixTime,
+    ) -> Option<OcspPending> {
+        let waiting = self.waiting.as_ref()?;
+        let presented = intermediates.iter().map(|c| c.as_ref());
+        let Ok(request) = request_for(leaf, presented.chain(anchors)) else {
+            return Some(OcspPending::settled(None, waiting.timeout()));
+        };
+        let key = OcspKey::from(&request);
+        if let Some(pending) = waiting.get(&key) {
+            return Some(pending);
+        }
+        if let Some(status) = self.cache.get(&key, now) {
+            return Some(OcspPending::settled(Some(status), waiting.timeout()));
+        }
+        let pending = waiting.register(&key);
+        (self.on_miss)(request);
+        Some(pending)
     }
 }
 

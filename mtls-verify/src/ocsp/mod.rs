@@ -47,6 +47,18 @@
 //! 3. **`soft` mode** (the trust domain's `ocsp.mode`): a request from a client whose status
 //!    was not known at its handshake is forwarded; the missing status is counted per trust
 //!    domain, so operators see how often status was missing.
+//!    **`hard` mode**: the check is given an [`OcspWaiting`]
+//!    ([`OcspCheck::with_waiting`]); a leaf handed to the fetcher is registered there first.
+//!    Once the handshake completes, the acceptor takes the connection's [`OcspPending`]
+//!    ([`LoadedTrustDomain::ocsp_pending`](crate::LoadedTrustDomain::ocsp_pending)): the
+//!    status being fetched, or the cached one. The fetcher settles it when its answer, or its
+//!    failure, comes. The layer (`mtls_tower::MtlsLayer`) holds the connection's first
+//!    request until it is settled, at most the domain's `ocsp.timeout`, and decides every
+//!    request of the connection with what it settled on ([`settled_refusal`]): good →
+//!    forwarded, revoked → the host's answer for `revoked`, no status → its answer for
+//!    `revocation_unknown` (both must be HTTP answers: the handshake is over). A domain
+//!    without `hard` mode costs nothing there; a settled connection, one atomic load per
+//!    request.
 //!
 //! 4. **A status fetched as revoked** is announced by the fetcher
 //!    (`OcspFetcher::revocations`); the gateway installs its configuration again, and open
@@ -54,10 +66,8 @@
 //!    they are closed as at a CRL reload (`limits.close_revoked_connections`).
 //!
 //! The caches live as long as the fetcher, across configuration reloads while a domain's
-//! settings stay the same. Not built: a `hard` mode, where the layer would hold a request of a
-//! client whose status was not known at its handshake up to a bound for the fetch, and answer
-//! `revocation_unknown` without it. `mtls-gateway check --ocsp` asks a certificate's responder
-//! once, with [`OcspRequest`] and [`OcspVerifier`].
+//! settings stay the same. `mtls-gateway check --ocsp` asks a certificate's responder once,
+//! with [`OcspRequest`] and [`OcspVerifier`].
 //!
 //! # Example
 //!
@@ -83,6 +93,7 @@
 mod cache;
 mod check;
 mod error;
+mod pending;
 mod request;
 mod response;
 mod time;
@@ -90,6 +101,7 @@ mod verify;
 
 pub use cache::{OcspCache, OcspKey};
 pub use check::{OcspCheck, OcspLookup, request_for};
+pub use pending::{OcspPending, OcspSettled, OcspWaiting, settled_refusal};
 pub use error::{Delegation, OcspError, OcspRequestError, ResponderStatus};
 pub use request::{CertIdHash, MAX_RESPONDER_URIS, OcspRequest, OcspRequestBuilder, random_nonce};
 pub use verify::{

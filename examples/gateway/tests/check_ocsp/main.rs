@@ -7,6 +7,7 @@ mod answers;
 #[path = "../check_run/mod.rs"]
 mod check_run;
 mod config;
+mod hard;
 mod responder;
 mod running;
 #[path = "../support/mod.rs"]

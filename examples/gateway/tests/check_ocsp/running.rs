@@ -215,7 +215,7 @@ fn a_bad_ocsp_value_stops_the_gateway_at_start_with_the_field_named() {
             "ocsp.responder",
             "is not an http:// URL",
         ),
-        ("{ mode: hard }", "ocsp", "hard"),
+        ("{ mode: strict }", "ocsp", "strict"),
     ] {
         write(dir, "bad.yaml", &config(https, admin, ocsp));
         let out = crate::support::run(
