@@ -4,9 +4,8 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::task::{Poll, Waker};
 use std::time::Duration;
-
-use tokio::sync::Notify;
 
 use super::cache::OcspKey;
 use super::verify::OcspStatus;
@@ -39,10 +38,18 @@ pub struct OcspPending {
     timeout: Duration,
 }
 
+/// The status, once settled, and the tasks waiting for it (std only: the verifier needs no
+/// async runtime).
 #[derive(Default)]
 struct Slot {
     settled: OnceLock<OcspSettled>,
-    notify: Notify,
+    waiting: Mutex<Vec<Waker>>,
+}
+
+impl Slot {
+    fn waiting(&self) -> MutexGuard<'_, Vec<Waker>> {
+        self.waiting.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 impl fmt::Debug for OcspPending {
@@ -82,21 +89,30 @@ impl OcspPending {
     /// Waits until the status is settled (the caller bounds the wait by
     /// [`timeout`](Self::timeout)).
     pub async fn wait(&self) -> OcspSettled {
-        loop {
-            let notified = self.inner.notify.notified();
-            tokio::pin!(notified);
-            // Registered before the check, so a settle in between is not missed.
-            notified.as_mut().enable();
+        std::future::poll_fn(|cx| {
             if let Some(settled) = self.get() {
-                return settled;
+                return Poll::Ready(settled);
             }
-            notified.await;
-        }
+            let mut waiting = self.inner.waiting();
+            // Checked again under the lock `settle` takes after setting the status, so a
+            // settle in between is not missed.
+            if let Some(settled) = self.get() {
+                return Poll::Ready(settled);
+            }
+            if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
+                waiting.push(cx.waker().clone());
+            }
+            Poll::Pending
+        })
+        .await
     }
 
     fn settle(&self, settled: OcspSettled) {
         let _ = self.inner.settled.set(settled);
-        self.inner.notify.notify_waiters();
+        let waiting = std::mem::take(&mut *self.inner.waiting());
+        for waker in waiting {
+            waker.wake();
+        }
     }
 }
 
