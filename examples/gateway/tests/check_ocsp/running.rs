@@ -106,14 +106,16 @@ fn a_revoked_client_is_refused_once_its_status_is_fetched_and_a_good_one_stays_i
     assert!(body.contains("revoked"), "{body}");
     assert_eq!(get(dir, https, "good"), (200, "ok\n".into()));
     let m = gw.admin_get("/metrics");
-    for (result, n) in [("good", 1.0), ("revoked", 1.0), ("not_cached", 2.0)] {
+    let lookups = |result: &str| {
         let label = format!("result=\"{result}\"");
-        assert_eq!(
-            metric(&m, "mtls_ocsp_lookups_total", &[domain, &label]),
-            Some(n),
-            "{result}: {m}"
-        );
-    }
+        metric(&m, "mtls_ocsp_lookups_total", &[domain, &label]).unwrap_or(0.0)
+    };
+    // Each client's first handshake found nothing cached. Its later one was served from the
+    // cache; so may be the recheck of connections still open when the revoked status arrived
+    // (the swap that closes revoked connections), hence at least one each.
+    assert_eq!(lookups("not_cached"), 2.0, "{m}");
+    assert!(lookups("good") >= 1.0, "{m}");
+    assert!(lookups("revoked") >= 1.0, "{m}");
 }
 
 #[test]
