@@ -101,8 +101,8 @@ mod verify;
 
 pub use cache::{OcspCache, OcspKey};
 pub use check::{OcspCheck, OcspLookup, request_for};
-pub use pending::{OcspPending, OcspSettled, OcspWaiting, settled_refusal};
 pub use error::{Delegation, OcspError, OcspRequestError, ResponderStatus};
+pub use pending::{OcspPending, OcspSettled, OcspWaiting, settled_refusal};
 pub use request::{CertIdHash, MAX_RESPONDER_URIS, OcspRequest, OcspRequestBuilder, random_nonce};
 pub use verify::{
     DEFAULT_CLOCK_SKEW, DEFAULT_MAX_AGE, DEFAULT_MAX_RESPONSE_LEN, OcspStatus, OcspVerifier,
