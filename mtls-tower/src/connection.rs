@@ -46,6 +46,8 @@ struct Inner {
 /// for this connection (a wait that timed out settles the connection as not fetched).
 #[derive(Debug)]
 pub(crate) struct OcspWait {
+    /// Awaited by the layer; without it nothing waits.
+    #[cfg_attr(not(feature = "layer"), allow(dead_code))]
     pub(crate) pending: OcspPending,
     pub(crate) settled: OnceLock<OcspSettled>,
 }
@@ -160,6 +162,7 @@ impl ConnectionInfo {
     }
 
     /// The OCSP status the connection waits for, under a `hard` trust domain.
+    #[cfg(feature = "layer")]
     pub(crate) fn ocsp_wait(&self) -> Option<&OcspWait> {
         self.0.ocsp.as_ref()
     }
