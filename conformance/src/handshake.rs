@@ -31,13 +31,13 @@ pub(crate) fn certificate_verify(
                 .into(),
         );
     }
-    if let Some(bits) = rsa_bits(leaf) {
-        if !(2048..=8192).contains(&bits) {
-            return Err(format!(
-                "CertificateVerify: RSA key of {bits} bits, and the provider verifies RSA \
+    if let Some(bits) = rsa_bits(leaf)
+        && !(2048..=8192).contains(&bits)
+    {
+        return Err(format!(
+            "CertificateVerify: RSA key of {bits} bits, and the provider verifies RSA \
                  signatures with 2048..8192-bit keys only; the handshake would fail"
-            ));
-        }
+        ));
     }
     let Some(key_pem) = key_pem else {
         return Ok(Some(

@@ -278,11 +278,11 @@ impl Runner {
         };
         cert.verify_for_usage(algs, &anchors, intermediates, time, usage, revocation, None)
             .map_err(|e| (Stage::Verify, e.to_string()))?;
-        if case.validation_kind == Kind::Server {
-            if let Some(name) = server_name(case, notes)? {
-                cert.verify_is_valid_for_subject_name(&name)
-                    .map_err(|e| (Stage::Name, e.to_string()))?;
-            }
+        if case.validation_kind == Kind::Server
+            && let Some(name) = server_name(case, notes)?
+        {
+            cert.verify_is_valid_for_subject_name(&name)
+                .map_err(|e| (Stage::Name, e.to_string()))?;
         }
         if case.expected_peer_names.iter().any(|n| n.kind == "RFC822") {
             notes.push("raw webpki: e-mail names not checked (webpki has no API for them)".into());

@@ -349,10 +349,10 @@ impl Policy {
                 error,
             } => {
                 self.tolerate(host, trust_domain.as_deref(), error, ctx.identity, notes)?;
-                if let (Some(td), Some(id)) = (trust_domain, ctx.identity) {
-                    if !host.danger.skip_client_cert_validation {
-                        check_trusted(l, host, td, id)?;
-                    }
+                if let (Some(td), Some(id)) = (trust_domain, ctx.identity)
+                    && !host.danger.skip_client_cert_validation
+                {
+                    check_trusted(l, host, td, id)?;
                 }
                 check_pins(host, ctx.identity)?;
                 ctx.identity
@@ -368,19 +368,18 @@ impl Policy {
                 Some(id)
             }
         };
-        if let Some(route) = at.route {
-            if let Some(allow) = &route.allow {
-                if !identity.is_some_and(|id| allow.matches(id)) {
-                    let reason = DenyReason::IdentityNotAllowed {
-                        identity: identity.map_or_else(|| "anonymous".to_owned(), identity_label),
-                        route: route.name.clone(),
-                    };
-                    if !route.audit {
-                        return Err(reason);
-                    }
-                    notes.push(AuditNote::WouldDeny(reason));
-                }
+        if let Some(route) = at.route
+            && let Some(allow) = &route.allow
+            && !identity.is_some_and(|id| allow.matches(id))
+        {
+            let reason = DenyReason::IdentityNotAllowed {
+                identity: identity.map_or_else(|| "anonymous".to_owned(), identity_label),
+                route: route.name.clone(),
+            };
+            if !route.audit {
+                return Err(reason);
             }
+            notes.push(AuditNote::WouldDeny(reason));
         }
         Ok(identity)
     }
@@ -430,13 +429,13 @@ fn check_trusted(
             listener: l.name.clone(),
         });
     };
-    if let Some(vouch) = &trust.may_vouch_for {
-        if !vouch.matches(id) {
-            return Err(DenyReason::IssuerNotAllowedForIdentity {
-                identity: identity_label(id),
-                trust_domain: trust_domain.to_owned(),
-            });
-        }
+    if let Some(vouch) = &trust.may_vouch_for
+        && !vouch.matches(id)
+    {
+        return Err(DenyReason::IssuerNotAllowedForIdentity {
+            identity: identity_label(id),
+            trust_domain: trust_domain.to_owned(),
+        });
     }
     Ok(())
 }

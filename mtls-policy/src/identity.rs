@@ -278,10 +278,10 @@ impl IdentityMatcher {
             if self.principals.contains(sid.as_str()) {
                 return true;
             }
-            if let Some(td) = self.spiffe.get(sid.trust_domain()) {
-                if td.any || td.paths.is_match(sid.path()) {
-                    return true;
-                }
+            if let Some(td) = self.spiffe.get(sid.trust_domain())
+                && (td.any || td.paths.is_match(sid.path()))
+            {
+                return true;
             }
         }
         let p = &self.principals;
@@ -295,10 +295,10 @@ impl IdentityMatcher {
         {
             return true;
         }
-        if let Some(cn) = id.common_name() {
-            if p.contains(cn) || self.cn.is_match(cn) {
-                return true;
-            }
+        if let Some(cn) = id.common_name()
+            && (p.contains(cn) || self.cn.is_match(cn))
+        {
+            return true;
         }
         if self.subject.is_match(id.subject()) {
             return true;

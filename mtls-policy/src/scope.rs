@@ -205,14 +205,14 @@ impl PeerAuthentications {
             policy: String::new(),
         };
         let mut apply = |idx: Option<usize>, mode: Option<PeerMode>, scope| {
-            if let (Some(i), Some(m)) = (idx, mode) {
-                if m != PeerMode::Unset {
-                    out = Resolved {
-                        mode: m,
-                        scope,
-                        policy: self.policies[i].name.clone(),
-                    };
-                }
+            if let (Some(i), Some(m)) = (idx, mode)
+                && m != PeerMode::Unset
+            {
+                out = Resolved {
+                    mode: m,
+                    scope,
+                    policy: self.policies[i].name.clone(),
+                };
             }
         };
         let mode_of = |i: Option<usize>| i.map(|i| self.policies[i].mode);

@@ -273,10 +273,10 @@ impl Installed {
             }) => Some(error),
             _ => None,
         };
-        if let Ok(mut map) = self.rechecked.lock() {
-            if map.len() < Self::RECHECKED_CAPACITY {
-                map.insert(key, verdict.clone());
-            }
+        if let Ok(mut map) = self.rechecked.lock()
+            && map.len() < Self::RECHECKED_CAPACITY
+        {
+            map.insert(key, verdict.clone());
         }
         verdict
     }

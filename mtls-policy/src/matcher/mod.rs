@@ -162,16 +162,16 @@ impl StringSet {
                 return true;
             }
         }
-        if !self.wildcard_parents.is_empty() {
-            if let Some(parent) = one_label_then(v) {
-                let parent: Cow<'_, str> = if parent.bytes().any(|b| b.is_ascii_uppercase()) {
-                    parent.to_ascii_lowercase().into()
-                } else {
-                    parent.into()
-                };
-                if self.wildcard_parents.contains(&*parent) {
-                    return true;
-                }
+        if !self.wildcard_parents.is_empty()
+            && let Some(parent) = one_label_then(v)
+        {
+            let parent: Cow<'_, str> = if parent.bytes().any(|b| b.is_ascii_uppercase()) {
+                parent.to_ascii_lowercase().into()
+            } else {
+                parent.into()
+            };
+            if self.wildcard_parents.contains(&*parent) {
+                return true;
             }
         }
         if self.contains.as_ref().is_some_and(|ac| ac.is_match(v)) {

@@ -132,10 +132,10 @@ impl OcspFetcher {
     /// # Errors
     /// The configured responder is not a URL the [`http`] client can ask.
     pub fn check(&self, domain: &str, options: &OcspOptions) -> Result<OcspCheck, http::HttpError> {
-        if let Some(known) = self.shared.domains().get(domain) {
-            if known.options == *options {
-                return Ok(known.check.clone());
-            }
+        if let Some(known) = self.shared.domains().get(domain)
+            && known.options == *options
+        {
+            return Ok(known.check.clone());
         }
         let responder = options
             .responder

@@ -224,10 +224,11 @@ impl XfccMemo {
     ) -> Option<HeaderValue> {
         let key = *id.cert_sha256();
         let slot = conn.xfcc_slot();
-        if let Some(kept) = slot.get() {
-            if kept.memo == self.id && kept.cert_sha256 == key {
-                return Some(kept.value.clone());
-            }
+        if let Some(kept) = slot.get()
+            && kept.memo == self.id
+            && kept.cert_sha256 == key
+        {
+            return Some(kept.value.clone());
         }
         let value = self.get_shared(key, format)?;
         let _ = slot.set(CachedXfcc {

@@ -81,10 +81,10 @@ pub(crate) fn request_host<B>(req: &Request<B>) -> Result<Option<Cow<'_, str>>, 
 /// stripped a prefix (axum `Router::nest`), the original one; and whether it is the original.
 pub(crate) fn decision_path<B>(req: &Request<B>) -> (&str, bool) {
     #[cfg(feature = "axum")]
-    if let Some(original) = req.extensions().get::<::axum::extract::OriginalUri>() {
-        if original.0.path() != req.uri().path() {
-            return (original.0.path(), true);
-        }
+    if let Some(original) = req.extensions().get::<::axum::extract::OriginalUri>()
+        && original.0.path() != req.uri().path()
+    {
+        return (original.0.path(), true);
     }
     (req.uri().path(), false)
 }

@@ -127,14 +127,15 @@ fn check_leaf_profile(leaf_der: &[u8]) -> Result<(), String> {
                 what()
             ));
         }
-        if let ParsedExtension::KeyUsage(ku) = ext.parsed_extension() {
-            if ku.key_cert_sign() && !leaf.is_ca() {
-                return Err(format!(
-                    "{} asserts keyCertSign in its keyUsage without basicConstraints cA=TRUE \
+        if let ParsedExtension::KeyUsage(ku) = ext.parsed_extension()
+            && ku.key_cert_sign()
+            && !leaf.is_ca()
+        {
+            return Err(format!(
+                "{} asserts keyCertSign in its keyUsage without basicConstraints cA=TRUE \
                      (RFC 5280 4.2.1.3, 4.2.1.9)",
-                    what()
-                ));
-            }
+                what()
+            ));
         }
     }
     check_common(&leaf, &what)
@@ -189,14 +190,13 @@ pub(super) fn check_common(
         if matches!(
             ext.oid.as_bytes(),
             AUTHORITY_INFO_ACCESS | SUBJECT_INFO_ACCESS
-        ) {
-            if let ParsedExtension::ParseError { .. } = ext.parsed_extension() {
-                return Err(format!(
-                    "{} has a malformed {} extension (RFC 5280 4.2.2: not the DER of its syntax)",
-                    what(),
-                    extension_name(ext.oid.as_bytes()).unwrap_or("access information")
-                ));
-            }
+        ) && let ParsedExtension::ParseError { .. } = ext.parsed_extension()
+        {
+            return Err(format!(
+                "{} has a malformed {} extension (RFC 5280 4.2.2: not the DER of its syntax)",
+                what(),
+                extension_name(ext.oid.as_bytes()).unwrap_or("access information")
+            ));
         }
     }
     Ok(())

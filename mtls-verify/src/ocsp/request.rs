@@ -171,10 +171,10 @@ impl<'a> OcspRequestBuilder<'a> {
                 issuer_subject: name(issuer.subject().as_raw()),
             });
         }
-        if let Some(nonce) = self.nonce {
-            if nonce.is_empty() || nonce.len() > 32 {
-                return Err(OcspRequestError::NonceLength { len: nonce.len() });
-            }
+        if let Some(nonce) = self.nonce
+            && (nonce.is_empty() || nonce.len() > 32)
+        {
+            return Err(OcspRequestError::NonceLength { len: nonce.len() });
         }
         let request = OcspRequest {
             der: Vec::new(),

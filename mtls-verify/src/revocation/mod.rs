@@ -230,14 +230,14 @@ impl RevocationIndex {
                     Err(e) => refusal = Some(e),
                 }
             }
-            if keys.is_empty() {
-                if let Some(detail) = refusal {
-                    return Err(CrlError::BadSignature {
-                        index: i,
-                        issuer,
-                        detail,
-                    });
-                }
+            if keys.is_empty()
+                && let Some(detail) = refusal
+            {
+                return Err(CrlError::BadSignature {
+                    index: i,
+                    issuer,
+                    detail,
+                });
             }
 
             index

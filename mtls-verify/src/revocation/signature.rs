@@ -13,10 +13,10 @@ impl RevocationIndex {
         signer: &Signer<'_>,
         algs: &WebPkiSupportedAlgorithms,
     ) -> bool {
-        if let Ok(keys) = crl.keys.read() {
-            if let Some((_, ok)) = keys.iter().find(|(k, _)| **k == *signer.spki) {
-                return *ok;
-            }
+        if let Ok(keys) = crl.keys.read()
+            && let Some((_, ok)) = keys.iter().find(|(k, _)| **k == *signer.spki)
+        {
+            return *ok;
         }
         let crl_signer = signer
             .cert
@@ -30,10 +30,11 @@ impl RevocationIndex {
                  path; it is not that certificate's CRL"
             );
         }
-        if let Ok(mut keys) = crl.keys.write() {
-            if keys.len() < KEY_CACHE && !keys.iter().any(|(k, _)| **k == *signer.spki) {
-                keys.push((Box::from(signer.spki), ok));
-            }
+        if let Ok(mut keys) = crl.keys.write()
+            && keys.len() < KEY_CACHE
+            && !keys.iter().any(|(k, _)| **k == *signer.spki)
+        {
+            keys.push((Box::from(signer.spki), ok));
         }
         ok
     }
