@@ -16,15 +16,22 @@ use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::FromDer as _;
 
 use crate::name;
+use crate::policies::CertificatePolicies;
 use crate::spiffe::{SpiffeId, SpiffeIdError};
 use crate::{Error, ErrorKind, Origin};
 
 /// The identity facts of a certificate: subject, issuer, serial, validity, SANs by type, the
-/// SPIFFE ID, and the SHA-256 fingerprints Envoy and Istio pin with.
+/// SPIFFE ID, and the SHA-256 fingerprints Envoy and Istio pin with; and, once the TLS layer
+/// has verified its chain, the [certificate policies](Self::certificate_policies) valid for
+/// that path.
 ///
-/// Cheap to clone (one reference count).
+/// Cheap to clone (one reference count, and one more when policies are listed).
 #[derive(Clone)]
-pub struct PeerIdentity(Arc<Inner>);
+pub struct PeerIdentity {
+    inner: Arc<Inner>,
+    /// Facts of the verified path, not of the certificate: set by whoever verified it.
+    policies: CertificatePolicies,
+}
 
 struct Inner {
     der: CertificateDer<'static>,
@@ -123,7 +130,7 @@ impl PeerIdentity {
         let spiffe = svid_spiffe_id(&uris);
 
         let tbs = &cert.tbs_certificate;
-        Ok(Self(Arc::new(Inner {
+        let inner = Arc::new(Inner {
             subject: name::rfc4514(&tbs.subject),
             common_name: name::common_name(&tbs.subject),
             issuer: name::rfc4514(&tbs.issuer),
@@ -139,101 +146,142 @@ impl PeerIdentity {
             cert_sha256: Sha256::digest(der.as_ref()).into(),
             spki_sha256: Sha256::digest(tbs.subject_pki.raw).into(),
             der: der.clone().into_owned(),
-        })))
+        });
+        Ok(Self {
+            inner,
+            policies: CertificatePolicies::None,
+        })
+    }
+
+    /// The same identity, holding `policies`: the certificate policies valid for the path its
+    /// verifier built (mtls-verify computes them; mtls-tower attaches them to the identity of
+    /// each connection).
+    #[must_use]
+    pub fn with_certificate_policies(mut self, policies: CertificatePolicies) -> Self {
+        self.policies = policies;
+        self
+    }
+
+    /// The certificate policies valid for the verified path of this certificate, after the
+    /// trust domain's initial policy set (RFC 5280 6.1.6's user-constrained policy set):
+    /// [`None`](CertificatePolicies::None) (also for an identity read with
+    /// [`from_der`](Self::from_der) alone, which knows no path),
+    /// [`Any`](CertificatePolicies::Any), or the listed OIDs.
+    ///
+    /// They are facts of the path and its trust domain, not of the certificate alone: the same
+    /// certificate may hold other policies through another path or domain. Two identities of
+    /// the same certificate are equal whatever their policies.
+    ///
+    /// ```
+    /// use mtls_core::{CertificatePolicies, PeerIdentity};
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let pki = mtls_testkit::Pki::shared();
+    /// # let leaf = pki.default_client().cert_der().clone();
+    /// let peer = PeerIdentity::from_der(&leaf)?;
+    /// assert_eq!(peer.certificate_policies(), &CertificatePolicies::None);
+    ///
+    /// let piv = CertificatePolicies::listed(["2.16.840.1.101.3.2.1.3.13"])?;
+    /// let peer = peer.with_certificate_policies(piv);
+    /// assert!(peer.certificate_policies().allows("2.16.840.1.101.3.2.1.3.13"));
+    /// # Ok(()) }
+    /// ```
+    pub fn certificate_policies(&self) -> &CertificatePolicies {
+        &self.policies
     }
 
     /// The certificate, DER encoded.
     pub fn der(&self) -> &CertificateDer<'static> {
-        &self.0.der
+        &self.inner.der
     }
 
     /// The subject as an RFC 4514 string (`CN=client,O=Example`), the format Envoy uses in
     /// `x-forwarded-client-cert`.
     pub fn subject(&self) -> &str {
-        &self.0.subject
+        &self.inner.subject
     }
 
     /// The subject's (last) common name, if it has one.
     pub fn common_name(&self) -> Option<&str> {
-        self.0.common_name.as_deref()
+        self.inner.common_name.as_deref()
     }
 
     /// The issuer as an RFC 4514 string.
     pub fn issuer(&self) -> &str {
-        &self.0.issuer
+        &self.inner.issuer
     }
 
     /// The serial number as lowercase hex, without leading zero bytes (at least one digit pair).
     pub fn serial_hex(&self) -> &str {
-        &self.0.serial_hex
+        &self.inner.serial_hex
     }
 
     /// Start of the validity period.
     pub fn not_before(&self) -> SystemTime {
-        self.0.not_before
+        self.inner.not_before
     }
 
     /// End of the validity period.
     pub fn not_after(&self) -> SystemTime {
-        self.0.not_after
+        self.inner.not_after
     }
 
     /// DNS names of the subject alternative name extension, in certificate order.
     pub fn dns_names(&self) -> &[String] {
-        &self.0.dns_names
+        &self.inner.dns_names
     }
 
     /// URIs of the subject alternative name extension, in certificate order.
     pub fn uris(&self) -> &[String] {
-        &self.0.uris
+        &self.inner.uris
     }
 
     /// IP addresses of the subject alternative name extension, in certificate order.
     pub fn ip_addresses(&self) -> &[IpAddr] {
-        &self.0.ip_addresses
+        &self.inner.ip_addresses
     }
 
     /// Email addresses (rfc822Name) of the subject alternative name extension.
     pub fn emails(&self) -> &[String] {
-        &self.0.emails
+        &self.inner.emails
     }
 
     /// How many SANs of other types (otherName, directoryName, ...) the certificate has.
     pub fn other_san_count(&self) -> usize {
-        self.0.other_san_count
+        self.inner.other_san_count
     }
 
     /// The SPIFFE ID, when the certificate is a valid X509-SVID (exactly one `spiffe://` URI SAN).
     pub fn spiffe_id(&self) -> Option<&SpiffeId> {
-        self.0.spiffe.as_ref().ok().and_then(Option::as_ref)
+        self.inner.spiffe.as_ref().ok().and_then(Option::as_ref)
     }
 
     /// Why the certificate is not a valid X509-SVID although it carries `spiffe://` URIs.
     pub fn spiffe_error(&self) -> Option<&SpiffeIdError> {
-        self.0.spiffe.as_ref().err()
+        self.inner.spiffe.as_ref().err()
     }
 
     /// SHA-256 of the DER certificate.
     pub fn cert_sha256(&self) -> &[u8; 32] {
-        &self.0.cert_sha256
+        &self.inner.cert_sha256
     }
 
     /// SHA-256 of the DER certificate as lowercase hex: the value of Istio's
     /// `verifyCertificateHash` (compare ignoring `:` separators and case).
     pub fn cert_sha256_hex(&self) -> String {
-        hex(&self.0.cert_sha256)
+        hex(&self.inner.cert_sha256)
     }
 
     /// SHA-256 of the DER SubjectPublicKeyInfo.
     pub fn spki_sha256(&self) -> &[u8; 32] {
-        &self.0.spki_sha256
+        &self.inner.spki_sha256
     }
 
     /// Base64 (standard, padded) SHA-256 of the SubjectPublicKeyInfo: the value of Istio's
     /// `verifyCertificateSpki`.
     pub fn spki_sha256_base64(&self) -> String {
         use base64::Engine as _;
-        base64::engine::general_purpose::STANDARD.encode(self.0.spki_sha256)
+        base64::engine::general_purpose::STANDARD.encode(self.inner.spki_sha256)
     }
 }
 
@@ -291,9 +339,10 @@ fn system_time(secs: i64) -> SystemTime {
 }
 
 impl PartialEq for PeerIdentity {
-    /// Two identities are equal when their certificates are (same SHA-256).
+    /// Two identities are equal when their certificates are (same SHA-256), whatever their
+    /// certificate policies.
     fn eq(&self, other: &Self) -> bool {
-        self.0.cert_sha256 == other.0.cert_sha256
+        self.inner.cert_sha256 == other.inner.cert_sha256
     }
 }
 
@@ -301,7 +350,7 @@ impl Eq for PeerIdentity {}
 
 impl Hash for PeerIdentity {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        self.0.cert_sha256.hash(state);
+        self.inner.cert_sha256.hash(state);
     }
 }
 
@@ -315,7 +364,7 @@ impl fmt::Display for PeerIdentity {
     /// When the certificate carries `spiffe://` URIs but is not a valid X509-SVID, the reason
     /// follows as `svid_error="..."`. Control characters are escaped, so the line never breaks.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner = &self.0;
+        let inner = &self.inner;
         let name = inner
             .spiffe
             .as_ref()
@@ -357,7 +406,7 @@ fn write_one_line(f: &mut fmt::Formatter<'_>, s: &str) -> fmt::Result {
 
 impl fmt::Debug for PeerIdentity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let inner = &self.0;
+        let inner = &self.inner;
         let spiffe = inner
             .spiffe
             .as_ref()
@@ -375,6 +424,7 @@ impl fmt::Debug for PeerIdentity {
             .field("emails", &inner.emails)
             .field("other_san_count", &inner.other_san_count)
             .field("cert_sha256", &format_args!("{}", hex(&inner.cert_sha256)))
+            .field("certificate_policies", &self.policies)
             .finish_non_exhaustive()
     }
 }

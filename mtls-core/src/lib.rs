@@ -15,6 +15,10 @@
 //! | a Secret or ConfigMap, as a map or a mounted directory | [`SecretMaterial`] | layout recognised, keys present and non-empty |
 //! | a client certificate | [`PeerIdentity`] | subject, SANs by type, SPIFFE ID, fingerprints |
 //!
+//! A [`PeerIdentity`] also carries the [`CertificatePolicies`] valid for the path its verifier
+//! built (RFC 5280 6.1.6: no policy, any policy, or these OIDs), which the TLS layer attaches
+//! once the chain is verified: [`PeerIdentity::certificate_policies`].
+//!
 //! Every error is an [`Error`]: its [`Origin`] names the file, the secret key or the label you
 //! gave, and its [`ErrorKind`] says what was wrong, down to the PEM block index. No input makes
 //! these loaders panic.
@@ -96,6 +100,7 @@ pub mod identity;
 mod key;
 mod name;
 mod pem;
+mod policies;
 mod secret;
 pub mod spiffe;
 
@@ -106,6 +111,7 @@ pub use crl::{Crl, CrlSet};
 pub use error::{Error, ErrorKind, Expected, Origin};
 pub use identity::PeerIdentity;
 pub use key::{KeyFormat, PrivateKey};
+pub use policies::{CertificatePolicies, InvalidPolicyOid, PolicyList};
 pub use secret::{SecretLayout, SecretMaterial};
 pub use spiffe::{SpiffeId, SpiffeIdError};
 
