@@ -83,6 +83,7 @@ mod verifier;
 
 pub use answer::{OnFailure, alert_error, take_rejection};
 pub use builder::{DEFAULT_OUTCOME_CAPACITY, PolicyVerifierBuilder, VerifierError};
+pub use outcomes::ChainOutcome;
 pub use revocation::{CrlError, RevocationIndex};
 pub use trust::{
     DomainOptions, FetchedCrls, LoadedTrustDomain, ResolveError, TrustError, crl_distribution_uris,

@@ -13,7 +13,7 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 use crate::answer::{OnFailure, alert_error, note_rejection};
 use crate::builder::{FailureRule, VerifiedCheck};
 use crate::chain::{self, Failure, Pass, Usage};
-use crate::outcomes::Outcomes;
+use crate::outcomes::{ChainOutcome, Outcomes};
 use crate::trust::LoadedTrustDomain;
 
 /// A rustls [`ClientCertVerifier`] enforcing one host's client validation: isolated trust
@@ -96,7 +96,7 @@ impl fmt::Debug for PolicyVerifier {
 /// The outcome of one chain: what to report, and whether the handshake goes on (else the
 /// error to end it with, and the reason).
 struct Evaluation {
-    verification: PeerVerification,
+    outcome: ChainOutcome,
     verdict: Result<(), (rustls::Error, DenyCode)>,
 }
 
@@ -156,7 +156,20 @@ impl PolicyVerifier {
         intermediates: &[CertificateDer<'_>],
         now: UnixTime,
     ) -> PeerVerification {
-        self.evaluate(end_entity, intermediates, now).verification
+        self.evaluate(end_entity, intermediates, now)
+            .outcome
+            .verification
+    }
+
+    /// [`verify_chain`](Self::verify_chain), with the certificate policies valid for the
+    /// verified path ([`ChainOutcome`]).
+    pub fn verify_chain_outcome(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> ChainOutcome {
+        self.evaluate(end_entity, intermediates, now).outcome
     }
 
     /// The verification outcome of the handshake that presented `chain` (leaf first, as
@@ -169,14 +182,21 @@ impl PolicyVerifier {
     /// concurrent connections presenting the same certificate all find theirs; the oldest is
     /// evicted beyond [`outcome_capacity`](crate::PolicyVerifierBuilder::outcome_capacity).
     pub fn outcome_for_chain(&self, chain: &[CertificateDer<'_>]) -> PeerVerification {
+        self.chain_outcome(chain).verification
+    }
+
+    /// [`outcome_for_chain`](Self::outcome_for_chain), with the certificate policies valid for
+    /// the path the handshake verified ([`ChainOutcome`]): recorded with the outcome, for the
+    /// chain presented, in this verifier's trust domains.
+    pub fn chain_outcome(&self, chain: &[CertificateDer<'_>]) -> ChainOutcome {
         let Some((end_entity, intermediates)) = chain.split_first() else {
-            return PeerVerification::NoCertificate;
+            return ChainOutcome::new(PeerVerification::NoCertificate);
         };
-        match self.outcomes.get(end_entity.as_ref()) {
+        match self.outcomes.get(end_entity.as_ref(), intermediates) {
             Some(outcome) => outcome,
             None => {
                 self.evaluate(end_entity, intermediates, UnixTime::now())
-                    .verification
+                    .outcome
             }
         }
     }
@@ -203,19 +223,25 @@ impl PolicyVerifier {
                 usage(domain),
                 self.allow_expired,
             ) {
-                Ok(Pass::Clean) => {
+                Ok(Pass::Clean(policies)) => {
                     if let Some(f) = domain.ocsp_refusal(end_entity, intermediates, now) {
                         failed = Some((domain.name(), f));
                         break;
                     }
                     return Evaluation {
-                        verification: PeerVerification::verified(domain.name()),
+                        outcome: ChainOutcome {
+                            verification: PeerVerification::verified(domain.name()),
+                            policies,
+                        },
                         verdict: Ok(()),
                     };
                 }
                 Ok(Pass::Tolerated(f)) => {
                     return Evaluation {
-                        verification: PeerVerification::failed(Some(domain.name()), f.error),
+                        outcome: ChainOutcome::new(PeerVerification::failed(
+                            Some(domain.name()),
+                            f.error,
+                        )),
                         verdict: Ok(()),
                     };
                 }
@@ -252,7 +278,7 @@ impl PolicyVerifier {
             _ => Err((failure.tls, code)),
         };
         Evaluation {
-            verification: PeerVerification::failed(domain, failure.error),
+            outcome: ChainOutcome::new(PeerVerification::failed(domain, failure.error)),
             verdict,
         }
     }
@@ -278,7 +304,7 @@ impl ClientCertVerifier for PolicyVerifier {
         now: UnixTime,
     ) -> Result<ClientCertVerified, rustls::Error> {
         let evaluation = self.evaluate(end_entity, intermediates, now);
-        match &evaluation.verification {
+        match &evaluation.outcome.verification {
             PeerVerification::Verified { trust_domain } => {
                 tracing::debug!(trust_domain, "client certificate verified");
             }
@@ -300,7 +326,7 @@ impl ClientCertVerifier for PolicyVerifier {
             return Err(error);
         }
         if let Some(check) = &self.check {
-            let domain = match &evaluation.verification {
+            let domain = match &evaluation.outcome.verification {
                 PeerVerification::Verified { trust_domain } => Some(trust_domain.as_str()),
                 PeerVerification::Failed { trust_domain, .. } => trust_domain.as_deref(),
                 _ => None,
@@ -318,7 +344,7 @@ impl ClientCertVerifier for PolicyVerifier {
             }
         }
         self.outcomes
-            .record(end_entity.as_ref(), evaluation.verification);
+            .record(end_entity.as_ref(), intermediates, evaluation.outcome);
         Ok(ClientCertVerified::assertion())
     }
 

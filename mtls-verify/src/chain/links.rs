@@ -4,6 +4,7 @@
 //! [`RevocationIndex`](crate::RevocationIndex). Both path builders (webpki's and
 //! [`build`](super::build)) end here.
 
+use mtls_core::CertificatePolicies;
 use mtls_policy::{CrlScope, Treatment, VerifyError};
 use rustls::CertificateError;
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -71,7 +72,8 @@ pub(super) fn anchor_index(
 }
 
 /// [`check_path`] over its parts: the leaf, the CA certificates above it (nearest first) and
-/// the index of the anchor in `domain.anchors`; `checked` says what may be skipped.
+/// the index of the anchor in `domain.anchors`; `checked` says what may be skipped. A path
+/// that passes gives the certificate policies valid for it.
 pub(super) fn check_links(
     domain: &LoadedTrustDomain,
     algs: &WebPkiSupportedAlgorithms,
@@ -80,7 +82,7 @@ pub(super) fn check_links(
     anchor: usize,
     checked: &Checked<'_>,
     now: UnixTime,
-) -> Result<(), Failure> {
+) -> Result<CertificatePolicies, Failure> {
     let (Some(facts), Some(anchor)) = (domain.anchor_facts.get(anchor), domain.anchors.get(anchor))
     else {
         return Err(foreign_anchor());
@@ -111,10 +113,10 @@ pub(super) fn check_links(
         links
     };
     check_profile(domain, leaf.der, links_to_check, facts).map_err(violation)?;
-    check_policies(domain, leaf.der, links).map_err(violation)?;
+    let policies = check_policies(domain, leaf.der, links).map_err(violation)?;
     check_name_constraints(leaf, links, anchor).map_err(violation)?;
     let Some(index) = &domain.revocation else {
-        return Ok(());
+        return Ok(policies);
     };
     let anchor_spki = webpki::spki_for_anchor(anchor);
     let crl_checked = match options.crl_scope {
@@ -176,7 +178,7 @@ pub(super) fn check_links(
             }
         }
     }
-    Ok(())
+    Ok(policies)
 }
 
 /// Our name constraints over a path (webpki leaves some names unchecked: the emailAddress of a
@@ -209,12 +211,12 @@ fn check_name_constraints(
 }
 
 /// The certificate policies of the path ([`policy`]): its certificates' facts, issued by the
-/// anchor first, read from the domain's cache.
+/// anchor first, read from the domain's cache; the policies valid for it when it passes.
 fn check_policies(
     domain: &LoadedTrustDomain,
     leaf_der: &[u8],
     links: &[Link<'_>],
-) -> Result<(), String> {
+) -> Result<CertificatePolicies, String> {
     let mut facts = Vec::with_capacity(links.len() + 1);
     for (k, link) in links.iter().enumerate().rev() {
         let f = domain
@@ -229,5 +231,5 @@ fn check_policies(
         .map_err(|e| format!("the end-entity certificate {e}"))?;
     facts.push(leaf);
     let path: Vec<&PolicyFacts> = facts.iter().map(AsRef::as_ref).collect();
-    policy::check(&path, domain.initial_policies.input()).map(drop)
+    policy::check(&path, domain.initial_policies.input())
 }

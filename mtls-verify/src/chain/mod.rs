@@ -6,7 +6,7 @@
 //!
 //! - [`failure`]: why a chain failed, for the policy and for rustls;
 //! - [`profile`]: the RFC 5280 profile checks on the verified path;
-//! - [`policy`]: certificate policies, when the path requires an explicit one;
+//! - [`policy`]: certificate policies: whether the path holds one it must, and which hold;
 //! - [`shortcut`](mod@shortcut): verification from a remembered intermediate.
 
 mod anchor_profile;
@@ -25,6 +25,7 @@ mod shortcut;
 mod tests;
 mod veto;
 
+use mtls_core::CertificatePolicies;
 use mtls_policy::VerifyError;
 use rustls::CertificateError;
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -44,10 +45,11 @@ use failure::foreign_anchor;
 use links::{Checked, Link, anchor_index, check_links};
 use shortcut::{remember_issuer, shortcut};
 
-/// A passed chain: clean, or passed only because time was relaxed (allow-expired).
+/// A passed chain: clean (with the certificate policies valid for its path), or passed only
+/// because time was relaxed (allow-expired).
 #[derive(Debug)]
 pub(crate) enum Pass {
-    Clean,
+    Clean(CertificatePolicies),
     Tolerated(Failure),
 }
 
@@ -89,19 +91,19 @@ pub(crate) fn verify(
     {
         // Any failure here (a leaf another CA of the same name signed, an expired leaf, ...)
         // goes on to the full path build below, which gives the authoritative answer.
-        if shortcut(domain, algs, &cert, issuer_der, &issuer, now, usage).is_ok() {
+        if let Ok(policies) = shortcut(domain, algs, &cert, issuer_der, &issuer, now, usage) {
             #[cfg(test)]
             tests::SHORTCUTS.with(|n| n.set(n.get() + 1));
-            return Ok(Pass::Clean);
+            return Ok(Pass::Clean(policies));
         }
     }
     let first = match attempt(domain, algs, &cert, intermediates, now, now, usage, false) {
-        Ok(()) => return Ok(Pass::Clean),
+        Ok(policies) => return Ok(Pass::Clean(policies)),
         Err(f) => f,
     };
     if let (Some(why), false) = (first.unsupported, first.anchored) {
         match veto::overrule(domain, algs, end_entity, intermediates, now, usage, why) {
-            Ok(()) => return Ok(Pass::Clean),
+            Ok(policies) => return Ok(Pass::Clean(policies)),
             Err(Some(ours)) => return Err(ours),
             Err(None) => {}
         }
@@ -138,7 +140,7 @@ pub(crate) fn verify(
             usage,
             any_eku,
         ) {
-            Ok(()) => {
+            Ok(_) => {
                 let failure = Failure {
                     anchored: true,
                     ..first
@@ -179,7 +181,7 @@ pub(crate) fn verify_server(
         Usage::Server,
         false,
     )? {
-        Pass::Clean => {}
+        Pass::Clean(_) => {}
         Pass::Tolerated(f) => return Err(f),
     }
     profile::check_server_leaf(end_entity.as_ref()).map_err(profile::violation)?;
@@ -201,7 +203,8 @@ fn relaxable(f: &Failure) -> bool {
     )
 }
 
-/// One webpki path build at `chain_time` (CRL expiry is judged at `now`).
+/// One webpki path build at `chain_time` (CRL expiry is judged at `now`); the certificate
+/// policies valid for the path it accepted.
 #[allow(clippy::too_many_arguments)]
 fn attempt(
     domain: &LoadedTrustDomain,
@@ -212,14 +215,22 @@ fn attempt(
     now: UnixTime,
     usage: Usage,
     any_eku: bool,
-) -> Result<(), Failure> {
+) -> Result<CertificatePolicies, Failure> {
     let rejected: RefCell<Option<Failure>> = RefCell::new(None);
+    // The policies of the path the callback accepted: the last it is called with.
+    let accepted: RefCell<CertificatePolicies> = RefCell::default();
     let callback = |path: &VerifiedPath<'_>| -> Result<(), webpki::Error> {
-        check_path(domain, algs, path, intermediates, now).map_err(|f| {
-            *rejected.borrow_mut() = Some(f);
-            // Any error: path building goes on with other candidates; `rejected` says why.
-            webpki::Error::CertRevoked
-        })
+        match check_path(domain, algs, path, intermediates, now) {
+            Ok(policies) => {
+                *accepted.borrow_mut() = policies;
+                Ok(())
+            }
+            Err(f) => {
+                *rejected.borrow_mut() = Some(f);
+                // Any error: path building goes on with other candidates; `rejected` says why.
+                Err(webpki::Error::CertRevoked)
+            }
+        }
     };
     // Only the anchors the chain names as an issuer: a lookup in the index built at load,
     // instead of webpki comparing the issuer with every anchor of the bundle.
@@ -257,18 +268,19 @@ fn attempt(
     if chain_time.as_secs() == now.as_secs() && !any_eku {
         remember_issuer(domain, &path, usage);
     }
-    Ok(())
+    Ok(accepted.take())
 }
 
-/// Depth, profile and revocation of a path webpki has verified up to an anchor of `domain`
-/// (`presented`: the intermediates the peer sent, where CRL-signing certificates are looked for).
+/// Depth, profile, policies and revocation of a path webpki has verified up to an anchor of
+/// `domain` (`presented`: the intermediates the peer sent, where CRL-signing certificates are
+/// looked for); the certificate policies valid for it.
 fn check_path(
     domain: &LoadedTrustDomain,
     algs: &WebPkiSupportedAlgorithms,
     path: &VerifiedPath<'_>,
     presented: &[CertificateDer<'_>],
     now: UnixTime,
-) -> Result<(), Failure> {
+) -> Result<CertificatePolicies, Failure> {
     let certs: Vec<_> = path
         .intermediate_certificates()
         .map(|c| (c, c.subject_public_key_info(), c.der()))

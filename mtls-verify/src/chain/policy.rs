@@ -13,6 +13,8 @@ use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;
 use x509_parser::prelude::FromDer as _;
 
+use mtls_core::CertificatePolicies;
+
 use super::names;
 use super::policy_tree::{Oid, Tree};
 
@@ -129,24 +131,22 @@ impl InitialPolicies {
     }
 }
 
-/// The policies valid for a path: `None` when the valid_policy_tree is NULL (a path that
-/// requires no explicit policy), else the policy OIDs valid for the end entity (anyPolicy
-/// included when it stands for all).
-pub(crate) type ValidPolicies = Option<BTreeSet<Oid>>;
-
 /// Whether a path whose certificates say `path` (issued by the anchor first, leaf last) is
-/// valid under `input`, with its valid policies; the error says why not.
+/// valid under `input`, with the policies valid for it (RFC 5280 6.1.6, in the anchor's
+/// policy domain: [`Tree::user_policies`]); the error says why not.
 pub(crate) fn check(
     path: &[&PolicyFacts],
     input: PolicyInput<'_>,
-) -> Result<ValidPolicies, String> {
-    // Nothing can require an explicit policy: the path is valid whatever its tree (6.1.5 (g)),
-    // decided without building it (the common case, on every handshake).
+) -> Result<CertificatePolicies, String> {
+    // Nothing can require an explicit policy and a certificate asserts none: the tree is NULL
+    // and the path valid (6.1.3 (e), 6.1.5 (g)), decided without building it (the common
+    // case, on every handshake).
     if input.initial.is_none()
         && !input.explicit
         && path.iter().all(|f| f.require_explicit.is_none())
+        && path.iter().any(|f| f.policies.is_none())
     {
-        return Ok(None);
+        return Ok(CertificatePolicies::None);
     }
     let n = u32::try_from(path.len()).unwrap_or(u32::MAX);
     let start = |inhibited: bool| if inhibited { 0 } else { n.saturating_add(1) };
@@ -205,10 +205,28 @@ pub(crate) fn check(
         tree = tree.and_then(|t| t.intersect(initial));
     }
     match tree {
-        Some(t) => Ok(Some(t.policies())),
-        None if explicit > 0 => Ok(None),
+        Some(t) => Ok(public(&t.user_policies())),
+        None if explicit > 0 => Ok(CertificatePolicies::None),
         None => Err(no_policy(path.len())),
     }
+}
+
+/// `policies` (DER contents) in dotted form; anyPolicy among them is [`CertificatePolicies::Any`].
+/// An OID with an arc beyond 64 bits has no dotted form here, and is left out with a log line.
+fn public(policies: &BTreeSet<Oid>) -> CertificatePolicies {
+    if policies.contains(ANY_POLICY) {
+        return CertificatePolicies::Any;
+    }
+    let dotted = policies.iter().filter_map(|der| {
+        let oid = x509_parser::oid_registry::Oid::new(der.as_slice().into());
+        let arcs = oid.iter();
+        if arcs.is_none() {
+            tracing::debug!(oid = %oid.to_id_string(), "valid policy OID with an arc beyond 64 bits left out");
+        }
+        arcs.map(|arcs| arcs.map(|a| a.to_string()).collect::<Vec<_>>().join("."))
+    });
+    // Dotted decimal arcs, two or more (the first byte holds two): what `listed` accepts.
+    CertificatePolicies::listed(dotted.filter(|d| d.contains('.'))).unwrap_or_default()
 }
 
 fn no_policy(depth: usize) -> String {
@@ -226,7 +244,11 @@ mod tests {
     const P1: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x02, 0x01, 0x30, 0x01];
     const P2: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x02, 0x01, 0x30, 0x02];
 
-    fn check_any(path: &[&PolicyFacts]) -> Result<ValidPolicies, String> {
+    fn listed(oids: &[&str]) -> CertificatePolicies {
+        CertificatePolicies::listed(oids.iter().copied()).unwrap()
+    }
+
+    fn check_any(path: &[&PolicyFacts]) -> Result<CertificatePolicies, String> {
         check(path, PolicyInput::default())
     }
 
@@ -279,9 +301,10 @@ mod tests {
             mappings: vec![(P1.to_vec(), P2.to_vec())],
             ..cert(&[P1], Some(0))
         };
+        // Reported in the anchor's domain: P1, which the leaf holds as P2.
         assert_eq!(
             check_any(&[&ca, &cert(&[P2], None)]),
-            Ok(Some(BTreeSet::from([P2.to_vec()])))
+            Ok(listed(&["2.16.840.1.101.3.2.1.48.1"]))
         );
         // The issuer-domain policy no longer matches below the mapping.
         assert!(check_any(&[&ca, &cert(&[P1], None)]).is_err());
@@ -301,8 +324,80 @@ mod tests {
             initial: Some(&initial),
             explicit: true,
         };
-        assert_eq!(check(&[&ca, &leaf], input), Ok(Some(initial.clone())));
+        assert_eq!(
+            check(&[&ca, &leaf], input),
+            Ok(listed(&["2.16.840.1.101.3.2.1.48.2"]))
+        );
         let other = cert(&[P1], None);
         assert!(check(&[&other, &other], input).is_err());
+    }
+
+    #[test]
+    fn valid_policies_are_reported_whether_required_or_not() {
+        let (p1, p2) = ("2.16.840.1.101.3.2.1.48.1", "2.16.840.1.101.3.2.1.48.2");
+        let both = cert(&[P1, P2], None);
+        assert_eq!(check_any(&[&both, &both]), Ok(listed(&[p1, p2])));
+        // An initial set that is not required only narrows what is reported.
+        let initial = BTreeSet::from([P1.to_vec()]);
+        let narrowing = PolicyInput {
+            initial: Some(&initial),
+            explicit: false,
+        };
+        assert_eq!(check(&[&both, &both], narrowing), Ok(listed(&[p1])));
+        let other = cert(&[P2], None);
+        assert_eq!(
+            check(&[&other, &other], narrowing),
+            Ok(CertificatePolicies::None)
+        );
+        // A certificate without policies: the tree is NULL, nothing is valid.
+        assert_eq!(
+            check_any(&[&both, &PolicyFacts::default()]),
+            Ok(CertificatePolicies::None)
+        );
+    }
+
+    #[test]
+    fn any_policy_down_to_the_leaf_is_any() {
+        let any = cert(&[ANY_POLICY], None);
+        assert_eq!(check_any(&[&any, &any]), Ok(CertificatePolicies::Any));
+        // Under anyPolicy CAs a leaf's own policy is what holds.
+        assert_eq!(
+            check_any(&[&any, &cert(&[P2], None)]),
+            Ok(listed(&["2.16.840.1.101.3.2.1.48.2"]))
+        );
+        // A CA asserting P1 and anyPolicy over an anyPolicy leaf: every policy.
+        assert_eq!(
+            check_any(&[&cert(&[P1, ANY_POLICY], None), &any]),
+            Ok(CertificatePolicies::Any)
+        );
+        // An initial set turns anyPolicy into its own policies.
+        let initial = BTreeSet::from([P2.to_vec()]);
+        let input = PolicyInput {
+            initial: Some(&initial),
+            explicit: true,
+        };
+        assert_eq!(
+            check(&[&any, &any], input),
+            Ok(listed(&["2.16.840.1.101.3.2.1.48.2"]))
+        );
+        // anyPolicy inhibited at the leaf: nothing valid, and nothing required.
+        let inhibiting = PolicyFacts {
+            inhibit_any: Some(0),
+            ..cert(&[P1], None)
+        };
+        assert_eq!(
+            check_any(&[&inhibiting, &any]),
+            Ok(CertificatePolicies::None)
+        );
+    }
+
+    #[test]
+    fn mapping_any_policy_is_refused_even_when_no_policy_is_required() {
+        let ca = PolicyFacts {
+            mappings: vec![(ANY_POLICY.to_vec(), P2.to_vec())],
+            ..cert(&[P1], None)
+        };
+        let err = check_any(&[&ca, &cert(&[P2], None)]).unwrap_err();
+        assert!(err.contains("maps anyPolicy"), "{err}");
     }
 }

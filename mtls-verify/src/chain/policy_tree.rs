@@ -145,12 +145,30 @@ impl Tree {
         self.prune()
     }
 
-    /// The valid policies of the deepest level (anyPolicy included when it stands).
-    pub(super) fn policies(&self) -> BTreeSet<Oid> {
-        self.levels
-            .last()
-            .map(|l| l.iter().map(|n| n.valid.clone()).collect())
-            .unwrap_or_default()
+    /// The policies of the anchor's policy domain valid for the end entity (RFC 5280 6.1.6;
+    /// X.509's authorities-constrained policy set, user-constrained once [`intersect`]ed): the
+    /// valid policy of each node whose parent is anyPolicy (the valid_policy_node_set of 6.1.5
+    /// (g)), where an anyPolicy node counts only at the deepest level (above it, it only
+    /// passes the policies of its children on). Every node left has a descendant at the
+    /// deepest level, so each of these policies holds for the end entity, under the OIDs its
+    /// CAs mapped it to.
+    ///
+    /// [`intersect`]: Self::intersect
+    pub(super) fn user_policies(&self) -> BTreeSet<Oid> {
+        let deepest = self.levels.len().saturating_sub(1);
+        let mut out = BTreeSet::new();
+        for (d, pair) in self.levels.windows(2).enumerate() {
+            let [above, level] = pair else { continue };
+            for node in level {
+                let parent_any = above
+                    .get(node.parent)
+                    .is_some_and(|p| p.valid == ANY_POLICY);
+                if parent_any && (node.valid != ANY_POLICY || d + 1 == deepest) {
+                    out.insert(node.valid.clone());
+                }
+            }
+        }
+        out
     }
 
     /// Deletes flagged nodes and their descendants, reindexing parents.

@@ -2,6 +2,7 @@
 //! an anchor becomes the only anchor of the next chain through it, so one signature less is
 //! checked per handshake; everything about the leaf, time and revocation is checked again.
 
+use mtls_core::CertificatePolicies;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use webpki::{EndEntityCert, KeyUsage, VerifiedPath};
@@ -114,8 +115,8 @@ pub(super) fn remember_issuer(domain: &LoadedTrustDomain, path: &VerifiedPath<'_
 /// Verifies `cert` from a remembered intermediate (`issuer_der`, the presented copy the cache was
 /// keyed by): webpki checks the leaf (its signature by
 /// the intermediate, validity, EKU, basicConstraints, the intermediate's nameConstraints), then
-/// [`check_links`] the depth, the profile and the revocation of the whole path up to the real
-/// anchor.
+/// [`check_links`] the depth, the profile, the policies and the revocation of the whole path up
+/// to the real anchor (whose valid policies it gives).
 pub(super) fn shortcut(
     domain: &LoadedTrustDomain,
     algs: &WebPkiSupportedAlgorithms,
@@ -124,7 +125,7 @@ pub(super) fn shortcut(
     issuer: &VerifiedIssuer,
     now: UnixTime,
     usage: Usage,
-) -> Result<(), ()> {
+) -> Result<CertificatePolicies, ()> {
     let secs = now.as_secs();
     if issuer.usage != UsageKey::from(usage) || secs < issuer.not_before || secs > issuer.not_after
     {

@@ -12,6 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use mtls_core::CertificatePolicies;
 use mtls_policy::VerifyError;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls::{CertificateError, OtherError};
@@ -93,7 +94,7 @@ impl Unsupported {
 }
 
 /// Our own path building and validation of a chain webpki refused as `why`. `Ok`: a path is
-/// a case of `why` and valid; `Err(Some)`: a path that is a case of `why` reaches an anchor of
+/// a case of `why` and valid (the certificate policies valid for it); `Err(Some)`: a path that is a case of `why` reaches an anchor of
 /// the domain and fails (the reason to report); `Err(None)`: webpki's refusal stands.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn overrule(
@@ -104,7 +105,7 @@ pub(super) fn overrule(
     now: UnixTime,
     usage: Usage,
     why: Unsupported,
-) -> Result<(), Option<Failure>> {
+) -> Result<CertificatePolicies, Option<Failure>> {
     let leaf = Cert::parse(end_entity.as_ref()).map_err(|_| None)?;
     let presented: Vec<Cert<'_>> = intermediates
         .iter()
@@ -126,6 +127,7 @@ pub(super) fn overrule(
         return Err(None);
     }
     let mut search = Search::new(algs, &presented, &anchors);
+    let mut policies = CertificatePolicies::None;
     let mut accept = |candidate: Candidate<'_>| -> Result<(), Option<Failure>> {
         let anchor = anchors.get(candidate.anchor).ok_or(None)?;
         let mut path: Vec<&Cert<'_>> = vec![&leaf];
@@ -171,7 +173,7 @@ pub(super) fn overrule(
             let leaf = link(0, as_below);
             check_links(domain, algs, &leaf, &links, anchor.index, &checked, now)
         };
-        match check(false) {
+        let valid = match check(false) {
             Err(f)
                 if f.error == VerifyError::RevocationUnknown
                     && why == Unsupported::PathBuilding =>
@@ -179,10 +181,12 @@ pub(super) fn overrule(
                 check(true).map_err(Some)
             }
             other => other.map_err(Some),
-        }
+        }?;
+        policies = valid;
+        Ok(())
     };
     match search.run(&leaf, &mut accept) {
-        Ok(()) => Ok(()),
+        Ok(()) => Ok(policies),
         Err(NoPath::NotFound) => Err(None),
         Err(NoPath::Rejected(f)) => Err(f),
     }
