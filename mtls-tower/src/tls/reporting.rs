@@ -1,7 +1,7 @@
 //! [`ReportingVerifier`] for mtls-verify's [`PolicyVerifier`].
 
 use mtls_policy::PeerVerification;
-use mtls_verify::PolicyVerifier;
+use mtls_verify::{ChainOutcome, PolicyVerifier};
 use rustls_pki_types::CertificateDer;
 
 use crate::tls::server::ReportingVerifier;
@@ -11,6 +11,12 @@ impl ReportingVerifier for PolicyVerifier {
     /// again. See [`PolicyVerifier::outcome_for_chain`].
     fn outcome_for(&self, chain: &[CertificateDer<'_>]) -> PeerVerification {
         self.outcome_for_chain(chain)
+    }
+
+    /// The same record, with the certificate policies valid for the verified path. See
+    /// [`PolicyVerifier::chain_outcome`].
+    fn chain_outcome_for(&self, chain: &[CertificateDer<'_>]) -> ChainOutcome {
+        self.chain_outcome(chain)
     }
 
     /// The mode, the sharp tools, and per trust domain its name, options, CA certificates and

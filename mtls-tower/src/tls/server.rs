@@ -8,6 +8,7 @@ use std::sync::Arc;
 use mtls_core::{PeerIdentity, ServerCredential};
 use mtls_policy::host::HostNameError;
 use mtls_policy::{HostIndex, PeerMode, PeerVerification, normalize_host};
+use mtls_verify::ChainOutcome;
 use rustls::crypto::CryptoProvider;
 use rustls::server::danger::ClientCertVerifier;
 use rustls::{ServerConfig, SupportedProtocolVersion};
@@ -27,6 +28,14 @@ pub trait ReportingVerifier: ClientCertVerifier {
     /// The verification outcome of a completed handshake, given the chain the peer presented
     /// (leaf first).
     fn outcome_for(&self, chain: &[CertificateDer<'_>]) -> PeerVerification;
+
+    /// [`outcome_for`](Self::outcome_for), with the certificate policies valid for the path
+    /// the verifier built, which the connection's [`PeerIdentity`] then carries
+    /// ([`PeerIdentity::certificate_policies`]). The default knows no policy:
+    /// [`CertificatePolicies::None`](mtls_core::CertificatePolicies::None).
+    fn chain_outcome_for(&self, chain: &[CertificateDer<'_>]) -> ChainOutcome {
+        ChainOutcome::new(self.outcome_for(chain))
+    }
 
     /// Feeds `feed` everything that decides whether a chain is accepted (anchors, CRLs,
     /// options, mode) and returns true; shared session tickets are bound to it
@@ -524,15 +533,22 @@ where
         .peer_certificates()
         .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
         .unwrap_or_default();
-    let verification = match (chain.first(), &host.verifier) {
-        (None, _) => PeerVerification::NoCertificate,
-        (Some(_), Some(verifier)) => verifier.outcome_for(&chain),
+    let ChainOutcome {
+        verification,
+        policies,
+        ..
+    } = match (chain.first(), &host.verifier) {
+        (None, _) => ChainOutcome::new(PeerVerification::NoCertificate),
+        (Some(_), Some(verifier)) => verifier.chain_outcome_for(&chain),
         // rustls only asks for certificates when a verifier is configured.
-        (Some(_), None) => PeerVerification::NoCertificate,
+        (Some(_), None) => ChainOutcome::new(PeerVerification::NoCertificate),
     };
+    // The policies are the path's and this host's trust domain's: attached per connection,
+    // never cached with the identity.
     let peer = chain
         .first()
-        .and_then(|leaf| snapshot.identities.get_or_parse(leaf));
+        .and_then(|leaf| snapshot.identities.get_or_parse(leaf))
+        .map(|id| id.with_certificate_policies(policies));
     let tls = TlsInfo {
         sni,
         alpn: conn.alpn_protocol().map(<[u8]>::to_vec),
@@ -597,7 +613,9 @@ where
 }
 
 /// Peer identities by leaf certificate (full DER), so that a returning client's certificate is
-/// not parsed again on every connection. Bounded; cleared when full.
+/// not parsed again on every connection. Bounded; cleared when full. It holds what the
+/// certificate alone says: the certificate policies of a connection depend on its path and its
+/// host's trust domain, and are attached to its copy of the identity after the lookup.
 #[derive(Default)]
 struct IdentityCache(std::sync::Mutex<HashMap<Vec<u8>, PeerIdentity>>);
 

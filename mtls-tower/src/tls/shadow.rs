@@ -104,6 +104,10 @@ impl ReportingVerifier for Shadowed {
         self.active.outcome_for(chain)
     }
 
+    fn chain_outcome_for(&self, chain: &[CertificateDer<'_>]) -> mtls_verify::ChainOutcome {
+        self.active.chain_outcome_for(chain)
+    }
+
     fn trust_state(&self, feed: &mut dyn FnMut(&[u8])) -> bool {
         self.active.trust_state(feed)
     }
