@@ -1,6 +1,7 @@
-//! `mtls-conformance [--json] [--failures] [--raw-webpki | --compare] [LIMBO.json]`: runs the
-//! x509-limbo suite through the gateway's verification path and prints the per-feature table
-//! (`--failures`: and every failing id with its reason; `--raw-webpki`: through raw
+//! `mtls-conformance [--json] [--failures] [--profile default|strict] [--raw-webpki | --compare]
+//! [LIMBO.json]`: runs the x509-limbo suite through the gateway's verification path and prints
+//! the per-feature table (`--failures`: and every failing id with its reason; `--profile
+//! strict`: the trust domain's strict certificate profile; `--raw-webpki`: through raw
 //! rustls-webpki instead; `--compare`: both, and the ids where they disagree). The suite is
 //! `LIMBO.json`, else `$MTLS_LIMBO`, else `../shared/conformance/limbo/limbo.json` from the
 //! workspace root. Exit 0 when it ran, 2 on a usage error or an unreadable suite.
@@ -10,8 +11,8 @@ use std::process::ExitCode;
 
 use mtls_conformance::{CaseResult, Limbo, Report, Verifier, report, run_suite, suite_path};
 
-const USAGE: &str =
-    "usage: mtls-conformance [--json] [--failures] [--raw-webpki | --compare] [LIMBO.json]";
+const USAGE: &str = "usage: mtls-conformance [--json] [--failures] [--profile default|strict] \
+                     [--raw-webpki | --compare] [LIMBO.json]";
 
 struct Args {
     json: bool,
@@ -27,8 +28,22 @@ fn parse_args() -> Result<Args, String> {
         verifiers: vec![Verifier::Gateway],
         path: suite_path(),
     };
-    for arg in std::env::args().skip(1) {
+    let mut strict = false;
+    let mut argv = std::env::args().skip(1);
+    while let Some(arg) = argv.next() {
         match arg.as_str() {
+            "--profile" => {
+                strict = match argv.next().as_deref() {
+                    Some("strict") => true,
+                    Some("default") => false,
+                    Some(other) => {
+                        return Err(format!(
+                            "--profile: unknown profile `{other}`, expected `default` or `strict`"
+                        ));
+                    }
+                    None => return Err("--profile needs a value: `default` or `strict`".into()),
+                };
+            }
             "--json" => args.json = true,
             "--failures" => args.failures = true,
             "--raw-webpki" => args.verifiers = vec![Verifier::RawWebpki],
@@ -36,6 +51,13 @@ fn parse_args() -> Result<Args, String> {
             "-h" | "--help" => return Err(String::new()),
             flag if flag.starts_with('-') => return Err(format!("unknown option {flag}")),
             path => args.path = PathBuf::from(path),
+        }
+    }
+    if strict {
+        for verifier in &mut args.verifiers {
+            if *verifier == Verifier::Gateway {
+                *verifier = Verifier::GatewayStrict;
+            }
         }
     }
     Ok(args)

@@ -164,6 +164,7 @@ impl Summary {
 pub fn verifier_name(verifier: Verifier) -> &'static str {
     match verifier {
         Verifier::Gateway => "gateway",
+        Verifier::GatewayStrict => "gateway, profile strict",
         Verifier::RawWebpki => "raw-webpki",
     }
 }

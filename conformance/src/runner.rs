@@ -1,5 +1,6 @@
-//! One testcase through one verifier: the gateway's path ([`Verifier::Gateway`]) or raw
-//! rustls-webpki for comparison ([`Verifier::RawWebpki`]).
+//! One testcase through one verifier: the gateway's path ([`Verifier::Gateway`]), the same under
+//! the strict certificate profile ([`Verifier::GatewayStrict`]), or raw rustls-webpki for
+//! comparison ([`Verifier::RawWebpki`]).
 //!
 //! The gateway path is the one `mtls-gateway check` and the handshake take:
 //! - `trusted_certs` → [`CaBundle`] (which refuses anchors that are not CAs), `crls` →
@@ -28,7 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use mtls_core::{CaBundle, CrlSet, PeerIdentity};
-use mtls_policy::PeerVerification;
+use mtls_policy::{CertificateProfile, PeerVerification};
 use mtls_tower::tls::{DomainOptions, LoadedTrustDomain, PolicyVerifier};
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::pem::PemObject;
@@ -45,6 +46,9 @@ use crate::time::parse_rfc3339;
 pub enum Verifier {
     /// The gateway's path (mtls-core loaders, mtls-tower trust domain and verifiers).
     Gateway,
+    /// The gateway's path with the trust domain's `profile: strict`
+    /// ([`CertificateProfile::Strict`]).
+    GatewayStrict,
     /// `webpki::EndEntityCert::verify_for_usage` with the CRLs given to webpki, anchors taken
     /// as they are, no depth limit; DNS / IP names checked by webpki, e-mail names not at all.
     RawWebpki,
@@ -170,7 +174,9 @@ impl Runner {
             .collect::<Result<Vec<_>, _>>()?;
         approximations(case, notes);
         match self.verifier {
-            Verifier::Gateway => self.gateway(case, &leaf, &intermediates, time, notes),
+            Verifier::Gateway | Verifier::GatewayStrict => {
+                self.gateway(case, &leaf, &intermediates, time, notes)
+            }
             Verifier::RawWebpki => self.raw_webpki(case, &leaf, &intermediates, time, notes),
         }
     }
@@ -198,6 +204,9 @@ impl Runner {
             .max_chain_depth
             .map(|n| u8::try_from(n.saturating_add(1)).unwrap_or(u8::MAX));
         options.require_client_auth_eku = case.validation_kind == Kind::Client;
+        if self.verifier == Verifier::GatewayStrict {
+            options.profile = CertificateProfile::Strict;
+        }
         let domain =
             LoadedTrustDomain::new("limbo", bundle, crls.as_ref(), options, &self.provider)
                 .map_err(|e| (Stage::Crls, e.to_string()))?;

@@ -1,7 +1,8 @@
 //! The whole x509-limbo suite through the gateway's verification path. Fails when the suite is
 //! missing (it lives in `shared/` beside the repository, or where `$MTLS_LIMBO` points) and when
-//! the CLIENT or SERVER pass count drops below its recorded floor. Raise the floors when a fix
-//! passes more testcases (and update CONFORMANCE.md).
+//! the CLIENT or SERVER pass count drops below its recorded floor, under the default
+//! certificate profile and under `profile: strict`. Raise the floors when a fix passes more
+//! testcases (and update CONFORMANCE.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use mtls_conformance::{Limbo, Stage, Verifier, run_suite, suite_path};
@@ -10,9 +11,26 @@ use mtls_conformance::{Limbo, Stage, Verifier, run_suite, suite_path};
 const CLIENT_FLOOR: usize = 10;
 /// SERVER testcases passed when the floor was recorded (of 9,770).
 const SERVER_FLOOR: usize = 9737;
+/// CLIENT testcases passed under the strict certificate profile (of 10).
+const STRICT_CLIENT_FLOOR: usize = 10;
+/// SERVER testcases passed under the strict certificate profile (of 9,770).
+const STRICT_SERVER_FLOOR: usize = 9752;
 
 #[test]
 fn limbo_suite_meets_the_recorded_floors() {
+    meets_floors(Verifier::Gateway, CLIENT_FLOOR, SERVER_FLOOR);
+}
+
+#[test]
+fn limbo_suite_meets_the_recorded_floors_under_the_strict_profile() {
+    meets_floors(
+        Verifier::GatewayStrict,
+        STRICT_CLIENT_FLOOR,
+        STRICT_SERVER_FLOOR,
+    );
+}
+
+fn meets_floors(verifier: Verifier, client_floor: usize, server_floor: usize) {
     let path = suite_path();
     let limbo = Limbo::load(&path).unwrap_or_else(|e| {
         panic!(
@@ -27,7 +45,7 @@ fn limbo_suite_meets_the_recorded_floors() {
         "not the suite the floors were recorded for"
     );
 
-    let report = run_suite(&limbo, Verifier::Gateway);
+    let report = run_suite(&limbo, verifier);
     let summary = &report.summary;
     println!("{}", summary.line());
     for f in report.failures() {
@@ -53,17 +71,85 @@ fn limbo_suite_meets_the_recorded_floors() {
     let (client, server) = (summary.totals.client, summary.totals.server);
     assert_eq!((client.total, server.total), (10, 9770));
     assert!(
-        client.passed >= CLIENT_FLOOR,
-        "CLIENT conformance regressed: {}/{} passed, floor {CLIENT_FLOOR}",
+        client.passed >= client_floor,
+        "{verifier:?}: CLIENT conformance regressed: {}/{} passed, floor {client_floor}",
         client.passed,
         client.total
     );
     assert!(
-        server.passed >= SERVER_FLOOR,
-        "SERVER conformance regressed: {}/{} passed, floor {SERVER_FLOOR}",
+        server.passed >= server_floor,
+        "{verifier:?}: SERVER conformance regressed: {}/{} passed, floor {server_floor}",
         server.passed,
         server.total
     );
+}
+
+/// The strict profile refuses what its rules name, for the reason they give, and keeps
+/// accepting what the suite expects to pass where the anchor is concerned.
+#[test]
+fn limbo_strict_profile_spot_checks() {
+    let Ok(limbo) = Limbo::load(&suite_path()) else {
+        return; // the floor test reports the missing suite
+    };
+    let ids = [
+        (
+            "rfc5280::aki::leaf-missing-aki",
+            Some("authorityKeyIdentifier"),
+        ),
+        (
+            "rfc5280::ski::root-missing-ski",
+            Some("subjectKeyIdentifier"),
+        ),
+        ("rfc5280::serial::zero", Some("serial number of zero")),
+        ("rfc5280::serial::too-long", Some("longer than 20 octets")),
+        ("rfc5280::san::underscore-dns", Some("underscore")),
+        (
+            "rfc5280::nc::invalid-dnsname-leading-period",
+            Some("starts with a period"),
+        ),
+        (
+            "rfc5280::root-non-critical-basic-constraints",
+            Some("basicConstraints"),
+        ),
+        ("webpki::eku::ee-anyeku", Some("anyExtendedKeyUsage")),
+        (
+            "webpki::eku::ee-critical-eku",
+            Some("critical extendedKeyUsage"),
+        ),
+        ("webpki::eku::root-has-eku", Some("extendedKeyUsage")),
+        (
+            "webpki::forbidden-rsa-key-not-divisible-by-8-in-leaf",
+            Some("multiple of 8"),
+        ),
+        ("crl::crlnumber-missing", Some("no cRLNumber")),
+        // Accepted: a root with serial number 0 (the anchor's issuance is not held against it),
+        // a cross-signed anchor without authorityKeyIdentifier, a leaf without EKU.
+        ("online::fastly.com", None),
+        ("cve::cve-2024-0567", None),
+        ("rfc5280::eku::ee-without-eku", None),
+    ];
+    let report = run_suite(
+        &Limbo {
+            version: limbo.version,
+            testcases: limbo
+                .testcases
+                .into_iter()
+                .filter(|c| ids.iter().any(|(id, _)| c.id == *id))
+                .collect(),
+        },
+        Verifier::GatewayStrict,
+    );
+    assert_eq!(report.results.len(), ids.len());
+    for (id, why) in ids {
+        let r = report.results.iter().find(|r| r.id == id).unwrap();
+        match why {
+            Some(why) => assert!(
+                !r.accepted && r.reason.contains(why) && r.reason.contains("profile strict"),
+                "{r:?}"
+            ),
+            None => assert!(r.accepted, "{r:?}"),
+        }
+    }
 }
 
 /// Spot checks of the mapping, so a wrong mapping cannot hide behind an unchanged count.

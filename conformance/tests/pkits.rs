@@ -10,6 +10,8 @@ use mtls_conformance::{Expected, Limbo, Stage, Verifier, pkits_path, run_suite};
 
 /// Testcases passed when the floor was recorded (of 214).
 const PKITS_FLOOR: usize = 206;
+/// Testcases passed under the strict certificate profile (of 214).
+const STRICT_PKITS_FLOOR: usize = 205;
 
 /// PKITS test numbers expected to fail and accepted: none may be added. Each is a wrong
 /// acceptance to fix first.
@@ -36,6 +38,15 @@ const REFUSED: &[(&str, &str)] = &[
     ("4.14.13", CA_LEAF),
 ];
 
+/// PKITS test numbers expected to succeed that the strict certificate profile refuses beyond
+/// [`REFUSED`], with why: PKITS tests what a relying party accepts, the strict profile what a
+/// conforming CA may issue.
+const STRICT_REFUSED: &[(&str, &str)] = &[(
+    "4.6.4",
+    "basicConstraints not critical in a CA certificate (RFC 5280 4.2.1.9: a CA MUST mark it \
+     critical)",
+)];
+
 /// The PKITS test number of a testcase id (`pkits::07-key-usage::4.7.1-invalid-…` → `4.7.1`).
 fn number(id: &str) -> &str {
     id.rsplit("::")
@@ -50,6 +61,20 @@ fn listed(list: &[(&str, &str)], id: &str) -> bool {
 
 #[test]
 fn pkits_meets_the_recorded_floor_and_fails_only_where_listed() {
+    meets_floor(Verifier::Gateway, PKITS_FLOOR, &[REFUSED]);
+}
+
+#[test]
+fn pkits_meets_the_recorded_floor_under_the_strict_profile() {
+    meets_floor(
+        Verifier::GatewayStrict,
+        STRICT_PKITS_FLOOR,
+        &[REFUSED, STRICT_REFUSED],
+    );
+}
+
+fn meets_floor(verifier: Verifier, floor: usize, refused: &[&[(&str, &str)]]) {
+    let refused_listed = |id: &str| refused.iter().any(|list| listed(list, id));
     let path = pkits_path();
     let pkits = Limbo::load(&path).unwrap_or_else(|e| {
         panic!(
@@ -64,7 +89,7 @@ fn pkits_meets_the_recorded_floor_and_fails_only_where_listed() {
         "not the suite the floor was recorded for"
     );
 
-    let report = run_suite(&pkits, Verifier::Gateway);
+    let report = run_suite(&pkits, verifier);
     println!("{}", report.summary.line());
     assert_eq!(report.results.len(), pkits.testcases.len(), "none skipped");
     let unreadable: Vec<_> = report
@@ -82,7 +107,7 @@ fn pkits_meets_the_recorded_floor_and_fails_only_where_listed() {
     for f in report.failures() {
         let known = match f.expected {
             Expected::Failure => listed(WRONGLY_ACCEPTED, &f.id),
-            Expected::Success => listed(REFUSED, &f.id),
+            Expected::Success => refused_listed(&f.id),
         };
         if !known {
             unexpected.push(format!(
@@ -96,15 +121,15 @@ fn pkits_meets_the_recorded_floor_and_fails_only_where_listed() {
         "failing testcases not listed in tests/pkits.rs: {unexpected:#?}"
     );
     for r in report.results.iter().filter(|r| r.passed) {
-        if listed(REFUSED, &r.id) || listed(WRONGLY_ACCEPTED, &r.id) {
+        if refused_listed(&r.id) || listed(WRONGLY_ACCEPTED, &r.id) {
             println!("  now passing, remove from the list: {}", r.id);
         }
     }
 
     let passed = report.results.iter().filter(|r| r.passed).count();
     assert!(
-        passed >= PKITS_FLOOR,
-        "PKITS conformance regressed: {passed}/214 passed, floor {PKITS_FLOOR}"
+        passed >= floor,
+        "{verifier:?}: PKITS conformance regressed: {passed}/214 passed, floor {floor}"
     );
 }
 

@@ -145,8 +145,8 @@ pub use scope::{PeerAuthentication, PeerAuthentications, Resolved, Scope, ScopeE
 pub use settings::{AdminConfig, ConnectionLimits, SessionTickets, Span, TlsVersion, UnknownSni};
 pub use source_limits::SourceLimits;
 pub use trust::{
-    CrlOptions, CrlScope, DistributionPoints, NextUpdate, SecretRef, Treatment, TrustDomain,
-    TrustSource,
+    CertificateProfile, CrlOptions, CrlScope, DistributionPoints, NextUpdate, SecretRef, Treatment,
+    TrustDomain, TrustSource,
 };
 pub use verification::{PeerVerification, VerifyError};
 

@@ -122,6 +122,35 @@ pub enum CrlScope {
     LeafOnly,
 }
 
+/// The certificate profile a trust domain holds its chains to, beyond RFC 5280 path
+/// validation.
+///
+/// In YAML: `profile: default` or `profile: strict`.
+///
+/// ```
+/// use mtls_policy::CertificateProfile;
+///
+/// let strict: CertificateProfile = mtls_policy::yaml::from_str("strict").unwrap();
+/// assert_eq!(strict, CertificateProfile::Strict);
+/// assert_eq!(CertificateProfile::default(), CertificateProfile::Default);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum CertificateProfile {
+    /// What mainstream relying parties (rustls-webpki, Go, BoringSSL, OpenSSL by default)
+    /// enforce, plus the RFC 5280 checks on the verified path they miss: private PKIs whose
+    /// CA tooling omits key identifiers or marks extensions non-critical keep working.
+    #[default]
+    Default,
+    /// [`Default`](Self::Default), plus the rules RFC 5280 sets for *issuing* CAs (key
+    /// identifiers, serial numbers, DNS name syntax, criticality of nameConstraints and
+    /// basicConstraints, a cRLNumber in every CRL) and, for server certificates, the CA/Browser
+    /// Forum Baseline Requirements on extended key usage and RSA key sizes: OpenSSL's
+    /// `-x509_strict` and then some. For compliance-minded deployments whose CAs conform.
+    Strict,
+}
+
 /// Certificate revocation lists and how to treat their gaps.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -500,6 +529,10 @@ pub struct TrustDomain {
     /// (f)); absent: any policy, none required (the RFC's defaults).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub certificate_policies: Option<CertificatePolicies>,
+    /// The certificate profile chains of this domain are held to (default
+    /// [`CertificateProfile::Default`]).
+    #[serde(default, skip_serializing_if = "is_default_profile")]
+    pub profile: CertificateProfile,
     /// OCSP for the leaves of this domain ([`OcspOptions`](crate::ocsp::OcspOptions)); off
     /// when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -517,9 +550,14 @@ impl TrustDomain {
             require_client_auth_eku: true,
             may_vouch_for: None,
             certificate_policies: None,
+            profile: CertificateProfile::Default,
             ocsp: None,
         }
     }
+}
+
+fn is_default_profile(profile: &CertificateProfile) -> bool {
+    *profile == CertificateProfile::Default
 }
 
 #[cfg(test)]

@@ -45,6 +45,7 @@ fn bad_configs() {
     use ConfigErrorKind::*;
     let cases: &[(String, ConfigErrorKind, &str)] = &[
         (format!("{HEAD}          mode: required\n          trust: [{{ name: t, ca: [{{ fil: /x }}] }}]\n"), Syntax, "listeners[0].hosts[0].client_validation.trust[0].ca[0].fil: unknown field `fil`, expected one of `file`, `pem`, `secret` at line 7 column 37"),
+        (format!("{HEAD}          mode: required\n          trust: [{{ name: t, ca: [{{ file: /x }}], profile: pedantic }}]\n"), Syntax, "listeners[0].hosts[0].client_validation.trust[0].profile: unknown variant `pedantic`, expected `default` or `strict` at line 7 column 59"),
         (format!("{HEAD}          mode: none\n          trust: [{{ name: t, ca: [{{ file: /x }}] }}]\n"), Conflict, "listeners[0].hosts[0].client_validation: conflicting settings: `mode: none` and `trust` at line 6 column 11"),
         (format!("{HEAD}          mode: required\n"), Invalid, "listeners[0].hosts[0].client_validation: `mode: required` needs at least one `trust` domain at line 6 column 11"),
         (format!("{HEAD}          mode: requird\n"), Syntax, "listeners[0].hosts[0].client_validation.mode: unknown variant `requird`, expected one of `required`, `optional`, `none` at line 6 column 17"),

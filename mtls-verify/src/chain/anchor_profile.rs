@@ -1,5 +1,5 @@
 //! The checks of a trust anchor's own certificate, computed once per trust domain
-//! ([`anchor_fault`]) beside those every CA of a path gets ([`profile`](super::profile)):
+//! ([`anchor_faults`]) beside those every CA of a path gets ([`profile`](super::profile)):
 //! - the trust anchor's bundle certificate has no critical extension other than those
 //!   rustls-webpki processes in a CA certificate (keyUsage, subjectAltName, basicConstraints,
 //!   nameConstraints, cRLDistributionPoints, extKeyUsage, SCT list): a critical extension a
@@ -10,12 +10,17 @@
 //!   the keyIdentifier is present (4.2.1.1: it MUST be; a self-signed certificate may omit the
 //!   whole extension instead) and equal to its subjectKeyIdentifier, and neither
 //!   authorityCertIssuer nor authorityCertSerialNumber is present (CA/Browser Forum Baseline
-//!   Requirements 7.1.2.1.3, the root CA profile).
+//!   Requirements 7.1.2.1.3, the root CA profile);
+//! - under the strict profile, the rules of [`strict`](super::strict) for CA certificates, and
+//!   apart those for the server purpose ([`AnchorFaults::server`]).
 
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::ParsedExtension;
 
+use mtls_policy::CertificateProfile;
+
 use super::profile::{check_common, extension_name, parse};
+use super::strict::{self, Role};
 use crate::der;
 
 /// The signed certificate timestamp list (1.3.6.1.4.1.11129.2.4.2), which webpki also reads.
@@ -28,14 +33,43 @@ fn processed_by_webpki(oid: &[u8]) -> bool {
     matches!(oid, [0x55, 0x1d, 15 | 17 | 19 | 30 | 31 | 37]) || oid == SCT_LIST
 }
 
+/// Why a CA certificate of a bundle may not serve as a trust anchor ([`anchor_faults`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct AnchorFaults {
+    /// For any purpose (`None`: it may).
+    pub(crate) any: Option<String>,
+    /// For the server purpose, beyond `any` (the strict profile's CA/Browser Forum rules).
+    pub(crate) server: Option<String>,
+}
+
 /// Why the CA certificate `der` of a bundle may not serve as a trust anchor under the checks
-/// of the module documentation (`None`: it may). Computed once per trust domain.
-pub(crate) fn anchor_fault(der: &[u8]) -> Option<String> {
+/// of the module documentation and `profile`. Computed once per trust domain.
+pub(crate) fn anchor_faults(der: &[u8], profile: CertificateProfile) -> AnchorFaults {
     let cert = match parse(der, "the trust anchor's certificate") {
         Ok(cert) => cert,
-        Err(e) => return Some(e),
+        Err(e) => {
+            return AnchorFaults {
+                any: Some(e),
+                server: None,
+            };
+        }
     };
     let what = || format!("the trust anchor (subject \"{}\")", cert.subject());
+    let mut faults = AnchorFaults {
+        any: anchor_fault(&cert, &what),
+        server: None,
+    };
+    if profile == CertificateProfile::Strict {
+        if faults.any.is_none() {
+            faults.any = strict::check_certificate(&cert, Role::Anchor, &what).err();
+        }
+        faults.server = strict::anchor_server_problem(&cert, &what);
+    }
+    faults
+}
+
+/// The checks of the module documentation but the strict profile's.
+fn anchor_fault(cert: &X509Certificate<'_>, what: &dyn Fn() -> String) -> Option<String> {
     if cert.subject().iter().next().is_none() {
         return Some(format!(
             "{} has an empty subject; a CA's subject MUST be a non-empty distinguished name \
@@ -57,10 +91,10 @@ pub(crate) fn anchor_fault(der: &[u8]) -> Option<String> {
             ));
         }
     }
-    if let Some(problem) = self_issued_aki_problem(&cert) {
+    if let Some(problem) = self_issued_aki_problem(cert) {
         return Some(format!("{} {problem}", what()));
     }
-    check_common(&cert, &what).err()
+    check_common(cert, what).err()
 }
 
 /// Whether `value` is an AuthorityKeyIdentifier SEQUENCE of keyIdentifier `[0]`,

@@ -5,7 +5,7 @@
 //! [`build`](super::build)) end here.
 
 use mtls_core::CertificatePolicies;
-use mtls_policy::{CrlScope, Treatment, VerifyError};
+use mtls_policy::{CertificateProfile, CrlScope, Treatment, VerifyError};
 use rustls::CertificateError;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls_pki_types::{CertificateDer, UnixTime};
@@ -16,6 +16,7 @@ use super::names::sequence;
 use super::policy::{self, PolicyFacts};
 use super::process::name_constraints;
 use super::profile::{check_profile, violation};
+use super::{Usage, strict};
 use crate::der;
 use crate::revocation::{Signer, Status, Subject};
 use crate::trust::LoadedTrustDomain;
@@ -54,6 +55,8 @@ pub(super) struct Checked<'a> {
     pub(super) links_profiled: bool,
     /// The intermediates the peer sent (CRL-signing certificates outside the path).
     pub(super) presented: &'a [CertificateDer<'a>],
+    /// The purpose the path is verified for (the strict profile has server-only rules).
+    pub(super) usage: Usage,
 }
 
 /// The index in `domain.anchors` of `anchor`, a reference into that slice (webpki returns the
@@ -113,6 +116,9 @@ pub(super) fn check_links(
         links
     };
     check_profile(domain, leaf.der, links_to_check, facts).map_err(violation)?;
+    if options.profile == CertificateProfile::Strict && matches!(checked.usage, Usage::Server) {
+        strict::check_server_path(leaf, links, facts).map_err(violation)?;
+    }
     let policies = check_policies(domain, leaf.der, links).map_err(violation)?;
     check_name_constraints(leaf, links, anchor).map_err(violation)?;
     let Some(index) = &domain.revocation else {

@@ -21,6 +21,7 @@ mod policy_tree;
 mod process;
 mod profile;
 mod shortcut;
+mod strict;
 #[cfg(test)]
 mod tests;
 mod veto;
@@ -35,7 +36,7 @@ use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter, KeyUsag
 
 use crate::trust::LoadedTrustDomain;
 
-pub(crate) use anchor_profile::anchor_fault;
+pub(crate) use anchor_profile::{AnchorFaults, anchor_faults};
 pub(crate) use failure::{Failure, from_webpki, reason_name};
 pub(crate) use names::AnchorNames;
 pub(crate) use policy::{InitialPolicies, PolicyFacts};
@@ -184,7 +185,8 @@ pub(crate) fn verify_server(
         Pass::Clean(_) => {}
         Pass::Tolerated(f) => return Err(f),
     }
-    profile::check_server_leaf(end_entity.as_ref()).map_err(profile::violation)?;
+    profile::check_server_leaf(end_entity.as_ref(), domain.options.profile)
+        .map_err(profile::violation)?;
     let Some(server_name) = server_name else {
         return Ok(());
     };
@@ -220,7 +222,7 @@ fn attempt(
     // The policies of the path the callback accepted: the last it is called with.
     let accepted: RefCell<CertificatePolicies> = RefCell::default();
     let callback = |path: &VerifiedPath<'_>| -> Result<(), webpki::Error> {
-        match check_path(domain, algs, path, intermediates, now) {
+        match check_path(domain, algs, path, intermediates, now, usage) {
             Ok(policies) => {
                 *accepted.borrow_mut() = policies;
                 Ok(())
@@ -280,6 +282,7 @@ fn check_path(
     path: &VerifiedPath<'_>,
     presented: &[CertificateDer<'_>],
     now: UnixTime,
+    usage: Usage,
 ) -> Result<CertificatePolicies, Failure> {
     let certs: Vec<_> = path
         .intermediate_certificates()
@@ -299,6 +302,7 @@ fn check_path(
     let checked = Checked {
         links_profiled: false,
         presented,
+        usage,
     };
     let end_entity = path.end_entity();
     let (leaf_der, leaf_spki) = (end_entity.der(), end_entity.subject_public_key_info());

@@ -14,11 +14,12 @@
 //!   not mark its subjectAltName critical (CA/Browser Forum Baseline Requirements 7.1.2.7.12,
 //!   the TLS server certificate profile; [`check_server_leaf`]);
 //! - the trust anchor's own checks are in [`anchor_profile`](super::anchor_profile), computed
-//!   once per trust domain.
+//!   once per trust domain;
+//! - under the strict profile, the rules of [`strict`](super::strict) too, in the same cache.
 
 use std::sync::Arc;
 
-use mtls_policy::VerifyError;
+use mtls_policy::{CertificateProfile, VerifyError};
 use rustls::{CertificateError, OtherError};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::extensions::{ParsedExtension, X509Extension};
@@ -26,6 +27,7 @@ use x509_parser::prelude::FromDer as _;
 
 use super::Link;
 use super::failure::{Failure, anchored};
+use super::strict::{self, Role};
 use crate::der;
 use crate::trust::{AnchorFacts, LoadedTrustDomain};
 
@@ -50,13 +52,14 @@ pub(super) fn check_profile(
     links: &[Link<'_>],
     anchor: &AnchorFacts,
 ) -> Result<(), String> {
+    let strict = domain.options.profile == CertificateProfile::Strict;
     if !domain.profile_passed.contains(true, leaf_der) {
-        check_leaf_profile(leaf_der)?;
+        check_leaf_profile(leaf_der, strict)?;
         domain.profile_passed.insert(true, leaf_der);
     }
     for (k, link) in links.iter().enumerate() {
         if !domain.profile_passed.contains(false, link.der) {
-            check_intermediate_profile(link.der, k)?;
+            check_intermediate_profile(link.der, k, strict)?;
             domain.profile_passed.insert(false, link.der);
         }
     }
@@ -76,9 +79,21 @@ pub(super) fn violation(message: String) -> Failure {
 
 /// The profile check of a server's end-entity certificate beyond those of every leaf: with a
 /// non-empty subject, its subjectAltName is not critical (CABF BR 7.1.2.7.12; RFC 5280 4.2.1.6
-/// SHOULDs it).
-pub(super) fn check_server_leaf(leaf_der: &[u8]) -> Result<(), String> {
+/// SHOULDs it); under the strict `profile`, [`strict::check_server_leaf`] too.
+pub(super) fn check_server_leaf(
+    leaf_der: &[u8],
+    profile: CertificateProfile,
+) -> Result<(), String> {
     let leaf = parse(leaf_der, "the end-entity certificate")?;
+    if profile == CertificateProfile::Strict {
+        let what = || {
+            format!(
+                "the server's end-entity certificate (subject \"{}\")",
+                leaf.subject()
+            )
+        };
+        strict::check_server_leaf(&leaf, &what)?;
+    }
     if leaf.subject().iter().next().is_none() {
         return Ok(());
     }
@@ -97,8 +112,9 @@ pub(super) fn check_server_leaf(leaf_der: &[u8]) -> Result<(), String> {
     Ok(())
 }
 
-/// The profile checks of the end-entity certificate.
-fn check_leaf_profile(leaf_der: &[u8]) -> Result<(), String> {
+/// The profile checks of the end-entity certificate (`strict`: and those of the strict
+/// profile).
+fn check_leaf_profile(leaf_der: &[u8], strict: bool) -> Result<(), String> {
     let leaf = parse(leaf_der, "the end-entity certificate")?;
     let what = || {
         format!(
@@ -138,11 +154,16 @@ fn check_leaf_profile(leaf_der: &[u8]) -> Result<(), String> {
             ));
         }
     }
-    check_common(&leaf, &what)
+    check_common(&leaf, &what)?;
+    if strict {
+        strict::check_certificate(&leaf, Role::EndEntity, &what)?;
+    }
+    Ok(())
 }
 
-/// The profile checks of the `k`-th intermediate (0-based) of a path.
-fn check_intermediate_profile(der: &[u8], k: usize) -> Result<(), String> {
+/// The profile checks of the `k`-th intermediate (0-based) of a path (`strict`: and those of
+/// the strict profile).
+fn check_intermediate_profile(der: &[u8], k: usize, strict: bool) -> Result<(), String> {
     let label = format!("intermediate CA certificate {}", k + 1);
     let cert = parse(der, &label)?;
     let what = || format!("{label} (subject \"{}\")", cert.subject());
@@ -174,7 +195,11 @@ fn check_intermediate_profile(der: &[u8], k: usize) -> Result<(), String> {
             }
         }
     }
-    check_common(&cert, &what)
+    check_common(&cert, &what)?;
+    if strict {
+        strict::check_certificate(&cert, Role::Intermediate, &what)?;
+    }
+    Ok(())
 }
 
 /// The checks made on every certificate of the path: nameConstraints not empty, AIA / SIA

@@ -169,6 +169,7 @@ pub(super) fn shortcut(
     let checked = Checked {
         links_profiled: true,
         presented: &[],
+        usage,
     };
     let (leaf_der, leaf_spki) = (cert.der(), cert.subject_public_key_info());
     let leaf = Link::of_end_entity(cert, &leaf_der, &leaf_spki);

@@ -167,6 +167,7 @@ pub(super) fn overrule(
         let checked = Checked {
             links_profiled: false,
             presented: intermediates,
+            usage,
         };
         let check = |as_below: bool| {
             let links: Vec<Link<'_>> = (1..path.len()).map(|k| link(k, as_below)).collect();

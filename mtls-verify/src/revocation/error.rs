@@ -38,4 +38,16 @@ pub enum CrlError {
         /// The CRL's issuer (RFC 4514).
         issuer: String,
     },
+    /// The CRL has no cRLNumber extension, refused under the strict certificate profile (RFC
+    /// 5280 5.2.3: conforming CRL issuers MUST include it).
+    #[error(
+        "CRL {index} (issuer {issuer}): it has no cRLNumber extension, which every CRL MUST \
+         carry (RFC 5280 5.2.3, profile strict)"
+    )]
+    MissingCrlNumber {
+        /// Zero-based index of the CRL in its set.
+        index: usize,
+        /// The CRL's issuer (RFC 4514).
+        issuer: String,
+    },
 }

@@ -271,6 +271,26 @@ impl RevocationIndex {
         Ok(index)
     }
 
+    /// Refuses a CRL without a cRLNumber extension, as the strict certificate profile does
+    /// (RFC 5280 5.2.3; [`new`](Self::new) accepts one with a warning).
+    ///
+    /// # Errors
+    /// [`CrlError::MissingCrlNumber`] for the first such CRL.
+    pub fn require_crl_numbers(&self) -> Result<(), CrlError> {
+        match self
+            .crls
+            .iter()
+            .enumerate()
+            .find(|(_, crl)| crl.number.is_none())
+        {
+            Some((index, crl)) => Err(CrlError::MissingCrlNumber {
+                index,
+                issuer: crl.issuer.clone(),
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// How many CRLs are indexed.
     pub fn crl_count(&self) -> usize {
         self.crls.len()

@@ -7,6 +7,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use mtls_core::CaCertificate;
+use mtls_policy::CertificateProfile;
 use rustls::DistinguishedName;
 use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 
@@ -22,26 +23,37 @@ pub(crate) struct AnchorFacts {
     /// certificates expired is refused, as OpenSSL and Go do.
     pub(crate) not_after: UnixTime,
     /// Why none of those certificates may anchor a path under the RFC 5280 profile checks
-    /// ([`chain::anchor_fault`]; the first certificate's reason); `None` when one may.
+    /// ([`chain::anchor_faults`]; the first certificate's reason); `None` when one may.
     pub(crate) fault: Option<String>,
+    /// Why none of them may anchor a path for the server purpose: `fault`, or under the
+    /// strict profile its CA/Browser Forum rules; `None` when one may.
+    pub(crate) server_fault: Option<String>,
 }
 
 impl AnchorFacts {
-    /// The facts of each anchor of `anchors` (made from `certs`, in the same order). Faults
-    /// are logged once, per certificate.
+    /// The facts of each anchor of `anchors` (made from `certs`, in the same order) under
+    /// `profile`. Faults are logged once, per certificate.
     pub(super) fn resolve(
         anchors: &[TrustAnchor<'_>],
         certs: &[CaCertificate],
         domain: &str,
+        profile: CertificateProfile,
     ) -> Vec<Self> {
         let own: Vec<Self> = certs
             .iter()
             .map(|cert| {
-                let fault = chain::anchor_fault(cert.der());
+                let chain::AnchorFaults { any: fault, server } =
+                    chain::anchor_faults(cert.der(), profile);
                 if let Some(fault) = &fault {
                     tracing::warn!(
                         trust_domain = %domain,
                         "{fault}: no chain through this CA certificate will be accepted"
+                    );
+                }
+                if let Some(server) = &server {
+                    tracing::warn!(
+                        trust_domain = %domain,
+                        "{server}: no server chain through this CA certificate will be accepted"
                     );
                 }
                 let since = cert
@@ -50,6 +62,7 @@ impl AnchorFacts {
                     .unwrap_or_default();
                 Self {
                     not_after: UnixTime::since_unix_epoch(since),
+                    server_fault: fault.clone().or(server),
                     fault,
                 }
             })
@@ -72,6 +85,9 @@ impl AnchorFacts {
                     }
                     if facts.fault.is_none() {
                         m.fault = None;
+                    }
+                    if facts.server_fault.is_none() {
+                        m.server_fault = None;
                     }
                 })
                 .or_insert_with(|| facts.clone());

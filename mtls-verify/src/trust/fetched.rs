@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use mtls_core::{CaBundle, CrlSet};
-use mtls_policy::TrustDomain;
+use mtls_policy::{CertificateProfile, TrustDomain};
 use rustls::crypto::CryptoProvider;
 use x509_parser::extensions::{DistributionPointName, GeneralName, ParsedExtension};
 use x509_parser::prelude::{FromDer as _, X509Certificate};
@@ -160,7 +160,10 @@ impl LoadedTrustDomain {
             &self.anchors,
             &provider.signature_verification_algorithms,
         )
-        .map(drop)
+        .and_then(|index| match self.options.profile {
+            CertificateProfile::Strict => index.require_crl_numbers(),
+            _ => Ok(()),
+        })
         .map_err(|source| TrustError::Crl {
             domain: self.name().to_owned(),
             source,

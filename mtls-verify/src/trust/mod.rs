@@ -11,6 +11,7 @@ mod options;
 use std::fmt;
 
 use mtls_core::{CaBundle, CrlSet};
+use mtls_policy::CertificateProfile;
 use rustls::crypto::CryptoProvider;
 use rustls_pki_types::{CertificateDer, ServerName, TrustAnchor, UnixTime};
 
@@ -88,7 +89,8 @@ impl LoadedTrustDomain {
     ///
     /// # Errors
     /// [`TrustError::Crl`] when a CRL cannot be indexed, e.g. one naming a CA of `bundle` but
-    /// not signed by it, or one without a non-critical cRLNumber (RFC 5280 5.2.3);
+    /// not signed by it, one with a critical cRLNumber, or under the strict profile one without
+    /// a cRLNumber (RFC 5280 5.2.3);
     /// [`TrustError::CrlIssuerNotCrlSigner`] when the CA of `bundle` it names has a keyUsage
     /// without cRLSign.
     ///
@@ -105,13 +107,23 @@ impl LoadedTrustDomain {
     ) -> Result<Self, TrustError> {
         let name = name.into();
         let anchors = bundle.trust_anchors();
-        let anchor_facts = AnchorFacts::resolve(&anchors, bundle.certificates(), &name);
+        let anchor_facts =
+            AnchorFacts::resolve(&anchors, bundle.certificates(), &name, options.profile);
         if let Some(crls) = crls {
             check_crl_signers(&name, crls, &bundle, &anchors)?;
         }
+        let strict = options.profile == CertificateProfile::Strict;
         let revocation = crls
             .map(|crls| {
-                RevocationIndex::new(crls, &anchors, &provider.signature_verification_algorithms)
+                let index = RevocationIndex::new(
+                    crls,
+                    &anchors,
+                    &provider.signature_verification_algorithms,
+                )?;
+                if strict {
+                    index.require_crl_numbers()?;
+                }
+                Ok(index)
             })
             .transpose()
             .map_err(|source| TrustError::Crl {

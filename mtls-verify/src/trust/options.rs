@@ -1,7 +1,7 @@
 //! The verification options of one trust domain.
 
 use mtls_policy::trust::NextUpdate;
-use mtls_policy::{CrlScope, Treatment, TrustDomain};
+use mtls_policy::{CertificateProfile, CrlScope, Treatment, TrustDomain};
 
 /// The verification options of one trust domain (from [`mtls_policy::TrustDomain`]).
 ///
@@ -29,6 +29,11 @@ pub struct DomainOptions {
     /// Require the clientAuth extended key usage when the leaf has an EKU extension (default
     /// true, as rustls). When false, any EKU is accepted.
     pub require_client_auth_eku: bool,
+    /// The certificate profile chains are held to (default [`CertificateProfile::Default`]);
+    /// [`CertificateProfile::Strict`] adds the rules RFC 5280 sets for issuing CAs and, for
+    /// server certificates, those of the CA/Browser Forum Baseline Requirements (the rule
+    /// table is in CONFORMANCE.md).
+    pub profile: CertificateProfile,
 }
 
 impl Default for DomainOptions {
@@ -39,6 +44,7 @@ impl Default for DomainOptions {
             next_update: NextUpdate::Enforce,
             max_chain_depth: None,
             require_client_auth_eku: true,
+            profile: CertificateProfile::Default,
         }
     }
 }
@@ -49,6 +55,7 @@ impl DomainOptions {
         let mut options = Self {
             max_chain_depth: domain.max_chain_depth,
             require_client_auth_eku: domain.require_client_auth_eku,
+            profile: domain.profile,
             ..Self::default()
         };
         if let Some(crl) = &domain.crl {
