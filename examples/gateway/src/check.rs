@@ -27,7 +27,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mtls_core::{CaBundle, CertificateChain, CrlSet, PeerIdentity};
+use mtls_core::{CaBundle, CertificateChain, CertificatePolicies, CrlSet, PeerIdentity};
 use mtls_policy::{Context, Decision, PeerVerification, Policy, VerifyError};
 use mtls_tower::fetch::HttpUrl;
 use mtls_tower::tls::{DomainOptions, PolicyVerifier};
@@ -282,12 +282,18 @@ fn check(args: &CheckArgs) -> Result<Outcome, Stop> {
     let leaf = chain.leaf();
     let intermediates = chain.intermediates();
     let mut ocsp_failure = None;
+    // The certificate policies valid for the verified path (client chains).
+    let mut policies = CertificatePolicies::None;
     let mut verification = match args.purpose {
-        Purpose::Client => PolicyVerifier::builder(Arc::clone(&provider))
-            .trust_domain(domain)
-            .build()
-            .map_err(|e| e.to_string())?
-            .verify_chain(leaf, intermediates, now),
+        Purpose::Client => {
+            let outcome = PolicyVerifier::builder(Arc::clone(&provider))
+                .trust_domain(domain)
+                .build()
+                .map_err(|e| e.to_string())?
+                .verify_chain_outcome(leaf, intermediates, now);
+            policies = outcome.policies;
+            outcome.verification
+        }
         Purpose::Server => match names.iter().find_map(Name::server_name) {
             Some(server_name) => {
                 domain.verify_server(&provider, leaf, intermediates, &server_name, now)
@@ -317,7 +323,12 @@ fn check(args: &CheckArgs) -> Result<Outcome, Stop> {
             }
         }
     }
-    let identity = PeerIdentity::from_der(leaf).ok();
+    let identity = PeerIdentity::from_der(leaf)
+        .ok()
+        .map(|id| match &verification {
+            PeerVerification::Verified { .. } => id.with_certificate_policies(policies),
+            _ => id,
+        });
     let chain_subjects = built_chain(&chain, Some(&bundle));
     let (mut accepted, mut code, mut reason) = match &verification {
         PeerVerification::Verified { trust_domain } => (
@@ -403,6 +414,10 @@ fn print(args: &CheckArgs, outcome: &Outcome) {
             "email": id.emails(),
             "sha256": id.cert_sha256_hex(),
             "spki_sha256": id.spki_sha256_base64(),
+            "certificate_policies": {
+                "any": *id.certificate_policies() == CertificatePolicies::Any,
+                "oids": id.certificate_policies().oids(),
+            },
         })
     });
     if args.json {
@@ -434,6 +449,7 @@ fn print(args: &CheckArgs, outcome: &Outcome) {
     }
     if let Some(id) = &outcome.identity {
         println!("identity: {id}");
+        println!("certificate policies: {}", id.certificate_policies());
     }
     println!("chain:");
     for (i, subject) in outcome.chain.iter().enumerate() {

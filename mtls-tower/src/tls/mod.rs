@@ -4,15 +4,16 @@
 //! - [`LoadedTrustDomain`], [`RevocationIndex`], [`PolicyVerifier`]: path validation,
 //!   revocation and the rustls `ClientCertVerifier` of a host, from [`mtls_verify`] (re-exported
 //!   here); [`ReportingVerifier`] tells the acceptor each handshake's
-//!   [`PeerVerification`](mtls_policy::PeerVerification).
+//!   [`PeerVerification`](mtls_policy::PeerVerification), with the certificate policies valid
+//!   for the verified path ([`ChainOutcome`]).
 //! - [`TicketKeys`]: session-ticket keys shared by the replicas of a listener, each host's
 //!   tickets bound to its trust state.
 
 // Path validation, revocation and the client-certificate verifier live in mtls-verify.
 pub use mtls_verify::{
-    CrlError, DEFAULT_OUTCOME_CAPACITY, DomainOptions, FetchedCrls, LoadedTrustDomain, OnFailure,
-    PolicyVerifier, PolicyVerifierBuilder, ResolveError, RevocationIndex, TrustError,
-    VerifierError,
+    ChainOutcome, CrlError, DEFAULT_OUTCOME_CAPACITY, DomainOptions, FetchedCrls,
+    LoadedTrustDomain, OnFailure, PolicyVerifier, PolicyVerifierBuilder, ResolveError,
+    RevocationIndex, TrustError, VerifierError,
 };
 
 mod reporting;

@@ -10,7 +10,7 @@ use mtls_policy::{
     ClientCertMode, ClientValidation, Context, Decision, HostConfig, PeerVerification, Policy,
     RouteAction, SecretRef, VerifyError,
 };
-use mtls_tower::tls::{FetchedCrls, LoadedTrustDomain, PolicyVerifier, ResolveError};
+use mtls_tower::tls::{ChainOutcome, FetchedCrls, LoadedTrustDomain, PolicyVerifier, ResolveError};
 use rustls_pki_types::UnixTime;
 
 use super::Outcome;
@@ -91,7 +91,11 @@ pub(super) fn explain(
         trace.push(("crls".into(), line.clone()));
     }
     let fetched = fetched.as_ref().map(|(v, f, _)| (v, f));
-    let mut verification = verify(host, fetched, chain, now)?;
+    let ChainOutcome {
+        mut verification,
+        policies,
+        ..
+    } = verify(host, fetched, chain, now)?;
     trace.push(("certificate".into(), describe_verification(&verification)));
     if let (Some(options), PeerVerification::Verified { trust_domain }) =
         (request.ocsp, &verification)
@@ -112,7 +116,12 @@ pub(super) fn explain(
             }
         }
     }
-    let identity = PeerIdentity::from_der(chain.leaf()).ok();
+    let identity = PeerIdentity::from_der(chain.leaf())
+        .ok()
+        .map(|id| match &verification {
+            PeerVerification::Verified { .. } => id.with_certificate_policies(policies),
+            _ => id,
+        });
     let mut ctx = Context::new(port, &verification).path(request.path);
     if let Some(host) = request.host {
         ctx = ctx.sni(host).host(host);
@@ -143,13 +152,14 @@ pub(super) fn explain(
 
 /// The host's verifier, as the gateway builds it for the host's handshakes (with `fetched`:
 /// the host's validation with the chain's distribution points, and the CRLs fetched from
-/// them). Secrets are not read here: a `secret:` trust source is an error naming it.
+/// them), and its outcome with the certificate policies valid for the verified path. Secrets
+/// are not read here: a `secret:` trust source is an error naming it.
 fn verify(
     host: &HostConfig,
     fetched: Option<(&ClientValidation, &FetchedCrls)>,
     chain: &CertificateChain,
     now: UnixTime,
-) -> Result<PeerVerification, String> {
+) -> Result<ChainOutcome, String> {
     let none = FetchedCrls::default();
     let (validation, crls) = match fetched {
         Some((validation, crls)) => (Some(validation), crls),
@@ -158,7 +168,7 @@ fn verify(
     let Some(validation) = validation
         .filter(|v| v.mode != ClientCertMode::None || v.danger.skip_client_cert_validation)
     else {
-        return Ok(PeerVerification::NoCertificate);
+        return Ok(ChainOutcome::new(PeerVerification::NoCertificate));
     };
     let provider = mtls_core::crypto::default_provider();
     let verifier = PolicyVerifier::from_client_validation_fetched(
@@ -170,7 +180,7 @@ fn verify(
     .map_err(|e| e.to_string())?
     .build()
     .map_err(|e| e.to_string())?;
-    Ok(verifier.verify_chain(chain.leaf(), chain.intermediates(), now))
+    Ok(verifier.verify_chain_outcome(chain.leaf(), chain.intermediates(), now))
 }
 
 /// The anchors of the host's trust domain `name` (the one that verified the chain).

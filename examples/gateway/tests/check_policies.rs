@@ -1,0 +1,180 @@
+//! `mtls-gateway check` prints the certificate policies valid for an accepted chain (RFC 5280
+//! 6.1.6): the OIDs, `any`, or `none`; with `--config`, after the trust domain's
+//! `certificate_policies` initial set. Certificates with policy extensions made with rcgen at
+//! test time.
+
+mod check_run;
+
+use std::path::Path;
+
+use check_run::{Run, check};
+use rcgen::{
+    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+};
+
+/// 2.16.840.1.101.3.2.1.48.1 and .2 (the PKITS test policies), and anyPolicy.
+const A: &str = "2.16.840.1.101.3.2.1.48.1";
+const B: &str = "2.16.840.1.101.3.2.1.48.2";
+const A_DER: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x02, 0x01, 0x30, 0x01];
+const B_DER: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x02, 0x01, 0x30, 0x02];
+const ANY_DER: &[u8] = &[0x55, 0x1d, 0x20, 0x00];
+
+fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
+    let len = u8::try_from(contents.len()).expect("short");
+    assert!(len < 0x80);
+    let mut out = vec![tag, len];
+    out.extend_from_slice(contents);
+    out
+}
+
+/// certificatePolicies (non-critical) asserting `oids`; `None` for none at all.
+fn asserting(oids: &[&[u8]]) -> Vec<CustomExtension> {
+    if oids.is_empty() {
+        return Vec::new();
+    }
+    let infos: Vec<u8> = oids
+        .iter()
+        .flat_map(|oid| tlv(0x30, &tlv(0x06, oid)))
+        .collect();
+    vec![CustomExtension::from_oid_content(
+        &[2, 5, 29, 32],
+        tlv(0x30, &infos),
+    )]
+}
+
+fn ca_params(name: &str) -> CertificateParams {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = DistinguishedName::new();
+    params.distinguished_name.push(DnType::CommonName, name);
+    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    params
+}
+
+/// Writes `<stem>-ca.pem` (a root) and `<stem>.pem` (leaf, then an intermediate) to `dir`, the
+/// intermediate asserting `int`, the leaf `leaf`.
+fn write_chain(dir: &Path, stem: &str, int: &[&[u8]], leaf: &[&[u8]]) {
+    let root_key = KeyPair::generate().unwrap();
+    let root_params = ca_params("Policy Root");
+    let root = root_params.self_signed(&root_key).unwrap();
+    let int_key = KeyPair::generate().unwrap();
+    let mut int_params = ca_params("Policy CA");
+    int_params.custom_extensions = asserting(int);
+    let int_cert = int_params
+        .signed_by(&int_key, &Issuer::new(root_params, &root_key))
+        .unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let mut leaf_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    leaf_params.distinguished_name = DistinguishedName::new();
+    leaf_params
+        .distinguished_name
+        .push(DnType::CommonName, "piv-client");
+    leaf_params.is_ca = IsCa::ExplicitNoCa;
+    leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+    leaf_params.custom_extensions = asserting(leaf);
+    let leaf_cert = leaf_params
+        .signed_by(&leaf_key, &Issuer::new(int_params, &int_key))
+        .unwrap();
+    std::fs::write(dir.join(format!("{stem}-ca.pem")), root.pem()).unwrap();
+    std::fs::write(
+        dir.join(format!("{stem}.pem")),
+        leaf_cert.pem() + &int_cert.pem(),
+    )
+    .unwrap();
+}
+
+fn policies_line(run: &Run) -> &str {
+    run.stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("certificate policies: "))
+        .unwrap_or_else(|| panic!("no policies line:\n{run}"))
+}
+
+#[test]
+fn check_prints_the_policies_of_an_accepted_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_chain(d, "both", &[A_DER, B_DER], &[B_DER, A_DER]);
+    write_chain(d, "any", &[ANY_DER], &[ANY_DER]);
+    write_chain(d, "bare", &[A_DER], &[]);
+    for (stem, expected) in [
+        ("both", format!("{A}, {B}")),
+        ("any", "any".to_owned()),
+        ("bare", "none".to_owned()),
+    ] {
+        let ca = format!("{stem}-ca.pem");
+        let chain = format!("{stem}.pem");
+        let run = check(d, &["--ca", &ca, "--chain", &chain]);
+        assert_eq!(run.code, 0, "{run}");
+        assert!(run.stdout.starts_with("ACCEPTED: "), "{run}");
+        assert_eq!(policies_line(&run), expected, "{stem}");
+        let run = check(d, &["--ca", &ca, "--chain", &chain, "--json"]);
+        let value: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+        let policies = &value["identity"]["certificate_policies"];
+        assert_eq!(policies["any"], stem == "any", "{run}");
+        let oids: Vec<&str> = policies["oids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|o| o.as_str().unwrap())
+            .collect();
+        let listed: Vec<&str> = match stem {
+            "both" => vec![A, B],
+            _ => vec![],
+        };
+        assert_eq!(oids, listed, "{run}");
+    }
+    // A rejected chain (another root) holds none.
+    let run = check(d, &["--ca", "any-ca.pem", "--chain", "both.pem"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert_eq!(policies_line(&run), "none");
+}
+
+#[test]
+fn check_config_applies_the_trust_domains_initial_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_chain(d, "both", &[A_DER, B_DER], &[A_DER, B_DER]);
+    let server = mtls_testkit::Pki::new().server().issue();
+    server.write_to(d, "server").unwrap();
+    let config = |initial: &str, required: bool| {
+        format!(
+            r#"
+listeners:
+  - name: public
+    address: 127.0.0.1:8443
+    hosts:
+      - certificate: {{ chain: server.pem, key: server.key }}
+        client_validation:
+          mode: required
+          trust:
+            - name: piv
+              ca: [{{ file: both-ca.pem }}]
+              certificate_policies: {{ initial: ["{initial}"], require_explicit: {required} }}
+        routes:
+          - {{ path_prefix: /, backend: app }}
+backends:
+  app: {{ url: "http://127.0.0.1:3000" }}
+"#
+        )
+    };
+    std::fs::write(d.join("gateway.yaml"), config(B, true)).unwrap();
+    let run = check(d, &["--config", "gateway.yaml", "--chain", "both.pem"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(policies_line(&run), B);
+    // Required, and not held: refused.
+    std::fs::write(d.join("gateway.yaml"), config("1.2.3.4", true)).unwrap();
+    let run = check(d, &["--config", "gateway.yaml", "--chain", "both.pem"]);
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stdout.contains("no certificate policy is valid"),
+        "{run}"
+    );
+    // Not required: accepted, holding none of them.
+    std::fs::write(d.join("gateway.yaml"), config("1.2.3.4", false)).unwrap();
+    let run = check(d, &["--config", "gateway.yaml", "--chain", "both.pem"]);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(policies_line(&run), "none");
+}
