@@ -205,7 +205,9 @@ impl ConnectionInfo {
         self.0.tls.as_ref().and_then(|t| t.sni.as_deref())
     }
 
-    /// The peer's identity, read from its leaf certificate, when it presented one.
+    /// The peer's identity, read from its leaf certificate, when it presented one, with the
+    /// certificate policies valid for the path its host's verifier built
+    /// ([`PeerIdentity::certificate_policies`]; none when the chain did not verify).
     ///
     /// Check [`verification`](Self::verification) before trusting it: under `AcceptAny` (or with
     /// a deferred failure) an identity may be present although its chain did not verify.

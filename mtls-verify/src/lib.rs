@@ -7,7 +7,7 @@
 //! |---|---|
 //! | [`LoadedTrustDomain`] | one isolated trust domain loaded from a policy [`TrustDomain`](mtls_policy::TrustDomain): anchors, [`RevocationIndex`], [`DomainOptions`]; verifies client and server chains |
 //! | [`RevocationIndex`] | CRL signatures checked once at load; revocation answered per handshake from a hash index keyed by (issuer, serial), with the scopes, reasons, indirect and delta CRLs of RFC 5280 6.3 |
-//! | [`PolicyVerifier`] | the rustls `ClientCertVerifier` of a host: trust domains tried in order, required / optional / accept-any, failures deferred to HTTP when the policy says so, a [`PeerVerification`](mtls_policy::PeerVerification) per handshake |
+//! | [`PolicyVerifier`] | the rustls `ClientCertVerifier` of a host: trust domains tried in order, required / optional / accept-any, failures deferred to HTTP when the policy says so, a [`PeerVerification`](mtls_policy::PeerVerification) per handshake, with the certificate policies valid for the verified path ([`ChainOutcome`]) |
 //! | [`ocsp`] | OCSP requests, and responses verified per RFC 6960 (signer, CertID, freshness, nonce), with a cache |
 //!
 //! Every API that verifies a signature takes an explicit rustls
