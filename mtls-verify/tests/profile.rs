@@ -3,10 +3,9 @@
 //! test kit cannot express the fault), asserting the exact error.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use mtls_core::CrlSet;
 use mtls_policy::{PeerVerification, VerifyError};
 use mtls_verify::{CrlError, TrustError};
-use rcgen::{DistinguishedName, IsCa, KeyPair, KeyUsagePurpose, SigningKey};
+use rcgen::{DistinguishedName, IsCa, KeyPair, KeyUsagePurpose};
 use rustls_pki_types::CertificateDer;
 
 mod support;
@@ -297,46 +296,6 @@ fn a_malformed_authority_info_access_is_refused() {
              authorityInfoAccess extension (RFC 5280 4.2.2: not the DER of its syntax)"
         ),
     );
-}
-
-/// A v2 CRL of `ca` listing nothing, with a cRLNumber extension (critical or not) or without
-/// one (rcgen always writes it non-critical), signed with the CA's ECDSA P-256 key.
-fn crl_of(ca: &TestCa, crl_number: Option<bool>) -> CrlSet {
-    use x509_parser::prelude::FromDer as _;
-    const ECDSA_SHA256: &[u8] = &[
-        0x30, 0x0a, 0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03, 0x02,
-    ];
-    let (_, cert) = x509_parser::certificate::X509Certificate::from_der(ca.der()).unwrap();
-    let mut tbs = tlv(0x02, &[0x01]);
-    tbs.extend_from_slice(ECDSA_SHA256);
-    tbs.extend_from_slice(cert.subject().as_raw());
-    tbs.extend(tlv(0x17, b"250101000000Z"));
-    tbs.extend(tlv(0x18, b"20991231000000Z"));
-    // rustls-webpki wants crlExtensions: an authorityKeyIdentifier is always there.
-    let mut extensions = tlv(
-        0x30,
-        &[
-            tlv(0x06, &[0x55, 0x1d, 0x23]),
-            tlv(0x04, &tlv(0x30, &tlv(0x80, &[1, 2, 3, 4]))),
-        ]
-        .concat(),
-    );
-    if let Some(critical) = crl_number {
-        let mut ext = tlv(0x06, &[0x55, 0x1d, 0x14]);
-        if critical {
-            ext.extend(tlv(0x01, &[0xff]));
-        }
-        ext.extend(tlv(0x04, &tlv(0x02, &[0x07])));
-        extensions.extend(tlv(0x30, &ext));
-    }
-    tbs.extend(tlv(0xa0, &tlv(0x30, &extensions)));
-    let tbs = tlv(0x30, &tbs);
-    let mut signature = vec![0];
-    signature.extend(ca.key.sign(&tbs).unwrap());
-    let mut crl = tbs;
-    crl.extend_from_slice(ECDSA_SHA256);
-    crl.extend(tlv(0x03, &signature));
-    CrlSet::from_bytes(&tlv(0x30, &crl), "crl.der").unwrap()
 }
 
 #[test]

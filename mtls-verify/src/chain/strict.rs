@@ -306,6 +306,48 @@ mod tests {
         assert!(serial_problem(&[0x01; 21]).unwrap().contains("21 octets"));
     }
 
+    fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
+        let len = u16::try_from(contents.len()).unwrap();
+        let mut out = vec![tag];
+        match u8::try_from(len) {
+            Ok(short) if short < 0x80 => out.push(short),
+            Ok(one) => out.extend([0x81, one]),
+            Err(_) => {
+                out.push(0x82);
+                out.extend(len.to_be_bytes());
+            }
+        }
+        out.extend_from_slice(contents);
+        out
+    }
+
+    /// An RSA SPKI whose modulus is `bits` bits long (not a real key: only its size is read).
+    fn rsa_spki(bits: usize) -> Vec<u8> {
+        let mut modulus = vec![0xff; bits.div_ceil(8)];
+        modulus[0] = 0xff >> ((8 - bits % 8) % 8);
+        modulus.insert(0, 0);
+        let key = tlv(0x30, &[tlv(0x02, &modulus), tlv(0x02, &[1, 0, 1])].concat());
+        let algorithm = tlv(
+            0x30,
+            &[tlv(0x06, RSA_ENCRYPTION), vec![0x05, 0x00]].concat(),
+        );
+        let bit_string = tlv(0x03, &[&[0][..], &key].concat());
+        tlv(0x30, &[algorithm, bit_string].concat())
+    }
+
+    #[test]
+    fn rsa_moduli_are_a_multiple_of_8_bits() {
+        let what = || "the key".to_owned();
+        assert_eq!(rsa_problem(&rsa_spki(2048), &what), None);
+        assert_eq!(rsa_problem(&rsa_spki(3072), &what), None);
+        let problem = rsa_problem(&rsa_spki(2047), &what).unwrap();
+        assert!(
+            problem.contains("2047 bits, not a multiple of 8"),
+            "{problem}"
+        );
+        assert!(rsa_problem(&rsa_spki(2052), &what).is_some());
+    }
+
     #[test]
     fn preferred_name_syntax() {
         assert_eq!(dns_name_problem("a-1.example.com", false), None);
