@@ -17,14 +17,16 @@ use mtls_benches::fixtures::{SERVER_NAME, TRUST_DOMAIN, ca_bundle_pem, provider}
 use mtls_core::{CaBundle, CertificateChain, PrivateKey, ServerCredential};
 use mtls_testkit::Pki;
 use mtls_tower::tls::{DomainOptions, HostTls, LoadedTrustDomain, PolicyVerifier, TlsSnapshot};
+use rustls::sign::CertifiedKey;
 use std::hint::black_box;
 
-fn credential() -> ServerCredential {
+fn credential() -> Arc<CertifiedKey> {
     let server = Pki::shared().default_server();
     let chain =
         CertificateChain::from_bytes(server.chain_pem().as_bytes(), "tls.crt").expect("chain");
     let key = PrivateKey::from_bytes(server.key_pem().as_bytes(), "tls.key").expect("key");
-    ServerCredential::new(chain, key, &provider()).expect("credential")
+    let credential = ServerCredential::new(chain, key).expect("credential");
+    mtls_verify::crypto::certified_key(&credential, &provider()).expect("certified key")
 }
 
 fn trust_domain(bundle: CaBundle) -> LoadedTrustDomain {

@@ -34,7 +34,7 @@ pub const REVOKED: usize = 1_000;
 
 /// The provider every config and verifier of these benches uses: rustls' own aws-lc-rs
 /// provider, as it ships (its client prefers `TLS13_AES_256_GCM_SHA384`, as OpenSSL's and
-/// curl's do), never the process default. `mtls_core::crypto::default_provider` moves
+/// curl's do), never the process default. `mtls_verify::crypto::default_provider` moves
 /// `TLS13_AES_128_GCM_SHA256` first; using it here would make the clients ask for AES-128
 /// and hide what a server-side preference changes (the `raw_prefer_aes128` case shows that).
 pub fn provider() -> Arc<CryptoProvider> {

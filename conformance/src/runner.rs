@@ -123,7 +123,7 @@ impl Runner {
     pub fn new(verifier: Verifier) -> Self {
         Self {
             verifier,
-            provider: mtls_core::crypto::default_provider(),
+            provider: mtls_verify::crypto::default_provider(),
             now: UnixTime::now(),
         }
     }

@@ -2,90 +2,72 @@
 
 use std::fmt;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::SystemTime;
-
-use rustls::crypto::CryptoProvider;
-use rustls::sign::{CertifiedKey, SigningKey};
-use rustls_pki_types::PrivateKeyDer;
 
 use crate::cert::{CertificateChain, parse_certificate, subject_of};
 use crate::error::{Error, ErrorKind, Origin};
 use crate::key::PrivateKey;
+use crate::pairing::key_matches;
 
-/// A certificate chain with the private key of its leaf, checked at load time to belong
-/// together: a mismatched pair is a load error, not a handshake failure later.
+/// A certificate chain with the private key of its leaf, as loaded: the material a TLS stack
+/// serves, before any crypto provider has seen the key.
+///
+/// Pairing them is checked as far as the encodings allow without cryptography: an RSA key
+/// carries its modulus, and EC and Ed25519 keys usually carry their public key (OpenSSL, ring,
+/// aws-lc-rs and rcgen write it), so a key of another certificate or of another algorithm is a
+/// load error here. The authoritative check is made where a crypto provider loads the key:
+/// `mtls_verify::crypto::certified_key`, which every `mtls` server and upstream builder calls
+/// when it is built, so a mismatched pair is refused when the configuration is loaded, never at
+/// a handshake.
 ///
 /// ```
 /// # fn main() -> Result<(), mtls_core::Error> {
 /// # let server = mtls_testkit::Pki::shared().default_server();
 /// # let (chain_pem, key_pem) = (server.chain_pem(), server.key_pem());
-/// let provider = mtls_core::crypto::default_provider();
 /// let chain = mtls_core::CertificateChain::from_bytes(chain_pem.as_bytes(), "tls.crt")?;
 /// let key = mtls_core::PrivateKey::from_bytes(key_pem.as_bytes(), "tls.key")?;
-/// let credential = mtls_core::ServerCredential::new(chain, key, &provider)?;
-/// let _for_rustls = credential.certified_key();
+/// let credential = mtls_core::ServerCredential::new(chain, key)?;
+/// assert_eq!(credential.chain().as_slice().len(), 2);
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
 pub struct ServerCredential {
     chain: CertificateChain,
     key: PrivateKey,
-    signing_key: Arc<dyn SigningKey>,
+    origin: Origin,
+    leaf_subject: String,
 }
 
 impl ServerCredential {
-    /// Pairs a chain with a key, checking with `provider` that the key is usable and belongs to
-    /// the leaf.
-    pub fn new(
-        chain: CertificateChain,
-        key: PrivateKey,
-        provider: &CryptoProvider,
-    ) -> Result<Self, Error> {
-        Self::with_origin(chain, key, provider, Origin::memory("server credential"))
+    /// Pairs a chain with a key, refusing a key whose encoding shows it belongs to another
+    /// certificate.
+    pub fn new(chain: CertificateChain, key: PrivateKey) -> Result<Self, Error> {
+        Self::with_origin(chain, key, Origin::memory("server credential"))
     }
 
     /// Loads the chain and the key from two files (the same file may hold both).
-    pub fn from_files(
-        chain: impl AsRef<Path>,
-        key: impl AsRef<Path>,
-        provider: &CryptoProvider,
-    ) -> Result<Self, Error> {
+    pub fn from_files(chain: impl AsRef<Path>, key: impl AsRef<Path>) -> Result<Self, Error> {
         let key_path = key.as_ref();
         let chain = CertificateChain::from_file(chain)?;
         let key = PrivateKey::from_file(key_path)?;
-        Self::with_origin(chain, key, provider, Origin::file(key_path))
+        Self::with_origin(chain, key, Origin::file(key_path))
     }
 
     pub(crate) fn with_origin(
         chain: CertificateChain,
         key: PrivateKey,
-        provider: &CryptoProvider,
         origin: Origin,
     ) -> Result<Self, Error> {
-        let err = |kind| Error::new(origin.clone(), kind);
-        let signing_key = provider
-            .key_provider
-            .load_private_key(key.der().clone_key())
-            .map_err(|e| {
-                err(ErrorKind::UnsupportedKey {
-                    format: key.format().name(),
-                    detail: e.to_string(),
-                })
-            })?;
-        let leaf = parse_certificate(chain.leaf(), 0).map_err(err)?;
-        let matches = signing_key
-            .public_key()
-            .is_some_and(|spki| spki.as_ref() == leaf.tbs_certificate.subject_pki.raw);
-        if !matches {
-            return Err(err(ErrorKind::KeyMismatch {
-                leaf_subject: subject_of(&leaf),
-            }));
+        let leaf = parse_certificate(chain.leaf(), 0).map_err(|k| Error::new(origin.clone(), k))?;
+        let leaf_subject = subject_of(&leaf);
+        if key_matches(key.der(), &leaf.tbs_certificate.subject_pki) == Some(false) {
+            return Err(Error::new(origin, ErrorKind::KeyMismatch { leaf_subject }));
         }
         Ok(Self {
             chain,
             key,
-            signing_key,
+            origin,
+            leaf_subject,
         })
     }
 
@@ -94,17 +76,20 @@ impl ServerCredential {
         &self.chain
     }
 
-    /// The private key.
-    pub fn key(&self) -> &PrivateKeyDer<'static> {
-        self.key.der()
+    /// The private key, with its format.
+    pub fn key(&self) -> &PrivateKey {
+        &self.key
     }
 
-    /// The pair as rustls serves it.
-    pub fn certified_key(&self) -> Arc<CertifiedKey> {
-        Arc::new(CertifiedKey::new(
-            self.chain.as_slice().to_vec(),
-            Arc::clone(&self.signing_key),
-        ))
+    /// Where the key came from: the file, the secret key, or `server credential` for material
+    /// handed over in memory. Errors of later checks of the pair name it.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// The subject of the leaf certificate (RFC 4514), for messages about the pair.
+    pub fn leaf_subject(&self) -> &str {
+        &self.leaf_subject
     }
 
     /// When the chain stops being usable (its earliest `notAfter`).
@@ -118,6 +103,7 @@ impl fmt::Debug for ServerCredential {
         f.debug_struct("ServerCredential")
             .field("chain_len", &self.chain.as_slice().len())
             .field("key", &self.key)
-            .finish_non_exhaustive()
+            .field("origin", &self.origin)
+            .finish()
     }
 }

@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | certificate chain (PEM, many blocks, or DER) | [`CertificateChain`] | every certificate parses |
 //! | private key (PKCS#8, PKCS#1, SEC1; PEM or DER) | [`PrivateKey`] | exactly one key |
-//! | server credential | [`ServerCredential`] | the key is usable and belongs to the leaf |
+//! | server credential | [`ServerCredential`] | the key belongs to the leaf, where its encoding tells (the crypto provider checks it again when it loads the key) |
 //! | CA bundle (many PEM blocks, text between) | [`CaBundle`] | non-empty, duplicates dropped, each a usable CA |
 //! | CRLs (PEM or DER, many) | [`CrlSet`] | each parses as rustls-webpki will read it |
 //! | a Secret or ConfigMap, as a map or a mounted directory | [`SecretMaterial`] | layout recognised, keys present and non-empty |
@@ -51,8 +51,7 @@
 //! ]);
 //! let secret = SecretMaterial::from_map("istio-system/httpbin-credential", &data)?;
 //! assert_eq!(secret.layout(), SecretLayout::IstioGeneric);
-//! let provider = mtls_core::crypto::default_provider();
-//! let credential = secret.server_credential(&provider)?.expect("cert and key are present");
+//! let credential = secret.server_credential()?.expect("cert and key are present");
 //! println!("serving a chain valid until {:?}", credential.not_after());
 //!
 //! // After the TLS layer has verified a client's chain, read who it is.
@@ -99,6 +98,7 @@ mod error;
 pub mod identity;
 mod key;
 mod name;
+mod pairing;
 mod pem;
 mod policies;
 mod secret;

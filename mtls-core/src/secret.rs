@@ -5,8 +5,6 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 
-use rustls::crypto::CryptoProvider;
-
 use crate::bundle::CaBundle;
 use crate::cert::CertificateChain;
 use crate::credential::ServerCredential;
@@ -101,8 +99,7 @@ const ISTIO_FAMILY: [&str; 4] = ["cert", "key", "cacert", "crl"];
 /// ]);
 /// let secret = mtls_core::SecretMaterial::from_map("default/gateway-tls", &data)?;
 /// assert_eq!(secret.layout(), mtls_core::SecretLayout::KubernetesTls);
-/// let provider = mtls_core::crypto::default_provider();
-/// assert!(secret.server_credential(&provider)?.is_some());
+/// assert!(secret.server_credential()?.is_some());
 /// assert_eq!(secret.ca().map(|ca| ca.len()), Some(1));
 /// # Ok(()) }
 /// ```
@@ -287,16 +284,13 @@ impl SecretMaterial {
         self.crls.as_ref()
     }
 
-    /// The server credential (chain + key, checked to match), if the layout has one.
-    pub fn server_credential(
-        &self,
-        provider: &CryptoProvider,
-    ) -> Result<Option<ServerCredential>, Error> {
+    /// The server credential (chain + key, paired as [`ServerCredential::new`] checks), if the
+    /// layout has one. Its origin is the secret's key (`tls.key` or `key`).
+    pub fn server_credential(&self) -> Result<Option<ServerCredential>, Error> {
         match (&self.chain, &self.key, self.key_name) {
             (Some(chain), Some(key), Some(key_name)) => ServerCredential::with_origin(
                 chain.clone(),
                 key.clone(),
-                provider,
                 Origin::secret_key(Arc::clone(&self.name), key_name),
             )
             .map(Some),

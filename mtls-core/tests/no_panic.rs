@@ -4,8 +4,9 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use mtls_core::{CaBundle, CertificateChain, CrlSet, PrivateKey, SecretMaterial, ServerCredential};
-use mtls_testkit::Pki;
+use mtls_testkit::{KeyAlg, Pki};
 use proptest::prelude::*;
+use rustls_pki_types::PrivateKeyDer;
 
 /// Valid inputs to mutate: a chain, a key, a bundle, CRLs, in PEM and DER.
 fn seeds() -> &'static Vec<Vec<u8>> {
@@ -25,6 +26,34 @@ fn seeds() -> &'static Vec<Vec<u8>> {
             server.key().pkcs8_der().secret_pkcs8_der().to_vec(),
         ]
     })
+}
+
+/// Every algorithm's key in every encoding, as DER, with the chain of its certificate: the
+/// inputs of the key-to-leaf pairing check.
+fn key_seeds() -> &'static Vec<(PrivateKeyDer<'static>, CertificateChain)> {
+    static SEEDS: OnceLock<Vec<(PrivateKeyDer<'static>, CertificateChain)>> = OnceLock::new();
+    SEEDS.get_or_init(|| {
+        let mut seeds = Vec::new();
+        for alg in KeyAlg::ALL {
+            let server = Pki::shared_with(alg).default_server();
+            let chain = CertificateChain::from_der(server.chain_der()).expect("chain");
+            let key = server.key();
+            let mut keys = vec![key.der()];
+            keys.extend(key.pkcs1_der().map(PrivateKeyDer::Pkcs1));
+            keys.extend(key.sec1_der().map(PrivateKeyDer::Sec1));
+            seeds.extend(keys.into_iter().map(|k| (k, chain.clone())));
+        }
+        seeds
+    })
+}
+
+/// `der` mutated, in the container `like` has.
+fn remade(like: &PrivateKeyDer<'_>, der: Vec<u8>) -> PrivateKeyDer<'static> {
+    match like {
+        PrivateKeyDer::Pkcs1(_) => PrivateKeyDer::Pkcs1(der.into()),
+        PrivateKeyDer::Sec1(_) => PrivateKeyDer::Sec1(der.into()),
+        _ => PrivateKeyDer::Pkcs8(der.into()),
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -79,7 +108,7 @@ fn load_everything(input: &[u8]) {
         CertificateChain::from_bytes(input, "fuzz"),
         PrivateKey::from_bytes(input, "fuzz"),
     ) {
-        let _ = ServerCredential::new(chain, key, &mtls_core::crypto::default_provider());
+        let _ = ServerCredential::new(chain, key);
     }
 }
 
@@ -113,6 +142,16 @@ proptest! {
     }
 
     #[test]
+    fn mutated_keys_paired_with_a_real_leaf_never_panic(
+        seed in 0usize..16,
+        mutations in prop::collection::vec(mutation(), 1..6),
+    ) {
+        let (key, chain) = &key_seeds()[seed % key_seeds().len()];
+        let der = mutate(key.secret_der().to_vec(), &mutations);
+        let _ = ServerCredential::new(chain.clone(), PrivateKey::from(remade(key, der)));
+    }
+
+    #[test]
     fn mutated_secrets_never_panic(
         keys in prop::collection::vec(
             prop::sample::select(vec!["tls.crt", "tls.key", "ca.crt", "ca.crl", "cert", "key", "cacert", "crl", "other"]),
@@ -128,7 +167,7 @@ proptest! {
             data.insert(key.to_string(), value);
         }
         if let Ok(secret) = SecretMaterial::from_map("fuzz/secret", &data) {
-            let _ = secret.server_credential(&mtls_core::crypto::default_provider());
+            let _ = secret.server_credential();
         }
     }
 }

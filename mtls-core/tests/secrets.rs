@@ -13,10 +13,6 @@ fn map(entries: &[(&str, String)]) -> BTreeMap<String, Vec<u8>> {
         .collect()
 }
 
-fn provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
-    mtls_core::crypto::default_provider()
-}
-
 #[test]
 fn kubernetes_tls_layout_with_ca_and_crl() {
     let pki = Pki::shared();
@@ -34,7 +30,7 @@ fn kubernetes_tls_layout_with_ca_and_crl() {
     assert_eq!(secret.chain().unwrap().as_slice().len(), 2);
     assert_eq!(secret.ca().unwrap().len(), 1);
     assert_eq!(secret.crls().unwrap().len(), 2);
-    let cred = secret.server_credential(&provider()).unwrap().unwrap();
+    let cred = secret.server_credential().unwrap().unwrap();
     assert_eq!(cred.chain().leaf(), server.cert_der());
 }
 
@@ -52,7 +48,7 @@ fn istio_generic_layout() {
     assert_eq!(secret.layout(), SecretLayout::IstioGeneric);
     assert!(secret.ca().is_some());
     assert!(secret.crls().is_some());
-    assert!(secret.server_credential(&provider()).unwrap().is_some());
+    assert!(secret.server_credential().unwrap().is_some());
 }
 
 #[test]
@@ -77,11 +73,11 @@ fn istio_separate_cacert_secret() {
     )
     .unwrap();
     assert_eq!(ca.layout(), SecretLayout::IstioCaCert);
-    assert!(ca.server_credential(&provider()).unwrap().is_none());
+    assert!(ca.server_credential().unwrap().is_none());
     let merged = main.with_ca_secret(ca).unwrap();
     assert_eq!(merged.ca().unwrap().len(), 1);
     assert_eq!(merged.crls().unwrap().len(), 2);
-    assert!(merged.server_credential(&provider()).unwrap().is_some());
+    assert!(merged.server_credential().unwrap().is_some());
 }
 
 #[test]
@@ -113,7 +109,7 @@ fn gateway_api_configmap_with_ca_crt() {
     let cm = SecretMaterial::from_map("default/client-ca", &data).unwrap();
     assert_eq!(cm.layout(), SecretLayout::CaOnly);
     assert!(cm.chain().is_none());
-    assert!(cm.server_credential(&provider()).unwrap().is_none());
+    assert!(cm.server_credential().unwrap().is_none());
 }
 
 #[test]
@@ -205,7 +201,7 @@ fn bad_values_name_the_secret_and_key() {
         ]),
     )
     .unwrap();
-    let err = secret.server_credential(&provider()).unwrap_err();
+    let err = secret.server_credential().unwrap_err();
     assert_eq!(err.origin(), &Origin::secret_key("ns/s", "tls.key"));
     assert!(matches!(err.kind(), ErrorKind::KeyMismatch { .. }));
 }
@@ -255,7 +251,7 @@ fn mounted_secret_directory_and_its_atomic_update() {
     );
     let secret = SecretMaterial::from_dir(dir.path()).unwrap();
     assert_eq!(secret.chain().unwrap().leaf(), second.cert_der());
-    assert!(secret.server_credential(&provider()).unwrap().is_some());
+    assert!(secret.server_credential().unwrap().is_some());
 }
 
 #[test]

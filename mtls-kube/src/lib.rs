@@ -76,8 +76,6 @@
 //!
 //! # Features
 //!
-//! - `aws-lc-rs` (default) or `ring`: the crypto provider that checks a Secret's key against its
-//!   certificate.
 //! - `runtime`: [`runtime::Follower`], kube-rs watchers that keep a translation (and the
 //!   Secrets it reads) live. It brings kube's client and runtime but no TLS stack and no
 //!   Kubernetes version: the application builds the `kube::Client` and picks k8s-openapi's

@@ -199,10 +199,11 @@ impl SecretIndex {
     }
 }
 
-#[cfg(any(feature = "aws-lc-rs", feature = "ring"))]
+/// The state of a server certificate: resolved when the secret holds a certificate with its key
+/// (paired as `ServerCredential` checks them from their encodings; the crypto provider checks
+/// the pair again where the snapshot is built).
 fn check_credential(m: &SecretMaterial, layout: &str) -> RefState {
-    let provider = mtls_core::crypto::default_provider();
-    match m.server_credential(&provider) {
+    match m.server_credential() {
         Ok(Some(_)) => RefState::Resolved {
             layout: layout.to_string(),
         },
@@ -210,18 +211,6 @@ fn check_credential(m: &SecretMaterial, layout: &str) -> RefState {
         Err(e) => RefState::Invalid {
             reason: e.to_string(),
         },
-    }
-}
-
-#[cfg(not(any(feature = "aws-lc-rs", feature = "ring")))]
-fn check_credential(m: &SecretMaterial, layout: &str) -> RefState {
-    // Without a crypto provider the key cannot be checked against the certificate.
-    if m.chain().is_some() {
-        RefState::Resolved {
-            layout: layout.to_string(),
-        }
-    } else {
-        no_credential(m)
     }
 }
 

@@ -108,6 +108,18 @@ impl KeyMaterial {
             .map(|k| crate::pem::encode("EC PRIVATE KEY", k.secret_sec1_der()))
     }
 
+    /// The PKCS#8 version 1 DER (RFC 5208: version, AlgorithmIdentifier, privateKey, without the
+    /// public key that version 2 carries), as OpenSSL writes Ed25519 keys: a key whose public
+    /// half only a crypto provider can compute. Built from the same key.
+    pub fn pkcs8_v1_der(&self) -> PrivatePkcs8KeyDer<'static> {
+        let fields = self.pkcs8_fields();
+        let mut body = der::encode(0x02, &[0]);
+        for field in fields.iter().skip(1).take(2) {
+            body.extend_from_slice(field.raw);
+        }
+        PrivatePkcs8KeyDer::from(der::encode(der::SEQUENCE, &body))
+    }
+
     /// Fields of `PrivateKeyInfo`: version, AlgorithmIdentifier, privateKey OCTET STRING, ...
     fn pkcs8_fields(&self) -> Vec<der::Tlv<'_>> {
         let (outer, _) = der::read(&self.pkcs8).expect("mtls-testkit: PKCS#8 is not DER");

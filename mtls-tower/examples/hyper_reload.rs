@@ -34,7 +34,7 @@ struct Files {
 impl Files {
     /// A snapshot from the files as they are now.
     fn snapshot(&self) -> Result<TlsSnapshot, Box<dyn std::error::Error>> {
-        let provider = mtls_core::crypto::default_provider();
+        let provider = mtls_verify::crypto::default_provider();
         let crls = CrlSet::from_file(&self.crl)?;
         let clients = LoadedTrustDomain::new(
             "clients",
@@ -46,11 +46,10 @@ impl Files {
         let verifier = PolicyVerifier::builder(Arc::clone(&provider))
             .trust_domain(clients)
             .build()?;
-        let credential = ServerCredential::from_files(&self.cert, &self.key, &provider)?;
+        let credential = ServerCredential::from_files(&self.cert, &self.key)?;
+        let key = mtls_verify::crypto::certified_key(&credential, &provider)?;
         Ok(TlsSnapshot::builder(provider)
-            .host(
-                HostTls::new([self.host.as_str()], credential).client_verifier(Arc::new(verifier)),
-            )
+            .host(HostTls::new([self.host.as_str()], key).client_verifier(Arc::new(verifier)))
             .build()?)
     }
 

@@ -5,7 +5,6 @@ use std::collections::BTreeMap;
 
 use mtls_core::{CaBundle, SecretMaterial, ServerCredential};
 use mtls_policy::{CertificateSource, SecretRef, TrustSource};
-use rustls::crypto::CryptoProvider;
 
 use crate::tls::ResolveError;
 
@@ -16,15 +15,16 @@ pub(crate) type Secrets<'a> = dyn Fn(&SecretRef) -> Result<Vec<u8>, ResolveError
 
 /// Loads the server certificate `source` names: PEM files, a mounted secret directory
 /// (`tls.crt`/`tls.key` or `cert`/`key`), or a secret read through `secrets`. The error names
-/// the file or secret and the cause.
+/// the file or secret and the cause. The key is loaded by a crypto provider, and checked
+/// against the leaf, by [`mtls_verify::crypto::certified_key`], which the listener calls on
+/// what this returns.
 pub fn load_certificate(
     source: &CertificateSource,
-    provider: &CryptoProvider,
     secrets: &Secrets<'_>,
 ) -> Result<ServerCredential, String> {
     let material = match source {
         CertificateSource::Files { chain, key } => {
-            return ServerCredential::from_files(chain, key, provider).map_err(|e| e.to_string());
+            return ServerCredential::from_files(chain, key).map_err(|e| e.to_string());
         }
         CertificateSource::SecretDir(dir) => {
             SecretMaterial::from_dir(dir).map_err(|e| e.to_string())?
@@ -42,7 +42,7 @@ pub fn load_certificate(
         }
         other => return Err(format!("unsupported certificate source {other:?}")),
     };
-    match material.server_credential(provider) {
+    match material.server_credential() {
         Ok(Some(credential)) => Ok(credential),
         Ok(None) => Err(format!(
             "{}: no certificate and key ({} layout)",

@@ -20,7 +20,7 @@
 //!
 //! | feature | default | what it enables |
 //! |---|---|---|
-//! | `aws-lc-rs` | yes | aws-lc-rs as `mtls_core::crypto::default_provider()`, and for shared session-ticket keys |
+//! | `aws-lc-rs` | yes | aws-lc-rs as `mtls_verify::crypto::default_provider()`, and for shared session-ticket keys |
 //! | `ring` | no | ring instead, when `aws-lc-rs` is off |
 //! | `layer` | yes | [`MtlsLayer`], `layer::RequireIdentityLayer`, [`MtlsListener`], identity forwarding |
 //! | `serve` | yes | [`serve`] and [`serve_with_grace`] (hyper-util HTTP/1.1 + HTTP/2); implies `layer` |
@@ -59,7 +59,7 @@
 //! # std::fs::write(dir.join("ca.pem"), pki.root().cert_pem())?;
 //! # std::fs::write(dir.join("client.pem"), client_leaf.cert_pem())?;
 //! let ca = dir.join("ca.pem").display().to_string();
-//! let provider = mtls_core::crypto::default_provider();
+//! let provider = mtls_verify::crypto::default_provider();
 //! let policy = Policy::from_yaml(&format!(r#"
 //! listeners:
 //!   - name: public
@@ -74,11 +74,7 @@
 //!             authorization: {{ principals: ["spiffe://demo.local/ns/ops/sa/admin"] }}
 //!           - path_prefix: /
 //! "#))?;
-//! let cert = mtls_core::ServerCredential::from_files(
-//!     dir.join("server.pem"),
-//!     dir.join("server.key"),
-//!     &provider,
-//! )?;
+//! let cert = mtls_core::ServerCredential::from_files(dir.join("server.pem"), dir.join("server.key"))?;
 //! let mtls = MtlsListener::builder(policy, "public", provider)
 //!     .certificates(move |_host| Ok(cert.clone()))
 //!     .build()?;

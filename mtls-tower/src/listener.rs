@@ -89,9 +89,9 @@ type Credentials<'a> = dyn Fn(&HostConfig) -> Result<ServerCredential, String> +
 /// use mtls_policy::Policy;
 /// use mtls_tower::MtlsListener;
 ///
-/// let provider = mtls_core::crypto::default_provider();
+/// let provider = mtls_verify::crypto::default_provider();
 /// let policy = Policy::from_yaml(&std::fs::read_to_string("policy.yaml")?)?;
-/// let cert = ServerCredential::from_files("server.pem", "server.key", &provider)?;
+/// let cert = ServerCredential::from_files("server.pem", "server.key")?;
 /// let mtls = MtlsListener::builder(policy, "public", provider)
 ///     .certificates(move |_host| Ok(cert.clone()))
 ///     .build()?;
@@ -339,19 +339,22 @@ pub fn snapshot_for(
     }
     for (hi, host) in listener.hosts.iter().enumerate() {
         let label = format!("{at}.hosts[{hi}]");
-        let credential = match (credentials, &host.certificate) {
+        let key = match (credentials, &host.certificate) {
             (Some(credentials), _) => credentials(host),
-            (None, Some(source)) => load_certificate(source, provider, secrets),
+            (None, Some(source)) => load_certificate(source, secrets),
             (None, None) => Err(format!(
                 "hosts[{hi}] has no `certificate` (and none was given in code)"
             )),
         }
+        .and_then(|credential| {
+            mtls_verify::crypto::certified_key(&credential, provider).map_err(|e| e.to_string())
+        })
         .map_err(|detail| ListenerError::Certificate {
             listener: name.to_string(),
             host: label.clone(),
             detail,
         })?;
-        let mut tls_host = HostTls::new(host.hostnames.clone(), credential);
+        let mut tls_host = HostTls::new(host.hostnames.clone(), key);
         if let Some(validation) = &host.client_validation {
             let asks = validation.mode != ClientCertMode::None
                 || validation.danger.skip_client_cert_validation;

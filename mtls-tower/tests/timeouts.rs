@@ -664,7 +664,7 @@ async fn the_listener_builder_sets_the_request_header_timeout() {
         "listeners:\n  - { name: edge, port: 8443, hosts: [{ hostnames: [localhost] }] }\n";
     let build = |timeout: Option<Duration>| {
         let policy = Policy::from_yaml(policy).unwrap();
-        let cert = credential(Pki::shared().default_server());
+        let cert = support::server_credential(Pki::shared().default_server());
         let mut builder = MtlsListener::builder(policy, "edge", provider())
             .certificates(move |_| Ok(cert.clone()));
         if let Some(timeout) = timeout {

@@ -25,7 +25,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let [listen, cert, key, ca, crl, spiffe_domain] = args.as_slice() else {
         return Err("usage: LISTEN CERT KEY CLIENT_CA CLIENT_CRL SPIFFE_TRUST_DOMAIN".into());
     };
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
 
     // One trust domain: the CA bundle and its CRL (signatures checked once, here).
     let mut clients = TrustDomain::new("clients", TrustSource::File(ca.into()));

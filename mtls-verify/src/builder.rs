@@ -80,7 +80,7 @@ impl PolicyVerifierBuilder {
     /// (not requested).
     ///
     /// ```
-    /// # let provider = mtls_core::crypto::default_provider();
+    /// # let provider = mtls_verify::crypto::default_provider();
     /// use mtls_policy::ClientCertMode;
     /// use rustls::server::danger::ClientCertVerifier;
     ///
@@ -102,7 +102,7 @@ impl PolicyVerifierBuilder {
     /// offered but not mandatory.
     ///
     /// ```
-    /// # let provider = mtls_core::crypto::default_provider();
+    /// # let provider = mtls_verify::crypto::default_provider();
     /// use rustls::server::danger::ClientCertVerifier;
     ///
     /// let v = mtls_verify::PolicyVerifier::builder(provider)
@@ -130,7 +130,7 @@ impl PolicyVerifierBuilder {
     /// answer failures over HTTP, e.g. revoked → 400 with the reason).
     ///
     /// ```
-    /// # let provider = mtls_core::crypto::default_provider();
+    /// # let provider = mtls_verify::crypto::default_provider();
     /// let builder = mtls_verify::PolicyVerifier::builder(provider).defer_failures(true);
     /// ```
     pub fn defer_failures(mut self, yes: bool) -> Self {
@@ -142,7 +142,7 @@ impl PolicyVerifierBuilder {
     /// TLS alert.
     ///
     /// ```
-    /// # let provider = mtls_core::crypto::default_provider();
+    /// # let provider = mtls_verify::crypto::default_provider();
     /// use mtls_policy::VerifyError;
     ///
     /// let builder = mtls_verify::PolicyVerifier::builder(provider)
@@ -168,7 +168,7 @@ impl PolicyVerifierBuilder {
     /// not know falls back to rustls' own). Called on failures only.
     ///
     /// ```
-    /// # let provider = mtls_core::crypto::default_provider();
+    /// # let provider = mtls_verify::crypto::default_provider();
     /// use mtls_policy::{TlsAlert, VerifyError};
     /// use mtls_verify::OnFailure;
     ///
@@ -193,7 +193,7 @@ impl PolicyVerifierBuilder {
     /// hosts that have those rules.
     ///
     /// ```
-    /// # let provider = mtls_core::crypto::default_provider();
+    /// # let provider = mtls_verify::crypto::default_provider();
     /// use mtls_policy::{DenyCode, TlsAlert};
     ///
     /// let pinned: Vec<u8> = Vec::new(); // the DER of the one certificate let in

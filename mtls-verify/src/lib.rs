@@ -8,11 +8,12 @@
 //! | [`LoadedTrustDomain`] | one isolated trust domain loaded from a policy [`TrustDomain`](mtls_policy::TrustDomain): anchors, [`RevocationIndex`], [`DomainOptions`]; verifies client and server chains |
 //! | [`RevocationIndex`] | CRL signatures checked once at load; revocation answered per handshake from a hash index keyed by (issuer, serial), with the scopes, reasons, indirect and delta CRLs of RFC 5280 6.3 |
 //! | [`PolicyVerifier`] | the rustls `ClientCertVerifier` of a host: trust domains tried in order, required / optional / accept-any, failures deferred to HTTP when the policy says so, a [`PeerVerification`](mtls_policy::PeerVerification) per handshake, with the certificate policies valid for the verified path ([`ChainOutcome`]) |
+//! | [`crypto`] | the crypto provider the features select, and a server credential's key loaded by a provider ([`crypto::certified_key`]) |
 //! | [`ocsp`] | OCSP requests, and responses verified per RFC 6960 (signer, CertID, freshness, nonce), with a cache |
 //!
 //! Every API that verifies a signature takes an explicit rustls
 //! [`CryptoProvider`](rustls::crypto::CryptoProvider); the features `aws-lc-rs` (default) and
-//! `ring` select the one `mtls_core::crypto::default_provider()` returns.
+//! `ring` select the one [`crypto::default_provider`] returns.
 //!
 //! # Example
 //!
@@ -35,7 +36,7 @@
 //! # let pki = mtls_testkit::Pki::shared();
 //! # std::fs::write(dir.join("ca.pem"), pki.root().cert_pem())?;
 //! # std::fs::write(dir.join("client.pem"), pki.default_client().chain_pem())?;
-//! let provider = mtls_core::crypto::default_provider();
+//! let provider = mtls_verify::crypto::default_provider();
 //! let ca = TrustSource::File(dir.join("ca.pem"));
 //! let clients = LoadedTrustDomain::load(&TrustDomain::new("clients", ca), &provider)?;
 //! let verifier = PolicyVerifier::builder(provider)
@@ -62,7 +63,7 @@
 //!
 //! | feature | default | what it enables |
 //! |---|---|---|
-//! | `aws-lc-rs` | yes | aws-lc-rs as `mtls_core::crypto::default_provider()` |
+//! | `aws-lc-rs` | yes | aws-lc-rs as [`crypto::default_provider`] |
 //! | `ring` | no | ring instead, when `aws-lc-rs` is off |
 //!
 //! Either way the crate pulls no async runtime, hyper or tower.
@@ -74,6 +75,7 @@
 mod answer;
 mod builder;
 mod chain;
+pub mod crypto;
 mod der;
 pub mod ocsp;
 mod outcomes;

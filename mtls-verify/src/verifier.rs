@@ -46,7 +46,7 @@ use crate::trust::LoadedTrustDomain;
 /// use mtls_verify::{LoadedTrustDomain, PolicyVerifier};
 /// use mtls_testkit::tls;
 ///
-/// let provider = mtls_core::crypto::default_provider();
+/// let provider = mtls_verify::crypto::default_provider();
 /// let partners = LoadedTrustDomain::load(
 ///     &TrustDomain::new("partners", TrustSource::Pem(pki.root().cert_pem())),
 ///     &provider,
@@ -136,7 +136,7 @@ impl PolicyVerifier {
     /// use mtls_verify::{LoadedTrustDomain, PolicyVerifier};
     /// use rustls_pki_types::UnixTime;
     ///
-    /// let provider = mtls_core::crypto::default_provider();
+    /// let provider = mtls_verify::crypto::default_provider();
     /// let verifier = PolicyVerifier::builder(provider.clone())
     ///     .trust_domain(LoadedTrustDomain::load(
     ///         &TrustDomain::new("mesh", TrustSource::Pem(pki.root().cert_pem())),

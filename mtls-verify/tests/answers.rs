@@ -9,7 +9,7 @@ use mtls_verify::{LoadedTrustDomain, OnFailure, PolicyVerifier, PolicyVerifierBu
 use rustls::AlertDescription;
 
 fn builder() -> PolicyVerifierBuilder {
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let pki = Pki::shared();
     let domain = LoadedTrustDomain::load(
         &TrustDomain::new("clients", TrustSource::Pem(pki.root().cert_pem())),

@@ -100,7 +100,7 @@ fn the_handshake_refuses_a_chain_through_such_an_intermediate() {
     let server_ca = TestCa::root("Server Root", |_| {});
     let (server_cert, server_key) = server_ca.leaf_with_key(|_| {});
     let (leaf, leaf_key) = int.leaf_with_key(|_| {});
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let verifier = Arc::new(
         PolicyVerifier::builder(provider.clone())
             .trust_domain(domain_of(&[&root], None).unwrap())

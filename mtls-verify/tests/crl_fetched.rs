@@ -39,7 +39,7 @@ fn domain(crl: CrlOptions) -> TrustDomain {
 
 fn verify(loaded: LoadedTrustDomain, leaf: &mtls_testkit::Leaf) -> PeerVerification {
     let chain = leaf.chain_der();
-    PolicyVerifier::builder(mtls_core::crypto::default_provider())
+    PolicyVerifier::builder(mtls_verify::crypto::default_provider())
         .trust_domain(loaded)
         .build()
         .unwrap()
@@ -49,7 +49,7 @@ fn verify(loaded: LoadedTrustDomain, leaf: &mtls_testkit::Leaf) -> PeerVerificat
 #[test]
 fn a_fetched_crl_joins_the_domain_that_fetches_its_uri() {
     let pki = mtls_testkit::Pki::shared();
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let revoked = pki.client().common_name("fetched-revoked").issue();
     let pem = pki.crls().revoke(&revoked).build().pem();
     let mut fetched = FetchedCrls::default();
@@ -101,7 +101,7 @@ fn a_fetched_crl_joins_the_domain_that_fetches_its_uri() {
 
 #[test]
 fn a_crl_block_needs_a_source_or_distribution_points() {
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let err = LoadedTrustDomain::load(&domain(crl(None)), &provider).unwrap_err();
     assert_eq!(
         err.to_string(),
@@ -132,7 +132,7 @@ fn the_uris_of_the_ca_certificates_are_fetched_after_the_configured_ones() {
     let mut fetching = TrustDomain::new("cdp", TrustSource::Pem(ca.pem()));
     fetching.crl = Some(crl(Some(&[URL])));
     let loaded =
-        LoadedTrustDomain::load(&fetching, &mtls_core::crypto::default_provider()).unwrap();
+        LoadedTrustDomain::load(&fetching, &mtls_verify::crypto::default_provider()).unwrap();
     assert_eq!(
         loaded.distribution_points(),
         [URL, "http://pki.test/root.crl"]
@@ -141,7 +141,7 @@ fn the_uris_of_the_ca_certificates_are_fetched_after_the_configured_ones() {
 
 #[test]
 fn a_fetched_crl_of_a_ca_not_signed_by_it_is_refused_before_it_is_kept() {
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let root = TestCa::root("Fetched Root", |_| {});
     let mut fetching = TrustDomain::new("clients", TrustSource::Pem(root.cert.pem()));
     fetching.crl = Some(crl(Some(&[])));

@@ -50,7 +50,7 @@ fn verifier_among(others: usize) -> Arc<PolicyVerifier> {
     );
     let bundle = CaBundle::from_bytes(pem.as_bytes(), "ca.pem").unwrap();
     assert_eq!(bundle.len(), others + 1);
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let domain =
         LoadedTrustDomain::new("big", bundle, None, DomainOptions::default(), &provider).unwrap();
     Arc::new(

@@ -21,7 +21,7 @@ struct Fixture {
 
 fn fixture(on_revoked: Option<OnFailure>) -> Fixture {
     let pki = Pki::shared();
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let cache = Arc::new(OcspCache::new(100, Duration::from_secs(3600)));
     let asked = Arc::new(Mutex::new(Vec::new()));
     let queue = Arc::clone(&asked);

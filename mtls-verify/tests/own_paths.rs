@@ -291,7 +291,7 @@ fn a_trust_domain_requires_its_initial_policies() {
     configured.certificate_policies =
         Some(mtls_policy::yaml::from_str("initial: [\"2.16.840.1.101.3.2.1.48.3\"]").unwrap());
     let loaded =
-        LoadedTrustDomain::load(&configured, &mtls_core::crypto::default_provider()).unwrap();
+        LoadedTrustDomain::load(&configured, &mtls_verify::crypto::default_provider()).unwrap();
     let why = refusal(&verify_client(loaded, &leaf, &chain));
     assert!(why.contains("no certificate policy is valid"), "{why}");
     let plain = root.intermediate("Plain CA", |_| {});

@@ -37,7 +37,7 @@ fn domain_with(
         bundle,
         crls.as_ref(),
         options,
-        &mtls_core::crypto::default_provider(),
+        &mtls_verify::crypto::default_provider(),
     )
     .unwrap()
 }
@@ -47,7 +47,7 @@ fn domain(name: &str, pki: &Pki, crls: Option<&str>) -> LoadedTrustDomain {
 }
 
 fn builder() -> PolicyVerifierBuilder {
-    PolicyVerifier::builder(mtls_core::crypto::default_provider())
+    PolicyVerifier::builder(mtls_verify::crypto::default_provider())
 }
 
 fn verifier(domain: LoadedTrustDomain) -> Arc<PolicyVerifier> {
@@ -331,7 +331,7 @@ fn next_update_comes_from_the_policy_trust_domain() {
     };
     let load = |text: &str| {
         let domain: TrustDomain = mtls_policy::yaml::from_str(text).unwrap();
-        verifier(LoadedTrustDomain::load(&domain, &mtls_core::crypto::default_provider()).unwrap())
+        verifier(LoadedTrustDomain::load(&domain, &mtls_verify::crypto::default_provider()).unwrap())
     };
     let client = pki().default_client();
     assert_eq!(
@@ -617,7 +617,7 @@ fn crl_with_bad_signature_is_rejected_at_load() {
         bundle.clone(),
         Some(&set),
         DomainOptions::default(),
-        &mtls_core::crypto::default_provider(),
+        &mtls_verify::crypto::default_provider(),
     )
     .unwrap_err();
     match &err {
@@ -646,7 +646,7 @@ fn crl_with_bad_signature_is_rejected_at_load() {
             bundle,
             Some(&set),
             DomainOptions::default(),
-            &mtls_core::crypto::default_provider(),
+            &mtls_verify::crypto::default_provider(),
         )
         .is_ok()
     );
@@ -686,7 +686,7 @@ fn pem_block(label: &str, der: &[u8]) -> String {
 
 #[test]
 fn loads_policy_trust_domains_and_secrets() {
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let mut td = TrustDomain::new("mesh", TrustSource::Pem(pki().root().cert_pem()));
     td.max_chain_depth = Some(3);
     let loaded = LoadedTrustDomain::load(&td, &provider).unwrap();
@@ -744,7 +744,7 @@ listeners:
 
 #[test]
 fn server_purpose_verification() {
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let upstream = domain("backends", pki(), Some(&pki().crls().build().pem()));
     let chain = pki().default_server().chain_der();
     let name = ServerName::try_from("localhost").unwrap();
@@ -856,7 +856,7 @@ fn agrees_with_webpki_client_verifier() {
     for (name, leaf, crls) in cases {
         let theirs = WebPkiClientVerifier::builder_with_provider(
             Arc::new(p.root_store()),
-            mtls_core::crypto::default_provider(),
+            mtls_verify::crypto::default_provider(),
         )
         .with_crls(crls.clone())
         .build()
@@ -874,7 +874,7 @@ fn agrees_with_webpki_client_verifier() {
                         bundle,
                         (!crls.is_empty()).then_some(&set),
                         DomainOptions::default(),
-                        &mtls_core::crypto::default_provider(),
+                        &mtls_verify::crypto::default_provider(),
                     )
                     .unwrap(),
                 )

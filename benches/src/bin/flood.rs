@@ -73,11 +73,11 @@ fn server(client: &ClientPki, limits: ConnectionLimits) -> Server {
     let credential = mtls_core::ServerCredential::new(
         mtls_core::CertificateChain::from_der(leaf.chain_der()).expect("server chain"),
         leaf.key_der().into(),
-        &provider(),
     )
     .expect("server credential");
+    let key = mtls_verify::crypto::certified_key(&credential, &provider()).expect("server key");
     let snapshot = TlsSnapshot::builder(provider())
-        .host(HostTls::new(["localhost"], credential).client_verifier(client.our_verifier(false)))
+        .host(HostTls::new(["localhost"], key).client_verifier(client.our_verifier(false)))
         .build()
         .expect("snapshot");
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");

@@ -64,9 +64,10 @@ fn reload(dir: &Path) -> TlsSnapshot {
     let chain =
         CertificateChain::from_bytes(server.chain_pem().as_bytes(), "tls.crt").expect("chain");
     let key = PrivateKey::from_bytes(server.key_pem().as_bytes(), "tls.key").expect("key");
-    let credential = ServerCredential::new(chain, key, &provider).expect("credential");
+    let credential = ServerCredential::new(chain, key).expect("credential");
+    let key = mtls_verify::crypto::certified_key(&credential, &provider).expect("certified key");
     TlsSnapshot::builder(provider)
-        .host(HostTls::new([SERVER_NAME], credential).client_verifier(Arc::new(verifier)))
+        .host(HostTls::new([SERVER_NAME], key).client_verifier(Arc::new(verifier)))
         .build()
         .expect("snapshot")
 }

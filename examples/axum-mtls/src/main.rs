@@ -16,7 +16,7 @@ const ADMIN: &str = "spiffe://demo.local/ns/ops/sa/admin";
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let policy = mtls_policy::Policy::from_yaml(&std::fs::read_to_string("policy.yaml")?)?;
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let mtls = MtlsListener::builder(policy, "app", provider).build()?;
     let admin_only = RequireIdentityLayer::principals([ADMIN]);
     let app = Router::new()

@@ -190,9 +190,13 @@ fn build_backends(
                     builder = builder.subject_alt_names(allowed.clone());
                 }
                 if let Some(client) = &tls.client_certificate {
-                    let credential = load_certificate(client, provider, secrets)
+                    let key = load_certificate(client, secrets)
+                        .and_then(|credential| {
+                            mtls_verify::crypto::certified_key(&credential, provider)
+                                .map_err(|e| e.to_string())
+                        })
                         .map_err(|e| fail(format!("{what}.tls.client_certificate"), e))?;
-                    builder = builder.client_certificate(credential);
+                    builder = builder.client_certificate(key);
                 }
                 UpstreamConnector::new(builder.build().map_err(|e| fail(&what, e))?)
             }

@@ -204,7 +204,7 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
 }
 
 fn check(args: &CheckArgs) -> Result<Outcome, Stop> {
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let chain = CertificateChain::from_file(&args.chain).map_err(|e| e.to_string())?;
     let now = match &args.time {
         None => UnixTime::now(),

@@ -1449,13 +1449,14 @@ impl Service<Request<Incoming>> for EchoService {
 async fn tls_upstream_speaks_h2_by_alpn_and_a_wrong_name_is_502() {
     bounded(async {
         let pki = mtls_testkit::Pki::shared();
-        let provider = mtls_core::crypto::default_provider();
+        let provider = mtls_verify::crypto::default_provider();
         let leaf = pki.server_for(&["backend.test"]).issue();
         let chain = CertificateChain::from_bytes(leaf.chain_pem().as_bytes(), "chain").unwrap();
         let key = PrivateKey::from_bytes(leaf.key_pem().as_bytes(), "key").unwrap();
-        let credential = ServerCredential::new(chain, key, &provider).unwrap();
+        let credential = ServerCredential::new(chain, key).unwrap();
+        let key = mtls_verify::crypto::certified_key(&credential, &provider).unwrap();
         let snapshot = TlsSnapshot::builder(Arc::clone(&provider))
-            .host(HostTls::new(["backend.test"], credential))
+            .host(HostTls::new(["backend.test"], key))
             .build()
             .unwrap();
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

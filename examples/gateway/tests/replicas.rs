@@ -105,7 +105,7 @@ fn client_config(
     store: Arc<CountingStore>,
 ) -> Arc<rustls::ClientConfig> {
     let mut config =
-        rustls::ClientConfig::builder_with_provider(mtls_core::crypto::default_provider())
+        rustls::ClientConfig::builder_with_provider(mtls_verify::crypto::default_provider())
             .with_protocol_versions(&[&rustls::version::TLS13])
             .unwrap()
             .with_root_certificates(pki.root_store())

@@ -70,7 +70,7 @@ pub(crate) fn pki() -> &'static mtls_testkit::Pki {
 pub(crate) fn verifier() -> &'static Arc<PolicyVerifier> {
     static VERIFIER: OnceLock<Arc<PolicyVerifier>> = OnceLock::new();
     VERIFIER.get_or_init(|| {
-        let provider = mtls_core::crypto::default_provider();
+        let provider = mtls_verify::crypto::default_provider();
         let crls = pki().crls().build();
         let crls = CrlSet::from_bytes(crls.pem().as_bytes(), "crls").expect("testkit CRLs load");
         let domain = LoadedTrustDomain::new(
@@ -123,7 +123,7 @@ pub fn ca_bundle(data: &[u8]) {
         let _ = (ca.subject(), ca.not_after(), ca.trust_anchor());
     }
     let _ = bundle.earliest_not_after();
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let _ = LoadedTrustDomain::new("fuzz", bundle, None, DomainOptions::default(), &provider);
 }
 
@@ -138,7 +138,7 @@ pub fn crl_set(data: &[u8]) {
         let _ = crl.revoked_serials().len();
     }
     let _ = crls.earliest_next_update();
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let _ = LoadedTrustDomain::new(
         "fuzz",
         root_bundle().clone(),
@@ -217,7 +217,12 @@ pub fn secret_map(data: &[u8]) {
     }
     if let Ok(secret) = SecretMaterial::from_map("fuzz/secret", &map) {
         let _ = (secret.layout(), secret.chain(), secret.ca(), secret.crls());
-        let _ = secret.server_credential(&mtls_core::crypto::default_provider());
+        if let Ok(Some(credential)) = secret.server_credential() {
+            let _ = mtls_verify::crypto::certified_key(
+                &credential,
+                &mtls_verify::crypto::default_provider(),
+            );
+        }
     }
 }
 

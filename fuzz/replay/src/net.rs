@@ -31,20 +31,19 @@ pub const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 fn server_config() -> &'static Arc<ServerConfig> {
     static CONFIG: OnceLock<Arc<ServerConfig>> = OnceLock::new();
     CONFIG.get_or_init(|| {
-        let provider = mtls_core::crypto::default_provider();
+        let provider = mtls_verify::crypto::default_provider();
         let leaf = crate::pki().server_for(&["api.example.com"]).issue();
         let chain = CertificateChain::from_bytes(leaf.chain_pem().as_bytes(), "chain")
             .expect("testkit chain loads");
         let key = PrivateKey::from_bytes(leaf.key_pem().as_bytes(), "key").expect("key loads");
-        let credential = ServerCredential::new(chain, key, &provider).expect("credential");
+        let credential = ServerCredential::new(chain, key).expect("credential");
+        let key = mtls_verify::crypto::certified_key(&credential, &provider).expect("key loads");
         let verifier = Arc::clone(crate::verifier());
         let mut config = ServerConfig::builder_with_provider(provider)
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .expect("provider supports TLS 1.2 and 1.3")
             .with_client_cert_verifier(verifier)
-            .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(
-                credential.certified_key(),
-            )));
+            .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(key)));
         config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
         Arc::new(config)
     })

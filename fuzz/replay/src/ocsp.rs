@@ -42,7 +42,7 @@ pub fn join_ocsp_input(issuer: &[u8], client: &[u8], response: &[u8]) -> Vec<u8>
 /// whose certificates make no request, is verified as an answer about the testkit's client,
 /// which it can never satisfy: its issuer's key is generated in this process.
 pub fn ocsp_response(data: &[u8]) {
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     // Seeds carry no nextUpdate: they stay current for as long as the maximum age.
     let verifier = OcspVerifier::new(&provider).max_age(Duration::from_secs(100 * 365 * 86_400));
     let now = UnixTime::now();

@@ -81,7 +81,7 @@ pub fn chain_veto(data: &[u8]) {
 /// Both verdicts on the chain `data` describes.
 pub fn chain_veto_verdict(data: &[u8]) -> Option<Verdict> {
     let chain = build(&mut Bytes(data))?;
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let bundle = CaBundle::from_bytes(&chain.root, "root").ok()?;
     let domain = LoadedTrustDomain::new(
         "fuzz",

@@ -67,7 +67,7 @@ fn secret(keys: &[(&str, &[u8])]) -> Vec<u8> {
 /// message is plaintext in TLS 1.2, so a replay reaches the client-certificate verifier).
 fn tls12_client_flight(pki: &Pki, client: &mtls_testkit::Leaf) -> Vec<u8> {
     use rustls::{ClientConfig, ClientConnection, ServerConfig, ServerConnection};
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let server = pki.server_for(&["api.example.com"]).issue();
     let verifier = mtls_testkit::tls::webpki_verifier(pki, &[]);
     let server_config: Arc<ServerConfig> = mtls_testkit::tls::server_config(&server, verifier);

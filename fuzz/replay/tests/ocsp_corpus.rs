@@ -65,7 +65,7 @@ fn regenerate_ocsp_response_corpus() {
         }
     }
 
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let verifier = OcspVerifier::new(&provider);
     for (name, leaf) in [
         ("good", &good),

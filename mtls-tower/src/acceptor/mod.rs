@@ -157,11 +157,13 @@ impl Acceptor {
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let pki = mtls_testkit::Pki::shared();
-    /// # let provider = mtls_core::crypto::default_provider();
+    /// # let provider = mtls_verify::crypto::default_provider();
     /// # let leaf = pki.default_server();
-    /// # let cert = mtls_core::ServerCredential::new(
-    /// #     mtls_core::CertificateChain::from_der(leaf.chain_der())?,
-    /// #     leaf.key_der().into(),
+    /// # let cert = mtls_verify::crypto::certified_key(
+    /// #     &mtls_core::ServerCredential::new(
+    /// #         mtls_core::CertificateChain::from_der(leaf.chain_der())?,
+    /// #         leaf.key_der().into(),
+    /// #     )?,
     /// #     &provider,
     /// # )?;
     /// # let snapshot = mtls_tower::TlsSnapshot::builder(provider)
@@ -189,11 +191,13 @@ impl Acceptor {
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let pki = mtls_testkit::Pki::shared();
-    /// # let provider = mtls_core::crypto::default_provider();
+    /// # let provider = mtls_verify::crypto::default_provider();
     /// # let leaf = pki.default_server();
-    /// # let cert = mtls_core::ServerCredential::new(
-    /// #     mtls_core::CertificateChain::from_der(leaf.chain_der())?,
-    /// #     leaf.key_der().into(),
+    /// # let cert = mtls_verify::crypto::certified_key(
+    /// #     &mtls_core::ServerCredential::new(
+    /// #         mtls_core::CertificateChain::from_der(leaf.chain_der())?,
+    /// #         leaf.key_der().into(),
+    /// #     )?,
     /// #     &provider,
     /// # )?;
     /// # let snapshot = mtls_tower::TlsSnapshot::builder(provider)
@@ -241,11 +245,13 @@ impl Acceptor {
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let pki = mtls_testkit::Pki::shared();
-    /// # let provider = mtls_core::crypto::default_provider();
+    /// # let provider = mtls_verify::crypto::default_provider();
     /// # let leaf = pki.default_server();
-    /// # let cert = mtls_core::ServerCredential::new(
-    /// #     mtls_core::CertificateChain::from_der(leaf.chain_der())?,
-    /// #     leaf.key_der().into(),
+    /// # let cert = mtls_verify::crypto::certified_key(
+    /// #     &mtls_core::ServerCredential::new(
+    /// #         mtls_core::CertificateChain::from_der(leaf.chain_der())?,
+    /// #         leaf.key_der().into(),
+    /// #     )?,
     /// #     &provider,
     /// # )?;
     /// # let snapshot = mtls_tower::TlsSnapshot::builder(provider)
@@ -305,11 +311,13 @@ impl Acceptor {
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// # let pki = mtls_testkit::Pki::shared();
-    /// # let provider = mtls_core::crypto::default_provider();
+    /// # let provider = mtls_verify::crypto::default_provider();
     /// # let leaf = pki.default_server();
-    /// # let cert = mtls_core::ServerCredential::new(
-    /// #     mtls_core::CertificateChain::from_der(leaf.chain_der())?,
-    /// #     leaf.key_der().into(),
+    /// # let cert = mtls_verify::crypto::certified_key(
+    /// #     &mtls_core::ServerCredential::new(
+    /// #         mtls_core::CertificateChain::from_der(leaf.chain_der())?,
+    /// #         leaf.key_der().into(),
+    /// #     )?,
     /// #     &provider,
     /// # )?;
     /// # let snapshot = mtls_tower::TlsSnapshot::builder(provider)

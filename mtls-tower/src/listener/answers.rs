@@ -135,7 +135,7 @@ mod tests {
         );
         let policy = Policy::from_yaml(&yaml).unwrap();
         let host = &policy.config().listeners[0].hosts[0];
-        let provider = mtls_core::crypto::default_provider();
+        let provider = mtls_verify::crypto::default_provider();
         let pem = mtls_testkit::Pki::shared().root().cert_pem();
         let domain =
             LoadedTrustDomain::load(&TrustDomain::new("c", TrustSource::Pem(pem)), &provider)

@@ -5,12 +5,13 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use mtls_core::{PeerIdentity, ServerCredential};
+use mtls_core::PeerIdentity;
 use mtls_policy::host::HostNameError;
 use mtls_policy::{HostIndex, PeerMode, PeerVerification, normalize_host};
 use mtls_verify::ChainOutcome;
 use rustls::crypto::CryptoProvider;
 use rustls::server::danger::ClientCertVerifier;
+use rustls::sign::CertifiedKey;
 use rustls::{ServerConfig, SupportedProtocolVersion};
 use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -68,22 +69,26 @@ pub enum MinTlsVersion {
 /// validation.
 pub struct HostTls {
     names: Vec<String>,
-    credential: ServerCredential,
+    key: Arc<CertifiedKey>,
     verifier: Option<Arc<dyn ReportingVerifier>>,
     candidate: Option<(Arc<dyn ReportingVerifier>, RefusedHandshake)>,
 }
 
 impl HostTls {
-    /// A host serving `credential` for the SNI names `names` (exact names or `*.parent`
-    /// wildcards matching one label; empty for a host that only serves as the default).
-    pub fn new<I, S>(names: I, credential: ServerCredential) -> Self
+    /// A host serving `key` (a certificate chain and its signing key, as
+    /// [`mtls_verify::crypto::certified_key`] loads a [`ServerCredential`] with the snapshot's
+    /// crypto provider) for the SNI names `names` (exact names or `*.parent` wildcards matching
+    /// one label; empty for a host that only serves as the default).
+    ///
+    /// [`ServerCredential`]: mtls_core::ServerCredential
+    pub fn new<I, S>(names: I, key: Arc<CertifiedKey>) -> Self
     where
         I: IntoIterator<Item = S>,
         S: Into<String>,
     {
         Self {
             names: names.into_iter().map(Into::into).collect(),
-            credential,
+            key,
             verifier: None,
             candidate: None,
         }
@@ -363,7 +368,7 @@ impl TlsSnapshotBuilder {
 
     /// Whether the server picks the cipher suite in the provider's order rather than the
     /// client's (default: true, rustls' `ignore_client_order`). With
-    /// [`mtls_core::crypto::default_provider`], whose first suite is
+    /// [`mtls_verify::crypto::default_provider`], whose first suite is
     /// `TLS13_AES_128_GCM_SHA256`, that saves the server 10–17 % CPU per handshake against
     /// clients (rustls, OpenSSL, curl) that list `TLS13_AES_256_GCM_SHA384` first.
     pub fn server_cipher_order(mut self, yes: bool) -> Self {
@@ -426,9 +431,8 @@ impl TlsSnapshotBuilder {
                 (Some(v), None) => builder.with_client_cert_verifier(Arc::clone(v) as _),
                 (None, _) => builder.with_no_client_auth(),
             };
-            let mut config = builder.with_cert_resolver(Arc::new(
-                rustls::sign::SingleCertAndKey::from(host.credential.certified_key()),
-            ));
+            let mut config = builder
+                .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(host.key)));
             config.alpn_protocols = self.alpn.clone();
             config.ignore_client_order = self.server_cipher_order;
             if let Some(keys) = &self.tickets {

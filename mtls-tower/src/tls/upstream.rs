@@ -15,10 +15,11 @@ use arc_swap::ArcSwap;
 use http::Uri;
 use hyper_util::client::legacy::connect::{Connected, Connection, HttpConnector};
 use hyper_util::rt::TokioIo;
-use mtls_core::{CaBundle, ServerCredential};
+use mtls_core::CaBundle;
 use mtls_policy::{IdentityMatchSpec, PatternError};
 use rustls::ClientConfig;
 use rustls::crypto::CryptoProvider;
+use rustls::sign::CertifiedKey;
 use rustls_pki_types::ServerName;
 use tokio::io::AsyncWrite;
 use tokio::net::TcpStream;
@@ -36,7 +37,7 @@ pub use san::UpstreamIdentityError;
 /// ```
 /// # let pki = mtls_testkit::Pki::shared();
 /// # let ca = mtls_core::CaBundle::from_bytes(pki.root().cert_pem().as_bytes(), "ca").unwrap();
-/// let provider = mtls_core::crypto::default_provider();
+/// let provider = mtls_verify::crypto::default_provider();
 /// let tls = mtls_tower::UpstreamTls::builder(provider, &ca)
 ///     .expected_name("backend.internal")
 ///     .build()
@@ -53,7 +54,7 @@ pub struct UpstreamTls {
 pub struct UpstreamTlsBuilder {
     provider: Arc<CryptoProvider>,
     roots: rustls::RootCertStore,
-    client: Option<ServerCredential>,
+    client: Option<Arc<CertifiedKey>>,
     expected_name: Option<String>,
     subject_alt_names: Option<IdentityMatchSpec>,
     alpn: Vec<Vec<u8>>,
@@ -98,9 +99,11 @@ impl UpstreamTls {
 }
 
 impl UpstreamTlsBuilder {
-    /// Presents `credential` as our client certificate (mTLS to the upstream).
-    pub fn client_certificate(mut self, credential: ServerCredential) -> Self {
-        self.client = Some(credential);
+    /// Presents `key` as our client certificate (mTLS to the upstream): a certificate chain
+    /// and its signing key, as [`mtls_verify::crypto::certified_key`] loads a
+    /// [`ServerCredential`](mtls_core::ServerCredential) with the builder's crypto provider.
+    pub fn client_certificate(mut self, key: Arc<CertifiedKey>) -> Self {
+        self.client = Some(key);
         self
     }
 
@@ -125,7 +128,7 @@ impl UpstreamTlsBuilder {
     ///
     /// let mut allowed = IdentityMatchSpec::default();
     /// allowed.rules.push(IdentityRule::Spiffe(SpiffeMatch::new("cluster.local", None)));
-    /// let tls = mtls_tower::UpstreamTls::builder(mtls_core::crypto::default_provider(), &ca)
+    /// let tls = mtls_tower::UpstreamTls::builder(mtls_verify::crypto::default_provider(), &ca)
     ///     .expected_name("backend.internal")
     ///     .subject_alt_names(allowed)
     ///     .build()
@@ -165,12 +168,8 @@ impl UpstreamTlsBuilder {
             }
         };
         let mut config = match self.client {
-            Some(credential) => builder
-                .with_client_auth_cert(
-                    credential.chain().as_slice().to_vec(),
-                    credential.key().clone_key(),
-                )
-                .map_err(|e| UpstreamTlsError::Rustls(e.to_string()))?,
+            Some(key) => builder
+                .with_client_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(key))),
             None => builder.with_no_client_auth(),
         };
         config.alpn_protocols = self.alpn;

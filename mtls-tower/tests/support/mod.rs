@@ -13,6 +13,7 @@ use hyper::body::Incoming;
 use mtls_core::{CertificateChain, PrivateKey, ServerCredential};
 use mtls_tower::{Acceptor, ConnectionInfo};
 use rustls::ClientConfig;
+use rustls::sign::CertifiedKey;
 use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -22,13 +23,19 @@ use tokio::sync::oneshot;
 pub const LIMIT: Duration = Duration::from_secs(10);
 
 pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    mtls_core::crypto::default_provider()
+    mtls_verify::crypto::default_provider()
 }
 
-pub fn credential(leaf: &mtls_testkit::Leaf) -> ServerCredential {
+/// `leaf`'s chain and key, as loaded.
+pub fn server_credential(leaf: &mtls_testkit::Leaf) -> ServerCredential {
     let chain = CertificateChain::from_bytes(leaf.chain_pem().as_bytes(), "chain").unwrap();
     let key = PrivateKey::from_bytes(leaf.key_pem().as_bytes(), "key").unwrap();
-    ServerCredential::new(chain, key, &provider()).unwrap()
+    ServerCredential::new(chain, key).unwrap()
+}
+
+/// `leaf`'s chain and key as a host serves them (or an upstream client presents them).
+pub fn credential(leaf: &mtls_testkit::Leaf) -> Arc<CertifiedKey> {
+    mtls_verify::crypto::certified_key(&server_credential(leaf), &provider()).unwrap()
 }
 
 /// A verifier requiring client certificates issued under `ca_pem` (trust domain `clients`,

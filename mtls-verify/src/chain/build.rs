@@ -279,7 +279,7 @@ mod tests {
             .clone();
         let certs: Vec<Cert<'_>> = cas.iter().map(|d| Cert::parse(d).unwrap()).collect();
         let leaf = Cert::parse(&leaf_der).unwrap();
-        let provider = mtls_core::crypto::default_provider();
+        let provider = crate::crypto::default_provider();
         let mut search = Search::new(&provider.signature_verification_algorithms, &certs, &[]);
         let mut complete = 0;
         let result = search.run(&leaf, &mut |_| -> Result<(), ()> {
@@ -310,7 +310,7 @@ mod tests {
             .der()
             .clone();
         let leaf = Cert::parse(&leaf_der).unwrap();
-        let provider = mtls_core::crypto::default_provider();
+        let provider = crate::crypto::default_provider();
         let mut search = Search::new(&provider.signature_verification_algorithms, &[], &anchors);
         let mut seen = Vec::new();
         let result = search.run(&leaf, &mut |c| -> Result<(), ()> {

@@ -83,7 +83,7 @@ fn domain(root: &Ca, crls: Option<String>) -> LoadedTrustDomain {
 fn domain_with(root: &Ca, crls: Option<String>, options: DomainOptions) -> LoadedTrustDomain {
     let bundle = CaBundle::from_bytes(root.pem.as_bytes(), "root.pem").unwrap();
     let crls = crls.map(|pem| CrlSet::from_bytes(pem.as_bytes(), "crl.pem").unwrap());
-    let provider = mtls_core::crypto::default_provider();
+    let provider = crate::crypto::default_provider();
     LoadedTrustDomain::new("test", bundle, crls.as_ref(), options, &provider).unwrap()
 }
 
@@ -93,7 +93,7 @@ fn check(
     int: &Ca,
     at: SystemTime,
 ) -> Result<(), VerifyError> {
-    let provider = mtls_core::crypto::default_provider();
+    let provider = crate::crypto::default_provider();
     let now = UnixTime::since_unix_epoch(at.duration_since(SystemTime::UNIX_EPOCH).unwrap());
     verify(
         domain,

@@ -78,7 +78,7 @@
 //! use mtls_verify::ocsp::{OcspError, OcspRequest, OcspVerifier};
 //! use rustls_pki_types::UnixTime;
 //!
-//! let provider = mtls_core::crypto::default_provider();
+//! let provider = mtls_verify::crypto::default_provider();
 //! let request = OcspRequest::new(client.cert_der(), client.issuer_cert_der())?;
 //! // POST request.der() to the responder; here, an answer that is not OCSP.
 //! let answer = b"<html>502 Bad Gateway</html>";

@@ -59,7 +59,7 @@ pub(crate) fn digest(oid: &[u8], data: &[u8]) -> Option<Vec<u8>> {
 /// # let (cert, issuer) = (client.cert_der(), pki.root().cert_der());
 /// use mtls_verify::ocsp::{self, CertIdHash, OcspRequest};
 ///
-/// let provider = mtls_core::crypto::default_provider();
+/// let provider = mtls_verify::crypto::default_provider();
 /// let request = OcspRequest::builder(cert, issuer)
 ///     .hash(CertIdHash::Sha256)
 ///     .nonce(&ocsp::random_nonce(&provider)?)

@@ -53,7 +53,7 @@ pub enum OcspStatus {
 /// use rustls_pki_types::UnixTime;
 /// use std::time::Duration;
 ///
-/// let provider = mtls_core::crypto::default_provider();
+/// let provider = mtls_verify::crypto::default_provider();
 /// let verifier = OcspVerifier::new(&provider).max_age(Duration::from_secs(600));
 /// let request = OcspRequest::new(&cert, &issuer)?;
 /// // `response`: the responder's answer to `request.der()`.

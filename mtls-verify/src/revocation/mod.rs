@@ -98,7 +98,7 @@ type Serials = HashMap<Box<[u8]>, Vec<Listing>>;
 /// )?;
 /// let anchors = mtls_core::CaBundle::from_bytes(pki.root().cert_pem().as_bytes(), "ca.pem")?
 ///     .trust_anchors();
-/// let provider = mtls_core::crypto::default_provider();
+/// let provider = mtls_verify::crypto::default_provider();
 /// let index = mtls_verify::RevocationIndex::new(
 ///     &crls,
 ///     &anchors,

@@ -36,7 +36,7 @@ pub use options::DomainOptions;
 /// use mtls_policy::{TrustDomain, TrustSource};
 /// use mtls_verify::LoadedTrustDomain;
 ///
-/// let provider = mtls_core::crypto::default_provider();
+/// let provider = mtls_verify::crypto::default_provider();
 /// let domain = TrustDomain::new("partners", TrustSource::Pem(pki.root().cert_pem()));
 /// let loaded = LoadedTrustDomain::load(&domain, &provider)?;
 /// assert_eq!(loaded.name(), "partners");
@@ -194,7 +194,7 @@ impl LoadedTrustDomain {
     /// use mtls_verify::LoadedTrustDomain;
     /// use rustls_pki_types::{ServerName, UnixTime};
     ///
-    /// let provider = mtls_core::crypto::default_provider();
+    /// let provider = mtls_verify::crypto::default_provider();
     /// let upstream = LoadedTrustDomain::load(
     ///     &TrustDomain::new("backends", TrustSource::Pem(pki.root().cert_pem())),
     ///     &provider,

@@ -75,7 +75,7 @@ impl Setup {
 }
 
 fn verifier() -> OcspVerifier {
-    OcspVerifier::new(&mtls_core::crypto::default_provider())
+    OcspVerifier::new(&mtls_verify::crypto::default_provider())
 }
 
 fn later(now: UnixTime, secs: u64) -> UnixTime {

@@ -118,7 +118,7 @@ fn a_response_from_the_future_is_refused() {
 fn the_nonce_must_be_echoed() {
     let setup = Setup::new();
     let responder = setup.responder(&["-nmin", "60"]);
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let (nonce, other) = (
         random_nonce(&provider).unwrap(),
         random_nonce(&provider).unwrap(),

@@ -119,7 +119,7 @@ pub fn domain_with(
         bundle,
         crls,
         options,
-        &mtls_core::crypto::default_provider(),
+        &mtls_verify::crypto::default_provider(),
     )
 }
 
@@ -169,7 +169,7 @@ pub fn verify_server(
     intermediates: &[CertificateDer<'_>],
 ) -> PeerVerification {
     domain.verify_server(
-        &mtls_core::crypto::default_provider(),
+        &mtls_verify::crypto::default_provider(),
         leaf,
         intermediates,
         &ServerName::try_from(HOST).unwrap(),
@@ -182,7 +182,7 @@ pub fn verify_client(
     leaf: &CertificateDer<'_>,
     intermediates: &[CertificateDer<'_>],
 ) -> PeerVerification {
-    PolicyVerifier::builder(mtls_core::crypto::default_provider())
+    PolicyVerifier::builder(mtls_verify::crypto::default_provider())
         .trust_domain(domain)
         .build()
         .unwrap()

@@ -70,7 +70,7 @@ pub(super) fn explain(
     let host = &listener.hosts[location.host];
     trace.push(("host".into(), describe_host(location.host, host)));
     trace.push(("route".into(), describe_route(&policy, location.route)));
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let fetched = match &host.client_validation {
         Some(validation) => match cdp::fetching(request.fetch, validation, chain, &provider) {
             Ok(fetched) => fetched,
@@ -170,7 +170,7 @@ fn verify(
     else {
         return Ok(ChainOutcome::new(PeerVerification::NoCertificate));
     };
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let verifier = PolicyVerifier::from_client_validation_fetched(
         validation,
         Arc::clone(&provider),
@@ -190,7 +190,7 @@ fn domain_bundle(host: &HostConfig, name: &str) -> Result<CaBundle, String> {
         .as_ref()
         .and_then(|v| v.trust.iter().find(|t| t.name == name))
         .ok_or_else(|| format!("the host has no trust domain {name:?}"))?;
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let loaded =
         LoadedTrustDomain::load_with(domain, &provider, &no_secrets).map_err(|e| e.to_string())?;
     Ok(loaded.bundle().clone())

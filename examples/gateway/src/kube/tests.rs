@@ -3,6 +3,7 @@
 //! types (`deploy.rs`). Every wait is bounded.
 
 mod deploy;
+mod ordering;
 mod upstream;
 mod workload;
 
@@ -62,7 +63,7 @@ fn handshake_as(
     pki: &mtls_testkit::Pki,
     client: &mtls_testkit::Leaf,
 ) -> Result<(CertificateDer<'static>, String), String> {
-    let config = rustls::ClientConfig::builder_with_provider(mtls_core::crypto::default_provider())
+    let config = rustls::ClientConfig::builder_with_provider(mtls_verify::crypto::default_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(pki.root_store())

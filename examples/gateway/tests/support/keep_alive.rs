@@ -18,7 +18,7 @@ pub(crate) fn keep_alive_client(
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
     let key = PrivateKeyDer::from_pem_file(dir.join(format!("{stem}.key"))).unwrap();
-    let config = rustls::ClientConfig::builder_with_provider(mtls_core::crypto::default_provider())
+    let config = rustls::ClientConfig::builder_with_provider(mtls_verify::crypto::default_provider())
         .with_safe_default_protocol_versions()
         .unwrap()
         .with_root_certificates(roots)

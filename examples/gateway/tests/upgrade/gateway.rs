@@ -200,7 +200,7 @@ pub(crate) fn run<F: Future<Output = ()>>(test: impl FnOnce() -> F) {
 pub(crate) async fn tls(gateway: &Gateway, stem: &str, alpn: &[u8]) -> TlsStream<TcpStream> {
     let leaf = gateway.client(stem);
     let mut config =
-        rustls::ClientConfig::builder_with_provider(mtls_core::crypto::default_provider())
+        rustls::ClientConfig::builder_with_provider(mtls_verify::crypto::default_provider())
             .with_safe_default_protocol_versions()
             .unwrap()
             .with_root_certificates(Pki::shared().root_store())
