@@ -5,7 +5,7 @@
 //! testcases (and update CONFORMANCE.md).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
-use mtls_conformance::{Limbo, Stage, Verifier, run_suite, suite_path};
+use mtls_conformance::{Limbo, Report, Stage, Verifier, run_suite, suite_path};
 
 /// CLIENT testcases passed when the floor was recorded (of 10).
 const CLIENT_FLOOR: usize = 10;
@@ -84,6 +84,22 @@ fn meets_floors(verifier: Verifier, client_floor: usize, server_floor: usize) {
     );
 }
 
+/// The testcases of `limbo` whose id `keep` admits, through `verifier`.
+fn run_only(limbo: Limbo, verifier: Verifier, keep: impl Fn(&str) -> bool) -> Report {
+    let testcases = limbo
+        .testcases
+        .into_iter()
+        .filter(|c| keep(&c.id))
+        .collect();
+    run_suite(
+        &Limbo {
+            version: limbo.version,
+            testcases,
+        },
+        verifier,
+    )
+}
+
 /// The strict profile refuses what its rules name, for the reason they give, and keeps
 /// accepting what the suite expects to pass where the anchor is concerned.
 #[test]
@@ -128,17 +144,9 @@ fn limbo_strict_profile_spot_checks() {
         ("cve::cve-2024-0567", None),
         ("rfc5280::eku::ee-without-eku", None),
     ];
-    let report = run_suite(
-        &Limbo {
-            version: limbo.version,
-            testcases: limbo
-                .testcases
-                .into_iter()
-                .filter(|c| ids.iter().any(|(id, _)| c.id == *id))
-                .collect(),
-        },
-        Verifier::GatewayStrict,
-    );
+    let report = run_only(limbo, Verifier::GatewayStrict, |id| {
+        ids.iter().any(|(listed, _)| id == *listed)
+    });
     assert_eq!(report.results.len(), ids.len());
     for (id, why) in ids {
         let r = report.results.iter().find(|r| r.id == id).unwrap();
@@ -158,26 +166,16 @@ fn limbo_mapping_spot_checks() {
     let Ok(limbo) = Limbo::load(&suite_path()) else {
         return; // the floor test above reports the missing suite
     };
-    let report = run_suite(
-        &Limbo {
-            version: limbo.version,
-            testcases: limbo
-                .testcases
-                .into_iter()
-                .filter(|c| {
-                    c.id.starts_with("pathlen::max-chain-depth")
-                        || c.id.starts_with("crl::")
-                        || c.id == "webpki::forbidden-dsa-leaf"
-                        || c.id == "rfc5280::validity::expired-root"
-                        || c.id == "rfc5280::leaf-ku-keycertsign"
-                        || c.id == "rfc5280::nc::not-allowed-in-ee-critical"
-                        || c.id == "rfc5280::unknown-critical-extension-root"
-                        || c.id == "rfc5280::nc::permitted-dn-match"
-                })
-                .collect(),
-        },
-        Verifier::Gateway,
-    );
+    let report = run_only(limbo, Verifier::Gateway, |id| {
+        id.starts_with("pathlen::max-chain-depth")
+            || id.starts_with("crl::")
+            || id == "webpki::forbidden-dsa-leaf"
+            || id == "rfc5280::validity::expired-root"
+            || id == "rfc5280::leaf-ku-keycertsign"
+            || id == "rfc5280::nc::not-allowed-in-ee-critical"
+            || id == "rfc5280::unknown-critical-extension-root"
+            || id == "rfc5280::nc::permitted-dn-match"
+    });
     let result = |id: &str| {
         report
             .results
