@@ -72,6 +72,12 @@ pub(crate) fn material(
 }
 
 /// What swapping a configuration in needs, shared by reloads and fetched CRLs.
+///
+/// Its swaps block (they read files, parse CA bundles, index CRLs, compile the policy): run
+/// them with [`off_runtime`](crate::server::off_runtime). They keep their order: each source
+/// awaits its swap before taking its next change (a single-flight queue per source), and
+/// sources are serialised by the swap lock, under which a swap of fetched material reads the
+/// configuration serving, so it never puts back an older one.
 #[derive(Clone)]
 pub(crate) struct Swapper {
     /// The listeners' acceptors, in the configuration's order.
@@ -81,9 +87,8 @@ pub(crate) struct Swapper {
     pub(crate) fetcher: CrlFetcher,
     /// The OCSP status caches of the trust domains that read them.
     pub(crate) ocsp: OcspFetcher,
-    /// Held while a configuration is assembled and swapped in (one swap at a time, so a CRL
-    /// never swaps an older configuration over a newer one), with the secret resolver of the
-    /// configuration serving.
+    /// Held while a configuration is assembled and swapped in (one swap at a time), with the
+    /// secret resolver of the configuration serving.
     pub(crate) swapping: Arc<Mutex<Option<SecretResolver>>>,
 }
 
@@ -91,6 +96,7 @@ impl Swapper {
     /// Assembles `policy` (its secrets read through `secrets`, with the CRLs fetched so far)
     /// and swaps it in: the TLS snapshots, then the policy with its route targets in one
     /// store, so a request is decided and forwarded by one snapshot. On error nothing changes.
+    /// Blocking.
     pub(crate) fn swap(
         &self,
         policy: Policy,
@@ -100,7 +106,26 @@ impl Swapper {
     ) -> Result<(), String> {
         let mut serving = self.swapping.lock().unwrap_or_else(PoisonError::into_inner);
         check(&policy)?;
-        let provider = mtls_core::crypto::default_provider();
+        self.swap_locked(&mut serving, policy, secrets, origin)
+    }
+
+    /// Swaps the configuration serving in again, compiled again with the material fetched
+    /// since (CRLs, OCSP statuses). Blocking.
+    fn refresh(&self, origin: &dyn std::fmt::Display) -> Result<(), String> {
+        let mut serving = self.swapping.lock().unwrap_or_else(PoisonError::into_inner);
+        let policy = Policy::new(self.slot.load().config().clone()).map_err(|e| e.to_string())?;
+        let secrets = serving.clone();
+        self.swap_locked(&mut serving, policy, secrets, origin)
+    }
+
+    fn swap_locked(
+        &self,
+        serving: &mut Option<SecretResolver>,
+        policy: Policy,
+        secrets: Option<SecretResolver>,
+        origin: &dyn std::fmt::Display,
+    ) -> Result<(), String> {
+        let provider = mtls_verify::crypto::default_provider();
         let fetched = material(&self.fetcher, &self.ocsp, &policy, origin)?;
         let plan = assemble(policy, &provider, &self.slot, secrets.as_ref(), &fetched)
             .map_err(|e| format!("{origin}: {e}"))?;
@@ -115,22 +140,12 @@ impl Swapper {
         *serving = secrets;
         Ok(())
     }
-
-    /// The configuration serving, compiled again: what a fetched CRL is swapped in with.
-    fn serving(&self) -> Result<(Policy, Option<SecretResolver>), String> {
-        let secrets = self
-            .swapping
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        let policy = Policy::new(self.slot.load().config().clone()).map_err(|e| e.to_string())?;
-        Ok((policy, secrets))
-    }
 }
 
 /// Swaps the serving configuration in again each time a fetched CRL changes, or an OCSP
 /// responder says a certificate is revoked (so open connections are rechecked against the
-/// cached status), until `stopped`.
+/// cached status), until `stopped`. Each swap is built off the runtime and awaited before the
+/// next change is taken; changes that arrive meanwhile make one swap.
 pub(crate) async fn swap_on_change(swapper: Swapper, mut stopped: watch::Receiver<bool>) {
     let mut changes = swapper.fetcher.changes();
     let mut revocations = swapper.ocsp.revocations();
@@ -146,9 +161,10 @@ pub(crate) async fn swap_on_change(swapper: Swapper, mut stopped: watch::Receive
             },
             _ = stopped.wait_for(|s| *s) => return,
         };
-        let result = swapper
-            .serving()
-            .and_then(|(policy, secrets)| swapper.swap(policy, secrets, &origin, |_| Ok(())));
+        let running = swapper.clone();
+        let result = crate::server::off_runtime(move || running.refresh(&origin))
+            .await
+            .and_then(|swapped| swapped);
         crate::server::counted(result, ReloadTrigger::Revocation, &origin).ok();
     }
 }

@@ -12,7 +12,7 @@
 //!
 //! The Kubernetes client is kube-rs over rustls. kube builds its rustls configuration with
 //! rustls' process-wide default provider; it is installed here, explicitly, before the client
-//! is built: the same provider the gateway serves with ([`mtls_core::crypto::default_provider`],
+//! is built: the same provider the gateway serves with ([`mtls_verify::crypto::default_provider`],
 //! aws-lc-rs), never one picked implicitly.
 
 use std::collections::BTreeSet;
@@ -94,7 +94,7 @@ pub(crate) async fn run(args: KubeArgs) -> Result<(), String> {
 /// gateway's own configurations always name their provider). A provider installed earlier
 /// by the embedding program stays.
 fn install_crypto_provider() {
-    let provider = Arc::unwrap_or_clone(mtls_core::crypto::default_provider());
+    let provider = Arc::unwrap_or_clone(mtls_verify::crypto::default_provider());
     if provider.install_default().is_err() {
         tracing::debug!("a rustls default provider was installed already");
     }
@@ -119,7 +119,7 @@ pub(crate) async fn follow(
         .namespaces(args.namespaces.iter().cloned())
         .debounce(args.debounce)
         .start();
-    let mut gateway: Option<Gateway> = None;
+    let mut gateway: Option<Arc<Gateway>> = None;
     let mut log = Logged::default();
     tokio::pin!(shutdown);
     loop {
@@ -136,6 +136,8 @@ pub(crate) async fn follow(
         {
             tracing::error!(error = %e, "cannot write the configuration");
         }
+        // Awaited before the next update is taken: updates are swapped in the order the
+        // follower built them.
         let swapped;
         (gateway, swapped) = apply(gateway, &update).await;
         if swapped && let Some(tx) = &applied {
@@ -143,51 +145,77 @@ pub(crate) async fn follow(
         }
     }
     if let Some(gateway) = gateway {
-        tracing::info!("shutting down: draining in-flight requests");
-        gateway.shutdown().await;
+        server::shutdown(gateway).await;
     }
     Ok(())
 }
 
+/// What compiling an update on the blocking thread led to.
+enum Compiled {
+    /// The configuration is not valid.
+    Invalid(String),
+    /// Swapped in (or refused by the swap, which logged and counted why).
+    Swapped(bool),
+    /// The listeners changed: a swap cannot do it.
+    Restart(Policy, String),
+    /// Nothing serves yet.
+    Start(Policy),
+}
+
 /// Swaps the update's configuration in, or (re)starts the listeners when there are none yet
-/// or they changed; and whether it now serves. On failure what serves keeps serving.
-async fn apply(gateway: Option<Gateway>, update: &Update) -> (Option<Gateway>, bool) {
-    let policy = match Policy::new(update.translation.config.clone()) {
-        Ok(policy) => policy,
-        Err(e) => {
-            mtls_tower::telemetry::count_reload(mtls_tower::telemetry::ReloadTrigger::Kube, false);
-            tracing::warn!(error = %e, "the cluster's configuration is not valid; what serves keeps serving");
-            return (gateway, false);
-        }
-    };
+/// or they changed; and whether it now serves. On failure what serves keeps serving. The
+/// configuration is compiled and swapped in off the runtime ([`server::off_runtime`]).
+async fn apply(gateway: Option<Arc<Gateway>>, update: &Update) -> (Option<Arc<Gateway>>, bool) {
     let held = update.secrets.clone();
     let secrets: SecretResolver =
         Arc::new(move |s: &SecretRef| held.resolve(s).map_err(|e| -> ResolveError { Box::new(e) }));
-    match gateway {
-        Some(g) => match g.restart_only(policy.config()) {
-            Ok(()) => {
-                let swapped = g.apply(policy, Some(secrets)).is_ok();
-                (Some(g), swapped)
+    let (config, running, resolver) = (
+        update.translation.config.clone(),
+        gateway.clone(),
+        Arc::clone(&secrets),
+    );
+    let compiled = server::off_runtime(move || {
+        let policy = match Policy::new(config) {
+            Ok(policy) => policy,
+            Err(e) => return Compiled::Invalid(e.to_string()),
+        };
+        let Some(g) = running else {
+            return Compiled::Start(policy);
+        };
+        match g.restart_only(policy.config()) {
+            Ok(()) => Compiled::Swapped(g.apply(policy, Some(resolver)).is_ok()),
+            Err(why) => Compiled::Restart(policy, why),
+        }
+    })
+    .await
+    .unwrap_or_else(Compiled::Invalid);
+    match compiled {
+        Compiled::Invalid(e) => {
+            mtls_tower::telemetry::count_reload(mtls_tower::telemetry::ReloadTrigger::Kube, false);
+            tracing::warn!(error = %e, "the cluster's configuration is not valid; what serves keeps serving");
+            (gateway, false)
+        }
+        Compiled::Swapped(swapped) => (gateway, swapped),
+        Compiled::Start(policy) => start(policy, secrets).await,
+        Compiled::Restart(policy, why) => {
+            tracing::info!(%why, "restarting the listeners");
+            if let Some(g) = gateway {
+                server::shutdown(g).await;
             }
-            Err(why) => {
-                tracing::info!(%why, "restarting the listeners");
-                g.shutdown().await;
-                // A restart of the listeners is the reload of a change they cannot take live.
-                let (gateway, serving) = start(policy, secrets).await;
-                mtls_tower::telemetry::count_reload(
-                    mtls_tower::telemetry::ReloadTrigger::Kube,
-                    serving,
-                );
-                (gateway, serving)
-            }
-        },
-        None => start(policy, secrets).await,
+            // A restart of the listeners is the reload of a change they cannot take live.
+            let (gateway, serving) = start(policy, secrets).await;
+            mtls_tower::telemetry::count_reload(
+                mtls_tower::telemetry::ReloadTrigger::Kube,
+                serving,
+            );
+            (gateway, serving)
+        }
     }
 }
 
-async fn start(policy: Policy, secrets: SecretResolver) -> (Option<Gateway>, bool) {
+async fn start(policy: Policy, secrets: SecretResolver) -> (Option<Arc<Gateway>>, bool) {
     match server::start_with(policy, Some(secrets)).await {
-        Ok(g) => (Some(g), true),
+        Ok(g) => (Some(Arc::new(g)), true),
         Err(e) => {
             tracing::error!(error = %e, "cannot serve the cluster's configuration; waiting for a change");
             (None, false)

@@ -91,7 +91,7 @@ async fn launch(
     // The JSON access log's writer, shared by every listener.
     let access_log = loaded.config().access_log.clone();
     let json = access_log.as_ref().map(JsonSink::open).transpose()?;
-    let provider = mtls_core::crypto::default_provider();
+    let provider = mtls_verify::crypto::default_provider();
     let slot = SharedPolicy::new(loaded.clone());
     let fetcher = CrlFetcher::new(Arc::clone(&provider));
     let ocsp = OcspFetcher::new(&provider);
@@ -319,13 +319,9 @@ pub(crate) async fn run(config_file: PathBuf) -> Result<(), String> {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 while changed.try_recv().is_ok() {}
                 tracing::info!(trigger = why.as_str(), "reloading");
-                // On a blocking thread: reading the files, parsing the CA bundles and indexing
-                // the CRLs takes seconds with large trust material (a 1,000,000-entry CRL), and
-                // the runtime keeps accepting and serving meanwhile. The swap at its end is a
-                // pointer store per listener.
                 let (gateway, file, watched) =
                     (Arc::clone(&gateway), config_file.clone(), Arc::clone(&watched));
-                let reload = tokio::task::spawn_blocking(move || {
+                let reload = off_runtime(move || {
                     if gateway.reload(&file, why).is_ok() {
                         let now = Watched::of(&file);
                         *watched.write().unwrap_or_else(PoisonError::into_inner) = now;
@@ -337,13 +333,33 @@ pub(crate) async fn run(config_file: PathBuf) -> Result<(), String> {
             }
         }
     }
+    shutdown(gateway).await;
+    Ok(())
+}
+
+/// Runs `work` on a blocking thread and waits for it: what every swap of a running gateway
+/// (a file reload, SIGHUP, a cluster update, a fetched CRL, an OCSP revocation) is built
+/// with. Building a configuration reads files, parses the CA bundles, indexes the CRLs and
+/// compiles the policy, seconds with large trust material (a 10,000-CA bundle, a
+/// 1,000,000-entry CRL), and the runtime's worker threads keep accepting and serving
+/// meanwhile; the swap at its end is a pointer store per listener. A panic of `work` is
+/// returned as the error.
+pub(crate) async fn off_runtime<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| format!("the swap did not finish: {e}"))
+}
+
+/// Stops `gateway` and drains it ([`Gateway::shutdown`]); every swap was awaited, so this is
+/// its last reference.
+pub(crate) async fn shutdown(gateway: Arc<Gateway>) {
     tracing::info!("shutting down: draining in-flight requests");
-    // Every reload was awaited: this is the last reference.
     match Arc::try_unwrap(gateway) {
         Ok(gateway) => gateway.shutdown().await,
         Err(_) => tracing::warn!("a reload is still running; stopping without draining"),
     }
-    Ok(())
 }
 
 /// What a file event must touch to cause a reload: the configuration file or a file it names

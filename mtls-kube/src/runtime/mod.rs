@@ -320,7 +320,24 @@ impl Translator {
                     Ok(event) => event,
                     Err(_) => {
                         generation += 1;
-                        let update = build(generation, &self.options, &cache, &mut last);
+                        // On a blocking thread: translating reads every Secret's certificates,
+                        // keys and CRLs (and may write them), as long as the bundles and CRLs
+                        // are large; the runtime's other tasks go on meanwhile. Changes that
+                        // arrive wait in the inbox for the next update, so updates stay in order.
+                        let options = self.options.clone();
+                        let built = tokio::task::spawn_blocking(move || {
+                            let update = build(generation, &options, &cache, &mut last);
+                            (cache, last, update)
+                        })
+                        .await;
+                        let update;
+                        (cache, last, update) = match built {
+                            Ok(built) => built,
+                            Err(e) => {
+                                tracing::error!(error = %e, "building an update failed; the follower stops");
+                                return;
+                            }
+                        };
                         dirty = false;
                         if self.out.send(update).await.is_err() {
                             return;

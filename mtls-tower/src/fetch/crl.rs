@@ -29,7 +29,7 @@ const LATE_WAIT: Duration = Duration::from_secs(60);
 /// # async fn run(policy: mtls_policy::Policy) {
 /// use mtls_tower::fetch::CrlFetcher;
 ///
-/// let fetcher = CrlFetcher::new(mtls_core::crypto::default_provider());
+/// let fetcher = CrlFetcher::new(mtls_verify::crypto::default_provider());
 /// fetcher.follow(&policy, &|_| Err("no secrets".into()));
 /// fetcher.settled().await; // every URI tried once
 /// let mut changes = fetcher.changes();
@@ -282,80 +282,115 @@ async fn fetch_once(
         settings.timeout.0,
         usize::try_from(settings.max_bytes).unwrap_or(usize::MAX),
     );
-    let answer =
-        tokio::task::spawn_blocking(move || http::get_if_changed(&url, &validators, timeout, max))
-            .await
-            .map_err(|e| Failure {
-                reason: "unreachable",
-                detail: e.to_string(),
-            })?
+    let (checker, kept) = {
+        let state = shared.lock();
+        let checker = state.sources.get(uri).map(|s| Arc::clone(&s.checker));
+        // Shares the CRLs kept, copies none.
+        (checker, state.fetched.clone())
+    };
+    let (provider, owned_uri) = (Arc::clone(&shared.provider), uri.to_owned());
+    // The request, and everything as large as the CRL (reading it, checking its signature,
+    // comparing it with the one kept), on a blocking thread: a CRL may hold a million entries,
+    // and the runtime keeps accepting and serving meanwhile.
+    let answer = tokio::task::spawn_blocking(move || {
+        let answer = http::get_if_changed(&url, &validators, timeout, max)
             .map_err(|e| failure(&e, e.to_string()))?;
+        Ok(match answer {
+            Fetched::NotModified => None,
+            Fetched::Body { body, validators } => Some((
+                validators,
+                body.len(),
+                read(&owned_uri, &body, checker.as_deref(), &provider, &kept),
+            )),
+        })
+    })
+    .await
+    .map_err(|e| Failure {
+        reason: "unreachable",
+        detail: e.to_string(),
+    })??;
     let now = SystemTime::now();
     let stamp = now
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
-    let (body, validators) = match answer {
-        Fetched::NotModified => {
-            metrics::counter!(telemetry::CRL_FETCH_NOT_MODIFIED_TOTAL, "uri" => uri.to_owned())
-                .increment(1);
-            metrics::gauge!(telemetry::CRL_FETCH_LAST_SUCCESS, "uri" => uri.to_owned()).set(stamp);
-            return Ok(shared.lock().sources.get(uri).and_then(|s| s.next_update));
-        }
-        Fetched::Body { body, validators } => (body, validators),
+    let Some((validators, bytes, read)) = answer else {
+        metrics::counter!(telemetry::CRL_FETCH_NOT_MODIFIED_TOTAL, "uri" => uri.to_owned())
+            .increment(1);
+        metrics::gauge!(telemetry::CRL_FETCH_LAST_SUCCESS, "uri" => uri.to_owned()).set(stamp);
+        return Ok(shared.lock().sources.get(uri).and_then(|s| s.next_update));
     };
-    let crls = CrlSet::from_bytes(&body, uri).map_err(|e| Failure {
-        reason: "not_a_crl",
-        detail: e.to_string(),
-    })?;
-    let checker = shared
-        .lock()
-        .sources
-        .get(uri)
-        .map(|s| Arc::clone(&s.checker));
-    if let Some(checker) = checker {
-        checker
-            .check_crls(&crls, &shared.provider)
-            .map_err(|e| Failure {
-                reason: "unusable",
-                detail: e.to_string(),
-            })?;
-    }
-    if let Some(why) = shared
-        .lock()
-        .fetched
-        .get(uri)
-        .and_then(|kept| rolls_back(&crls, kept))
+    let Read {
+        crls,
+        entries,
+        next_update,
+        changed,
+    } = read?;
     {
-        return Err(Failure {
-            reason: "older",
-            detail: why,
-        });
-    }
-    let entries: usize = crls.crls().iter().map(|c| c.revoked_serials().len()).sum();
-    let next_update = crls.earliest_next_update();
-    let changed = {
         let mut state = shared.lock();
         if let Some(source) = state.sources.get_mut(uri) {
             source.validators = validators;
             source.next_update = next_update;
         }
-        let changed = state.fetched.get(uri) != Some(&crls);
+        // Only this URI's task inserts its CRL: the one compared with is still the one kept.
         if changed {
             state.fetched.insert(uri, crls);
         }
-        changed
-    };
+    }
     #[allow(clippy::cast_precision_loss)] // sizes and counts far below 2^52
     {
-        metrics::gauge!(telemetry::CRL_FETCH_BYTES, "uri" => uri.to_owned()).set(body.len() as f64);
+        metrics::gauge!(telemetry::CRL_FETCH_BYTES, "uri" => uri.to_owned()).set(bytes as f64);
         metrics::gauge!(telemetry::CRL_FETCH_ENTRIES, "uri" => uri.to_owned()).set(entries as f64);
     }
     metrics::gauge!(telemetry::CRL_FETCH_LAST_SUCCESS, "uri" => uri.to_owned()).set(stamp);
     if changed {
-        tracing::info!(%uri, bytes = body.len(), entries, "CRL fetched");
+        tracing::info!(%uri, bytes, entries, "CRL fetched");
         shared.changes.send_modify(|v| *v += 1);
     }
     Ok(next_update)
+}
+
+/// A fetched body read as the CRL of a URI.
+struct Read {
+    crls: CrlSet,
+    entries: usize,
+    next_update: Option<SystemTime>,
+    /// Whether it differs from the CRL kept for the URI.
+    changed: bool,
+}
+
+/// Reads `body` as the CRL file of `uri`, checks it as the loader checks file CRLs (with
+/// `checker`, the trust domain that fetches it) and refuses one older than the CRL `kept` for
+/// the URI. Blocking: as costly as the CRL is large.
+fn read(
+    uri: &str,
+    body: &[u8],
+    checker: Option<&LoadedTrustDomain>,
+    provider: &Arc<CryptoProvider>,
+    kept: &FetchedCrls,
+) -> Result<Read, Failure> {
+    let crls = CrlSet::from_bytes(body, uri).map_err(|e| Failure {
+        reason: "not_a_crl",
+        detail: e.to_string(),
+    })?;
+    if let Some(checker) = checker {
+        checker.check_crls(&crls, provider).map_err(|e| Failure {
+            reason: "unusable",
+            detail: e.to_string(),
+        })?;
+    }
+    let kept = kept.get(uri);
+    if let Some(why) = kept.and_then(|kept| rolls_back(&crls, kept)) {
+        return Err(Failure {
+            reason: "older",
+            detail: why,
+        });
+    }
+    Ok(Read {
+        entries: crls.crls().iter().map(|c| c.revoked_serials().len()).sum(),
+        next_update: crls.earliest_next_update(),
+        changed: kept != Some(&crls),
+        crls,
+    })
 }
 
 /// The metric label of an HTTP failure.

@@ -3,6 +3,7 @@
 //! I/O).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use mtls_core::{CaBundle, CrlSet};
 use mtls_policy::{CertificateProfile, TrustDomain};
@@ -33,26 +34,28 @@ use crate::revocation::RevocationIndex;
 /// assert_eq!(fetched.get(uri).map(CrlSet::len), Some(2));
 /// assert!(fetched.get("http://elsewhere/").is_none());
 /// ```
+///
+/// Cheap to clone: the CRLs are shared, not copied (a fetched CRL may hold a million entries).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct FetchedCrls {
-    by_uri: BTreeMap<String, CrlSet>,
+    by_uri: BTreeMap<String, Arc<CrlSet>>,
     ocsp: BTreeMap<String, OcspCheck>,
 }
 
 impl FetchedCrls {
     /// Keeps `crls` as the CRLs of `uri`, replacing those fetched before.
     pub fn insert(&mut self, uri: impl Into<String>, crls: CrlSet) {
-        self.by_uri.insert(uri.into(), crls);
+        self.by_uri.insert(uri.into(), Arc::new(crls));
     }
 
     /// The CRLs last fetched from `uri`.
     pub fn get(&self, uri: &str) -> Option<&CrlSet> {
-        self.by_uri.get(uri)
+        self.by_uri.get(uri).map(|crls| &**crls)
     }
 
     /// Forgets the CRLs of `uri`; they are returned.
     pub fn remove(&mut self, uri: &str) -> Option<CrlSet> {
-        self.by_uri.remove(uri)
+        self.by_uri.remove(uri).map(Arc::unwrap_or_clone)
     }
 
     /// The URIs that have a CRL, in order.
