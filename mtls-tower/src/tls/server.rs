@@ -537,6 +537,14 @@ where
         .peer_certificates()
         .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
         .unwrap_or_default();
+    if conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+        && let (Some((leaf, rest)), Some(verifier)) = (chain.split_first(), &host.verifier)
+        && let Err(refused) = recheck_resumed(verifier.as_ref(), leaf, rest)
+    {
+        let (io, _) = stream.into_inner();
+        linger_close(io).await;
+        return Err(refused);
+    }
     let ChainOutcome {
         verification,
         policies,
@@ -592,6 +600,30 @@ where
         info = info.with_candidate(candidate);
     }
     Ok((stream, info))
+}
+
+/// Judges the chain of a resumed session again, as a full handshake would now: rustls verifies
+/// no certificate when a session resumes, and a session outlives what its first handshake saw
+/// (a certificate expired since, an OCSP status cached as revoked since; a changed CRL or CA
+/// bundle already gives the host new session keys). The verifier records the outcome the
+/// connection then reads; a refusal ends the connection with the reason a full handshake
+/// would have given, after the handshake (TLS 1.3 has no alert for it then: the client reads
+/// the end of the connection).
+fn recheck_resumed(
+    verifier: &dyn ReportingVerifier,
+    leaf: &CertificateDer<'_>,
+    rest: &[CertificateDer<'_>],
+) -> Result<(), HandshakeFailure> {
+    let _ = mtls_verify::take_rejection();
+    let Err(error) = verifier.verify_client_cert(leaf, rest, rustls_pki_types::UnixTime::now())
+    else {
+        return Ok(());
+    };
+    let error = std::io::Error::new(std::io::ErrorKind::InvalidData, error);
+    Err(HandshakeFailure::Refused {
+        reason: refusal(&error).unwrap_or(mtls_policy::DenyCode::InvalidCertificate),
+        source: error,
+    })
 }
 
 /// Closes a connection whose handshake failed without resetting it: the alert rustls wrote must
