@@ -11,7 +11,7 @@
 //!   whole extension instead) and equal to its subjectKeyIdentifier, and neither
 //!   authorityCertIssuer nor authorityCertSerialNumber is present (CA/Browser Forum Baseline
 //!   Requirements 7.1.2.1.3, the root CA profile);
-//! - under the strict profile, the rules of [`strict`](super::strict) for CA certificates, and
+//! - under the strict profile, the rules of [`strict`] for CA certificates, and
 //!   apart those for the server purpose ([`AnchorFaults::server`]).
 
 use x509_parser::certificate::X509Certificate;

@@ -15,7 +15,7 @@
 //!   the TLS server certificate profile; [`check_server_leaf`]);
 //! - the trust anchor's own checks are in [`anchor_profile`](super::anchor_profile), computed
 //!   once per trust domain;
-//! - under the strict profile, the rules of [`strict`](super::strict) too, in the same cache.
+//! - under the strict profile, the rules of [`strict`] too, in the same cache.
 
 use std::sync::Arc;
 
