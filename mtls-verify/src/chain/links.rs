@@ -8,7 +8,7 @@ use mtls_core::CertificatePolicies;
 use mtls_policy::{CertificateProfile, CrlScope, Treatment, VerifyError};
 use rustls::CertificateError;
 use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
 
 use super::build::Cert;
 use super::failure::{Failure, anchored, foreign_anchor, reason_name};
@@ -19,7 +19,7 @@ use super::profile::{check_profile, violation};
 use super::{Usage, strict};
 use crate::der;
 use crate::revocation::{Signer, Status, Subject};
-use crate::trust::LoadedTrustDomain;
+use crate::trust::{AnchorFacts, LoadedTrustDomain};
 
 /// A CA certificate of a path, below its anchor, as the checks after path building read it.
 pub(super) struct Link<'a> {
@@ -62,13 +62,10 @@ pub(super) struct Checked<'a> {
 /// The index in `domain.anchors` of `anchor`, a reference into that slice (webpki returns the
 /// anchor of a verified path from the slice it was given): found by address, in constant time
 /// whatever the size of the bundle.
-pub(super) fn anchor_index(
-    domain: &LoadedTrustDomain,
-    anchor: &rustls_pki_types::TrustAnchor<'_>,
-) -> Option<usize> {
-    let size = size_of::<rustls_pki_types::TrustAnchor<'_>>();
-    let offset = (anchor as *const rustls_pki_types::TrustAnchor<'_> as usize)
-        .checked_sub(domain.anchors.as_ptr() as usize)?;
+pub(super) fn anchor_index(domain: &LoadedTrustDomain, anchor: &TrustAnchor<'_>) -> Option<usize> {
+    let size = size_of::<TrustAnchor<'_>>();
+    let offset =
+        (anchor as *const TrustAnchor<'_> as usize).checked_sub(domain.anchors.as_ptr() as usize)?;
     let index = offset / size;
     let found = domain.anchors.get(index)?;
     std::ptr::eq(found, anchor).then_some(index)
@@ -86,13 +83,53 @@ pub(super) fn check_links(
     checked: &Checked<'_>,
     now: UnixTime,
 ) -> Result<CertificatePolicies, Failure> {
+    let (facts, anchor) = depth_and_anchor(domain, links.len() + 1, anchor, now)?;
+    let options = &domain.options;
+    let links_to_check = if checked.links_profiled {
+        &[][..]
+    } else {
+        links
+    };
+    check_profile(domain, leaf.der, links_to_check, facts).map_err(violation)?;
+    if options.profile == CertificateProfile::Strict && matches!(checked.usage, Usage::Server) {
+        strict::check_server_path(leaf, links, facts).map_err(violation)?;
+    }
+    let policies = check_policies(domain, leaf.der, links).map_err(violation)?;
+    check_name_constraints(leaf, links, anchor).map_err(violation)?;
+    check_revocation(domain, algs, leaf, links, anchor, checked.presented, now)?;
+    Ok(policies)
+}
+
+/// What a path verified before must pass again at `now`, the checks of [`check_links`] whose
+/// answer time, revocation or the domain's options can change: the depth limit, the anchor's
+/// `notAfter` and revocation (`presented`: the intermediates the peer sent).
+pub(super) fn recheck_links(
+    domain: &LoadedTrustDomain,
+    algs: &WebPkiSupportedAlgorithms,
+    leaf: &Link<'_>,
+    links: &[Link<'_>],
+    anchor: usize,
+    presented: &[CertificateDer<'_>],
+    now: UnixTime,
+) -> Result<(), Failure> {
+    let (_, anchor) = depth_and_anchor(domain, links.len() + 1, anchor, now)?;
+    check_revocation(domain, algs, leaf, links, anchor, presented, now)
+}
+
+/// The depth limit of the domain and the `notAfter` of the anchor `anchor` (index in
+/// `domain.anchors`), for a path of `depth` certificates below it; the anchor and its facts.
+fn depth_and_anchor(
+    domain: &LoadedTrustDomain,
+    depth: usize,
+    anchor: usize,
+    now: UnixTime,
+) -> Result<(&AnchorFacts, &TrustAnchor<'static>), Failure> {
     let (Some(facts), Some(anchor)) = (domain.anchor_facts.get(anchor), domain.anchors.get(anchor))
     else {
         return Err(foreign_anchor());
     };
-    let options = &domain.options;
-    let depth = links.len() + 1;
-    if options
+    if domain
+        .options
         .max_chain_depth
         .is_some_and(|max| depth > usize::from(max))
     {
@@ -110,20 +147,25 @@ pub(super) fn check_links(
             },
         ));
     }
-    let links_to_check = if checked.links_profiled {
-        &[][..]
-    } else {
-        links
-    };
-    check_profile(domain, leaf.der, links_to_check, facts).map_err(violation)?;
-    if options.profile == CertificateProfile::Strict && matches!(checked.usage, Usage::Server) {
-        strict::check_server_path(leaf, links, facts).map_err(violation)?;
-    }
-    let policies = check_policies(domain, leaf.der, links).map_err(violation)?;
-    check_name_constraints(leaf, links, anchor).map_err(violation)?;
+    Ok((facts, anchor))
+}
+
+/// The revocation of the path's certificates from the domain's index, as its options say
+/// (`presented`: where CRL-signing certificates outside the path are looked for).
+fn check_revocation(
+    domain: &LoadedTrustDomain,
+    algs: &WebPkiSupportedAlgorithms,
+    leaf: &Link<'_>,
+    links: &[Link<'_>],
+    anchor: &TrustAnchor<'_>,
+    presented: &[CertificateDer<'_>],
+    now: UnixTime,
+) -> Result<(), Failure> {
     let Some(index) = &domain.revocation else {
-        return Ok(policies);
+        return Ok(());
     };
+    let options = &domain.options;
+    let depth = links.len() + 1;
     let anchor_spki = webpki::spki_for_anchor(anchor);
     let crl_checked = match options.crl_scope {
         CrlScope::LeafOnly => 1,
@@ -154,7 +196,7 @@ pub(super) fn check_links(
             is_leaf: k == 0,
             cert,
             signers: &signers,
-            presented: checked.presented,
+            presented,
         };
         match index.status(&subject, now, options.next_update, algs) {
             Status::Good => {}
@@ -184,7 +226,7 @@ pub(super) fn check_links(
             }
         }
     }
-    Ok(policies)
+    Ok(())
 }
 
 /// Our name constraints over a path (webpki leaves some names unchecked: the emailAddress of a
@@ -193,7 +235,7 @@ pub(super) fn check_links(
 fn check_name_constraints(
     leaf: &Link<'_>,
     links: &[Link<'_>],
-    anchor: &rustls_pki_types::TrustAnchor<'_>,
+    anchor: &TrustAnchor<'_>,
 ) -> Result<(), String> {
     const NAME_CONSTRAINTS: &[u8] = &[0x55, 0x1d, 0x1e];
     if anchor.name_constraints.is_none()

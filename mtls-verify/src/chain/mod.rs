@@ -13,6 +13,7 @@ mod anchor_profile;
 mod build;
 mod constraints;
 mod failure;
+mod known;
 mod links;
 mod name_forms;
 mod names;
@@ -38,6 +39,7 @@ use crate::trust::LoadedTrustDomain;
 
 pub(crate) use anchor_profile::{AnchorFaults, anchor_faults};
 pub(crate) use failure::{Failure, from_webpki, reason_name};
+pub(crate) use known::KnownChain;
 pub(crate) use names::AnchorNames;
 pub(crate) use policy::{InitialPolicies, PolicyFacts};
 pub(crate) use shortcut::VerifiedIssuer;
@@ -85,14 +87,23 @@ pub(crate) fn verify(
     usage: Usage,
     allow_expired: bool,
 ) -> Result<Pass, Failure> {
+    // A chain accepted before: time and revocation again, not its signatures. Any failure
+    // goes on to the verification below, which gives the authoritative answer.
+    if let Some(known) = domain.known_chains.get(end_entity.as_ref(), intermediates)
+        && let Ok(policies) = known::recheck(domain, algs, &known, intermediates, now, usage)
+    {
+        #[cfg(test)]
+        tests::RECHECKED.with(|n| n.set(n.get() + 1));
+        return Ok(Pass::Clean(policies));
+    }
     let cert = EndEntityCert::try_from(end_entity).map_err(|e| from_webpki(&e))?;
-    if let Some((issuer_der, issuer)) = intermediates
+    if let Some(issuer) = intermediates
         .first()
-        .and_then(|der| Some((der, domain.verified_issuers.get(der.as_ref())?)))
+        .and_then(|der| domain.verified_issuers.get(der.as_ref()))
     {
         // Any failure here (a leaf another CA of the same name signed, an expired leaf, ...)
         // goes on to the full path build below, which gives the authoritative answer.
-        if let Ok(policies) = shortcut(domain, algs, &cert, issuer_der, &issuer, now, usage) {
+        if let Ok(policies) = shortcut(domain, algs, &cert, intermediates, &issuer, now, usage) {
             #[cfg(test)]
             tests::SHORTCUTS.with(|n| n.set(n.get() + 1));
             return Ok(Pass::Clean(policies));
@@ -219,10 +230,12 @@ fn attempt(
     any_eku: bool,
 ) -> Result<CertificatePolicies, Failure> {
     let rejected: RefCell<Option<Failure>> = RefCell::new(None);
+    // A path accepted at the time of the verification, for the purpose asked, is remembered.
+    let remember = chain_time.as_secs() == now.as_secs() && !any_eku;
     // The policies of the path the callback accepted: the last it is called with.
     let accepted: RefCell<CertificatePolicies> = RefCell::default();
     let callback = |path: &VerifiedPath<'_>| -> Result<(), webpki::Error> {
-        match check_path(domain, algs, path, intermediates, now, usage) {
+        match check_path(domain, algs, path, intermediates, now, usage, remember) {
             Ok(policies) => {
                 *accepted.borrow_mut() = policies;
                 Ok(())
@@ -267,7 +280,7 @@ fn attempt(
         ),
     };
     let path = result.map_err(|e| rejected.take().unwrap_or_else(|| from_webpki(&e)))?;
-    if chain_time.as_secs() == now.as_secs() && !any_eku {
+    if remember {
         remember_issuer(domain, &path, usage);
     }
     Ok(accepted.take())
@@ -275,7 +288,8 @@ fn attempt(
 
 /// Depth, profile, policies and revocation of a path webpki has verified up to an anchor of
 /// `domain` (`presented`: the intermediates the peer sent, where CRL-signing certificates are
-/// looked for); the certificate policies valid for it.
+/// looked for); the certificate policies valid for it. A path that passes is remembered with
+/// its chain ([`known`]) when `remember`.
 fn check_path(
     domain: &LoadedTrustDomain,
     algs: &WebPkiSupportedAlgorithms,
@@ -283,6 +297,7 @@ fn check_path(
     presented: &[CertificateDer<'_>],
     now: UnixTime,
     usage: Usage,
+    remember: bool,
 ) -> Result<CertificatePolicies, Failure> {
     let certs: Vec<_> = path
         .intermediate_certificates()
@@ -306,13 +321,19 @@ fn check_path(
     };
     let end_entity = path.end_entity();
     let (leaf_der, leaf_spki) = (end_entity.der(), end_entity.subject_public_key_info());
-    check_links(
-        domain,
-        algs,
-        &Link::of_end_entity(end_entity, &leaf_der, &leaf_spki),
-        &links,
-        anchor,
-        &checked,
-        now,
-    )
+    let leaf = Link::of_end_entity(end_entity, &leaf_der, &leaf_spki);
+    let policies = check_links(domain, algs, &leaf, &links, anchor, &checked, now)?;
+    if remember {
+        known::remember(
+            domain,
+            leaf_der.as_ref(),
+            presented,
+            &leaf,
+            &links,
+            anchor,
+            usage,
+            &policies,
+        );
+    }
+    Ok(policies)
 }

@@ -9,7 +9,7 @@ use webpki::{EndEntityCert, KeyUsage, VerifiedPath};
 use x509_parser::certificate::X509Certificate;
 use x509_parser::prelude::FromDer as _;
 
-use super::{AnyEku, Checked, Link, Usage, anchor_index, check_links};
+use super::{AnyEku, Checked, Link, Usage, anchor_index, check_links, known};
 use crate::trust::LoadedTrustDomain;
 
 /// An intermediate CA certificate this domain has verified up to one of its anchors, kept so
@@ -40,7 +40,7 @@ pub(crate) struct VerifiedIssuer {
 
 /// [`Usage`] as a key: the EKU an intermediate was checked against.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum UsageKey {
+pub(super) enum UsageKey {
     ClientRequired,
     AnyEku,
     Server,
@@ -112,8 +112,8 @@ pub(super) fn remember_issuer(domain: &LoadedTrustDomain, path: &VerifiedPath<'_
     );
 }
 
-/// Verifies `cert` from a remembered intermediate (`issuer_der`, the presented copy the cache was
-/// keyed by): webpki checks the leaf (its signature by
+/// Verifies `cert` from a remembered intermediate (the first of `presented`, the copy the cache
+/// was keyed by), and remembers the chain when it passes ([`known`]): webpki checks the leaf (its signature by
 /// the intermediate, validity, EKU, basicConstraints, the intermediate's nameConstraints), then
 /// [`check_links`] the depth, the profile, the policies and the revocation of the whole path up
 /// to the real anchor (whose valid policies it gives).
@@ -121,11 +121,12 @@ pub(super) fn shortcut(
     domain: &LoadedTrustDomain,
     algs: &WebPkiSupportedAlgorithms,
     cert: &EndEntityCert<'_>,
-    issuer_der: &CertificateDer<'_>,
+    presented: &[CertificateDer<'_>],
     issuer: &VerifiedIssuer,
     now: UnixTime,
     usage: Usage,
 ) -> Result<CertificatePolicies, ()> {
+    let issuer_der = presented.first().ok_or(())?;
     let secs = now.as_secs();
     if issuer.usage != UsageKey::from(usage) || secs < issuer.not_before || secs > issuer.not_after
     {
@@ -173,5 +174,18 @@ pub(super) fn shortcut(
     };
     let (leaf_der, leaf_spki) = (cert.der(), cert.subject_public_key_info());
     let leaf = Link::of_end_entity(cert, &leaf_der, &leaf_spki);
-    check_links(domain, algs, &leaf, &[link], issuer.root, &checked, now).map_err(drop)
+    let links = [link];
+    let policies =
+        check_links(domain, algs, &leaf, &links, issuer.root, &checked, now).map_err(drop)?;
+    known::remember(
+        domain,
+        leaf_der.as_ref(),
+        presented,
+        &leaf,
+        &links,
+        issuer.root,
+        usage,
+        &policies,
+    );
+    Ok(policies)
 }

@@ -1,7 +1,10 @@
 //! Bounded caches of a trust domain, looked up by borrowed DER on the handshake path.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher as _, Hash as _, Hasher as _, RandomState};
 use std::sync::{Arc, Mutex, RwLock};
+
+use rustls_pki_types::CertificateDer;
 
 use crate::chain;
 
@@ -75,5 +78,61 @@ impl PolicyCache {
             map.insert(der.to_vec(), Arc::clone(&facts));
         }
         Ok(facts)
+    }
+}
+
+/// A bounded map of the chains a domain accepted ([`chain::KnownChain`]), indexed by a keyed
+/// hash of the presented chain and compared in full: two chains of the same hash are two
+/// chains, and the later one replaces the earlier. Cleared when full: a cache, not a record.
+/// Looked up by borrowed DER.
+#[derive(Debug, Default)]
+pub(crate) struct ChainCache {
+    hasher: RandomState,
+    map: RwLock<HashMap<u64, Arc<chain::KnownChain>>>,
+}
+
+impl ChainCache {
+    const CAPACITY: usize = 4096;
+
+    /// The chain `end_entity`, `intermediates`, when it is remembered.
+    pub(crate) fn get(
+        &self,
+        end_entity: &[u8],
+        intermediates: &[CertificateDer<'_>],
+    ) -> Option<Arc<chain::KnownChain>> {
+        let key = self.key(end_entity, intermediates.iter().map(AsRef::as_ref));
+        let known = self.map.read().ok()?.get(&key).cloned()?;
+        known.is(end_entity, intermediates).then_some(known)
+    }
+
+    pub(crate) fn insert(&self, known: chain::KnownChain) {
+        let key = {
+            let mut certs = known.certs();
+            let Some(end_entity) = certs.next() else {
+                return;
+            };
+            self.key(end_entity, certs)
+        };
+        if let Ok(mut map) = self.map.write() {
+            if map.len() >= Self::CAPACITY {
+                map.clear();
+            }
+            map.insert(key, Arc::new(known));
+        }
+    }
+
+    fn key<'a>(&self, end_entity: &[u8], intermediates: impl Iterator<Item = &'a [u8]>) -> u64 {
+        let mut state = self.hasher.build_hasher();
+        end_entity.hash(&mut state);
+        for cert in intermediates {
+            cert.hash(&mut state);
+        }
+        state.finish()
+    }
+
+    /// How many chains are remembered.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.map.read().map_or(0, |map| map.len())
     }
 }

@@ -20,7 +20,7 @@ use crate::der;
 use crate::revocation::RevocationIndex;
 
 pub(crate) use anchor::{AnchorFacts, root_hints};
-use cache::{IssuerCache, PolicyCache, ProfileCache};
+use cache::{ChainCache, IssuerCache, PolicyCache, ProfileCache};
 pub use error::{ResolveError, TrustError};
 pub use fetched::{FetchedCrls, crl_distribution_uris};
 pub use options::DomainOptions;
@@ -63,6 +63,9 @@ pub struct LoadedTrustDomain {
     /// Intermediates verified up to an anchor, from which the next chain is verified
     /// ([`chain::VerifiedIssuer`]).
     pub(crate) verified_issuers: IssuerCache,
+    /// Chains accepted, by their presented bytes, so that a returning client's chain is not
+    /// verified again by signatures ([`chain::KnownChain`]).
+    pub(crate) known_chains: ChainCache,
     pub(crate) revocation: Option<RevocationIndex>,
     pub(crate) options: DomainOptions,
     /// The certificate policies every chain must be valid for (default: any, none required).
@@ -141,6 +144,7 @@ impl LoadedTrustDomain {
             profile_passed: ProfileCache::default(),
             policy_facts: PolicyCache::default(),
             verified_issuers: IssuerCache::default(),
+            known_chains: ChainCache::default(),
             revocation,
             options,
             initial_policies: chain::InitialPolicies::default(),
