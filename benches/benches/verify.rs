@@ -3,7 +3,9 @@
 //! - `verify/<alg>`: `ClientCertVerifier::verify_client_cert` alone on the client chain (leaf +
 //!   intermediate), rustls' raw `WebPkiClientVerifier` vs our `PolicyVerifier`, without and
 //!   with the CRLs (root's + a 1,000-entry intermediate CRL); and ours with the client's root
-//!   among 1,000 CAs (`ours_bundle1000`: the per-handshake cost that grows with the bundle).
+//!   among 1,000 CAs (`ours_bundle1000`: the per-handshake cost that grows with the bundle);
+//!   and ours under the trust domain's strict certificate profile (`ours_strict`,
+//!   `ours_strict_crl1000`: a returning client's certificates are not checked again).
 //! - `per_connection`: what our acceptor and layer add after the handshake (ECDSA chain):
 //!   copying the peer chain, `outcome_for_chain`, `PeerIdentity::from_der`, `Policy::decide`
 //!   against the 10,000-principal allow-list, and all of it together.
@@ -45,6 +47,8 @@ fn verify(c: &mut Criterion) {
             ),
             ("raw_crl1000", pki.raw_verifier(true)),
             ("ours_crl1000", pki.our_verifier(true) as _),
+            ("ours_strict", pki.our_strict_verifier(false) as _),
+            ("ours_strict_crl1000", pki.our_strict_verifier(true) as _),
         ];
         for (name, verifier) in &verifiers {
             verifier

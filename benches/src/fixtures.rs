@@ -188,18 +188,22 @@ impl ClientPki {
     /// [`trust_domain`](Self::trust_domain) with the root after `other_cas` (PEM) in the
     /// bundle.
     pub fn trust_domain_among(&self, crls: bool, other_cas: &str) -> LoadedTrustDomain {
+        self.trust_domain_with(crls, other_cas, DomainOptions::default())
+    }
+
+    /// [`trust_domain_among`](Self::trust_domain_among) with `options`.
+    pub fn trust_domain_with(
+        &self,
+        crls: bool,
+        other_cas: &str,
+        options: DomainOptions,
+    ) -> LoadedTrustDomain {
         let pem = format!("{other_cas}{}", self.pki.root().cert_pem());
         let bundle = CaBundle::from_bytes(pem.as_bytes(), "ca.pem").expect("root bundle");
         let set = crls.then(|| CrlSet::from_bytes(self.crls.pem().as_bytes(), "crl.pem"));
         let set = set.transpose().expect("CRL set");
-        LoadedTrustDomain::new(
-            TRUST_DOMAIN,
-            bundle,
-            set.as_ref(),
-            DomainOptions::default(),
-            &provider(),
-        )
-        .expect("trust domain")
+        LoadedTrustDomain::new(TRUST_DOMAIN, bundle, set.as_ref(), options, &provider())
+            .expect("trust domain")
     }
 
     /// Our verifier (client certificates required, no other rule) over [`Self::trust_domain`].
@@ -213,6 +217,19 @@ impl ClientPki {
         Arc::new(
             PolicyVerifier::builder(provider())
                 .trust_domain(self.trust_domain_among(crls, other_cas))
+                .build()
+                .expect("PolicyVerifier"),
+        )
+    }
+
+    /// [`our_verifier`](Self::our_verifier) with the trust domain's strict certificate
+    /// profile (`profile: strict`).
+    pub fn our_strict_verifier(&self, crls: bool) -> Arc<PolicyVerifier> {
+        let mut options = DomainOptions::default();
+        options.profile = mtls_policy::CertificateProfile::Strict;
+        Arc::new(
+            PolicyVerifier::builder(provider())
+                .trust_domain(self.trust_domain_with(crls, "", options))
                 .build()
                 .expect("PolicyVerifier"),
         )
