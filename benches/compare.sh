@@ -9,7 +9,8 @@
 #   ONLY="gateway haproxy_fixed haproxy_proxy" benches/compare.sh   # load only these servers
 #
 # Variables: ROUNDS, DURATION, WARMUP (s), WORKERS, IDLE (connections; 0: no idle test), S_TIME
-# (seconds of `openssl s_time` per server; 0: none), CASES, ONLY (server names: gateway
+# (seconds of `openssl s_time` per server; 0: none), CASES (full_crl full_nocrl keepalive, the
+# default, and resumed), ONLY (server names: gateway
 # nginx_fixed nginx_proxy haproxy_fixed haproxy_proxy raw raw_proxy), SERVER_CPU, LOAD_CPU,
 # BASE_PORT (14 ports from it), OUT (result directory), SVG (the plot), RESTART (1, the
 # default: fresh server processes for every round; 0: the same processes throughout).
@@ -32,7 +33,9 @@
 #     and the fixed-answer upstream (raw_server --plain) on CPU $LOAD_CPU (1), with the load;
 #   - checks every server once (client cert → 200; revoked cert → refused where CRLs are loaded);
 #   - runs `loadgen run` (pinned to CPU $LOAD_CPU) in interleaved rounds: for each round, each
-#     case (full_crl, full_nocrl, keepalive) against each server, the server order rotating per
+#     case (full_crl, full_nocrl, keepalive; resumed when CASES names it: a new connection per
+#     request resuming a TLS 1.3 session, against the fixed-answer servers with CRLs, each
+#     issuing session tickets as it does by default) against each server, the server order rotating per
 #     round, every server restarted between rounds (a fresh address space layout, see
 #     RESTART below); one JSON line per run into $OUT/runs.jsonl;
 #   - cross-checks once with `openssl s_time -new` (one connection at a time, so latency-bound);
@@ -269,6 +272,8 @@ http {
     ssl_client_certificate $PKI/ca.pem;
     ssl_verify_client on;
     ssl_verify_depth 3;
+    # TLS 1.3 session tickets (nginx's default, stated: the resumed case uses them).
+    ssl_session_tickets on;
     upstream fixed {
         server 127.0.0.1:$P_BACKEND;
         keepalive 64;
@@ -373,16 +378,16 @@ await_servers
 
 addr_of() {
     case $1/$2 in
-        full_crl/gateway | keepalive/gateway) echo "127.0.0.1:$P_GW_CRL" ;;
+        full_crl/gateway | keepalive/gateway | resumed/gateway) echo "127.0.0.1:$P_GW_CRL" ;;
         full_nocrl/gateway) echo "127.0.0.1:$P_GW_NOCRL" ;;
         full_crl/gateway_proxy | keepalive/gateway_proxy) echo "127.0.0.1:$P_GW_PROXY" ;;
-        full_crl/nginx_fixed | keepalive/nginx_fixed) echo "127.0.0.1:$P_NGX_FIXED" ;;
+        full_crl/nginx_fixed | keepalive/nginx_fixed | resumed/nginx_fixed) echo "127.0.0.1:$P_NGX_FIXED" ;;
         full_crl/nginx_proxy | keepalive/nginx_proxy) echo "127.0.0.1:$P_NGX_PROXY" ;;
         full_nocrl/nginx_fixed) echo "127.0.0.1:$P_NGX_NOCRL" ;;
-        full_crl/haproxy_fixed | keepalive/haproxy_fixed) echo "127.0.0.1:$P_HAP_FIXED" ;;
+        full_crl/haproxy_fixed | keepalive/haproxy_fixed | resumed/haproxy_fixed) echo "127.0.0.1:$P_HAP_FIXED" ;;
         full_crl/haproxy_proxy | keepalive/haproxy_proxy) echo "127.0.0.1:$P_HAP_PROXY" ;;
         full_nocrl/haproxy_fixed) echo "127.0.0.1:$P_HAP_NOCRL" ;;
-        full_crl/raw | keepalive/raw) echo "127.0.0.1:$P_RAW_CRL" ;;
+        full_crl/raw | keepalive/raw | resumed/raw) echo "127.0.0.1:$P_RAW_CRL" ;;
         full_nocrl/raw) echo "127.0.0.1:$P_RAW_NOCRL" ;;
         full_crl/raw_proxy | keepalive/raw_proxy) echo "127.0.0.1:$P_RAWP_CRL" ;;
         full_nocrl/raw_proxy) echo "127.0.0.1:$P_RAWP_NOCRL" ;;
@@ -402,6 +407,7 @@ servers_of() {
     local all s out=()
     case $1 in
         full_nocrl) all="nginx_fixed haproxy_fixed gateway raw raw_proxy" ;;
+        resumed) all="nginx_fixed haproxy_fixed gateway raw" ;;
         *) all="nginx_fixed nginx_proxy haproxy_fixed haproxy_proxy gateway gateway_proxy raw raw_proxy" ;;
     esac
     for s in $all; do
@@ -476,6 +482,7 @@ for round in $(seq 1 "$ROUNDS"); do
             server=${servers[$(((i + round - 1) % n))]}
             mode=full
             [[ $case == keepalive ]] && mode=keepalive
+            [[ $case == resumed ]] && mode=resumed
             line=$(timeout $((${DURATION%.*} + 30)) taskset -c "$LOAD_CPU" "$LOADGEN" run \
                 --mode "$mode" --workers "$WORKERS" --duration "$DURATION" --warmup "$WARMUP" \
                 --addr "$(addr_of "$case" "$server")" --cert "$PKI/client.pem" --key "$PKI/client.key" \

@@ -348,8 +348,9 @@ pub fn allow_list_policy(n: usize) -> Policy {
 }
 
 /// What our gateway does per connection after the handshake, outside rustls: the acceptor
-/// copies the peer chain, asks the verifier for the handshake's outcome and parses the peer
-/// identity; the layer then decides the request (`/orders/1`, already normal, so once).
+/// copies the peer chain, judges a resumed session's chain again (as a full handshake would,
+/// now), asks the verifier for the handshake's outcome and parses the peer identity; the layer
+/// then decides the request (`/orders/1`, already normal, so once).
 pub struct Gateway {
     /// The verifier of the server config.
     pub verifier: Arc<PolicyVerifier>,
@@ -372,6 +373,15 @@ impl Gateway {
             .peer_certificates()
             .map(|c| c.iter().map(|c| c.clone().into_owned()).collect())
             .unwrap_or_default();
+        if server.handshake_kind() == Some(rustls::HandshakeKind::Resumed)
+            && let Some((leaf, rest)) = chain.split_first()
+            && self
+                .verifier
+                .verify_client_cert(leaf, rest, rustls_pki_types::UnixTime::now())
+                .is_err()
+        {
+            return false;
+        }
         self.decide_chain(&chain)
     }
 

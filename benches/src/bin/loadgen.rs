@@ -5,11 +5,15 @@
 //!   all ECDSA P-256: root → intermediate → leaves): `ca.pem`, `server.pem`/`server.key` (chain
 //!   leaf + intermediate), `client.pem`/`client.key` (leaf + intermediate, URI SAN), and
 //!   `crl.pem`: the root's CRL and the intermediate's CRL with `--revoked` random serials (1,000
-//!   by default, like the criterion benches) plus `revoked.pem`.
+//!   by default, like the criterion benches) plus `revoked.pem`. With `--fetched K` also
+//!   `root-crl.pem` (the root's CRL alone) and `fetched-1.crl` … `fetched-K.crl`: the
+//!   intermediate's CRL (DER) again, each one serial longer and one second newer, for a
+//!   distribution point that keeps changing (`benches/reload_p99.sh` with `MODE=fetched`).
 //! - `loadgen run`: N workers on one thread for D seconds (after a warm-up that is not counted)
 //!   against one server, in mode `full` (a new TLS 1.3 handshake with the client certificate per
-//!   connection, no resumption, one `GET` each, then close_notify) or `keepalive` (`--requests`
-//!   requests per connection, 100 by default). Counts errors by kind, measures p50/p99 latency
+//!   connection, no resumption, one `GET` each, then close_notify), `resumed` (the same, each
+//!   connection resuming a TLS 1.3 session with a ticket of an earlier one; the share that
+//!   resumed is reported) or `keepalive` (`--requests` requests per connection, 100 by default). Counts errors by kind, measures p50/p99 latency
 //!   (per connection in `full`, per request in `keepalive`), and reads the server's CPU time
 //!   (utime + stime of every `--server-pid`, from `/proc/<pid>/stat`) over the measured window.
 //!   Prints one JSON line.
@@ -61,6 +65,9 @@ enum Command {
         /// Random serials revoked in the intermediate's CRL (besides `revoked.pem`).
         #[arg(long, default_value_t = 1000)]
         revoked: usize,
+        /// Newer versions of the intermediate's CRL to write (`fetched-N.crl`, DER).
+        #[arg(long, default_value_t = 0)]
+        fetched: u64,
     },
     /// Load one server for a bounded time; one JSON line on stdout.
     Run(RunArgs),
@@ -81,6 +88,9 @@ enum Command {
 enum Mode {
     /// One new full handshake per request.
     Full,
+    /// One new connection per request, resuming a TLS 1.3 session (a ticket of an earlier
+    /// connection; one found none makes a full handshake).
+    Resumed,
     /// `--requests` requests per connection.
     Keepalive,
 }
@@ -155,7 +165,11 @@ struct IdleArgs {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Pki { dir, revoked } => write_pki(&dir, revoked),
+        Command::Pki {
+            dir,
+            revoked,
+            fetched,
+        } => write_pki(&dir, revoked, fetched),
         Command::Run(args) => local_runtime(run(args)),
         Command::Idle(args) => local_runtime(idle(args)),
         Command::Report { files, note } => report(&files, &note),
@@ -180,7 +194,7 @@ fn local_runtime(f: impl Future<Output = Result<(), String>>) -> Result<(), Stri
 // ---------------------------------------------------------------------------------------------
 // PKI
 
-fn write_pki(dir: &Path, revoked_serials: usize) -> Result<(), String> {
+fn write_pki(dir: &Path, revoked_serials: usize, fetched: u64) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let pki = Pki::new();
     let files = pki
@@ -193,13 +207,37 @@ fn write_pki(dir: &Path, revoked_serials: usize) -> Result<(), String> {
         .write_to(dir, "revoked")
         .map_err(|e| format!("{}: {e}", dir.display()))?;
     let mut rng = mtls_benches::fixtures::SplitMix::new(0x6d74_6c73);
-    let crls = (0..revoked_serials)
-        .fold(pki.crls().revoke(&revoked), |b, _| {
-            b.revoke_serial(IssuedBy::Intermediate, &rng.serial())
-        })
-        .build();
+    let serials: Vec<_> = (0..revoked_serials).map(|_| rng.serial()).collect();
+    let crls_with = |extra: u64| {
+        let base = serials
+            .iter()
+            .fold(pki.crls().revoke(&revoked), |b, serial| {
+                b.revoke_serial(IssuedBy::Intermediate, serial)
+            });
+        // `extra` more serials, `extra` seconds newer: each version replaces the one before.
+        (0..extra)
+            .fold(base, |b, i| {
+                b.revoke_serial(IssuedBy::Intermediate, &(i + 1).to_be_bytes())
+            })
+            .this_update(
+                std::time::SystemTime::now() - Duration::from_secs(3600u64.saturating_sub(extra)),
+            )
+            .crl_number(extra + 1)
+            .build()
+    };
+    let crls = crls_with(0);
     crls.write_to(dir)
         .map_err(|e| format!("{}: {e}", dir.display()))?;
+    let write = |name: &str, bytes: &[u8]| {
+        std::fs::write(dir.join(name), bytes).map_err(|e| format!("{}: {e}", dir.display()))
+    };
+    if fetched > 0 {
+        write("root-crl.pem", crls.root().pem().as_bytes())?;
+    }
+    for version in 1..=fetched {
+        let crls = crls_with(version);
+        write(&format!("fetched-{version}.crl"), crls.intermediate().der())?;
+    }
     println!(
         "PKI in {} (ca.pem, server.pem/key, client.pem/key, revoked.pem/key, crl.pem with {} + 1 revoked serials)",
         files.dir.display(),
@@ -259,7 +297,7 @@ struct Client {
 }
 
 impl Client {
-    fn new(target: &Target) -> Result<Self, String> {
+    fn new(target: &Target, resume: bool) -> Result<Self, String> {
         let chain = CertificateDer::pem_file_iter(&target.cert)
             .and_then(Iterator::collect::<Result<Vec<_>, _>>)
             .map_err(|e| format!("{}: {e}", target.cert.display()))?;
@@ -274,7 +312,13 @@ impl Client {
             .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider)))
             .with_client_auth_cert(chain, key)
             .map_err(|e| format!("client key: {e}"))?;
-        config.resumption = Resumption::disabled();
+        // Tickets are kept per server name, eight at most: each connection takes one and
+        // the server's NewSessionTicket messages refill them.
+        config.resumption = if resume {
+            Resumption::in_memory_sessions(256)
+        } else {
+            Resumption::disabled()
+        };
         config.alpn_protocols = vec![b"http/1.1".to_vec()];
         let name = ServerName::try_from(target.host.clone())
             .map_err(|e| format!("--host {}: {e}", target.host))?;
@@ -475,6 +519,8 @@ fn rss_sum(pids: &[u32]) -> Option<u64> {
 struct Stats {
     ok: u64,
     handshakes: u64,
+    /// Handshakes that resumed a session.
+    resumed: u64,
     latencies_us: Vec<u32>,
     errors: BTreeMap<String, u64>,
     errors_outside: u64,
@@ -504,6 +550,9 @@ impl Shared {
         let mut stats = self.stats.borrow_mut();
         if self.measuring.get() {
             stats.handshakes += 1;
+            if stream.get_ref().1.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                stats.resumed += 1;
+            }
         }
         if stats.suite.is_none() {
             let conn = stream.get_ref().1;
@@ -609,7 +658,7 @@ fn load_average() -> String {
 async fn run(args: RunArgs) -> Result<(), String> {
     let target = args.target.clone();
     let shared = Rc::new(Shared {
-        client: Client::new(&target)?,
+        client: Client::new(&target, args.mode == Mode::Resumed)?,
         measuring: Cell::new(false),
         stop: Cell::new(false),
         stats: RefCell::new(Stats::default()),
@@ -618,7 +667,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
     for _ in 0..args.workers.max(1) {
         let shared = Rc::clone(&shared);
         workers.push(match args.mode {
-            Mode::Full => tokio::task::spawn_local(full_worker(shared)),
+            Mode::Full | Mode::Resumed => tokio::task::spawn_local(full_worker(shared)),
             Mode::Keepalive => tokio::task::spawn_local(keepalive_worker(shared, args.requests)),
         });
     }
@@ -654,15 +703,20 @@ async fn run(args: RunArgs) -> Result<(), String> {
         "case": target.case,
         "server": target.server,
         "round": target.round,
-        "mode": match args.mode { Mode::Full => "full", Mode::Keepalive => "keepalive" },
+        "mode": match args.mode {
+            Mode::Full => "full",
+            Mode::Resumed => "resumed",
+            Mode::Keepalive => "keepalive",
+        },
         "addr": target.addr.to_string(),
         "workers": args.workers,
-        "requests_per_connection": if args.mode == Mode::Full { 1 } else { args.requests },
+        "requests_per_connection": if args.mode == Mode::Keepalive { args.requests } else { 1 },
         "seconds": elapsed,
         "ok": ok,
         "rate": ok as f64 / elapsed,
         "handshakes": stats.handshakes,
         "handshakes_per_s": stats.handshakes as f64 / elapsed,
+        "resumed": stats.resumed,
         "p50_us": percentile(&stats.latencies_us, 0.50),
         "p99_us": percentile(&stats.latencies_us, 0.99),
         "errors": stats.errors,
@@ -704,7 +758,7 @@ async fn run(args: RunArgs) -> Result<(), String> {
 
 async fn idle(args: IdleArgs) -> Result<(), String> {
     let target = args.target.clone();
-    let client = Rc::new(Client::new(&target)?);
+    let client = Rc::new(Client::new(&target, false)?);
     let held: Rc<RefCell<Vec<TlsStream<TcpStream>>>> = Rc::default();
     let errors: Rc<RefCell<BTreeMap<String, u64>>> = Rc::default();
 
@@ -918,9 +972,13 @@ const SERVERS: [(&str, &str); 8] = [
     ),
 ];
 
-const CASES: [(&str, &str); 3] = [
+const CASES: [(&str, &str); 4] = [
     ("full_crl", "full mTLS handshakes/s, CRLs loaded"),
     ("full_nocrl", "full mTLS handshakes/s, no CRL"),
+    (
+        "resumed",
+        "resumed TLS 1.3 handshakes/s (tickets), CRLs loaded",
+    ),
     (
         "keepalive",
         "keep-alive req/s (100 per connection), CRLs loaded",
@@ -998,6 +1056,33 @@ fn report(files: &[PathBuf], note: &str) -> Result<(), String> {
         }
     }
 
+    // Resumed runs: how many of their handshakes did resume (the rest found no ticket).
+    let shares: Vec<String> = SERVERS
+        .iter()
+        .filter_map(|(server, _)| {
+            let (mut resumed, mut handshakes) = (0, 0);
+            for v in runs
+                .iter()
+                .filter(|v| v["case"] == "resumed" && v["server"] == *server)
+            {
+                resumed += v["resumed"].as_u64().unwrap_or(0);
+                handshakes += v["handshakes"].as_u64().unwrap_or(0);
+            }
+            (handshakes > 0).then(|| {
+                format!(
+                    "{server} {:.1} %",
+                    resumed as f64 * 100.0 / handshakes as f64
+                )
+            })
+        })
+        .collect();
+    if !shares.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nResumed handshakes among the handshakes of the resumed case: {}.",
+            shares.join(", ")
+        );
+    }
     let _ = writeln!(
         out,
         "\nRatios: median of the per-round ratios (min–max over rounds). \"rate\" is what the targets name (requests or handshakes per second, one server core); \"per CPU-s\" divides out how much of core 0 the server actually got (1 / server CPU µs per op), which the other engineers' load on the machine does not bias.\n"
@@ -1009,7 +1094,7 @@ fn report(files: &[PathBuf], note: &str) -> Result<(), String> {
     let _ = writeln!(out, "|---|---|---:|---:|---:|---|");
     // The targets compare the gateway with raw rustls and nginx; HAProxy and the raw proxy are
     // references.
-    let targets: [(&str, &str, &str, Option<f64>); 17] = [
+    let targets: [(&str, &str, &str, Option<f64>); 20] = [
         ("full_crl", "gateway", "raw", Some(1.25)),
         ("full_crl", "gateway", "nginx_fixed", Some(3.5)),
         ("full_crl", "gateway", "haproxy_fixed", None),
@@ -1017,6 +1102,9 @@ fn report(files: &[PathBuf], note: &str) -> Result<(), String> {
         ("full_crl", "gateway_proxy", "haproxy_proxy", None),
         ("full_crl", "gateway_proxy", "raw_proxy", None),
         ("full_nocrl", "gateway", "raw", Some(0.97)),
+        ("resumed", "gateway", "raw", None),
+        ("resumed", "gateway", "nginx_fixed", None),
+        ("resumed", "gateway", "haproxy_fixed", None),
         ("full_nocrl", "gateway", "nginx_fixed", None),
         ("full_nocrl", "gateway", "haproxy_fixed", None),
         ("keepalive", "gateway", "raw", Some(0.9)),
