@@ -3,7 +3,7 @@
 //! The command line is a contract scripts depend on:
 //! `mtls-gateway check --ca ROOTS.pem --chain CHAIN.pem [--crl CRLS.pem]... [--time RFC3339|@UNIX]
 //! [--purpose client|server] [--name dns:NAME|ip:ADDR|email:ADDR]... [--max-depth N]
-//! [--policy FILE] [--ocsp [--ocsp-url URL] [--ocsp-timeout SECS]] [--fetch-crls
+//! [--profile default|strict] [--policy FILE] [--ocsp [--ocsp-url URL] [--ocsp-timeout SECS]] [--fetch-crls
 //! [--crl-timeout SECS]] [--json]`; exit 0 accepted, 1 rejected (with the reason), 77 a case
 //! `check` cannot express (a `--name` of a form it does not match, such as `uri:`), 2 usage or
 //! configuration error. A CRL the trust domain cannot use (its signature does not verify, its
@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mtls_core::{CaBundle, CertificateChain, CertificatePolicies, CrlSet, PeerIdentity};
-use mtls_policy::{Context, Decision, PeerVerification, Policy, VerifyError};
+use mtls_policy::{CertificateProfile, Context, Decision, PeerVerification, Policy, VerifyError};
 use mtls_tower::fetch::HttpUrl;
 use mtls_tower::tls::{DomainOptions, PolicyVerifier};
 use rustls_pki_types::UnixTime;
@@ -54,7 +54,7 @@ pub(crate) struct CheckArgs {
     ca: Option<PathBuf>,
     /// A gateway configuration: check the chain for one request as that gateway would
     /// (`--listener`, `--host`, `--path`), and print the decision's trace.
-    #[arg(long, value_name = "FILE", conflicts_with_all = ["ca", "policy", "crl", "max_depth", "name"])]
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["ca", "policy", "crl", "max_depth", "name", "profile"])]
     config: Option<PathBuf>,
     /// With `--config`: the listener, by name (default: the first).
     #[arg(long, value_name = "NAME", requires = "config")]
@@ -85,6 +85,10 @@ pub(crate) struct CheckArgs {
     /// The most intermediates a chain may have.
     #[arg(long, value_name = "N")]
     max_depth: Option<u8>,
+    /// The certificate profile, as a trust domain's `profile`: `strict` adds the RFC 5280
+    /// rules for issuing CAs (and with `--purpose server` the CA/Browser Forum's).
+    #[arg(long, value_enum, default_value_t = Profile::Default)]
+    profile: Profile,
     /// A policy (mtls-policy YAML) to decide with after the chain verifies: its first listener,
     /// as a request without SNI would be decided.
     #[arg(long, value_name = "FILE")]
@@ -111,6 +115,21 @@ pub(crate) struct CheckArgs {
 enum Purpose {
     Client,
     Server,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum Profile {
+    Default,
+    Strict,
+}
+
+impl From<Profile> for CertificateProfile {
+    fn from(profile: Profile) -> Self {
+        match profile {
+            Profile::Default => Self::Default,
+            Profile::Strict => Self::Strict,
+        }
+    }
 }
 
 /// The outcome, before printing.
@@ -276,6 +295,7 @@ fn check(args: &CheckArgs) -> Result<Outcome, Stop> {
     // Ours counts intermediates; the domain's depth counts the leaf too.
     options.max_chain_depth = args.max_depth.map(|n| n.saturating_add(1));
     options.require_client_auth_eku = args.purpose == Purpose::Client;
+    options.profile = args.profile.into();
     let crls = (!crls.is_empty()).then_some(crls);
     let load::Loaded { domain, unusable } =
         load_domain(&domain_name, &bundle, crls, options, &provider)?;

@@ -1,7 +1,7 @@
-//! `mtls-gateway check --config` holds a chain to its trust domain's `profile`: under
-//! `profile: strict` a leaf without authorityKeyIdentifier is refused (exit 1, with the rule),
-//! under the default profile it is accepted. The real binary; certificates made with rcgen at
-//! test time.
+//! `mtls-gateway check --config` holds a chain to its trust domain's `profile`, and `check --ca`
+//! to `--profile`: under strict a leaf without authorityKeyIdentifier is refused (exit 1, with
+//! the rule), and with `--purpose server` one asserting anyExtendedKeyUsage; under the default
+//! profile both are accepted. The real binary; certificates made with rcgen at test time.
 
 mod check_run;
 
@@ -13,8 +13,9 @@ use rcgen::{
     Issuer, KeyPair, KeyUsagePurpose,
 };
 
-/// Writes `ca.pem` (a root), `no-aki.pem` (a client leaf without authorityKeyIdentifier) and
-/// `aki.pem` (the same with one) to `dir`.
+/// Writes `ca.pem` (a root), `no-aki.pem` (a client leaf without authorityKeyIdentifier),
+/// `aki.pem` (the same with one) and `any-eku.pem` (a server leaf asserting
+/// anyExtendedKeyUsage) to `dir`.
 fn write_chains(dir: &Path) {
     let root_key = KeyPair::generate().unwrap();
     let mut root_params = CertificateParams::default();
@@ -27,14 +28,26 @@ fn write_chains(dir: &Path) {
     let root = root_params.self_signed(&root_key).unwrap();
     let issuer = Issuer::new(root_params, &root_key);
     std::fs::write(dir.join("ca.pem"), root.pem()).unwrap();
-    for (stem, aki) in [("no-aki", false), ("aki", true)] {
+    for (stem, aki, any_eku) in [
+        ("no-aki", false, false),
+        ("aki", true, false),
+        ("any-eku", true, true),
+    ] {
         let key = KeyPair::generate().unwrap();
         let mut params = CertificateParams::new(vec!["client.test".to_owned()]).unwrap();
         params.distinguished_name = DistinguishedName::new();
         params.distinguished_name.push(DnType::CommonName, "client");
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        if any_eku {
+            params
+                .extended_key_usages
+                .push(ExtendedKeyUsagePurpose::Any);
+        }
         params.use_authority_key_identifier_extension = aki;
         let cert = params.signed_by(&key, &issuer).unwrap();
         std::fs::write(dir.join(format!("{stem}.pem")), cert.pem()).unwrap();
@@ -107,4 +120,63 @@ fn check_config_holds_chains_to_the_trust_domains_profile() {
             .contains("profile: unknown variant `pedantic`, expected `default` or `strict`"),
         "{run}"
     );
+}
+
+#[test]
+fn check_ca_holds_chains_to_the_profile_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_chains(d);
+    let no_aki = ["--ca", "ca.pem", "--chain", "no-aki.pem"];
+    let run = check(d, &[&no_aki[..], &["--profile", "strict"]].concat());
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stdout
+            .contains("has no authorityKeyIdentifier with a keyIdentifier")
+            && run.stdout.contains("(RFC 5280 4.2.1.1, profile strict)"),
+        "{run}"
+    );
+    for default in [
+        &no_aki[..],
+        &[&no_aki[..], &["--profile", "default"]].concat(),
+    ] {
+        let run = check(d, default);
+        assert_eq!(run.code, 0, "{run}");
+    }
+
+    // The CA/Browser Forum rules apply to server certificates only.
+    let server = [
+        "--ca",
+        "ca.pem",
+        "--chain",
+        "any-eku.pem",
+        "--purpose",
+        "server",
+    ];
+    let run = check(d, &[&server[..], &["--profile", "strict"]].concat());
+    assert_eq!(run.code, 1, "{run}");
+    assert!(
+        run.stdout.contains(
+            "the server's end-entity certificate (subject \"CN=client\") asserts \
+             anyExtendedKeyUsage, which a server certificate MUST NOT (CA/Browser Forum Baseline \
+             Requirements 7.1.2.7.10, profile strict)"
+        ),
+        "{run}"
+    );
+    let run = check(d, &server);
+    assert_eq!(run.code, 0, "{run}");
+    let client = [
+        "--ca",
+        "ca.pem",
+        "--chain",
+        "any-eku.pem",
+        "--profile",
+        "strict",
+    ];
+    let run = check(d, &client);
+    assert_eq!(run.code, 0, "{run}");
+
+    let run = check(d, &[&no_aki[..], &["--profile", "pedantic"]].concat());
+    assert_eq!(run.code, 2, "{run}");
+    assert!(run.stderr.contains("pedantic"), "{run}");
 }
