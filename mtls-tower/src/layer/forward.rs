@@ -9,12 +9,12 @@
 //! | RFC 9440 | `client-cert-chain` | `:<base64 DER>:, :<base64 DER>:` (the certificates after the leaf, as presented; absent when none) |
 //! | nginx style | `ssl-client-verify` | `SUCCESS` (verified identity), `FAILED:<reason>` (the certificate failed verification and was let through: a `danger` option, a CRL treatment, audit mode), else `NONE` (always set) |
 //! | nginx style | `ssl-client-subject-dn`, `ssl-client-issuer-dn` | RFC 4514 subject and issuer of the leaf |
-//! | nginx style | `ssl-client-policies` | the certificate policies valid for the verified path ([`PeerIdentity::certificate_policies`]): `none`, `any`, or the policy OIDs as `2.16.840.1.101.3.2.1.3.13, 2.16.840.1.101.3.2.1.3.7` |
+//! | nginx style | `ssl-client-policies` | the certificate policies valid for the verified path ([`PeerIdentity::certificate_policies`]): `any`, or the policy OIDs as `2.16.840.1.101.3.2.1.3.13, 2.16.840.1.101.3.2.1.3.7`; absent when none is |
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use http::header::{HeaderMap, HeaderName, HeaderValue};
-use mtls_core::PeerIdentity;
+use mtls_core::{CertificatePolicies, PeerIdentity};
 use mtls_policy::PeerVerification;
 use rustls_pki_types::CertificateDer;
 
@@ -35,8 +35,8 @@ pub const SSL_CLIENT_SUBJECT_DN: HeaderName = HeaderName::from_static("ssl-clien
 /// `ssl-client-issuer-dn` (nginx `$ssl_client_i_dn`).
 pub const SSL_CLIENT_ISSUER_DN: HeaderName = HeaderName::from_static("ssl-client-issuer-dn");
 /// `ssl-client-policies`: the certificate policies valid for the verified path, as
-/// [`CertificatePolicies`](mtls_core::CertificatePolicies) displays them (`none`, `any`, or
-/// the OIDs separated by `, `).
+/// [`CertificatePolicies`](mtls_core::CertificatePolicies) displays them (`any`, or the OIDs
+/// separated by `, `); not set when no policy is valid.
 pub const SSL_CLIENT_POLICIES: HeaderName = HeaderName::from_static("ssl-client-policies");
 
 /// Which identity headers the layer sets upstream. Inbound identity headers are always
@@ -188,8 +188,10 @@ impl ForwardIdentity {
             if let Some(id) = identity {
                 set(headers, SSL_CLIENT_SUBJECT_DN, id.subject().to_owned());
                 set(headers, SSL_CLIENT_ISSUER_DN, id.issuer().to_owned());
-                let policies = id.certificate_policies().to_string();
-                set(headers, SSL_CLIENT_POLICIES, policies);
+                let policies = id.certificate_policies();
+                if *policies != CertificatePolicies::None {
+                    set(headers, SSL_CLIENT_POLICIES, policies.to_string());
+                }
             }
         }
     }

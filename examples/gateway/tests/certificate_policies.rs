@@ -1,9 +1,11 @@
-//! `mtls-gateway check` prints the certificate policies valid for an accepted chain (RFC 5280
-//! 6.1.6): the OIDs, `any`, or `none`; with `--config`, after the trust domain's
-//! `certificate_policies` initial set. Certificates with policy extensions made with rcgen at
-//! test time.
+//! The certificate policies valid for an accepted chain (RFC 5280 6.1.6) where the gateway
+//! shows them: `mtls-gateway check` prints them (the OIDs, `any`, or `none`; with `--config`,
+//! after the trust domain's `certificate_policies` initial set), and `mtls-gateway run`
+//! forwards them to the backend in `ssl-client-policies` (the real binary, `curl` as the
+//! client). Certificates with policy extensions made with rcgen at test time.
 
 mod check_run;
+mod support;
 
 use std::path::Path;
 
@@ -12,6 +14,7 @@ use rcgen::{
     BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
     ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
+use support::{Workdir, backend, curl_status, free_port};
 
 /// 2.16.840.1.101.3.2.1.48.1 and .2 (the PKITS test policies), and anyPolicy.
 const A: &str = "2.16.840.1.101.3.2.1.48.1";
@@ -52,8 +55,8 @@ fn ca_params(name: &str) -> CertificateParams {
     params
 }
 
-/// Writes `<stem>-ca.pem` (a root) and `<stem>.pem` (leaf, then an intermediate) to `dir`, the
-/// intermediate asserting `int`, the leaf `leaf`.
+/// Writes `<stem>-ca.pem` (a root), `<stem>.pem` (leaf, then an intermediate) and `<stem>.key`
+/// to `dir`, the intermediate asserting `int`, the leaf `leaf`.
 fn write_chain(dir: &Path, stem: &str, int: &[&[u8]], leaf: &[&[u8]]) {
     let root_key = KeyPair::generate().unwrap();
     let root_params = ca_params("Policy Root");
@@ -83,6 +86,7 @@ fn write_chain(dir: &Path, stem: &str, int: &[&[u8]], leaf: &[&[u8]]) {
         leaf_cert.pem() + &int_cert.pem(),
     )
     .unwrap();
+    std::fs::write(dir.join(format!("{stem}.key")), leaf_key.serialize_pem()).unwrap();
 }
 
 fn policies_line(run: &Run) -> &str {
@@ -177,4 +181,71 @@ backends:
     let run = check(d, &["--config", "gateway.yaml", "--chain", "both.pem"]);
     assert_eq!(run.code, 0, "{run}");
     assert_eq!(policies_line(&run), "none");
+}
+
+/// The running gateway forwards the policies of the verified path, after the trust domain's
+/// initial set, in `ssl-client-policies`; a chain holding none gets no such header, and a copy
+/// the client sends never reaches the backend.
+#[test]
+fn the_gateway_forwards_the_policies_to_the_backend() {
+    let w = Workdir::new();
+    let d = &w.etc;
+    write_chain(d, "piv", &[A_DER, B_DER], &[A_DER, B_DER]);
+    write_chain(d, "bare", &[A_DER], &[]);
+    let app = backend("app");
+    let (https, admin) = (free_port(), free_port());
+    let config = format!(
+        r#"
+admin:
+  address: 127.0.0.1:{admin}
+listeners:
+  - name: piv
+    address: 127.0.0.1:{https}
+    hosts:
+      - certificate: {{ chain: server.pem, key: server.key }}
+        client_validation:
+          mode: required
+          trust:
+            - name: piv
+              ca: [{{ file: piv-ca.pem }}, {{ file: bare-ca.pem }}]
+              certificate_policies: {{ initial: ["{A}"], require_explicit: false }}
+        routes:
+          - {{ path_prefix: /, backend: app }}
+backends:
+  app: {{ url: "http://127.0.0.1:{port}" }}
+forward_identity: {{ ssl_client: true }}
+"#,
+        port = app.port
+    );
+    let _gateway = w.start("piv.yaml", &config, admin);
+    let url = format!("https://localhost:{https}/who");
+    let get = |stem: &str| {
+        let (cert, key) = (format!("{stem}.pem"), format!("{stem}.key"));
+        let (code, status, body, err) = curl_status(
+            d,
+            &[
+                "--cacert",
+                "ca.pem",
+                "--cert",
+                &cert,
+                "--key",
+                &key,
+                "-H",
+                "ssl-client-policies: 2.5.29.32.0",
+                &url,
+            ],
+        );
+        assert_eq!((code, status), (0, 200), "{stem}: {body}{err}");
+        body
+    };
+    let body = get("piv");
+    assert!(body.contains("ssl-client-verify: SUCCESS\n"), "{body}");
+    let forwarded: Vec<&str> = body
+        .lines()
+        .filter(|l| l.starts_with("ssl-client-policies:"))
+        .collect();
+    assert_eq!(forwarded, [format!("ssl-client-policies: {A}")], "{body}");
+    let body = get("bare");
+    assert!(body.contains("ssl-client-verify: SUCCESS\n"), "{body}");
+    assert!(!body.contains("ssl-client-policies"), "{body}");
 }
