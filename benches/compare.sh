@@ -10,7 +10,8 @@
 #
 # Variables: ROUNDS, DURATION, WARMUP (s), WORKERS, IDLE (connections; 0: no idle test), S_TIME
 # (seconds of `openssl s_time` per server; 0: none), CASES (full_crl full_nocrl keepalive, the
-# default, and resumed), ONLY (server names: gateway
+# default, resumed, and full_crl_distinct: full_crl with a distinct client leaf per connection,
+# CLIENTS of them round robin, 5,000 by default), ONLY (server names: gateway
 # nginx_fixed nginx_proxy haproxy_fixed haproxy_proxy raw raw_proxy), SERVER_CPU, LOAD_CPU,
 # BASE_PORT (14 ports from it), OUT (result directory), SVG (the plot), RESTART (1, the
 # default: fresh server processes for every round; 0: the same processes throughout).
@@ -126,7 +127,12 @@ fi
 
 # --- PKI --------------------------------------------------------------------------------------
 PKI=$OUT/pki
-"$LOADGEN" pki --dir "$PKI" --revoked 1000
+CLIENTS=${CLIENTS:-5000}
+if [[ " $CASES " == *" full_crl_distinct "* ]]; then
+    "$LOADGEN" pki --dir "$PKI" --revoked 1000 --clients "$CLIENTS"
+else
+    "$LOADGEN" pki --dir "$PKI" --revoked 1000
+fi
 chmod 755 "$PKI"
 chmod 644 "$PKI"/*
 
@@ -377,7 +383,7 @@ await_servers() {
 await_servers
 
 addr_of() {
-    case $1/$2 in
+    case ${1%_distinct}/$2 in
         full_crl/gateway | keepalive/gateway | resumed/gateway) echo "127.0.0.1:$P_GW_CRL" ;;
         full_nocrl/gateway) echo "127.0.0.1:$P_GW_NOCRL" ;;
         full_crl/gateway_proxy | keepalive/gateway_proxy) echo "127.0.0.1:$P_GW_PROXY" ;;
@@ -395,6 +401,7 @@ addr_of() {
     esac
 }
 pids_of() {
+    set -- "$1" "${2%_distinct}"
     case $1 in
         gateway | gateway_proxy) echo "$GW_PID" ;;
         nginx_*) echo "$NGX_PID,$NGX_WORKER" ;;
@@ -483,10 +490,13 @@ for round in $(seq 1 "$ROUNDS"); do
             mode=full
             [[ $case == keepalive ]] && mode=keepalive
             [[ $case == resumed ]] && mode=resumed
+            clients=()
+            [[ $case == full_crl_distinct ]] &&
+                clients=(--clients "$PKI/clients.pem" --client-keys "$PKI/clients.key")
             line=$(timeout $((${DURATION%.*} + 30)) taskset -c "$LOAD_CPU" "$LOADGEN" run \
                 --mode "$mode" --workers "$WORKERS" --duration "$DURATION" --warmup "$WARMUP" \
                 --addr "$(addr_of "$case" "$server")" --cert "$PKI/client.pem" --key "$PKI/client.key" \
-                --server-pid "$(pids_of "$server" "$case")" \
+                "${clients[@]}" --server-pid "$(pids_of "$server" "$case")" \
                 --server "$server" --case "$case" --round "$round")
             echo "$line" >>"$RUNS"
         done

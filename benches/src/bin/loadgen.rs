@@ -9,11 +9,16 @@
 //!   `root-crl.pem` (the root's CRL alone) and `fetched-1.crl` … `fetched-K.crl`: the
 //!   intermediate's CRL (DER) again, each one serial longer and one second newer, for a
 //!   distribution point that keeps changing (`benches/reload_p99.sh` with `MODE=fetched`).
+//!   With `--clients N` also `clients.pem` and `clients.key`: N more client leaves and their
+//!   keys, for `run --clients`.
 //! - `loadgen run`: N workers on one thread for D seconds (after a warm-up that is not counted)
 //!   against one server, in mode `full` (a new TLS 1.3 handshake with the client certificate per
 //!   connection, no resumption, one `GET` each, then close_notify), `resumed` (the same, each
 //!   connection resuming a TLS 1.3 session with a ticket of an earlier one; the share that
-//!   resumed is reported) or `keepalive` (`--requests` requests per connection, 100 by default). Counts errors by kind, measures p50/p99 latency
+//!   resumed is reported) or `keepalive` (`--requests` requests per connection, 100 by default).
+//!   With `--clients`/`--client-keys` each new connection presents the next of those leaves
+//!   (round robin) instead of `--cert`'s, so a server that remembers chains it verified sees a
+//!   client return only after all the others. Counts errors by kind, measures p50/p99 latency
 //!   (per connection in `full`, per request in `keepalive`), and reads the server's CPU time
 //!   (utime + stime of every `--server-pid`, from `/proc/<pid>/stat`) over the measured window.
 //!   Prints one JSON line.
@@ -68,6 +73,10 @@ enum Command {
         /// Newer versions of the intermediate's CRL to write (`fetched-N.crl`, DER).
         #[arg(long, default_value_t = 0)]
         fetched: u64,
+        /// Distinct client leaves to write besides `client.pem` (`clients.pem`, the leaves
+        /// alone, and `clients.key`, their keys in the same order), for `run --clients`.
+        #[arg(long, default_value_t = 0)]
+        clients: usize,
     },
     /// Load one server for a bounded time; one JSON line on stdout.
     Run(RunArgs),
@@ -106,6 +115,13 @@ struct Target {
     /// Client key (PEM).
     #[arg(long)]
     key: PathBuf,
+    /// Client leaves (PEM, as `pki --clients` writes them): each new connection presents the
+    /// next, round robin, with the intermediates of `--cert`, instead of `--cert`'s leaf.
+    #[arg(long, requires = "client_keys")]
+    clients: Option<PathBuf>,
+    /// The keys of `--clients` (PEM), in the same order.
+    #[arg(long, requires = "clients")]
+    client_keys: Option<PathBuf>,
     /// SNI and Host header.
     #[arg(long, default_value = "localhost")]
     host: String,
@@ -169,7 +185,8 @@ fn main() -> std::process::ExitCode {
             dir,
             revoked,
             fetched,
-        } => write_pki(&dir, revoked, fetched),
+            clients,
+        } => write_pki(&dir, revoked, fetched, clients),
         Command::Run(args) => local_runtime(run(args)),
         Command::Idle(args) => local_runtime(idle(args)),
         Command::Report { files, note } => report(&files, &note),
@@ -194,7 +211,12 @@ fn local_runtime(f: impl Future<Output = Result<(), String>>) -> Result<(), Stri
 // ---------------------------------------------------------------------------------------------
 // PKI
 
-fn write_pki(dir: &Path, revoked_serials: usize, fetched: u64) -> Result<(), String> {
+fn write_pki(
+    dir: &Path,
+    revoked_serials: usize,
+    fetched: u64,
+    clients: usize,
+) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let pki = Pki::new();
     let files = pki
@@ -237,6 +259,16 @@ fn write_pki(dir: &Path, revoked_serials: usize, fetched: u64) -> Result<(), Str
     for version in 1..=fetched {
         let crls = crls_with(version);
         write(&format!("fetched-{version}.crl"), crls.intermediate().der())?;
+    }
+    if clients > 0 {
+        let (mut certs, mut keys) = (String::new(), String::new());
+        for i in 0..clients {
+            let leaf = pki.client().common_name(&format!("client-{i}")).issue();
+            certs.push_str(&leaf.cert_pem());
+            keys.push_str(&leaf.key_pem());
+        }
+        write("clients.pem", certs.as_bytes())?;
+        write("clients.key", keys.as_bytes())?;
     }
     println!(
         "PKI in {} (ca.pem, server.pem/key, client.pem/key, revoked.pem/key, crl.pem with {} + 1 revoked serials)",
@@ -289,7 +321,9 @@ impl ServerCertVerifier for AcceptAnyServer {
 }
 
 struct Client {
-    connector: TlsConnector,
+    /// One per client leaf; connections take them in turn.
+    connectors: Vec<TlsConnector>,
+    next: Cell<usize>,
     addr: SocketAddr,
     name: ServerName<'static>,
     request: Vec<u8>,
@@ -303,27 +337,62 @@ impl Client {
             .map_err(|e| format!("{}: {e}", target.cert.display()))?;
         let key = PrivateKeyDer::from_pem_file(&target.key)
             .map_err(|e| format!("{}: {e}", target.key.display()))?;
+        let identities = match (&target.clients, &target.client_keys) {
+            (Some(certs), Some(keys)) => {
+                let leaves = CertificateDer::pem_file_iter(certs)
+                    .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                    .map_err(|e| format!("{}: {e}", certs.display()))?;
+                let keys = PrivateKeyDer::pem_file_iter(keys)
+                    .and_then(Iterator::collect::<Result<Vec<_>, _>>)
+                    .map_err(|e| format!("{}: {e}", keys.display()))?;
+                if leaves.is_empty() || leaves.len() != keys.len() {
+                    return Err(format!(
+                        "--clients: {} leaves, {} keys",
+                        leaves.len(),
+                        keys.len()
+                    ));
+                }
+                let intermediates = chain.get(1..).unwrap_or_default();
+                leaves
+                    .into_iter()
+                    .zip(keys)
+                    .map(|(leaf, key)| {
+                        let mut chain = vec![leaf];
+                        chain.extend_from_slice(intermediates);
+                        (chain, key)
+                    })
+                    .collect()
+            }
+            _ => vec![(chain, key)],
+        };
         // rustls' provider as it ships: its client, like curl and OpenSSL, asks for AES-256 first.
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let mut config = ClientConfig::builder_with_provider(provider.clone())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| format!("TLS 1.3: {e}"))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider)))
-            .with_client_auth_cert(chain, key)
-            .map_err(|e| format!("client key: {e}"))?;
-        // Tickets are kept per server name, eight at most: each connection takes one and
-        // the server's NewSessionTicket messages refill them.
-        config.resumption = if resume {
-            Resumption::in_memory_sessions(256)
-        } else {
-            Resumption::disabled()
-        };
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        let connectors = identities
+            .into_iter()
+            .map(|(chain, key)| {
+                let mut config = ClientConfig::builder_with_provider(provider.clone())
+                    .with_protocol_versions(&[&rustls::version::TLS13])
+                    .map_err(|e| format!("TLS 1.3: {e}"))?
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(AcceptAnyServer(provider.clone())))
+                    .with_client_auth_cert(chain, key)
+                    .map_err(|e| format!("client key: {e}"))?;
+                // Tickets are kept per server name, eight at most: each connection takes one
+                // and the server's NewSessionTicket messages refill them.
+                config.resumption = if resume {
+                    Resumption::in_memory_sessions(256)
+                } else {
+                    Resumption::disabled()
+                };
+                config.alpn_protocols = vec![b"http/1.1".to_vec()];
+                Ok(TlsConnector::from(Arc::new(config)))
+            })
+            .collect::<Result<Vec<_>, String>>()?;
         let name = ServerName::try_from(target.host.clone())
             .map_err(|e| format!("--host {}: {e}", target.host))?;
         Ok(Self {
-            connector: TlsConnector::from(Arc::new(config)),
+            connectors,
+            next: Cell::new(0),
             addr: target.addr,
             name,
             request: format!(
@@ -340,7 +409,9 @@ impl Client {
             .await
             .map_err(|e| Fail::Connect(e.kind()))?;
         let _ = tcp.set_nodelay(true);
-        self.connector
+        let turn = self.next.get();
+        self.next.set(turn.wrapping_add(1));
+        self.connectors[turn % self.connectors.len()]
             .connect(self.name.clone(), tcp)
             .await
             .map_err(
@@ -972,8 +1043,12 @@ const SERVERS: [(&str, &str); 8] = [
     ),
 ];
 
-const CASES: [(&str, &str); 4] = [
+const CASES: [(&str, &str); 5] = [
     ("full_crl", "full mTLS handshakes/s, CRLs loaded"),
+    (
+        "full_crl_distinct",
+        "full mTLS handshakes/s, CRLs loaded, a distinct client leaf per connection",
+    ),
     ("full_nocrl", "full mTLS handshakes/s, no CRL"),
     (
         "resumed",
@@ -1094,8 +1169,9 @@ fn report(files: &[PathBuf], note: &str) -> Result<(), String> {
     let _ = writeln!(out, "|---|---|---:|---:|---:|---|");
     // The targets compare the gateway with raw rustls and nginx; HAProxy and the raw proxy are
     // references.
-    let targets: [(&str, &str, &str, Option<f64>); 20] = [
+    let targets: [(&str, &str, &str, Option<f64>); 21] = [
         ("full_crl", "gateway", "raw", Some(1.25)),
+        ("full_crl_distinct", "gateway", "raw", None),
         ("full_crl", "gateway", "nginx_fixed", Some(3.5)),
         ("full_crl", "gateway", "haproxy_fixed", None),
         ("full_crl", "gateway_proxy", "nginx_proxy", None),
