@@ -176,6 +176,21 @@ pub(crate) fn cert_issuer(cert_der: &[u8]) -> Option<&[u8]> {
     expect(rest, SEQUENCE).map(|(issuer, _)| issuer.contents)
 }
 
+/// The `Validity` SEQUENCE of a certificate, encoded (tag and length included).
+pub(crate) fn cert_validity(cert_der: &[u8]) -> Option<&[u8]> {
+    let (outer, _) = expect(cert_der, SEQUENCE)?;
+    let (tbs, _) = expect(outer.contents, SEQUENCE)?;
+    let mut fields = tbs.contents;
+    // [0] version (optional), serialNumber, signature, issuer, then validity.
+    if let Some((_version, rest)) = read(fields).filter(|(v, _)| v.tag == 0xa0) {
+        fields = rest;
+    }
+    let (_serial, rest) = read(fields)?;
+    let (_algorithm, rest) = expect(rest, SEQUENCE)?;
+    let (_issuer, rest) = expect(rest, SEQUENCE)?;
+    expect(rest, SEQUENCE).map(|(validity, _)| validity.whole)
+}
+
 /// The value (OCTET STRING contents) of a certificate's extension with OID contents `oid`.
 pub(crate) fn cert_extension<'a>(cert_der: &'a [u8], oid: &[u8]) -> Option<&'a [u8]> {
     find_extension(extensions(cert_der)?, oid)
@@ -208,6 +223,7 @@ mod tests {
             assert!(spki(&input[..end]).is_none());
             assert!(cert_extension(&input[..end], &[0x55, 0x1d, 0x1f]).is_none());
             assert!(cert_issuer(&input[..end]).is_none());
+            assert!(cert_validity(&input[..end]).is_none());
             assert_eq!(crl_sign(&input[..end]), CrlSign::Absent);
         }
     }

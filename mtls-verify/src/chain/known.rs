@@ -13,12 +13,13 @@ use std::ops::Range;
 use mtls_core::CertificatePolicies;
 use rustls::crypto::WebPkiSupportedAlgorithms;
 use rustls_pki_types::{CertificateDer, UnixTime};
-use x509_parser::certificate::X509Certificate;
+use x509_parser::certificate::Validity;
 use x509_parser::prelude::FromDer as _;
 
 use super::Usage;
 use super::links::{Link, recheck_links};
 use super::shortcut::UsageKey;
+use crate::der;
 use crate::trust::LoadedTrustDomain;
 
 /// A chain this domain accepted: the chain as presented (the cache's key, compared in full),
@@ -136,10 +137,9 @@ pub(super) fn remember(
 }
 
 /// Where the fields of `link` are in `der` (its encoding, found at `index` in the chain), and
-/// its validity period.
+/// its validity period (read alone: the path's verification parsed the rest).
 fn path_cert(der: &[u8], index: usize, link: &Link<'_>) -> Option<PathCert> {
-    let (_, parsed) = X509Certificate::from_der(der).ok()?;
-    let validity = parsed.validity();
+    let (_, validity) = Validity::from_der(der::cert_validity(der)?).ok()?;
     Some(PathCert {
         index,
         subject: find(der, link.subject)?,
