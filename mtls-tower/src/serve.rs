@@ -167,7 +167,7 @@ where
         let span = tracing::debug_span!("connection", %remote);
         let task = async move {
             // Boxed: the handshake's state (about 5.5 KiB) is held only while it runs, not
-            // for the life of the connection (an idle connection's task is then 4 KiB, not 11).
+            // for the life of the connection (an idle HTTP/1 connection's task is then 2.5 KiB).
             let (io, info) = match Box::pin(acceptor.accept(stream)).await {
                 Ok(accepted) => accepted,
                 Err(e) => {
@@ -227,7 +227,11 @@ where
                 Protocol::Http2 => {
                     let conn = h2.serve_connection(TokioIo::new(io), service);
                     let on_idle = OnIdle::GoAway;
+                    // Boxed: an HTTP/2 connection's state is larger than an HTTP/1 one's, and the
+                    // task is as large as its largest state; inline, every HTTP/1 connection's
+                    // task would be 4.1 KiB instead of 2.5.
                     let ended = drive(conn, |c| c.graceful_shutdown(), &mut signals, on_idle);
+                    let ended = Box::pin(ended);
                     (ended.await, None)
                 }
             };
