@@ -75,15 +75,13 @@
 //! Every line above is what your code writes, with `dir` where your files are; when the example
 //! runs as a test, its hidden lines put a throw-away PKI there.
 //!
-//! # Features
+//! # No TLS stack
 //!
-//! | feature | default | what it does |
-//! |---|---|---|
-//! | `aws-lc-rs` | yes | [`crypto::default_provider`] is aws-lc-rs |
-//! | `ring` | no | [`crypto::default_provider`] is ring when `aws-lc-rs` is off |
-//!
-//! With neither, [`crypto::default_provider`] does not exist: every function that needs a
-//! crypto provider takes one explicitly, and nothing relies on rustls' process-wide default.
+//! `mtls-core` depends on no TLS library and no crypto provider: it reads DER with
+//! `rustls-pki-types`, `rustls-webpki` (trust anchors, CRLs) and `x509-parser`. A server
+//! credential's key is loaded by a crypto provider where one is chosen:
+//! `mtls_verify::crypto::certified_key` loads it with rustls' provider, and checks again that it
+//! belongs to the leaf.
 
 // Library code never unwraps; tests may.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
@@ -93,7 +91,6 @@ mod bundle;
 mod cert;
 mod credential;
 mod crl;
-pub mod crypto;
 mod error;
 pub mod identity;
 mod key;

@@ -22,7 +22,7 @@ use rustls_pki_types::CertificateDer;
 /// use mtls_verify::{LoadedTrustDomain, PolicyVerifier};
 /// use rustls_pki_types::UnixTime;
 ///
-/// let provider = mtls_core::crypto::default_provider();
+/// let provider = mtls_verify::crypto::default_provider();
 /// let verifier = PolicyVerifier::builder(provider.clone())
 ///     .trust_domain(LoadedTrustDomain::load(
 ///         &TrustDomain::new("mesh", TrustSource::Pem(pki.root().cert_pem())),

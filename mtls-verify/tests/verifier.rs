@@ -331,7 +331,9 @@ fn next_update_comes_from_the_policy_trust_domain() {
     };
     let load = |text: &str| {
         let domain: TrustDomain = mtls_policy::yaml::from_str(text).unwrap();
-        verifier(LoadedTrustDomain::load(&domain, &mtls_verify::crypto::default_provider()).unwrap())
+        verifier(
+            LoadedTrustDomain::load(&domain, &mtls_verify::crypto::default_provider()).unwrap(),
+        )
     };
     let client = pki().default_client();
     assert_eq!(

@@ -63,12 +63,13 @@ fn handshake_as(
     pki: &mtls_testkit::Pki,
     client: &mtls_testkit::Leaf,
 ) -> Result<(CertificateDer<'static>, String), String> {
-    let config = rustls::ClientConfig::builder_with_provider(mtls_verify::crypto::default_provider())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
-        .with_root_certificates(pki.root_store())
-        .with_client_auth_cert(client.chain_der(), client.key_der())
-        .map_err(|e| e.to_string())?;
+    let config =
+        rustls::ClientConfig::builder_with_provider(mtls_verify::crypto::default_provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_root_certificates(pki.root_store())
+            .with_client_auth_cert(client.chain_der(), client.key_der())
+            .map_err(|e| e.to_string())?;
     let name = ServerName::try_from("web.example.com").map_err(|e| e.to_string())?;
     let mut conn =
         rustls::ClientConnection::new(Arc::new(config), name).map_err(|e| e.to_string())?;
