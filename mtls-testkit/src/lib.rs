@@ -68,6 +68,7 @@ pub mod tls;
 pub use crate::crl::{Crl, CrlBuilder, Crls};
 pub use crate::files::PkiFiles;
 pub use crate::key::{KeyAlg, KeyMaterial};
+pub use crate::pem::encode as pem_encode;
 pub use crate::leaf::{Eku, Leaf, LeafBuilder, Validity};
 pub use crate::pki::{Ca, DEFAULT_CLIENT_SPIFFE_ID, IssuedBy, ORGANIZATION, Pki};
 

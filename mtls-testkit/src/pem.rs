@@ -2,7 +2,10 @@
 
 use pem::{EncodeConfig, LineEnding, Pem};
 
-pub(crate) fn encode(label: &str, der: &[u8]) -> String {
+/// One PEM block labelled `label` (`CERTIFICATE`, `PRIVATE KEY`, ...) holding `der`, with `\n`
+/// line endings: for tests that write material the kit has no method for, such as a hand-made
+/// key structure.
+pub fn encode(label: &str, der: &[u8]) -> String {
     pem::encode_config(
         &Pem::new(label, der),
         EncodeConfig::new().set_line_ending(LineEnding::LF),

@@ -8,7 +8,7 @@ mod support;
 use std::path::Path;
 
 use mtls_policy::Policy;
-use mtls_testkit::{KeyAlg, Pki};
+use mtls_testkit::{KeyAlg, Pki, pem_encode};
 use mtls_tower::MtlsListener;
 
 /// A policy with one host serving `dir/server.pem` with the key `dir/server.key`.
@@ -61,7 +61,7 @@ fn a_key_only_the_provider_can_match_is_refused_at_build() {
     write(
         dir.path(),
         &pki.default_server().chain_pem(),
-        &pem("PRIVATE KEY", other.secret_pkcs8_der()),
+        &pem_encode("PRIVATE KEY", other.secret_pkcs8_der()),
     );
     assert_eq!(build(dir.path()).err(), Some(mismatch(dir.path())));
 
@@ -70,7 +70,7 @@ fn a_key_only_the_provider_can_match_is_refused_at_build() {
     write(
         dir.path(),
         &pki.default_server().chain_pem(),
-        &pem("PRIVATE KEY", own.secret_pkcs8_der()),
+        &pem_encode("PRIVATE KEY", own.secret_pkcs8_der()),
     );
     build(dir.path()).unwrap();
 }
@@ -82,7 +82,7 @@ fn a_key_the_provider_cannot_use_is_refused_at_build() {
     write(
         dir.path(),
         &pki.default_server().chain_pem(),
-        &pem("PRIVATE KEY", &[0x30, 0x03, 0x02, 0x01, 0x00]),
+        &pem_encode("PRIVATE KEY", &[0x30, 0x03, 0x02, 0x01, 0x00]),
     );
     let err = build(dir.path()).err().unwrap();
     let expected = format!(
@@ -109,19 +109,4 @@ fn a_reload_with_a_key_of_another_certificate_is_refused() {
     );
     let err = listener.reload(policy(dir.path()), None, None).unwrap_err();
     assert_eq!(err.to_string(), mismatch(dir.path()));
-}
-
-/// A PEM block with `label` holding `der`.
-fn pem(label: &str, der: &[u8]) -> String {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let lines: Vec<&str> = b64
-        .as_bytes()
-        .chunks(64)
-        .map(|l| std::str::from_utf8(l).unwrap())
-        .collect();
-    format!(
-        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
-        lines.join("\n")
-    )
 }
