@@ -25,12 +25,14 @@ use crate::{Error, ErrorKind, Origin};
 /// has verified its chain, the [certificate policies](Self::certificate_policies) valid for
 /// that path.
 ///
-/// Cheap to clone (one reference count, and one more when policies are listed).
+/// Cheap to clone (one reference count, and one more when it holds policies).
 #[derive(Clone)]
 pub struct PeerIdentity {
     inner: Arc<Inner>,
-    /// Facts of the verified path, not of the certificate: set by whoever verified it.
-    policies: CertificatePolicies,
+    /// Facts of the verified path, not of the certificate: set by whoever verified it;
+    /// `None`: [`CertificatePolicies::None`] (kept out of line, so the identity stays two
+    /// words and an identity without policies allocates nothing for them).
+    policies: Option<Arc<CertificatePolicies>>,
 }
 
 struct Inner {
@@ -149,7 +151,7 @@ impl PeerIdentity {
         });
         Ok(Self {
             inner,
-            policies: CertificatePolicies::None,
+            policies: None,
         })
     }
 
@@ -158,7 +160,7 @@ impl PeerIdentity {
     /// each connection).
     #[must_use]
     pub fn with_certificate_policies(mut self, policies: CertificatePolicies) -> Self {
-        self.policies = policies;
+        self.policies = (policies != CertificatePolicies::None).then(|| Arc::new(policies));
         self
     }
 
@@ -187,7 +189,8 @@ impl PeerIdentity {
     /// # Ok(()) }
     /// ```
     pub fn certificate_policies(&self) -> &CertificatePolicies {
-        &self.policies
+        static NONE: CertificatePolicies = CertificatePolicies::None;
+        self.policies.as_deref().unwrap_or(&NONE)
     }
 
     /// The certificate, DER encoded.
@@ -424,7 +427,7 @@ impl fmt::Debug for PeerIdentity {
             .field("emails", &inner.emails)
             .field("other_san_count", &inner.other_san_count)
             .field("cert_sha256", &format_args!("{}", hex(&inner.cert_sha256)))
-            .field("certificate_policies", &self.policies)
+            .field("certificate_policies", self.certificate_policies())
             .finish_non_exhaustive()
     }
 }
@@ -483,6 +486,11 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_identity_is_two_words_with_or_without_policies() {
+        assert_eq!(size_of::<PeerIdentity>(), 2 * size_of::<usize>());
+    }
 
     #[test]
     fn hex_is_lowercase_two_digits_per_byte() {
