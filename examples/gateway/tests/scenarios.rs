@@ -778,6 +778,21 @@ fn a_bad_configuration_at_start_exits_2_with_the_field_path() {
             missing.display()
         )
     );
+
+    // A key that is not the certificate's (the client's): refused at start, naming the field
+    // and the key file, not left for the first handshake to fail.
+    let bad = text.replacen("key: server.key", "key: client.key", 1);
+    let (code, stderr) = start_failure(&w, "bad.yaml", &bad);
+    assert_eq!(code, 2, "{stderr}");
+    assert_eq!(
+        stderr,
+        format!(
+            "mtls-gateway: {}: listeners[0].hosts[0].certificate: file {}: private key does not \
+             match the leaf certificate (O=mtls-testkit,CN=localhost)\n",
+            w.etc.join("bad.yaml").display(),
+            w.etc.join("client.key").display()
+        )
+    );
 }
 
 #[test]
