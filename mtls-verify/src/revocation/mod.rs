@@ -40,6 +40,7 @@
 mod crl;
 mod delta;
 mod error;
+mod release;
 mod signature;
 mod signer;
 
