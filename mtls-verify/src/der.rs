@@ -164,6 +164,17 @@ fn extensions(cert_der: &[u8]) -> Option<&[u8]> {
 /// The issuer of a certificate: the contents of its issuer Name SEQUENCE, as webpki keeps names
 /// (and trust anchors their subjects).
 pub(crate) fn cert_issuer(cert_der: &[u8]) -> Option<&[u8]> {
+    expect(from_issuer(cert_der)?, SEQUENCE).map(|(issuer, _)| issuer.contents)
+}
+
+/// The `Validity` SEQUENCE of a certificate, encoded (tag and length included).
+pub(crate) fn cert_validity(cert_der: &[u8]) -> Option<&[u8]> {
+    let (_issuer, rest) = expect(from_issuer(cert_der)?, SEQUENCE)?;
+    expect(rest, SEQUENCE).map(|(validity, _)| validity.whole)
+}
+
+/// The fields of a certificate's TBS from its issuer on.
+fn from_issuer(cert_der: &[u8]) -> Option<&[u8]> {
     let (outer, _) = expect(cert_der, SEQUENCE)?;
     let (tbs, _) = expect(outer.contents, SEQUENCE)?;
     let mut fields = tbs.contents;
@@ -173,22 +184,7 @@ pub(crate) fn cert_issuer(cert_der: &[u8]) -> Option<&[u8]> {
     }
     let (_serial, rest) = read(fields)?;
     let (_algorithm, rest) = expect(rest, SEQUENCE)?;
-    expect(rest, SEQUENCE).map(|(issuer, _)| issuer.contents)
-}
-
-/// The `Validity` SEQUENCE of a certificate, encoded (tag and length included).
-pub(crate) fn cert_validity(cert_der: &[u8]) -> Option<&[u8]> {
-    let (outer, _) = expect(cert_der, SEQUENCE)?;
-    let (tbs, _) = expect(outer.contents, SEQUENCE)?;
-    let mut fields = tbs.contents;
-    // [0] version (optional), serialNumber, signature, issuer, then validity.
-    if let Some((_version, rest)) = read(fields).filter(|(v, _)| v.tag == 0xa0) {
-        fields = rest;
-    }
-    let (_serial, rest) = read(fields)?;
-    let (_algorithm, rest) = expect(rest, SEQUENCE)?;
-    let (_issuer, rest) = expect(rest, SEQUENCE)?;
-    expect(rest, SEQUENCE).map(|(validity, _)| validity.whole)
+    Some(rest)
 }
 
 /// The value (OCTET STRING contents) of a certificate's extension with OID contents `oid`.
