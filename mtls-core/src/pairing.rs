@@ -75,9 +75,8 @@ pub(crate) fn key_matches(
                 .as_ref()
                 .filter(|p| p.tag() == Tag::Oid)
                 .map(|p| p.data);
-            if let (Some(a), Some(b)) = (curve, leaf_curve)
-                && a != b
-            {
+            // No let-chain: mtls-core builds with Rust 1.85.
+            if matches!((curve, leaf_curve), (Some(a), Some(b)) if a != b) {
                 return Some(false);
             }
             same_point(point?, leaf)
