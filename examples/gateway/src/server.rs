@@ -348,9 +348,12 @@ pub(crate) async fn off_runtime<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, String> {
     let (done, finished) = tokio::sync::oneshot::channel();
+    // A swap starts tasks (the fetches of new distribution points) on the runtime.
+    let runtime = tokio::runtime::Handle::current();
     std::thread::Builder::new()
         .name("mtls-swap".into())
         .spawn(move || {
+            let _entered = runtime.enter();
             // On Linux the nice value is the calling thread's own.
             if let Err(e) = rustix::process::setpriority_process(None, SWAP_NICE) {
                 tracing::debug!(error = %e, "the swap runs at the runtime's priority");
