@@ -571,5 +571,11 @@ python3 -c 'import json, sys; print(json.dumps({"kind": "meta", "note": sys.argv
 echo
 echo "s_time cross-check:" | tee -a "$OUT/report.md"
 tee -a "$OUT/report.md" <"$STIME"
-python3 "$ROOT/benches/plot.py" loopback --runs "$RUNS" --out "$SVG"
+# The plot draws full_crl, full_nocrl and keepalive; a run of other cases only (CASES=resumed)
+# has nothing to draw.
+if grep -qE '"case": ?"(full_crl|full_nocrl|keepalive)"' "$RUNS"; then
+    python3 "$ROOT/benches/plot.py" loopback --runs "$RUNS" --out "$SVG"
+else
+    SVG="(none: no case the plot draws)"
+fi
 echo "== report: $OUT/report.md; plot: $SVG"
