@@ -68,8 +68,8 @@ pub mod tls;
 pub use crate::crl::{Crl, CrlBuilder, Crls};
 pub use crate::files::PkiFiles;
 pub use crate::key::{KeyAlg, KeyMaterial};
-pub use crate::pem::encode as pem_encode;
 pub use crate::leaf::{Eku, Leaf, LeafBuilder, Validity};
+pub use crate::pem::encode as pem_encode;
 pub use crate::pki::{Ca, DEFAULT_CLIENT_SPIFFE_ID, IssuedBy, ORGANIZATION, Pki};
 
 /// The README's example, compiled and run by `cargo test --doc`.
