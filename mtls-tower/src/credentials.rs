@@ -54,17 +54,9 @@ pub fn load_certificate(
 }
 
 /// Loads the CA bundle `source` names: a PEM file, inline PEM, or a secret read through
-/// `secrets` (its key guessed from the known layouts when the reference names none). The
-/// error names the file or secret and the cause.
+/// `secrets` (its key guessed from the known layouts when the reference names none), with
+/// [`mtls_verify::read_ca_source`], the reader trust domains use. The error names the file or
+/// secret and the cause.
 pub fn load_ca_bundle(source: &TrustSource, secrets: &Secrets<'_>) -> Result<CaBundle, String> {
-    match source {
-        TrustSource::File(path) => CaBundle::from_file(path),
-        TrustSource::Pem(pem) => CaBundle::from_bytes(pem.as_bytes(), "inline CA PEM"),
-        TrustSource::Secret(secret) => {
-            let bytes = secrets(secret).map_err(|e| format!("secret {:?}: {e}", secret.name))?;
-            CaBundle::from_bytes(&bytes, format!("secret {:?}", secret.name))
-        }
-        other => return Err(format!("unsupported CA source {other:?}")),
-    }
-    .map_err(|e| e.to_string())
+    mtls_verify::read_ca_source(source, secrets).map_err(|e| e.to_string())
 }

@@ -88,7 +88,8 @@ pub use builder::{DEFAULT_OUTCOME_CAPACITY, PolicyVerifierBuilder, VerifierError
 pub use outcomes::ChainOutcome;
 pub use revocation::{CrlError, RevocationIndex};
 pub use trust::{
-    DomainOptions, FetchedCrls, LoadedTrustDomain, ResolveError, TrustError, crl_distribution_uris,
+    DomainOptions, FetchedCrls, LoadedTrustDomain, ResolveError, SourceError, TrustError,
+    crl_distribution_uris, read_ca_source,
 };
 pub use verifier::PolicyVerifier;
 

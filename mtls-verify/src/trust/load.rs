@@ -47,22 +47,9 @@ impl LoadedTrustDomain {
         fetched: &FetchedCrls,
     ) -> Result<Self, TrustError> {
         let name = domain.name.as_str();
-        let material = |source| TrustError::Material {
-            domain: name.to_owned(),
-            source,
-        };
         let mut bundle: Option<CaBundle> = None;
         for source in &domain.ca {
-            let next = match source {
-                TrustSource::File(path) => CaBundle::from_file(path),
-                TrustSource::Pem(pem) => CaBundle::from_bytes(pem.as_bytes(), "inline CA PEM"),
-                TrustSource::Secret(secret) => {
-                    let bytes = resolved(name, secret, resolve)?;
-                    CaBundle::from_bytes(&bytes, secret_label(secret))
-                }
-                other => return Err(unsupported(name, other)),
-            }
-            .map_err(material)?;
+            let next = read_ca_source(source, resolve).map_err(|e| e.in_domain(name))?;
             match &mut bundle {
                 Some(b) => b.merge(&next),
                 None => bundle = Some(next),
@@ -84,18 +71,14 @@ impl LoadedTrustDomain {
             Some(options) => {
                 let mut set = CrlSet::default();
                 for source in &options.sources {
-                    let next = match source {
-                        TrustSource::File(path) => CrlSet::from_file(path),
-                        TrustSource::Pem(pem) => {
-                            CrlSet::from_bytes(pem.as_bytes(), "inline CRL PEM")
-                        }
-                        TrustSource::Secret(secret) => {
-                            let bytes = resolved(name, secret, resolve)?;
-                            CrlSet::from_bytes(&bytes, secret_label(secret))
-                        }
-                        other => return Err(unsupported(name, other)),
-                    }
-                    .map_err(material)?;
+                    let next = read_source(
+                        source,
+                        resolve,
+                        |path| CrlSet::from_file(path),
+                        CrlSet::from_bytes,
+                        "inline CRL PEM",
+                    )
+                    .map_err(|e| e.in_domain(name))?;
                     set.extend(next);
                 }
                 Some(set)
@@ -133,10 +116,124 @@ impl LoadedTrustDomain {
 #[error("no secret resolver")]
 struct NoResolver;
 
-fn unsupported(domain: &str, source: &TrustSource) -> TrustError {
-    TrustError::UnsupportedSource {
-        domain: domain.to_owned(),
-        source_kind: format!("{source:?}"),
+/// Reads the CA bundle one [`TrustSource`] names: a PEM file, inline PEM, or a secret whose
+/// PEM bytes `resolve` returns. The one reader of CA sources: trust domains and upstream TLS
+/// settings (`mtls_tower::load_ca_bundle`) read theirs through it.
+///
+/// ```
+/// use mtls_policy::TrustSource;
+///
+/// let missing = TrustSource::File("/nonexistent/ca.pem".into());
+/// let err = mtls_verify::read_ca_source(&missing, &|_| Err("no secrets here".into()))
+///     .unwrap_err();
+/// assert!(err.to_string().contains("/nonexistent/ca.pem"));
+/// ```
+///
+/// # Errors
+/// [`SourceError`]: the material does not parse, the secret cannot be read, or the source is
+/// of a kind this version cannot read.
+pub fn read_ca_source(
+    source: &TrustSource,
+    resolve: &dyn Fn(&SecretRef) -> Result<Vec<u8>, ResolveError>,
+) -> Result<CaBundle, SourceError> {
+    read_source(
+        source,
+        resolve,
+        |path| CaBundle::from_file(path),
+        CaBundle::from_bytes,
+        "inline CA PEM",
+    )
+}
+
+/// Reads what `source` names with `from_file` or `from_bytes` (inline PEM labelled
+/// `inline_label`; a secret's bytes labelled `namespace/name[:key]`).
+fn read_source<T>(
+    source: &TrustSource,
+    resolve: &dyn Fn(&SecretRef) -> Result<Vec<u8>, ResolveError>,
+    from_file: impl FnOnce(&std::path::Path) -> Result<T, mtls_core::Error>,
+    from_bytes: impl FnOnce(&[u8], String) -> Result<T, mtls_core::Error>,
+    inline_label: &str,
+) -> Result<T, SourceError> {
+    match source {
+        TrustSource::File(path) => from_file(path),
+        TrustSource::Pem(pem) => from_bytes(pem.as_bytes(), inline_label.to_owned()),
+        TrustSource::Secret(secret) => {
+            let label = secret_label(secret);
+            let bytes = resolve(secret).map_err(|source| {
+                if source.is::<NoResolver>() {
+                    SourceError::SecretNotResolvable {
+                        secret: label.clone(),
+                    }
+                } else {
+                    SourceError::Resolve {
+                        secret: label.clone(),
+                        source,
+                    }
+                }
+            })?;
+            from_bytes(&bytes, label)
+        }
+        other => {
+            return Err(SourceError::Unsupported {
+                source_kind: format!("{other:?}"),
+            });
+        }
+    }
+    .map_err(SourceError::Material)
+}
+
+/// Why one CA or CRL source could not be read ([`read_ca_source`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// The material could not be read or parsed.
+    #[error(transparent)]
+    Material(mtls_core::Error),
+    /// A Kubernetes secret source, and no resolver was given.
+    #[error(
+        "secret {secret:?} cannot be resolved here: load secrets through mtls-kube, or use \
+         LoadedTrustDomain::load_with and a resolver"
+    )]
+    SecretNotResolvable {
+        /// `namespace/name[:key]`.
+        secret: String,
+    },
+    /// The resolver failed for a secret source.
+    #[error("secret {secret:?}: {source}")]
+    Resolve {
+        /// `namespace/name[:key]`.
+        secret: String,
+        /// The resolver's error.
+        #[source]
+        source: ResolveError,
+    },
+    /// A kind of source this version cannot read.
+    #[error("unsupported source {source_kind}")]
+    Unsupported {
+        /// The source, as debug-printed.
+        source_kind: String,
+    },
+}
+
+impl SourceError {
+    /// The same error, as trust domain `domain`'s.
+    fn in_domain(self, domain: &str) -> TrustError {
+        let domain = domain.to_owned();
+        match self {
+            Self::Material(source) => TrustError::Material { domain, source },
+            Self::SecretNotResolvable { secret } => {
+                TrustError::SecretNotResolvable { domain, secret }
+            }
+            Self::Resolve { secret, source } => TrustError::Resolve {
+                domain,
+                secret,
+                source,
+            },
+            Self::Unsupported { source_kind } => TrustError::UnsupportedSource {
+                domain,
+                source_kind,
+            },
+        }
     }
 }
 
@@ -150,25 +247,4 @@ fn secret_label(secret: &SecretRef) -> String {
         label.push_str(key);
     }
     label
-}
-
-fn resolved(
-    domain: &str,
-    secret: &SecretRef,
-    resolve: &dyn Fn(&SecretRef) -> Result<Vec<u8>, ResolveError>,
-) -> Result<Vec<u8>, TrustError> {
-    resolve(secret).map_err(|source| {
-        if source.is::<NoResolver>() {
-            TrustError::SecretNotResolvable {
-                domain: domain.to_owned(),
-                secret: secret_label(secret),
-            }
-        } else {
-            TrustError::Resolve {
-                domain: domain.to_owned(),
-                secret: secret_label(secret),
-                source,
-            }
-        }
-    })
 }

@@ -23,6 +23,7 @@ pub(crate) use anchor::{AnchorFacts, root_hints};
 use cache::{ChainCache, IssuerCache, PolicyCache, ProfileCache};
 pub use error::{ResolveError, TrustError};
 pub use fetched::{FetchedCrls, crl_distribution_uris};
+pub use load::{SourceError, read_ca_source};
 pub use options::DomainOptions;
 
 /// One isolated trust domain, loaded: its CA bundle as trust anchors, its CRLs as a
