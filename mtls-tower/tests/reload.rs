@@ -52,32 +52,6 @@ fn snapshot(pki: &Pki, crls: Option<&str>) -> TlsSnapshot {
         .unwrap()
 }
 
-/// Connects, sends one request, reads the answer; returns how the handshake went.
-async fn request(
-    addr: SocketAddr,
-    config: Arc<rustls::ClientConfig>,
-) -> std::io::Result<(HandshakeKind, String)> {
-    tokio::time::timeout(LIMIT, async {
-        let tcp = TcpStream::connect(addr).await?;
-        let name = ServerName::try_from("localhost").map_err(std::io::Error::other)?;
-        let mut tls = tokio_rustls::TlsConnector::from(config)
-            .connect(name, tcp)
-            .await?;
-        tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .await?;
-        let mut response = String::new();
-        tls.read_to_string(&mut response).await?;
-        let kind = tls
-            .get_ref()
-            .1
-            .handshake_kind()
-            .unwrap_or(HandshakeKind::Full);
-        Ok((kind, response))
-    })
-    .await
-    .unwrap_or_else(|_| Err(std::io::Error::other("timed out")))
-}
-
 /// The client was refused with the `certificate_revoked` alert.
 fn assert_revoked(outcome: std::io::Result<(HandshakeKind, String)>) {
     match outcome {
@@ -98,18 +72,22 @@ async fn a_resumed_session_does_not_survive_a_crl_update() {
     // One client config = one session cache: the second connection offers the first's ticket.
     let config = support::client(pki, Some(&client));
 
-    let (kind, response) = request(server.addr, Arc::clone(&config)).await.unwrap();
+    let (kind, response) = support::request_once(server.addr, Arc::clone(&config))
+        .await
+        .unwrap();
     assert_eq!(kind, HandshakeKind::Full);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     // Without a reload, the session resumes: the check below can fail for the right reason.
-    let (kind, response) = request(server.addr, Arc::clone(&config)).await.unwrap();
+    let (kind, response) = support::request_once(server.addr, Arc::clone(&config))
+        .await
+        .unwrap();
     assert_eq!(kind, HandshakeKind::Resumed, "{response}");
 
     // The client is revoked; the new snapshot's fresh session state forces a full handshake,
     // in which the verifier sees the new CRL.
     let revoking = pki.crls().revoke(&client).build().pem();
     server.acceptor.reload(snapshot(pki, Some(&revoking)));
-    assert_revoked(request(server.addr, Arc::clone(&config)).await);
+    assert_revoked(support::request_once(server.addr, Arc::clone(&config)).await);
     server.stop().await;
 }
 
@@ -153,7 +131,7 @@ async fn reloading_under_load_fails_no_legitimate_connection() {
                 if stop.load(Ordering::Relaxed) {
                     break;
                 }
-                match request(addr, Arc::clone(&config)).await {
+                match support::request_once(addr, Arc::clone(&config)).await {
                     Ok((_, r)) if r.starts_with("HTTP/1.1 200") => {}
                     _ => {
                         failures.fetch_add(1, Ordering::Relaxed);
@@ -204,9 +182,11 @@ async fn reloading_under_load_fails_no_legitimate_connection() {
         closed_within(&mut victim_kept, LIMIT).await.is_some(),
         "the victim's connection was closed"
     );
-    let refused = request(server.addr, support::client(pki, Some(&victim))).await;
+    let refused = support::request_once(server.addr, support::client(pki, Some(&victim))).await;
     assert_revoked(refused);
-    let (_, response) = request(server.addr, Arc::clone(&config)).await.unwrap();
+    let (_, response) = support::request_once(server.addr, Arc::clone(&config))
+        .await
+        .unwrap();
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 
     // The kept connection still works after all of them.
@@ -407,7 +387,7 @@ async fn with_the_option_on_open_connections_of_a_newly_revoked_certificate_are_
     );
 
     // A's next handshake is refused.
-    assert_revoked(request(addr, support::client(pki, Some(&a))).await);
+    assert_revoked(support::request_once(addr, support::client(pki, Some(&a))).await);
     server.shutdown().await;
 }
 
@@ -458,7 +438,7 @@ async fn with_the_option_off_open_connections_of_a_revoked_certificate_stay_open
 
     acceptor.reload(snapshot(pki, Some(&pki.crls().revoke(&a).build().pem())));
     // The reload took effect: A's next handshake is refused...
-    assert_revoked(request(addr, support::client(pki, Some(&a))).await);
+    assert_revoked(support::request_once(addr, support::client(pki, Some(&a))).await);
     // ...but its open connection was not closed, and serves.
     assert_eq!(
         closed_within(&mut a_idle, Duration::from_millis(500)).await,

@@ -19,10 +19,8 @@ use mtls_tower::tls::{DomainOptions, LoadedTrustDomain, PolicyVerifier, TicketKe
 use mtls_tower::{Acceptor, HostTls, TlsSnapshot};
 use mtls_verify::ocsp::{OcspCache, OcspCheck, OcspKey, OcspRequest, OcspStatus, RevocationReason};
 use rustls::HandshakeKind;
-use rustls_pki_types::{ServerName, UnixTime};
-use support::{LIMIT, credential, provider, start};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use rustls_pki_types::UnixTime;
+use support::{credential, provider, start};
 
 const KEYS: &str = "cWYEoxb96BtCjmSsRFmoBkUibz/58eUILsZeHBDsvcc=\n";
 
@@ -50,38 +48,6 @@ fn snapshot(pki: &Pki, cache: &Arc<OcspCache>, defer: bool) -> TlsSnapshot {
         .unwrap()
 }
 
-/// Connects, sends one request, reads to the end: how the handshake went and the answer
-/// (empty when the server closed without one).
-async fn request(
-    addr: SocketAddr,
-    config: Arc<rustls::ClientConfig>,
-) -> std::io::Result<(HandshakeKind, String)> {
-    tokio::time::timeout(LIMIT, async {
-        let tcp = TcpStream::connect(addr).await?;
-        let name = ServerName::try_from("localhost").map_err(std::io::Error::other)?;
-        let mut tls = tokio_rustls::TlsConnector::from(config)
-            .connect(name, tcp)
-            .await?;
-        let kind = tls
-            .get_ref()
-            .1
-            .handshake_kind()
-            .unwrap_or(HandshakeKind::Full);
-        tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .await?;
-        let mut response = Vec::new();
-        // A refused resumption ends the connection without close_notify (an unexpected end,
-        // not an error here); a refused full handshake shows its alert on this read.
-        match tls.read_to_end(&mut response).await {
-            Err(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => return Err(e),
-            _ => {}
-        }
-        Ok((kind, String::from_utf8_lossy(&response).into_owned()))
-    })
-    .await
-    .unwrap_or_else(|_| Err(std::io::Error::other("timed out")))
-}
-
 /// The OCSP cache key of `leaf`.
 fn key(leaf: &Leaf) -> OcspKey {
     OcspKey::from(&OcspRequest::new(leaf.cert_der(), leaf.issuer_cert_der()).unwrap())
@@ -105,10 +71,12 @@ async fn assert_refused(
     alert: &str,
 ) {
     for _ in 0..3 {
-        let (kind, response) = request(addr, Arc::clone(&config)).await.unwrap();
+        let (kind, response) = support::request_once(addr, Arc::clone(&config))
+            .await
+            .unwrap();
         assert_eq!((kind, response.as_str()), (HandshakeKind::Resumed, ""));
     }
-    match request(addr, support::client(pki, Some(client))).await {
+    match support::request_once(addr, support::client(pki, Some(client))).await {
         Err(e) => assert!(e.to_string().contains(alert), "{e}"),
         Ok((kind, response)) => panic!("refused client got through ({kind:?}): {response}"),
     }
@@ -125,18 +93,24 @@ async fn a_resumed_session_is_refused_once_ocsp_says_revoked() {
         support::client(pki, Some(&bystander)),
     );
     for config in [&config, &other] {
-        let (kind, response) = request(server.addr, Arc::clone(config)).await.unwrap();
+        let (kind, response) = support::request_once(server.addr, Arc::clone(config))
+            .await
+            .unwrap();
         assert_eq!(kind, HandshakeKind::Full);
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
         // Without a change, the session resumes: the refusal below is for the right reason.
-        let (kind, response) = request(server.addr, Arc::clone(config)).await.unwrap();
+        let (kind, response) = support::request_once(server.addr, Arc::clone(config))
+            .await
+            .unwrap();
         assert_eq!(kind, HandshakeKind::Resumed, "{response}");
         assert!(response.contains("verification=Verified"), "{response}");
     }
 
     // The responder says revoked; the snapshot (and its ticket keys) stays as it is.
     cache.insert(key(&client), revoked(), UnixTime::now());
-    let (kind, response) = request(server.addr, Arc::clone(&config)).await.unwrap();
+    let (kind, response) = support::request_once(server.addr, Arc::clone(&config))
+        .await
+        .unwrap();
     assert_eq!(kind, HandshakeKind::Resumed);
     assert_eq!(
         response, "",
@@ -145,7 +119,7 @@ async fn a_resumed_session_is_refused_once_ocsp_says_revoked() {
     // Its next connections are refused, a full handshake with the alert; the bystander still
     // resumes.
     assert_refused(server.addr, pki, &client, config, "CertificateRevoked").await;
-    let (kind, response) = request(server.addr, other).await.unwrap();
+    let (kind, response) = support::request_once(server.addr, other).await.unwrap();
     assert_eq!(kind, HandshakeKind::Resumed);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     server.stop().await;
@@ -158,11 +132,13 @@ async fn a_resumed_session_carries_a_revocation_the_host_answers_over_http() {
     let cache = Arc::new(OcspCache::new(100, Duration::from_secs(3600)));
     let server = start(Acceptor::new(snapshot(pki, &cache, true))).await;
     let config = support::client(pki, Some(&client));
-    let (kind, _) = request(server.addr, Arc::clone(&config)).await.unwrap();
+    let (kind, _) = support::request_once(server.addr, Arc::clone(&config))
+        .await
+        .unwrap();
     assert_eq!(kind, HandshakeKind::Full);
 
     cache.insert(key(&client), revoked(), UnixTime::now());
-    let (kind, response) = request(server.addr, config).await.unwrap();
+    let (kind, response) = support::request_once(server.addr, config).await.unwrap();
     assert_eq!(kind, HandshakeKind::Resumed);
     let failed = VerifyError::Revoked {
         reason: Some("keyCompromise".into()),
@@ -186,7 +162,9 @@ async fn a_resumed_session_is_refused_once_the_certificate_expired() {
     let cache = Arc::new(OcspCache::new(100, Duration::from_secs(3600)));
     let server = start(Acceptor::new(snapshot(pki, &cache, false))).await;
     let config = support::client(pki, Some(&client));
-    let (kind, response) = request(server.addr, Arc::clone(&config)).await.unwrap();
+    let (kind, response) = support::request_once(server.addr, Arc::clone(&config))
+        .await
+        .unwrap();
     assert_eq!(kind, HandshakeKind::Full);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
 
@@ -197,7 +175,9 @@ async fn a_resumed_session_is_refused_once_the_certificate_expired() {
             .unwrap_or_default(),
     )
     .await;
-    let (kind, response) = request(server.addr, Arc::clone(&config)).await.unwrap();
+    let (kind, response) = support::request_once(server.addr, Arc::clone(&config))
+        .await
+        .unwrap();
     assert_eq!(kind, HandshakeKind::Resumed);
     assert_eq!(
         response, "",

@@ -5,7 +5,6 @@
 
 mod support;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,10 +12,7 @@ use mtls_policy::Policy;
 use mtls_testkit::Pki;
 use mtls_tower::{ListenerError, MtlsListener};
 use rustls::HandshakeKind;
-use rustls_pki_types::ServerName;
-use support::{LIMIT, provider, start};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use support::{provider, start};
 
 const KEYS: &str = "# newest first\n\
     cWYEoxb96BtCjmSsRFmoBkUibz/58eUILsZeHBDsvcc=\n\
@@ -56,28 +52,6 @@ fn listener(config: &str) -> Result<MtlsListener, ListenerError> {
     MtlsListener::builder(policy, "public", provider()).build()
 }
 
-/// Connects, sends one request, reads the answer; returns how the handshake went.
-async fn request(
-    addr: SocketAddr,
-    config: Arc<rustls::ClientConfig>,
-) -> std::io::Result<(HandshakeKind, String)> {
-    tokio::time::timeout(LIMIT, async {
-        let tcp = TcpStream::connect(addr).await?;
-        let name = ServerName::try_from("localhost").map_err(std::io::Error::other)?;
-        let mut tls = tokio_rustls::TlsConnector::from(config)
-            .connect(name, tcp)
-            .await?;
-        tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-            .await?;
-        let mut response = String::new();
-        tls.read_to_string(&mut response).await?;
-        let kind = tls.get_ref().1.handshake_kind();
-        Ok((kind.unwrap_or(HandshakeKind::Full), response))
-    })
-    .await
-    .unwrap_or_else(|_| Err(std::io::Error::other("timed out")))
-}
-
 #[tokio::test]
 async fn replicas_resume_each_others_sessions_until_a_crl_revokes_the_client() {
     let pki = Pki::shared();
@@ -104,21 +78,29 @@ async fn replicas_resume_each_others_sessions_until_a_crl_revokes_the_client() {
     // One session cache: each connection offers a ticket of the connections before.
     let config = support::client(pki, Some(&client));
 
-    let (kind, response) = request(a.addr, Arc::clone(&config)).await.unwrap();
+    let (kind, response) = support::request_once(a.addr, Arc::clone(&config))
+        .await
+        .unwrap();
     assert_eq!(kind, HandshakeKind::Full);
     assert!(response.starts_with("HTTP/1.1 200"), "{response}");
     // A ticket issued by replica a resumes on replica b, and b's on a.
-    let (kind, response) = request(b.addr, Arc::clone(&config)).await.unwrap();
+    let (kind, response) = support::request_once(b.addr, Arc::clone(&config))
+        .await
+        .unwrap();
     assert_eq!(kind, HandshakeKind::Resumed, "{response}");
     assert!(response.contains("verification=Verified"), "{response}");
-    let (kind, _) = request(a.addr, Arc::clone(&config)).await.unwrap();
+    let (kind, _) = support::request_once(a.addr, Arc::clone(&config))
+        .await
+        .unwrap();
     assert_eq!(kind, HandshakeKind::Resumed);
 
     // A reload that changes nothing of the trust state keeps tickets valid.
     a_mtls
         .reload(Policy::from_yaml(&configs[0]).unwrap(), None, None)
         .unwrap();
-    let (kind, _) = request(a.addr, Arc::clone(&config)).await.unwrap();
+    let (kind, _) = support::request_once(a.addr, Arc::clone(&config))
+        .await
+        .unwrap();
     assert_eq!(kind, HandshakeKind::Resumed);
 
     // A new CRL revoking the client reaches replica a only: a refuses the ticket b issued
@@ -128,24 +110,30 @@ async fn replicas_resume_each_others_sessions_until_a_crl_revokes_the_client() {
     a_mtls
         .reload(Policy::from_yaml(&configs[0]).unwrap(), None, None)
         .unwrap();
-    let (kind, _) = request(b.addr, Arc::clone(&config)).await.unwrap();
+    let (kind, _) = support::request_once(b.addr, Arc::clone(&config))
+        .await
+        .unwrap();
     assert_eq!(kind, HandshakeKind::Resumed);
-    assert_revoked(request(a.addr, Arc::clone(&config)).await);
+    assert_revoked(support::request_once(a.addr, Arc::clone(&config)).await);
     // Once it reaches b, b refuses too: no replica lets the client resume.
-    let (kind, _) = request(b.addr, Arc::clone(&config)).await.unwrap();
+    let (kind, _) = support::request_once(b.addr, Arc::clone(&config))
+        .await
+        .unwrap();
     assert_eq!(kind, HandshakeKind::Resumed);
     std::fs::write(dirs[1].path().join("crl.pem"), &revoking).unwrap();
     b_mtls
         .reload(Policy::from_yaml(&configs[1]).unwrap(), None, None)
         .unwrap();
     for replica in [a, b] {
-        assert_revoked(request(replica.addr, Arc::clone(&config)).await);
+        assert_revoked(support::request_once(replica.addr, Arc::clone(&config)).await);
     }
     // Another client, never revoked, still gets in (full handshake) and resumes across.
     let other = support::client(pki, Some(pki.default_client()));
-    let (kind, _) = request(a.addr, Arc::clone(&other)).await.unwrap();
+    let (kind, _) = support::request_once(a.addr, Arc::clone(&other))
+        .await
+        .unwrap();
     assert_eq!(kind, HandshakeKind::Full);
-    let (kind, _) = request(b.addr, other).await.unwrap();
+    let (kind, _) = support::request_once(b.addr, other).await.unwrap();
     assert_eq!(kind, HandshakeKind::Resumed);
     for (server, _) in replicas {
         server.stop().await;

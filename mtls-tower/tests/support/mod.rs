@@ -355,3 +355,36 @@ pub async fn https_get(
         .map_or_else(String::new, |(_, body)| body.to_owned());
     Ok((status, body))
 }
+
+/// Connects to `localhost` at `addr`, sends one `GET /` with `Connection: close` and reads to
+/// the end: how the handshake went (full or resumed) and the answer (empty when the server
+/// closed without one). A handshake refusal is the error.
+pub async fn request_once(
+    addr: SocketAddr,
+    config: Arc<ClientConfig>,
+) -> std::io::Result<(rustls::HandshakeKind, String)> {
+    tokio::time::timeout(LIMIT, async {
+        let tcp = TcpStream::connect(addr).await?;
+        let name = ServerName::try_from("localhost").map_err(std::io::Error::other)?;
+        let mut tls = tokio_rustls::TlsConnector::from(config)
+            .connect(name, tcp)
+            .await?;
+        let kind = tls
+            .get_ref()
+            .1
+            .handshake_kind()
+            .unwrap_or(rustls::HandshakeKind::Full);
+        tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            .await?;
+        let mut response = Vec::new();
+        // A refused resumption ends the connection without close_notify (an unexpected end,
+        // not an error here); a refused full handshake shows its alert on this read.
+        match tls.read_to_end(&mut response).await {
+            Err(e) if e.kind() != std::io::ErrorKind::UnexpectedEof => return Err(e),
+            _ => {}
+        }
+        Ok((kind, String::from_utf8_lossy(&response).into_owned()))
+    })
+    .await
+    .unwrap_or_else(|_| Err(std::io::Error::other("timed out")))
+}
