@@ -58,6 +58,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::missing_panics_doc)]
 
 mod crl;
+pub mod custom;
 mod files;
 mod key;
 mod leaf;

@@ -5,93 +5,12 @@
 use mtls_core::{CaBundle, CrlSet};
 use mtls_policy::{PeerVerification, VerifyError};
 use mtls_verify::{DomainOptions, LoadedTrustDomain, PolicyVerifier, TrustError};
-use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SigningKey,
-};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rcgen::SigningKey;
+use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
 pub const DOMAIN: &str = "profile";
-pub const HOST: &str = "server.test";
-
-/// A CA made with rcgen: its parameters and key (to issue), and its certificate.
-pub struct TestCa {
-    pub params: CertificateParams,
-    pub key: KeyPair,
-    pub cert: rcgen::Certificate,
-}
-
-impl TestCa {
-    pub fn root(name: &str, tweak: impl FnOnce(&mut CertificateParams)) -> Self {
-        let key = KeyPair::generate().unwrap();
-        let mut params = ca_params(name);
-        tweak(&mut params);
-        let cert = params.self_signed(&key).unwrap();
-        Self { params, key, cert }
-    }
-
-    pub fn issuer(&self) -> Issuer<'_, &KeyPair> {
-        Issuer::new(self.params.clone(), &self.key)
-    }
-
-    pub fn intermediate(&self, name: &str, tweak: impl FnOnce(&mut CertificateParams)) -> Self {
-        let key = KeyPair::generate().unwrap();
-        let mut params = ca_params(name);
-        params.use_authority_key_identifier_extension = true;
-        tweak(&mut params);
-        let cert = params.signed_by(&key, &self.issuer()).unwrap();
-        Self { params, key, cert }
-    }
-
-    pub fn leaf(&self, tweak: impl FnOnce(&mut CertificateParams)) -> CertificateDer<'static> {
-        self.leaf_with_key(tweak).0
-    }
-
-    /// A leaf (as [`leaf`](Self::leaf)) and its private key, for a handshake.
-    pub fn leaf_with_key(
-        &self,
-        tweak: impl FnOnce(&mut CertificateParams),
-    ) -> (CertificateDer<'static>, PrivateKeyDer<'static>) {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(vec![HOST.to_owned()]).unwrap();
-        params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, HOST);
-        params.is_ca = IsCa::ExplicitNoCa;
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-        params.extended_key_usages = vec![
-            ExtendedKeyUsagePurpose::ServerAuth,
-            ExtendedKeyUsagePurpose::ClientAuth,
-        ];
-        params.use_authority_key_identifier_extension = true;
-        tweak(&mut params);
-        let cert = params.signed_by(&key, &self.issuer()).unwrap();
-        let key = PrivateKeyDer::Pkcs8(key.serialize_der().into());
-        (cert.der().clone(), key)
-    }
-
-    pub fn der(&self) -> &CertificateDer<'static> {
-        self.cert.der()
-    }
-}
-
-pub fn ca_params(name: &str) -> CertificateParams {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    params
-}
-
-pub fn extension(oid: &[u64], value: Vec<u8>, critical: bool) -> CustomExtension {
-    let mut ext = CustomExtension::from_oid_content(oid, value);
-    ext.set_criticality(critical);
-    ext
-}
+#[allow(unused_imports)]
+pub use mtls_testkit::custom::{HOST, TestCa, ca_params, extension, tlv};
 
 pub const NAME_CONSTRAINTS: &[u64] = &[2, 5, 29, 30];
 /// NameConstraints { permittedSubtrees [0] { GeneralSubtree { dNSName "test" } } }.
@@ -191,23 +110,4 @@ pub fn verify_client(
 
 pub fn refused(message: &str) -> PeerVerification {
     PeerVerification::failed(Some(DOMAIN), VerifyError::Other(message.to_owned()))
-}
-
-/// One DER TLV.
-pub fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    let len = contents.len();
-    if len < 0x80 {
-        out.push(u8::try_from(len).unwrap());
-    } else if len < 0x100 {
-        out.extend([0x81, u8::try_from(len).unwrap()]);
-    } else {
-        out.extend([
-            0x82,
-            u8::try_from(len >> 8).unwrap(),
-            u8::try_from(len & 0xff).unwrap(),
-        ]);
-    }
-    out.extend_from_slice(contents);
-    out
 }
