@@ -16,12 +16,9 @@ use hyper::body::Incoming;
 use mtls_policy::PeerMode;
 use mtls_policy::trust::{CertificatePolicies as Initial, PolicyOid};
 use mtls_testkit::Pki;
+use mtls_testkit::custom::{TestCa, certificate_policies};
 use mtls_tower::tls::{DomainOptions, LoadedTrustDomain, PolicyVerifier};
 use mtls_tower::{Acceptor, ConnectionInfo, HostTls, TlsSnapshot};
-use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-};
 use rustls::ClientConfig;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use support::{credential, provider, start_with, tls_get};
@@ -32,61 +29,14 @@ const B: &str = "2.16.840.1.101.3.2.1.48.2";
 const A_DER: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x02, 0x01, 0x30, 0x01];
 const B_DER: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x02, 0x01, 0x30, 0x02];
 
-fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
-    let mut out = vec![tag];
-    match contents.len() {
-        n @ 0..=0x7f => out.push(n as u8),
-        n @ 0x80..=0xff => out.extend([0x81, n as u8]),
-        n => out.extend([0x82, (n >> 8) as u8, n as u8]),
-    }
-    out.extend_from_slice(contents);
-    out
-}
-
-/// certificatePolicies (non-critical) asserting A and B.
-fn a_and_b() -> CustomExtension {
-    let infos: Vec<u8> = [A_DER, B_DER]
-        .iter()
-        .flat_map(|oid| tlv(0x30, &tlv(0x06, oid)))
-        .collect();
-    CustomExtension::from_oid_content(&[2, 5, 29, 32], tlv(0x30, &infos))
-}
-
 /// Root -> "Policy CA" (A, B) -> client leaf (A, B): the root's PEM, the client's chain (leaf
 /// first) and key.
 fn client_pki() -> (String, Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
-    let ca = |name: &str| {
-        let mut params = CertificateParams::default();
-        params.distinguished_name = DistinguishedName::new();
-        params.distinguished_name.push(DnType::CommonName, name);
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-        params
-    };
-    let root_key = KeyPair::generate().unwrap();
-    let root_params = ca("Policy Root");
-    let root = root_params.self_signed(&root_key).unwrap();
-    let int_key = KeyPair::generate().unwrap();
-    let mut int_params = ca("Policy CA");
-    int_params.custom_extensions = vec![a_and_b()];
-    let int = int_params
-        .signed_by(&int_key, &Issuer::new(root_params, &root_key))
-        .unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let mut leaf_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    leaf_params.distinguished_name = DistinguishedName::new();
-    leaf_params
-        .distinguished_name
-        .push(DnType::CommonName, "piv-client");
-    leaf_params.is_ca = IsCa::ExplicitNoCa;
-    leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    leaf_params.custom_extensions = vec![a_and_b()];
-    let leaf = leaf_params
-        .signed_by(&leaf_key, &Issuer::new(int_params, &int_key))
-        .unwrap();
-    let key = PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
-    (root.pem(), vec![leaf.der().clone(), int.der().clone()], key)
+    let a_and_b = || certificate_policies(&[A_DER, B_DER], false);
+    let root = TestCa::root("Policy Root", |_| {});
+    let int = root.intermediate("Policy CA", |p| p.custom_extensions = vec![a_and_b()]);
+    let (leaf, key) = int.leaf_with_key(|p| p.custom_extensions = vec![a_and_b()]);
+    (root.cert.pem(), vec![leaf, int.der().clone()], key)
 }
 
 /// A verifier over `root_pem` whose trust domain reports (without requiring) `initial`.

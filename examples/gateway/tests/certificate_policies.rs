@@ -10,10 +10,7 @@ mod support;
 use std::path::Path;
 
 use check_run::{Run, check};
-use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-};
+use mtls_testkit::custom::{TestCa, certificate_policies};
 use support::{Workdir, backend, curl_status, free_port};
 
 /// 2.16.840.1.101.3.2.1.48.1 and .2 (the PKITS test policies), and anyPolicy.
@@ -23,70 +20,29 @@ const A_DER: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x02, 0x01, 0x30, 0x0
 const B_DER: &[u8] = &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x02, 0x01, 0x30, 0x02];
 const ANY_DER: &[u8] = &[0x55, 0x1d, 0x20, 0x00];
 
-fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
-    let len = u8::try_from(contents.len()).expect("short");
-    assert!(len < 0x80);
-    let mut out = vec![tag, len];
-    out.extend_from_slice(contents);
-    out
-}
-
-/// certificatePolicies (non-critical) asserting `oids`; `None` for none at all.
-fn asserting(oids: &[&[u8]]) -> Vec<CustomExtension> {
+/// certificatePolicies (non-critical) asserting `oids`; none at all for no OID.
+fn asserting(oids: &[&[u8]]) -> Vec<rcgen::CustomExtension> {
     if oids.is_empty() {
         return Vec::new();
     }
-    let infos: Vec<u8> = oids
-        .iter()
-        .flat_map(|oid| tlv(0x30, &tlv(0x06, oid)))
-        .collect();
-    vec![CustomExtension::from_oid_content(
-        &[2, 5, 29, 32],
-        tlv(0x30, &infos),
-    )]
-}
-
-fn ca_params(name: &str) -> CertificateParams {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    params
+    vec![certificate_policies(oids, false)]
 }
 
 /// Writes `<stem>-ca.pem` (a root), `<stem>.pem` (leaf, then an intermediate) and `<stem>.key`
 /// to `dir`, the intermediate asserting `int`, the leaf `leaf`.
 fn write_chain(dir: &Path, stem: &str, int: &[&[u8]], leaf: &[&[u8]]) {
-    let root_key = KeyPair::generate().unwrap();
-    let root_params = ca_params("Policy Root");
-    let root = root_params.self_signed(&root_key).unwrap();
-    let int_key = KeyPair::generate().unwrap();
-    let mut int_params = ca_params("Policy CA");
-    int_params.custom_extensions = asserting(int);
-    let int_cert = int_params
-        .signed_by(&int_key, &Issuer::new(root_params, &root_key))
-        .unwrap();
-    let leaf_key = KeyPair::generate().unwrap();
-    let mut leaf_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    leaf_params.distinguished_name = DistinguishedName::new();
-    leaf_params
-        .distinguished_name
-        .push(DnType::CommonName, "piv-client");
-    leaf_params.is_ca = IsCa::ExplicitNoCa;
-    leaf_params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
-    leaf_params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    leaf_params.custom_extensions = asserting(leaf);
-    let leaf_cert = leaf_params
-        .signed_by(&leaf_key, &Issuer::new(int_params, &int_key))
-        .unwrap();
-    std::fs::write(dir.join(format!("{stem}-ca.pem")), root.pem()).unwrap();
+    let root = TestCa::root("Policy Root", |_| {});
+    let int_ca = root.intermediate("Policy CA", |p| p.custom_extensions = asserting(int));
+    let (leaf_der, key) = int_ca.leaf_with_key(|p| p.custom_extensions = asserting(leaf));
+    std::fs::write(dir.join(format!("{stem}-ca.pem")), root.cert.pem()).unwrap();
+    let chain = mtls_testkit::pem_encode("CERTIFICATE", &leaf_der)
+        + &mtls_testkit::pem_encode("CERTIFICATE", int_ca.der());
+    std::fs::write(dir.join(format!("{stem}.pem")), chain).unwrap();
     std::fs::write(
-        dir.join(format!("{stem}.pem")),
-        leaf_cert.pem() + &int_cert.pem(),
+        dir.join(format!("{stem}.key")),
+        mtls_testkit::pem_encode("PRIVATE KEY", key.secret_der()),
     )
     .unwrap();
-    std::fs::write(dir.join(format!("{stem}.key")), leaf_key.serialize_pem()).unwrap();
 }
 
 fn policies_line(run: &Run) -> &str {
