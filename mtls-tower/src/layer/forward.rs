@@ -35,7 +35,7 @@ pub const SSL_CLIENT_SUBJECT_DN: HeaderName = HeaderName::from_static("ssl-clien
 /// `ssl-client-issuer-dn` (nginx `$ssl_client_i_dn`).
 pub const SSL_CLIENT_ISSUER_DN: HeaderName = HeaderName::from_static("ssl-client-issuer-dn");
 /// `ssl-client-policies`: the certificate policies valid for the verified path, as
-/// [`CertificatePolicies`](mtls_core::CertificatePolicies) displays them (`any`, or the OIDs
+/// [`CertificatePolicies`] displays them (`any`, or the OIDs
 /// separated by `, `); not set when no policy is valid.
 pub const SSL_CLIENT_POLICIES: HeaderName = HeaderName::from_static("ssl-client-policies");
 
