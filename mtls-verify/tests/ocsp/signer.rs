@@ -2,6 +2,7 @@
 //! or by key, SHA-1 or SHA-256 CertIDs), and every responder that may not.
 
 use super::*;
+use mtls_testkit::custom::tlv;
 
 #[test]
 fn a_response_signed_by_another_ca_is_refused() {
@@ -240,22 +241,4 @@ fn tlv_read(input: &[u8]) -> (usize, &[u8]) {
 fn tlv_len(input: &[u8]) -> usize {
     let (header, contents) = tlv_read(input);
     header + contents.len()
-}
-
-fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
-    let len = contents.len();
-    let mut out = vec![tag];
-    if len < 0x80 {
-        out.push(u8::try_from(len).unwrap());
-    } else if len < 0x100 {
-        out.extend([0x81, u8::try_from(len).unwrap()]);
-    } else {
-        out.extend([
-            0x82,
-            u8::try_from(len >> 8).unwrap(),
-            u8::try_from(len & 0xff).unwrap(),
-        ]);
-    }
-    out.extend_from_slice(contents);
-    out
 }

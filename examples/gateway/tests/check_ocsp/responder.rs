@@ -2,6 +2,7 @@
 //! responder), its `openssl ca`-style index, and `openssl ocsp` as the responder on a free
 //! loopback port, bounded in start-up time and killed when dropped.
 
+use mtls_testkit::custom::{ca_params, tlv};
 use std::io::{BufRead as _, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -10,8 +11,8 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, CustomExtension, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
+    CertificateParams, CustomExtension, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,
 };
 
 /// How long a responder may take to start.
@@ -89,40 +90,12 @@ impl TestCa {
     }
 }
 
-fn ca_params(cn: &str) -> CertificateParams {
-    let mut params = CertificateParams::default();
-    params.distinguished_name = DistinguishedName::new();
-    params.distinguished_name.push(DnType::CommonName, cn);
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    params
-}
-
 /// authorityInfoAccess (1.3.6.1.5.5.7.1.1) with one id-ad-ocsp URI.
 fn aia_ocsp(url: &str) -> CustomExtension {
     let ad_ocsp = [0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x30, 0x01];
-    let uri = der(0x86, url.as_bytes());
-    let description = der(0x30, &[&ad_ocsp[..], &uri].concat());
-    CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 1], der(0x30, &description))
-}
-
-/// One DER TLV (contents shorter than 64 KiB).
-fn der(tag: u8, contents: &[u8]) -> Vec<u8> {
-    let len = contents.len();
-    let mut out = vec![tag];
-    if len < 0x80 {
-        out.push(len as u8);
-    } else if len < 0x100 {
-        out.extend([0x81, len as u8]);
-    } else {
-        out.extend([0x82, (len >> 8) as u8, len as u8]);
-    }
-    out.extend_from_slice(contents);
-    out
+    let uri = tlv(0x86, url.as_bytes());
+    let description = tlv(0x30, &[&ad_ocsp[..], &uri].concat());
+    CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 1], tlv(0x30, &description))
 }
 
 /// A line of an `openssl ca` index: valid, or revoked on 2026-01-01 for `reason`.
